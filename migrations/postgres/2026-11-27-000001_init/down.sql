@@ -1,0 +1,3 @@
+DROP TABLE withdrawals;
+DROP TABLE withdraw_links;
+DROP TABLE api_tokens;

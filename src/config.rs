@@ -1,0 +1,527 @@
+//! Settings: `lnurld.toml`, overlaid by `LNURLD_*` environment variables,
+//! overlaid by command-line flags (lowest to highest precedence).
+//!
+//! Env vars name nested keys with a double underscore
+//! (`LNURLD_NODE__KIND=lnd`). Unknown keys are refused, and `validate()`
+//! runs before the port is bound: every refusal is one line naming the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer};
+use url::Url;
+
+use crate::db::DbUrl;
+
+/// Why the configuration was refused: the key and the problem.
+#[derive(Debug, thiserror::Error)]
+#[error("config: {key}: {problem}")]
+pub struct ConfigError {
+    /// Dotted key (`node.tls_cert`), or the file name for parse errors.
+    pub key: String,
+    /// What is wrong, in words.
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(key: &str, problem: impl Into<String>) -> ConfigError {
+        ConfigError {
+            key: key.to_owned(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Public base URL wallets reach this server at (https, or http only for
+    /// localhost and .onion). Every LNURL is built from it.
+    pub public_url: String,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// `sqlite://path` (default `sqlite://lnurld.db`) or `postgres://…`.
+    pub database_url: String,
+    /// Size of the database connection pool.
+    #[serde(deserialize_with = "de_u32")]
+    pub database_max_connections: u32,
+    /// Server key (64 hex chars) that encrypts link secrets; shared by all
+    /// instances. Defaults to a key file (see `key_file`).
+    pub secret_key: Option<String>,
+    /// File holding the server key; created on first start. Default:
+    /// `lnurld.key` beside the SQLite file, or in the working directory.
+    pub key_file: Option<PathBuf>,
+    /// `text` or `json` logs.
+    pub log_format: LogFormat,
+    /// Lightning node backend.
+    pub node: NodeConfig,
+    /// Withdraw (LUD-03) payout policy.
+    pub withdraw: WithdrawConfig,
+    /// Pay links (LUD-06).
+    pub pay: PayConfig,
+    /// Lightning Addresses (LUD-16).
+    pub address: AddressConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            public_url: "http://127.0.0.1:8080".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://lnurld.db".into(),
+            database_max_connections: 10,
+            secret_key: None,
+            key_file: None,
+            log_format: LogFormat::Text,
+            node: NodeConfig::default(),
+            withdraw: WithdrawConfig::default(),
+            pay: PayConfig::default(),
+            address: AddressConfig::default(),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Which node backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeKind {
+    /// Embedded regtest node: moves no real money.
+    Dev,
+    /// LND over gRPC.
+    Lnd,
+}
+
+/// `[node]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// `dev` (default) or `lnd`.
+    pub kind: NodeKind,
+    /// LND gRPC endpoint, `https://host:10009`.
+    pub endpoint: Option<String>,
+    /// Path of LND's `tls.cert` (pinned exactly).
+    pub tls_cert: Option<PathBuf>,
+    /// Macaroon: a file path, or the hex of the macaroon itself.
+    pub macaroon: Option<String>,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            kind: NodeKind::Dev,
+            endpoint: None,
+            tls_cert: None,
+            macaroon: None,
+        }
+    }
+}
+
+/// `[withdraw]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WithdrawConfig {
+    /// Routing fee limit in parts per million of the amount.
+    #[serde(deserialize_with = "de_u64")]
+    pub max_fee_ppm: u64,
+    /// The fee limit is never below this (small payments need a floor).
+    #[serde(deserialize_with = "de_u64")]
+    pub min_fee_limit_msat: u64,
+    /// How long the node may try to find a route before giving up.
+    #[serde(deserialize_with = "de_u32")]
+    pub payment_timeout_secs: u32,
+    /// How long a payer's claim on a withdrawal lasts before another
+    /// instance may take over tracking it.
+    #[serde(deserialize_with = "de_u32")]
+    pub lease_secs: u32,
+}
+
+impl Default for WithdrawConfig {
+    fn default() -> Self {
+        WithdrawConfig {
+            max_fee_ppm: 10_000,
+            min_fee_limit_msat: 2_000,
+            payment_timeout_secs: 60,
+            lease_secs: 30,
+        }
+    }
+}
+
+impl WithdrawConfig {
+    /// Fee limit for a payment of `amount_msat`.
+    pub fn max_fee_msat(&self, amount_msat: u64) -> u64 {
+        let proportional = (amount_msat as u128 * self.max_fee_ppm as u128 / 1_000_000) as u64;
+        proportional.max(self.min_fee_limit_msat)
+    }
+}
+
+/// `[pay]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PayConfig {
+    /// Expiry of invoices issued for pay links.
+    #[serde(deserialize_with = "de_u32")]
+    pub invoice_expiry_secs: u32,
+}
+
+impl Default for PayConfig {
+    fn default() -> Self {
+        PayConfig {
+            invoice_expiry_secs: 3600,
+        }
+    }
+}
+
+/// `[address]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AddressConfig {
+    /// Domain of Lightning Addresses (`alice@<domain>`). Defaults to the
+    /// host of `public_url`.
+    pub domain: Option<String>,
+}
+
+/// Values given as command-line flags (highest precedence).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--listen`.
+    pub listen: Option<SocketAddr>,
+    /// `--public-url`.
+    pub public_url: Option<String>,
+    /// `--database-url`.
+    pub database_url: Option<String>,
+}
+
+/// Env vars that are not config keys.
+fn env_is_not_a_key(name: &str) -> bool {
+    name == "LNURLD_CONFIG" || name.starts_with("LNURLD_TEST_") || name == "LNURLD_LOG"
+}
+
+impl Config {
+    /// Loads file + env + flags. `file` is the explicit `--config` path;
+    /// without one, `lnurld.toml` in the working directory is read if present.
+    pub fn load<I>(file: Option<&Path>, env: I, flags: &Overrides) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let mut table = toml::Table::new();
+        let (path, required) = match file {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from("lnurld.toml"), false),
+        };
+        let shown = path.display().to_string();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                table = text.parse::<toml::Table>().map_err(|e| {
+                    ConfigError::new(&shown, format!("not valid TOML: {}", e.message()))
+                })?;
+            }
+            Err(e) if required || e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(ConfigError::new(&shown, format!("cannot read: {e}")));
+            }
+            Err(_) => {}
+        }
+
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("LNURLD_") else {
+                continue;
+            };
+            if env_is_not_a_key(&name) {
+                continue;
+            }
+            let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+            set_path(&mut table, &path, toml::Value::String(value))
+                .map_err(|p| ConfigError::new(&name, p))?;
+        }
+
+        let mut config: Config =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    // toml's message names the unknown or mistyped key.
+                    ConfigError::new("config", e.message().to_owned())
+                })?;
+        if let Some(l) = flags.listen {
+            config.listen = l;
+        }
+        if let Some(u) = &flags.public_url {
+            config.public_url = u.clone();
+        }
+        if let Some(d) = &flags.database_url {
+            config.database_url = d.clone();
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks everything that can be checked before binding the port.
+    pub fn validate(&mut self) -> Result<(), ConfigError> {
+        let url = self.public_url()?;
+        self.public_url = url.as_str().trim_end_matches('/').to_owned();
+
+        DbUrl::parse(&self.database_url)
+            .map_err(|e| ConfigError::new("database_url", e.to_string()))?;
+        if self.database_max_connections == 0 {
+            return Err(ConfigError::new(
+                "database_max_connections",
+                "must be at least 1",
+            ));
+        }
+        if let Some(k) = &self.secret_key {
+            let ok = hex::decode(k.trim())
+                .map(|b| b.len() == 32)
+                .unwrap_or(false);
+            if !ok {
+                return Err(ConfigError::new(
+                    "secret_key",
+                    "must be 64 hex characters (32 bytes); generate one with `openssl rand -hex 32`",
+                ));
+            }
+        }
+        if self.node.kind == NodeKind::Lnd {
+            let endpoint = self.node.endpoint.as_deref().unwrap_or("");
+            if endpoint.is_empty() {
+                return Err(ConfigError::new(
+                    "node.endpoint",
+                    "required when node.kind = \"lnd\" (e.g. https://127.0.0.1:10009)",
+                ));
+            }
+            let with_scheme = if endpoint.contains("://") {
+                endpoint.to_owned()
+            } else {
+                format!("https://{endpoint}")
+            };
+            match Url::parse(&with_scheme) {
+                Ok(u) if u.scheme() == "https" && u.host().is_some() => {}
+                _ => {
+                    return Err(ConfigError::new(
+                        "node.endpoint",
+                        format!(
+                            "{endpoint:?} is not https://host:port (LND's gRPC always uses TLS)"
+                        ),
+                    ))
+                }
+            }
+            self.node.endpoint = Some(with_scheme);
+            match &self.node.tls_cert {
+                None => {
+                    return Err(ConfigError::new(
+                        "node.tls_cert",
+                        "required when node.kind = \"lnd\" (path of LND's tls.cert)",
+                    ))
+                }
+                Some(p) => {
+                    let pem = std::fs::read(p).map_err(|e| {
+                        ConfigError::new(
+                            "node.tls_cert",
+                            format!("cannot read {}: {e}", p.display()),
+                        )
+                    })?;
+                    if !String::from_utf8_lossy(&pem).contains("BEGIN CERTIFICATE") {
+                        return Err(ConfigError::new(
+                            "node.tls_cert",
+                            format!("{} holds no PEM certificate", p.display()),
+                        ));
+                    }
+                }
+            }
+            self.macaroon_bytes()?;
+        }
+        if self.withdraw.payment_timeout_secs == 0 {
+            return Err(ConfigError::new(
+                "withdraw.payment_timeout_secs",
+                "must be at least 1",
+            ));
+        }
+        if self.withdraw.lease_secs == 0 {
+            return Err(ConfigError::new(
+                "withdraw.lease_secs",
+                "must be at least 1",
+            ));
+        }
+        if self.pay.invoice_expiry_secs < 60 || self.pay.invoice_expiry_secs > 31_536_000 {
+            return Err(ConfigError::new(
+                "pay.invoice_expiry_secs",
+                "must be between 60 and 31536000",
+            ));
+        }
+        if let Some(d) = &self.address.domain {
+            let ok = !d.is_empty()
+                && d.len() <= 253
+                && d.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                });
+            if !ok {
+                return Err(ConfigError::new(
+                    "address.domain",
+                    format!("{d:?} is not a domain name"),
+                ));
+            }
+            self.address.domain = Some(d.to_ascii_lowercase());
+        }
+        Ok(())
+    }
+
+    /// The parsed public URL, checked: https, or http for localhost/.onion.
+    pub fn public_url(&self) -> Result<Url, ConfigError> {
+        let url = Url::parse(&self.public_url)
+            .map_err(|e| ConfigError::new("public_url", format!("not a URL: {e}")))?;
+        let host = url
+            .host_str()
+            .ok_or_else(|| ConfigError::new("public_url", "has no host"))?
+            .to_ascii_lowercase();
+        match url.scheme() {
+            "https" => {}
+            "http" => {
+                let local = host == "localhost"
+                    || host == "127.0.0.1"
+                    || host == "[::1]"
+                    || host.ends_with(".onion");
+                if !local {
+                    return Err(ConfigError::new(
+                        "public_url",
+                        format!(
+                            "http is only allowed for localhost or .onion hosts; wallets require https for {host}"
+                        ),
+                    ));
+                }
+            }
+            other => {
+                return Err(ConfigError::new(
+                    "public_url",
+                    format!("scheme {other:?} is not http or https"),
+                ))
+            }
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(ConfigError::new(
+                "public_url",
+                "must not have a query or fragment",
+            ));
+        }
+        Ok(url)
+    }
+
+    /// The macaroon's raw bytes, from a file or from hex.
+    pub fn macaroon_bytes(&self) -> Result<Vec<u8>, ConfigError> {
+        let m = self
+            .node
+            .macaroon
+            .as_deref()
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "node.macaroon",
+                    "required when node.kind = \"lnd\" (a file path or the macaroon's hex)",
+                )
+            })?;
+        let path = Path::new(m);
+        if path.exists() {
+            return std::fs::read(path)
+                .map_err(|e| ConfigError::new("node.macaroon", format!("cannot read {m}: {e}")));
+        }
+        if m.len() % 2 == 0 && m.chars().all(|c| c.is_ascii_hexdigit()) {
+            if let Ok(b) = hex::decode(m) {
+                return Ok(b);
+            }
+        }
+        Err(ConfigError::new(
+            "node.macaroon",
+            format!("{m:?} is neither a readable file nor hex"),
+        ))
+    }
+
+    /// Domain used for Lightning Addresses.
+    pub fn address_domain(&self) -> String {
+        self.address.domain.clone().unwrap_or_else(|| {
+            self.public_url()
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_default()
+        })
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    match path {
+        [] => Err("empty key".into()),
+        [last] => {
+            table.insert(last.clone(), value);
+            Ok(())
+        }
+        [first, rest @ ..] => {
+            let entry = table
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(t) => set_path(t, rest, value),
+                _ => Err(format!("{first} is not a table")),
+            }
+        }
+    }
+}
+
+/// Numbers may come from TOML (integers) or env vars (strings).
+fn de_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum N {
+        Int(u64),
+        Str(String),
+    }
+    match N::deserialize(d)? {
+        N::Int(n) => Ok(n),
+        N::Str(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| serde::de::Error::custom(format!("{s:?} is not a whole number"))),
+    }
+}
+
+fn de_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = de_u64(d)?;
+    u32::try_from(n).map_err(|_| serde::de::Error::custom(format!("{n} is too large")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_env(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::load(Some(Path::new("/dev/null")), env, &Overrides::default())
+    }
+
+    #[test]
+    fn fee_limit_has_a_floor() {
+        let w = WithdrawConfig::default();
+        assert_eq!(w.max_fee_msat(1_000), 2_000);
+        assert_eq!(w.max_fee_msat(10_000_000), 100_000);
+    }
+
+    #[test]
+    fn env_overrides_nested_keys_and_numbers() {
+        let c = load_env(&[
+            ("LNURLD_WITHDRAW__MAX_FEE_PPM", "42"),
+            ("LNURLD_PUBLIC_URL", "https://pay.example.com/"),
+            ("LNURLD_TEST_POSTGRES_URL", "postgres://ignored"),
+        ])
+        .unwrap();
+        assert_eq!(c.withdraw.max_fee_ppm, 42);
+        assert_eq!(c.public_url, "https://pay.example.com");
+        assert_eq!(c.address_domain(), "pay.example.com");
+    }
+}

@@ -1,0 +1,285 @@
+//! Database layer: diesel schema, models and their queries, migrations and
+//! the connection pool. Imports nothing above it (no HTTP, no node).
+//!
+//! One binary serves SQLite and PostgreSQL: `DbConn` is a diesel
+//! `MultiConnection`, the backend is picked from the URL scheme, and every
+//! query is written once against portable column types. Per-backend `match`
+//! lives only here.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{self, ManageConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+pub mod models;
+pub mod schema;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// A connection to either backend.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    /// Embedded SQLite (the default).
+    Sqlite(SqliteConnection),
+    /// PostgreSQL (for many instances).
+    Pg(PgConnection),
+}
+
+/// Errors of the database layer.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The `database_url` is not one lnurld understands.
+    #[error("database_url must start with sqlite:// or postgres:// (got {0:?})")]
+    BadUrl(String),
+    /// No connection could be made or taken from the pool.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A row would violate a unique constraint (the caller can usually cause this).
+    #[error("duplicate value for {0}")]
+    Duplicate(String),
+    /// A query failed.
+    #[error("database query failed: {0}")]
+    Query(diesel::result::Error),
+    /// Running migrations failed.
+    #[error("database migration failed: {0}")]
+    Migration(String),
+}
+
+impl From<diesel::result::Error> for DbError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                // SQLite names the columns in the message, Postgres the constraint.
+                let what = info
+                    .constraint_name()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| info.message().to_owned());
+                DbError::Duplicate(what)
+            }
+            other => DbError::Query(other),
+        }
+    }
+}
+
+/// Which backend a URL selects, with what the driver needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbUrl {
+    /// Path of the SQLite file.
+    Sqlite(PathBuf),
+    /// The full `postgres://` URL.
+    Postgres(String),
+}
+
+impl DbUrl {
+    /// Picks the backend from the URL scheme. We choose the variant ourselves
+    /// because `MultiConnection::establish` reports only its last attempt's
+    /// error, which turns "wrong password" into "invalid URL".
+    pub fn parse(url: &str) -> Result<DbUrl, DbError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(DbError::BadUrl(url.to_owned()));
+            }
+            Ok(DbUrl::Sqlite(PathBuf::from(path)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DbUrl::Postgres(url.to_owned()))
+        } else {
+            Err(DbError::BadUrl(redact_url(url)))
+        }
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            DbUrl::Sqlite(_) => "sqlite",
+            DbUrl::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Directory holding the SQLite file (where the key files live by default).
+    pub fn sqlite_dir(&self) -> Option<&Path> {
+        match self {
+            DbUrl::Sqlite(p) => Some(p.parent().unwrap_or(Path::new("."))),
+            DbUrl::Postgres(_) => None,
+        }
+    }
+
+    fn connect(&self) -> Result<DbConn, DbError> {
+        match self {
+            DbUrl::Sqlite(path) => {
+                let path = path.to_str().ok_or_else(|| {
+                    DbError::BadUrl(format!("non UTF-8 sqlite path {}", path.display()))
+                })?;
+                let mut c = SqliteConnection::establish(path)
+                    .map_err(|e| DbError::Unavailable(e.to_string()))?;
+                // WAL lets readers run beside the writer; busy_timeout makes
+                // concurrent writers queue instead of failing with SQLITE_BUSY.
+                c.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 15000; \
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                )
+                .map_err(|e| DbError::Unavailable(e.to_string()))?;
+                Ok(DbConn::Sqlite(c))
+            }
+            DbUrl::Postgres(url) => PgConnection::establish(url)
+                .map(DbConn::Pg)
+                .map_err(|e| DbError::Unavailable(e.to_string())),
+        }
+    }
+}
+
+/// Hides a password in a URL before it reaches a message or a log.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+struct Manager {
+    url: DbUrl,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct ManagerError(String);
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = ManagerError;
+
+    fn connect(&self) -> Result<DbConn, ManagerError> {
+        self.url.connect().map_err(|e| ManagerError(e.to_string()))
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), ManagerError> {
+        conn.batch_execute("SELECT 1")
+            .map_err(|e| ManagerError(e.to_string()))
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+/// The connection pool. Cheap to clone. All work runs on tokio's blocking
+/// pool so that diesel's synchronous calls never stall the async workers.
+#[derive(Clone)]
+pub struct Db {
+    pool: r2d2::Pool<Manager>,
+    url: Arc<DbUrl>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("backend", &self.url.backend())
+            .finish()
+    }
+}
+
+impl Db {
+    /// Opens a pool (making one connection first so a bad URL or password is
+    /// reported at start, not on the first request).
+    pub fn connect(url: &DbUrl, max_connections: u32) -> Result<Db, DbError> {
+        // Fail fast with the driver's own message.
+        drop(url.connect()?);
+        let pool = r2d2::Pool::builder()
+            .max_size(max_connections)
+            .connection_timeout(Duration::from_secs(20))
+            .build(Manager { url: url.clone() })
+            .map_err(|e| DbError::Unavailable(e.to_string()))?;
+        Ok(Db {
+            pool,
+            url: Arc::new(url.clone()),
+        })
+    }
+
+    /// The backend in use.
+    pub fn url(&self) -> &DbUrl {
+        &self.url
+    }
+
+    /// Runs `f` with a pooled connection on the blocking thread pool.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool
+                .get()
+                .map_err(|e| DbError::Unavailable(e.to_string()))?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| DbError::Unavailable(format!("database task failed: {e}")))?
+    }
+
+    /// Runs `f` in one transaction (committed when it returns `Ok`).
+    ///
+    /// On SQLite, write transactions must *start with a write* so that the
+    /// busy handler queues them; every caller here keeps to that.
+    pub async fn transaction<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+    {
+        self.run(move |conn| conn.transaction(f)).await
+    }
+
+    /// Applies pending migrations; returns how many ran.
+    pub async fn migrate(&self) -> Result<usize, DbError> {
+        self.run(|conn| {
+            let done = match conn {
+                DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
+                DbConn::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
+            }
+            .map_err(|e| DbError::Migration(e.to_string()))?;
+            Ok(done.len())
+        })
+        .await
+    }
+
+    /// Checks the database answers (for `/healthz`).
+    pub async fn ping(&self) -> Result<(), DbError> {
+        self.run(|conn| {
+            conn.batch_execute("SELECT 1")
+                .map_err(|e| DbError::Unavailable(e.to_string()))
+        })
+        .await
+    }
+
+    /// Whether this is PostgreSQL (row locks with `SKIP LOCKED` exist).
+    pub fn is_postgres(&self) -> bool {
+        matches!(*self.url, DbUrl::Postgres(_))
+    }
+}
+
+/// Unix time in seconds.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A new random id: 12 random bytes as 24 lowercase hex characters, with a
+/// short prefix naming what it identifies.
+pub fn new_id(prefix: &str) -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 12];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    format!("{prefix}_{}", hex::encode(b))
+}

@@ -1,0 +1,52 @@
+//! `api_tokens`: admin API tokens, stored only as sha256 hashes.
+
+use diesel::prelude::*;
+
+use crate::db::schema::api_tokens;
+use crate::db::{DbConn, DbError};
+
+/// An admin API token (its hash; the token itself is shown once at creation).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = api_tokens)]
+pub struct ApiToken {
+    /// Id.
+    pub id: String,
+    /// Operator-given name.
+    pub name: String,
+    /// Lowercase hex sha256 of the token.
+    pub token_hash: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds of the last authenticated request.
+    pub last_used_at: Option<i64>,
+    /// Set when revoked.
+    pub revoked_at: Option<i64>,
+}
+
+impl ApiToken {
+    /// Stores a new token row.
+    pub fn insert(&self, conn: &mut DbConn) -> Result<(), DbError> {
+        diesel::insert_into(api_tokens::table)
+            .values(self)
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Finds an active token by its hash.
+    pub fn find_active_by_hash(conn: &mut DbConn, hash: &str) -> Result<Option<ApiToken>, DbError> {
+        Ok(api_tokens::table
+            .filter(api_tokens::token_hash.eq(hash))
+            .filter(api_tokens::revoked_at.is_null())
+            .select(ApiToken::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Number of active tokens (to decide whether to mint one on first start).
+    pub fn count_active(conn: &mut DbConn) -> Result<i64, DbError> {
+        Ok(api_tokens::table
+            .filter(api_tokens::revoked_at.is_null())
+            .count()
+            .get_result(conn)?)
+    }
+}

@@ -1,0 +1,348 @@
+//! `withdrawals`: one row per claimed use of a withdraw link, written
+//! `pending` before the node is asked to pay (DESIGN.md invariant 2).
+//!
+//! States: `pending` (claimed, never sent to the node) → `in_flight` (a payer
+//! took it and may have asked the node; from here on it is only ever
+//! *tracked*, never paid blindly again) → `succeeded` | `failed`.
+
+use diesel::prelude::*;
+use diesel::Connection;
+
+use crate::db::schema::withdrawals;
+use crate::db::{DbConn, DbError};
+
+/// Lifecycle state of a withdrawal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WithdrawalState {
+    /// Claimed and committed; no payer has taken it yet.
+    Pending,
+    /// A payer has taken it; the node may be paying it.
+    InFlight,
+    /// Paid.
+    Succeeded,
+    /// Definitely not paid; the use was given back.
+    Failed,
+}
+
+impl WithdrawalState {
+    /// Column value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WithdrawalState::Pending => "pending",
+            WithdrawalState::InFlight => "in_flight",
+            WithdrawalState::Succeeded => "succeeded",
+            WithdrawalState::Failed => "failed",
+        }
+    }
+
+    /// Parses a column value.
+    pub fn parse(s: &str) -> Option<WithdrawalState> {
+        Some(match s {
+            "pending" => WithdrawalState::Pending,
+            "in_flight" => WithdrawalState::InFlight,
+            "succeeded" => WithdrawalState::Succeeded,
+            "failed" => WithdrawalState::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// A withdrawal row.
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = withdrawals)]
+pub struct Withdrawal {
+    /// Id (`wd_…`).
+    pub id: String,
+    /// The withdraw link.
+    pub link_id: String,
+    /// Hex payment hash (UNIQUE: an invoice is paid at most once).
+    pub payment_hash: String,
+    /// The wallet's invoice.
+    pub bolt11: String,
+    /// Invoice amount, msat.
+    pub amount_msat: i64,
+    /// Routing fee limit, msat.
+    pub max_fee_msat: i64,
+    /// See [`WithdrawalState`].
+    pub state: String,
+    /// Fee paid, msat (on success).
+    pub fee_msat: Option<i64>,
+    /// Hex preimage (on success).
+    pub preimage: Option<String>,
+    /// Why it failed.
+    pub failure_reason: Option<String>,
+    /// How many times a payer took it.
+    pub attempts: i64,
+    /// Payer instance holding the lease.
+    pub lease_owner: Option<String>,
+    /// Unix seconds until which the lease holds.
+    pub lease_until: Option<i64>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+    /// Unix seconds of the final state.
+    pub completed_at: Option<i64>,
+}
+
+impl Withdrawal {
+    /// Parsed state (unknown values read as in flight: never re-pay).
+    pub fn state(&self) -> WithdrawalState {
+        WithdrawalState::parse(&self.state).unwrap_or(WithdrawalState::InFlight)
+    }
+}
+
+/// Insert form of [`Withdrawal`].
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = withdrawals)]
+pub struct NewWithdrawal {
+    /// See [`Withdrawal`].
+    pub id: String,
+    /// See [`Withdrawal`].
+    pub link_id: String,
+    /// See [`Withdrawal`].
+    pub payment_hash: String,
+    /// See [`Withdrawal`].
+    pub bolt11: String,
+    /// See [`Withdrawal`].
+    pub amount_msat: i64,
+    /// See [`Withdrawal`].
+    pub max_fee_msat: i64,
+    /// See [`Withdrawal`].
+    pub state: String,
+    /// See [`Withdrawal`].
+    pub attempts: i64,
+    /// See [`Withdrawal`].
+    pub created_at: i64,
+    /// See [`Withdrawal`].
+    pub updated_at: i64,
+}
+
+impl Withdrawal {
+    /// Inserts a `pending` withdrawal.
+    pub fn insert(conn: &mut DbConn, new: &NewWithdrawal) -> Result<(), DbError> {
+        diesel::insert_into(withdrawals::table)
+            .values(new)
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// By id.
+    pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Withdrawal>, DbError> {
+        Ok(withdrawals::table
+            .find(id)
+            .select(Withdrawal::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// By payment hash.
+    pub fn find_by_hash(conn: &mut DbConn, hash: &str) -> Result<Option<Withdrawal>, DbError> {
+        Ok(withdrawals::table
+            .filter(withdrawals::payment_hash.eq(hash))
+            .select(Withdrawal::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// All withdrawals of a link, oldest first.
+    pub fn list_for_link(conn: &mut DbConn, link_id: &str) -> Result<Vec<Withdrawal>, DbError> {
+        Ok(withdrawals::table
+            .filter(withdrawals::link_id.eq(link_id))
+            .order((withdrawals::created_at.asc(), withdrawals::id.asc()))
+            .select(Withdrawal::as_select())
+            .load(conn)?)
+    }
+
+    /// Ids of `pending` rows, oldest first. On PostgreSQL the rows are
+    /// locked `FOR UPDATE SKIP LOCKED` (the caller's transaction then moves
+    /// them to `in_flight`), so concurrent payers pick disjoint rows instead
+    /// of queueing on the same ones.
+    pub fn lock_pending(conn: &mut DbConn, limit: i64) -> Result<Vec<String>, DbError> {
+        let q = withdrawals::table
+            .filter(withdrawals::state.eq(WithdrawalState::Pending.as_str()))
+            .order(withdrawals::created_at.asc())
+            .limit(limit)
+            .select(withdrawals::id);
+        Ok(match conn {
+            DbConn::Pg(c) => q.for_update().skip_locked().load(c)?,
+            DbConn::Sqlite(c) => q.load(c)?,
+        })
+    }
+
+    /// Takes up to `limit` `pending` rows for this payer (pending →
+    /// in_flight with a lease) and returns them. PostgreSQL locks candidates
+    /// `FOR UPDATE SKIP LOCKED` in one transaction; SQLite (one writer at a
+    /// time anyway) selects, then takes each row with its own conditional
+    /// UPDATE so no read-then-write transaction can hit SQLITE_BUSY.
+    pub fn take_pending_batch(
+        conn: &mut DbConn,
+        owner: &str,
+        lease_until: i64,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<Withdrawal>, DbError> {
+        let take = |c: &mut DbConn, ids: Vec<String>| -> Result<Vec<Withdrawal>, DbError> {
+            let mut taken = Vec::new();
+            for id in ids {
+                if Self::take_pending(c, &id, owner, lease_until, now)? {
+                    if let Some(w) = Self::find(c, &id)? {
+                        taken.push(w);
+                    }
+                }
+            }
+            Ok(taken)
+        };
+        match conn {
+            DbConn::Pg(_) => conn.transaction(|c| {
+                let ids = Self::lock_pending(c, limit)?;
+                take(c, ids)
+            }),
+            DbConn::Sqlite(_) => {
+                let ids = Self::lock_pending(conn, limit)?;
+                take(conn, ids)
+            }
+        }
+    }
+
+    /// Takes a `pending` row for paying: pending → in_flight with a lease.
+    /// The conditional UPDATE is what makes one payer the only payer.
+    pub fn take_pending(
+        conn: &mut DbConn,
+        id: &str,
+        owner: &str,
+        lease_until: i64,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        use withdrawals::dsl as w;
+        let n = diesel::update(
+            w::withdrawals
+                .filter(w::id.eq(id))
+                .filter(w::state.eq(WithdrawalState::Pending.as_str())),
+        )
+        .set((
+            w::state.eq(WithdrawalState::InFlight.as_str()),
+            w::lease_owner.eq(owner),
+            w::lease_until.eq(lease_until),
+            w::attempts.eq(w::attempts + 1),
+            w::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// `in_flight` rows whose lease has run out (their payer died or gave
+    /// them up): these are tracked, never paid blindly.
+    pub fn expired_in_flight(
+        conn: &mut DbConn,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<Withdrawal>, DbError> {
+        use withdrawals::dsl as w;
+        Ok(w::withdrawals
+            .filter(w::state.eq(WithdrawalState::InFlight.as_str()))
+            .filter(w::lease_until.is_null().or(w::lease_until.lt(now)))
+            .order(w::updated_at.asc())
+            .limit(limit)
+            .select(Withdrawal::as_select())
+            .load(conn)?)
+    }
+
+    /// Takes (or renews) the lease of an `in_flight` row if it is free or
+    /// already ours.
+    pub fn lease_in_flight(
+        conn: &mut DbConn,
+        id: &str,
+        owner: &str,
+        lease_until: i64,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        use withdrawals::dsl as w;
+        let n = diesel::update(
+            w::withdrawals
+                .filter(w::id.eq(id))
+                .filter(w::state.eq(WithdrawalState::InFlight.as_str()))
+                .filter(
+                    w::lease_until
+                        .is_null()
+                        .or(w::lease_until.lt(now))
+                        .or(w::lease_owner.eq(owner)),
+                ),
+        )
+        .set((
+            w::lease_owner.eq(owner),
+            w::lease_until.eq(lease_until),
+            w::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Lets go of a lease so another payer (or our own tracker) may pick the
+    /// row up at once.
+    pub fn release_lease(conn: &mut DbConn, id: &str, owner: &str) -> Result<(), DbError> {
+        use withdrawals::dsl as w;
+        diesel::update(
+            w::withdrawals
+                .filter(w::id.eq(id))
+                .filter(w::lease_owner.eq(owner)),
+        )
+        .set(w::lease_until.eq(0i64))
+        .execute(conn)?;
+        Ok(())
+    }
+
+    /// in_flight → succeeded. Returns whether this call made the change.
+    pub fn mark_succeeded(
+        conn: &mut DbConn,
+        id: &str,
+        fee_msat: i64,
+        preimage: Option<String>,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        use withdrawals::dsl as w;
+        let n = diesel::update(
+            w::withdrawals
+                .filter(w::id.eq(id))
+                .filter(w::state.eq(WithdrawalState::InFlight.as_str())),
+        )
+        .set((
+            w::state.eq(WithdrawalState::Succeeded.as_str()),
+            w::fee_msat.eq(fee_msat),
+            w::preimage.eq(preimage),
+            w::lease_owner.eq(None::<String>),
+            w::lease_until.eq(None::<i64>),
+            w::updated_at.eq(now),
+            w::completed_at.eq(now),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// in_flight → failed. Returns whether this call made the change (the
+    /// caller gives the use back only then, in the same transaction).
+    pub fn mark_failed(
+        conn: &mut DbConn,
+        id: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        use withdrawals::dsl as w;
+        let n = diesel::update(
+            w::withdrawals
+                .filter(w::id.eq(id))
+                .filter(w::state.eq(WithdrawalState::InFlight.as_str())),
+        )
+        .set((
+            w::state.eq(WithdrawalState::Failed.as_str()),
+            w::failure_reason.eq(reason),
+            w::lease_owner.eq(None::<String>),
+            w::lease_until.eq(None::<i64>),
+            w::updated_at.eq(now),
+            w::completed_at.eq(now),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+}

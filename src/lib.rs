@@ -1,0 +1,210 @@
+//! lnurld: a self-hosted LNURL server (LUD-03 withdraw, LUD-06 pay, LUD-16
+//! Lightning Address) in front of the operator's own LND.
+//!
+//! Layers (arrows point one way): `web → service → {lnurl, db, node}`;
+//! `lnurl` is pure. [`App`] builds the whole thing from a [`Config`], so
+//! `main.rs` and the integration tests start the very same server.
+
+pub mod config;
+pub mod db;
+pub mod lnurl;
+pub mod metrics;
+pub mod node;
+pub mod service;
+pub mod web;
+pub mod worker;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::{watch, Notify};
+
+pub use config::Config;
+
+use crate::config::NodeKind;
+use crate::db::{Db, DbUrl};
+use crate::node::{LightningNode, Network};
+use crate::service::{ServerKeys, Services};
+
+/// Why the server could not start. One line, naming what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// Database trouble.
+    #[error("database: {0}")]
+    Db(#[from] db::DbError),
+    /// Node trouble.
+    #[error("node: {0}")]
+    Node(#[from] node::NodeError),
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Whether to ask the node for its identity at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeCheck {
+    /// Ask (serve): the node's network is needed to check withdraw invoices.
+    Required,
+    /// Don't (CLI commands that only touch the database).
+    Skip,
+}
+
+/// Everything built from a config, ready to serve.
+pub struct App {
+    /// The shared services.
+    pub services: Arc<Services>,
+}
+
+/// Where files that live beside the database go (keys).
+fn data_dir(url: &DbUrl) -> PathBuf {
+    url.sqlite_dir()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                p.to_path_buf()
+            }
+        })
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+impl App {
+    /// Connects the database (running migrations), loads the server key and
+    /// sets up the node backend.
+    pub async fn build(config: Config, check: NodeCheck) -> Result<App, StartError> {
+        let config = Arc::new(config);
+        let url = DbUrl::parse(&config.database_url)?;
+        let max = config.database_max_connections;
+        let u = url.clone();
+        let db = tokio::task::spawn_blocking(move || Db::connect(&u, max))
+            .await
+            .map_err(|e| StartError::Other(e.to_string()))??;
+        let ran = db.migrate().await?;
+        if ran > 0 {
+            tracing::info!(
+                migrations = ran,
+                backend = url.backend(),
+                "database migrated"
+            );
+        }
+        let dir = data_dir(&url);
+        let key_file = config
+            .key_file
+            .clone()
+            .unwrap_or_else(|| dir.join("lnurld.key"));
+        let keys = ServerKeys::load(config.secret_key.as_deref(), &key_file)
+            .map_err(|e| StartError::Other(e.to_string()))?;
+
+        let metrics = Arc::new(metrics::Metrics::default());
+        let (raw, dev_node): (Arc<dyn LightningNode>, _) = match config.node.kind {
+            NodeKind::Dev => {
+                let dev = Arc::new(node::dev::DevNode::open(&dir.join("lnurld-dev-node.key"))?);
+                (dev.clone(), Some(dev))
+            }
+            NodeKind::Lnd => {
+                let pem = std::fs::read(config.node.tls_cert.clone().unwrap_or_default())
+                    .map_err(|e| StartError::Other(format!("node.tls_cert: {e}")))?;
+                let lnd = node::lnd::LndNode::connect(node::lnd::LndConfig {
+                    endpoint: config.node.endpoint.clone().unwrap_or_default(),
+                    tls_cert_pem: pem,
+                    macaroon: config.macaroon_bytes()?,
+                })?;
+                (Arc::new(lnd), None)
+            }
+        };
+        let node: Arc<dyn LightningNode> =
+            Arc::new(node::instrumented::Instrumented::new(raw, metrics.clone()));
+        let network = match check {
+            NodeCheck::Required => {
+                let info = node.info().await?;
+                tracing::info!(kind = node.kind(), alias = %info.alias, network = %info.network, "node connected");
+                info.network
+            }
+            // Only withdraw callbacks use the network, and CLI commands
+            // never answer those.
+            NodeCheck::Skip => Network::Regtest,
+        };
+        let services = Arc::new(Services {
+            config,
+            db,
+            node,
+            network,
+            keys,
+            metrics,
+            payer_wake: Arc::new(Notify::new()),
+            instance_id: db::new_id("inst"),
+            dev_node,
+        });
+        Ok(App { services })
+    }
+
+    /// Serves on `listener` and starts the workers.
+    pub fn spawn(self, listener: TcpListener, workers: usize) -> Result<Running, StartError> {
+        let addr = listener
+            .local_addr()
+            .map_err(|e| StartError::Other(e.to_string()))?;
+        let svc = self.services.clone();
+        let server = actix_web::HttpServer::new(move || web::app(svc.clone()))
+            .workers(workers.max(1))
+            .disable_signals()
+            .shutdown_timeout(5)
+            .listen(listener)
+            .map_err(|e| StartError::Other(format!("cannot listen on {addr}: {e}")))?
+            .run();
+        let handle = server.handle();
+        let server_task = tokio::spawn(server);
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let payer = tokio::spawn(worker::payer::run(self.services.clone(), shutdown_rx));
+        Ok(Running {
+            addr,
+            services: self.services,
+            handle,
+            shutdown_tx,
+            tasks: vec![
+                payer,
+                tokio::spawn(async move {
+                    let _ = server_task.await;
+                }),
+            ],
+        })
+    }
+}
+
+/// A running server and its workers.
+pub struct Running {
+    /// Address it listens on.
+    pub addr: SocketAddr,
+    /// The shared services.
+    pub services: Arc<Services>,
+    handle: actix_web::dev::ServerHandle,
+    shutdown_tx: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops serving and stops the workers. With `graceful = false` it is as
+    /// abrupt as a crash can be made in-process: requests are cut, and
+    /// withdrawals being paid are left exactly as the database has them.
+    pub async fn stop(self, graceful: bool) {
+        let _ = self.shutdown_tx.send(true);
+        self.handle.stop(graceful).await;
+        for t in self.tasks {
+            if graceful {
+                let _ = t.await;
+            } else {
+                t.abort();
+            }
+        }
+    }
+
+    /// Waits until the HTTP server stops.
+    pub async fn wait(self) {
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}

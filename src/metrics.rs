@@ -1,0 +1,131 @@
+//! Process metrics, rendered as Prometheus text by `web/`. Shared by the
+//! layers that record (HTTP middleware, node wrapper, workers); it imports
+//! nothing of the crate.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0];
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+#[derive(Default)]
+struct Inner {
+    http: BTreeMap<(String, String, u16), u64>,
+    lud_errors: BTreeMap<(String, String), u64>,
+    node_calls: BTreeMap<(String, bool), Histogram>,
+    counters: BTreeMap<String, u64>,
+}
+
+/// Counters and histograms of this process.
+#[derive(Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+impl Metrics {
+    /// One HTTP request by method, route pattern and status.
+    pub fn http_request(&self, method: &str, route: &str, status: u16) {
+        if let Ok(mut m) = self.inner.lock() {
+            *m.http
+                .entry((method.to_owned(), route.to_owned(), status))
+                .or_default() += 1;
+        }
+    }
+
+    /// One LUD `{"status":"ERROR"}` answer by route and reason.
+    pub fn lud_error(&self, route: &str, reason: &str) {
+        if let Ok(mut m) = self.inner.lock() {
+            *m.lud_errors
+                .entry((route.to_owned(), reason.to_owned()))
+                .or_default() += 1;
+        }
+    }
+
+    /// One node call and how long it took.
+    pub fn node_call(&self, call: &str, ok: bool, took: Duration) {
+        if let Ok(mut m) = self.inner.lock() {
+            let h = m.node_calls.entry((call.to_owned(), ok)).or_default();
+            let secs = took.as_secs_f64();
+            for (i, b) in BUCKETS.iter().enumerate() {
+                if secs <= *b {
+                    h.buckets[i] += 1;
+                }
+            }
+            h.count += 1;
+            h.sum += secs;
+        }
+    }
+
+    /// Increments a plain counter (e.g. `lnurld_withdrawals_succeeded_total`).
+    pub fn incr(&self, name: &str) {
+        if let Ok(mut m) = self.inner.lock() {
+            *m.counters.entry(name.to_owned()).or_default() += 1;
+        }
+    }
+
+    /// Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let Ok(m) = self.inner.lock() else {
+            return out;
+        };
+        out.push_str("# HELP lnurld_http_requests_total HTTP requests by route and status.\n# TYPE lnurld_http_requests_total counter\n");
+        for ((method, route, status), n) in &m.http {
+            let _ = writeln!(
+                out,
+                "lnurld_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
+                escape(method),
+                escape(route)
+            );
+        }
+        out.push_str("# HELP lnurld_lud_errors_total LUD ERROR answers by route and reason.\n# TYPE lnurld_lud_errors_total counter\n");
+        for ((route, reason), n) in &m.lud_errors {
+            let _ = writeln!(
+                out,
+                "lnurld_lud_errors_total{{route=\"{}\",reason=\"{}\"}} {n}",
+                escape(route),
+                escape(reason)
+            );
+        }
+        out.push_str("# HELP lnurld_node_call_seconds Latency of node backend calls.\n# TYPE lnurld_node_call_seconds histogram\n");
+        for ((call, ok), h) in &m.node_calls {
+            let labels = format!("call=\"{}\",ok=\"{ok}\"", escape(call));
+            for (i, b) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "lnurld_node_call_seconds_bucket{{{labels},le=\"{b}\"}} {}",
+                    h.buckets[i]
+                );
+            }
+            let _ = writeln!(
+                out,
+                "lnurld_node_call_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(out, "lnurld_node_call_seconds_sum{{{labels}}} {}", h.sum);
+            let _ = writeln!(
+                out,
+                "lnurld_node_call_seconds_count{{{labels}}} {}",
+                h.count
+            );
+        }
+        for (name, n) in &m.counters {
+            let _ = writeln!(out, "# TYPE {name} counter\n{name} {n}");
+        }
+        out
+    }
+}

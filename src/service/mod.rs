@@ -1,0 +1,86 @@
+//! Service layer: the rules (claim a withdraw use, pay it exactly once, give
+//! a use back on a definite failure, API tokens). Imports `lnurl`, `db` and
+//! `node`; never formats HTTP responses (`web/` maps [`Error`] to them).
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::db::{Db, DbError};
+use crate::metrics::Metrics;
+use crate::node::{LightningNode, Network, NodeError};
+
+pub mod payout;
+pub mod secrets;
+pub mod tokens;
+pub mod withdraw;
+
+pub use secrets::ServerKeys;
+
+/// Errors of the service layer. `Display` is what the caller (wallet or
+/// operator) is told; internal causes are logged, not shown.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The thing asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is malformed or breaks a rule; nothing was written.
+    #[error("{0}")]
+    Invalid(String),
+    /// The request conflicts with existing state.
+    #[error("{0}")]
+    Conflict(String),
+    /// The withdraw link cannot be used now (spent, expired, disabled, wait).
+    #[error("{0}")]
+    Unavailable(String),
+    /// A wallet's invoice was refused.
+    #[error("{0}")]
+    Invoice(#[from] crate::lnurl::Error),
+    /// Missing or wrong credentials.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// The Lightning node failed.
+    #[error("lightning node error: {0}")]
+    Node(#[from] NodeError),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Db(#[from] DbError),
+    /// Anything else that is our fault.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Everything the rules need, shared by HTTP handlers, workers and the CLI.
+pub struct Services {
+    /// Validated configuration.
+    pub config: Arc<Config>,
+    /// The database.
+    pub db: Db,
+    /// The node backend (instrumented).
+    pub node: Arc<dyn LightningNode>,
+    /// Network of the node, learned at start.
+    pub network: Network,
+    /// Server keys for link secrets.
+    pub keys: ServerKeys,
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// Wakes the payer when a withdrawal was committed.
+    pub payer_wake: Arc<Notify>,
+    /// Identity of this process for row leases.
+    pub instance_id: String,
+    /// The embedded dev node, when it is the backend (for its settle route).
+    pub dev_node: Option<Arc<crate::node::dev::DevNode>>,
+}
+
+impl Services {
+    /// `public_url` + `path` (path starts with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.config.public_url, path)
+    }
+}
+
+/// Current unix time in seconds.
+pub fn now() -> i64 {
+    crate::db::now_unix()
+}

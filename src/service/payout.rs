@@ -1,0 +1,158 @@
+//! Paying claimed withdrawals exactly once (DESIGN.md invariant 2).
+//!
+//! The sequence follows LND's own guarantees (spec/LND.md §3): a row is
+//! `in_flight` (committed) before the node is asked to pay; an ambiguous
+//! answer is tracked by payment hash, never paid again; a use is given back
+//! only on a *definite* failure; after a restart every `in_flight` row whose
+//! lease ran out is tracked, and re-sent only if the node has no record of it.
+
+use std::time::Duration;
+
+use super::{now, Error, Services};
+use crate::db::models::{WithdrawLink, Withdrawal};
+use crate::node::{NodeError, PaymentHash, PaymentOutcome};
+
+/// What became of one withdrawal after a payer step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Final: paid.
+    Succeeded,
+    /// Final: failed, use given back.
+    Failed,
+    /// Still unknown; keep tracking.
+    Unknown,
+    /// Another payer holds it now.
+    LostLease,
+}
+
+impl Services {
+    fn lease_until(&self) -> i64 {
+        now() + self.config.withdraw.lease_secs as i64
+    }
+
+    /// Takes pending withdrawals for this instance.
+    pub async fn take_pending_withdrawals(&self, limit: i64) -> Result<Vec<Withdrawal>, Error> {
+        let owner = self.instance_id.clone();
+        let until = self.lease_until();
+        let t = now();
+        Ok(self
+            .db
+            .run(move |c| Withdrawal::take_pending_batch(c, &owner, until, t, limit))
+            .await?)
+    }
+
+    /// In-flight withdrawals nobody is tracking (lease ran out).
+    pub async fn orphaned_withdrawals(&self, limit: i64) -> Result<Vec<Withdrawal>, Error> {
+        let t = now();
+        Ok(self
+            .db
+            .run(move |c| Withdrawal::expired_in_flight(c, t, limit))
+            .await?)
+    }
+
+    async fn renew_lease(&self, id: &str) -> Result<bool, Error> {
+        let (i, owner, until, t) = (
+            id.to_owned(),
+            self.instance_id.clone(),
+            self.lease_until(),
+            now(),
+        );
+        Ok(self
+            .db
+            .run(move |c| Withdrawal::lease_in_flight(c, &i, &owner, until, t))
+            .await?)
+    }
+
+    /// Asks the node to pay a withdrawal this instance has taken
+    /// (`in_flight`, leased to us), and records a final outcome if there is one.
+    pub async fn send_withdrawal(&self, w: &Withdrawal) -> Result<Step, Error> {
+        let timeout = Duration::from_secs(self.config.withdraw.payment_timeout_secs as u64);
+        let r = self
+            .node
+            .pay(&w.bolt11, w.max_fee_msat.max(0) as u64, timeout)
+            .await;
+        match r {
+            Ok(outcome) => self.record_outcome(w, outcome).await,
+            Err(e) if e.payment_definitely_not_started() => {
+                tracing::warn!(withdrawal = %w.id, error = %e, "node refused the payment");
+                self.finish_failed(w, &e.to_string()).await
+            }
+            Err(e) => {
+                // AlreadyPaid / AlreadyInFlight / transport trouble: the node
+                // may have the payment. Track it by hash.
+                tracing::warn!(withdrawal = %w.id, error = %e, "payment outcome unknown; tracking");
+                Ok(Step::Unknown)
+            }
+        }
+    }
+
+    /// Looks the payment up on the node (waiting up to `wait` for a final
+    /// state) and records it. Re-sends only when the node has no record of
+    /// the hash, which lnd makes safe: a concurrent record answers
+    /// AlreadyExists.
+    pub async fn track_withdrawal(&self, w: &Withdrawal, wait: Duration) -> Result<Step, Error> {
+        if !self.renew_lease(&w.id).await? {
+            return Ok(Step::LostLease);
+        }
+        let hash = PaymentHash::from_hex(&w.payment_hash)
+            .ok_or_else(|| Error::Internal(format!("bad payment hash in {}", w.id)))?;
+        match self.node.payment(hash, wait).await {
+            Ok(Some(outcome)) => self.record_outcome(w, outcome).await,
+            Ok(None) => {
+                tracing::info!(withdrawal = %w.id, "node has no record of the payment; sending it");
+                self.send_withdrawal(w).await
+            }
+            Err(NodeError::NotFound) => self.send_withdrawal(w).await,
+            Err(e) => {
+                tracing::warn!(withdrawal = %w.id, error = %e, "cannot track payment yet");
+                Ok(Step::Unknown)
+            }
+        }
+    }
+
+    async fn record_outcome(&self, w: &Withdrawal, outcome: PaymentOutcome) -> Result<Step, Error> {
+        match outcome {
+            PaymentOutcome::InFlight => Ok(Step::Unknown),
+            PaymentOutcome::Failed(reason) => self.finish_failed(w, &reason.to_string()).await,
+            PaymentOutcome::Succeeded { preimage, fee_msat } => {
+                if let Some(p) = preimage {
+                    if p.payment_hash().to_hex() != w.payment_hash {
+                        tracing::error!(withdrawal = %w.id, "node reported a preimage that does not match the payment hash");
+                    }
+                }
+                let (id, pre, t) = (w.id.clone(), preimage.map(|p| p.to_hex()), now());
+                let fee = fee_msat.min(i64::MAX as u64) as i64;
+                let changed = self
+                    .db
+                    .transaction(move |c| Withdrawal::mark_succeeded(c, &id, fee, pre, t))
+                    .await?;
+                if changed {
+                    self.metrics.incr("lnurld_withdrawals_succeeded_total");
+                    tracing::info!(withdrawal = %w.id, fee_msat, "withdrawal paid");
+                }
+                Ok(Step::Succeeded)
+            }
+        }
+    }
+
+    async fn finish_failed(&self, w: &Withdrawal, reason: &str) -> Result<Step, Error> {
+        let (id, link, r, t) = (w.id.clone(), w.link_id.clone(), reason.to_owned(), now());
+        // Mark failed and give the use back in one transaction, and only if
+        // this call moved the row out of in_flight: a use is returned once.
+        let changed = self
+            .db
+            .transaction(move |c| {
+                let changed = Withdrawal::mark_failed(c, &id, &r, t)?;
+                if changed {
+                    WithdrawLink::give_use_back(c, &link, t)?;
+                }
+                Ok(changed)
+            })
+            .await?;
+        if changed {
+            self.metrics.incr("lnurld_withdrawals_failed_total");
+            tracing::info!(withdrawal = %w.id, reason, "withdrawal failed; use given back");
+        }
+        Ok(Step::Failed)
+    }
+}

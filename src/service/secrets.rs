@@ -1,0 +1,203 @@
+//! Server keys and link secrets (DESIGN.md invariant 5).
+//!
+//! A withdraw link's secret is the bearer capability in its URL. The database
+//! keeps it only AEAD-encrypted (so the operator can show the link again and
+//! reprint vouchers) and finds links by a keyed hash of it, so a database
+//! dump alone spends nothing. The master key lives outside the database.
+
+use std::fmt;
+use std::path::Path;
+
+use base64::Engine;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use super::Error;
+
+const SECRET_AAD: &[u8] = b"lnurld withdraw secret v1";
+
+/// Keys derived from the server's master key.
+#[derive(Clone)]
+pub struct ServerKeys {
+    enc: [u8; 32],
+    lookup: [u8; 32],
+    k1: [u8; 32],
+}
+
+impl fmt::Debug for ServerKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ServerKeys(..)")
+    }
+}
+
+fn hmac(key: &[u8], msg: &[u8]) -> [u8; 32] {
+    // HMAC accepts keys of any length; new_from_slice cannot fail for it.
+    let mut m = match <Hmac<Sha256> as Mac>::new_from_slice(key) {
+        Ok(m) => m,
+        Err(_) => unreachable!("HMAC takes keys of any length"),
+    };
+    m.update(msg);
+    m.finalize().into_bytes().into()
+}
+
+/// A new random URL-safe secret: 16 random bytes as 32 hex characters.
+pub fn random_secret() -> String {
+    let mut b = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+impl ServerKeys {
+    /// Derives the sub-keys from a 32-byte master key.
+    pub fn from_master(master: &[u8; 32]) -> ServerKeys {
+        ServerKeys {
+            enc: hmac(master, b"lnurld/v1/encrypt"),
+            lookup: hmac(master, b"lnurld/v1/lookup"),
+            k1: hmac(master, b"lnurld/v1/k1"),
+        }
+    }
+
+    /// From `secret_key` hex if given, else from `key_file`, creating it
+    /// (mode 0600) with a fresh random key on first start.
+    pub fn load(secret_key_hex: Option<&str>, key_file: &Path) -> Result<ServerKeys, Error> {
+        if let Some(h) = secret_key_hex {
+            let b = hex::decode(h.trim())
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .ok_or_else(|| Error::Internal("secret_key is not 64 hex characters".into()))?;
+            return Ok(ServerKeys::from_master(&b));
+        }
+        match std::fs::read_to_string(key_file) {
+            Ok(text) => {
+                let b = hex::decode(text.trim())
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or_else(|| {
+                        Error::Internal(format!(
+                            "key file {} does not hold 64 hex characters",
+                            key_file.display()
+                        ))
+                    })?;
+                Ok(ServerKeys::from_master(&b))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut b = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut b);
+                write_private(key_file, &hex::encode(b)).map_err(|e| {
+                    Error::Internal(format!(
+                        "cannot create key file {}: {e}",
+                        key_file.display()
+                    ))
+                })?;
+                tracing::info!(path = %key_file.display(), "created a new server key file; back it up with the database");
+                Ok(ServerKeys::from_master(&b))
+            }
+            Err(e) => Err(Error::Internal(format!(
+                "cannot read key file {}: {e}",
+                key_file.display()
+            ))),
+        }
+    }
+
+    /// Keyed hash of a secret, used to find its link.
+    pub fn lookup(&self, secret: &str) -> String {
+        hex::encode(hmac(&self.lookup, secret.as_bytes()))
+    }
+
+    /// The LUD-03 `k1` of a link: unguessable without the secret, stable
+    /// for the link, and needs no storage.
+    pub fn k1(&self, secret: &str) -> String {
+        hex::encode(hmac(&self.k1, secret.as_bytes()))
+    }
+
+    /// Constant-time check of a `k1` a wallet sent.
+    pub fn k1_matches(&self, secret: &str, k1: &str) -> bool {
+        let expected = self.k1(secret);
+        expected.len() == k1.len() && bool::from(expected.as_bytes().ct_eq(k1.as_bytes()))
+    }
+
+    /// Encrypts a secret for storage: base64(nonce ‖ ciphertext).
+    pub fn encrypt(&self, secret: &str) -> Result<String, Error> {
+        let cipher = XChaCha20Poly1305::new((&self.enc).into());
+        let mut nonce = [0u8; 24];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let ct = cipher
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: secret.as_bytes(),
+                    aad: SECRET_AAD,
+                },
+            )
+            .map_err(|_| Error::Internal("encryption failed".into()))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ct);
+        Ok(base64::engine::general_purpose::STANDARD.encode(out))
+    }
+
+    /// Decrypts a stored secret (fails if the server key is not the one it
+    /// was encrypted with).
+    pub fn decrypt(&self, stored: &str) -> Result<String, Error> {
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(stored)
+            .map_err(|_| Error::Internal("stored secret is not base64".into()))?;
+        if raw.len() < 24 {
+            return Err(Error::Internal("stored secret too short".into()));
+        }
+        let (nonce, ct) = raw.split_at(24);
+        let cipher = XChaCha20Poly1305::new((&self.enc).into());
+        let pt = cipher
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: SECRET_AAD,
+                },
+            )
+            .map_err(|_| {
+                Error::Internal(
+                    "cannot decrypt a stored link secret: is this the server key the link was created with?"
+                        .into(),
+                )
+            })?;
+        String::from_utf8(pt).map_err(|_| Error::Internal("stored secret is not UTF-8".into()))
+    }
+}
+
+/// Writes a file readable by its owner only.
+pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_round_trip_and_are_not_stored_in_clear() {
+        let keys = ServerKeys::from_master(&[7u8; 32]);
+        let s = random_secret();
+        let enc = keys.encrypt(&s).unwrap();
+        assert!(!enc.contains(&s));
+        assert_eq!(keys.decrypt(&enc).unwrap(), s);
+        let other = ServerKeys::from_master(&[8u8; 32]);
+        assert!(other.decrypt(&enc).is_err());
+        assert_ne!(keys.lookup(&s), other.lookup(&s));
+        assert!(keys.k1_matches(&s, &keys.k1(&s)));
+        assert!(!keys.k1_matches(&s, &other.k1(&s)));
+    }
+}

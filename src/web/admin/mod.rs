@@ -1,0 +1,61 @@
+//! Admin API (`/api/v1/…`, `Authorization: Bearer <token>`): JSON in and
+//! out, amounts in msat, timestamps RFC 3339, errors
+//! `{"error":{"code","message"}}`.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{web, FromRequest, HttpRequest};
+
+use super::error::ApiError;
+use crate::service::{tokens, Error, Services};
+
+pub mod node;
+pub mod withdraw;
+
+/// Registers the admin routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    withdraw::configure(cfg);
+    node::configure(cfg);
+}
+
+/// JSON extractor settings: bad bodies become our JSON error shape.
+pub fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(256 * 1024)
+        .error_handler(|err, _req| ApiError::invalid(format!("invalid JSON body: {err}")).into())
+}
+
+/// Proof that the request carried a valid admin token.
+pub struct Admin {
+    /// Token name (for logs).
+    pub token_name: String,
+}
+
+impl FromRequest for Admin {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Admin, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let svc = req.app_data::<web::Data<Services>>().cloned();
+        let header = req
+            .headers()
+            .get("Authorization")
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned);
+        Box::pin(async move {
+            let svc = svc.ok_or_else(|| ApiError(Error::Internal("no app state".into())))?;
+            let token = header
+                .as_deref()
+                .and_then(|h| h.strip_prefix("Bearer "))
+                .map(str::trim)
+                .ok_or_else(|| {
+                    ApiError(Error::Unauthorized(
+                        "missing Authorization: Bearer <token> header".into(),
+                    ))
+                })?;
+            let t = tokens::authenticate(&svc.db, token).await?;
+            Ok(Admin { token_name: t.name })
+        })
+    }
+}

@@ -1,0 +1,52 @@
+//! LUD-03 wallet routes: `GET /lnurlw/{secret}` (withdrawRequest) and
+//! `GET /lnurlw/{secret}/callback?k1=…&pr=…`.
+//! <https://github.com/lnurl/luds/blob/luds/03.md>
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::error::{lud_error, lud_json};
+use crate::service::{Error, Services};
+
+/// Registers the routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/lnurlw/{secret}", web::get().to(withdraw_request))
+        .route(
+            "/lnurlw/{secret}/callback",
+            web::get().to(withdraw_callback),
+        );
+}
+
+/// First value of a query parameter. Parsed by hand so that unknown extra
+/// parameters (LUD-03 allows wallets to add them) and odd encodings never
+/// turn into an extractor error page.
+pub fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+async fn withdraw_request(svc: web::Data<Services>, secret: web::Path<String>) -> HttpResponse {
+    match svc.withdraw_request(&secret).await {
+        Ok(r) => lud_json(&r),
+        Err(e) => lud_error(&svc, "/lnurlw/{secret}", &e),
+    }
+}
+
+async fn withdraw_callback(
+    svc: web::Data<Services>,
+    secret: web::Path<String>,
+    req: HttpRequest,
+) -> HttpResponse {
+    const ROUTE: &str = "/lnurlw/{secret}/callback";
+    let (Some(k1), Some(pr)) = (query_param(&req, "k1"), query_param(&req, "pr")) else {
+        return lud_error(
+            &svc,
+            ROUTE,
+            &Error::Invalid("Missing k1 or pr parameter.".into()),
+        );
+    };
+    match svc.withdraw_callback(&secret, &k1, &pr).await {
+        Ok(()) => lud_json(&crate::lnurl::wire::StatusOk),
+        Err(e) => lud_error(&svc, ROUTE, &e),
+    }
+}

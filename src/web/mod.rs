@@ -1,0 +1,53 @@
+//! Web layer: actix-web routes. One file per route group, each exporting
+//! `configure`. Handlers translate HTTP to service calls and back; the only
+//! place errors become HTTP is [`error`]. Imports `service` (and `lnurl`
+//! wire types), never `db` or `node` internals.
+
+use std::sync::Arc;
+
+use actix_web::dev::Service as _;
+use actix_web::web;
+
+use crate::service::Services;
+
+pub mod admin;
+pub mod error;
+pub mod health;
+pub mod lnurlw;
+
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    health::configure(cfg);
+    lnurlw::configure(cfg);
+    admin::configure(cfg);
+}
+
+/// Builds the actix `App` for `svc` (used by `serve` and by the tests).
+pub fn app(
+    svc: Arc<Services>,
+) -> actix_web::App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let metrics = svc.metrics.clone();
+    actix_web::App::new()
+        .app_data(web::Data::from(svc))
+        .app_data(admin::json_config())
+        .wrap_fn(move |req, srv| {
+            let method = req.method().to_string();
+            let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+            let metrics = metrics.clone();
+            let fut = srv.call(req);
+            async move {
+                let res = fut.await?;
+                metrics.http_request(&method, &route, res.status().as_u16());
+                Ok(res)
+            }
+        })
+        .configure(configure)
+}

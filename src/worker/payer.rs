@@ -1,0 +1,93 @@
+//! The payer: takes `pending` withdrawals as soon as they are committed
+//! (woken by the callback, no polling delay) and pays each in its own task;
+//! tracks `in_flight` ones whose lease ran out (a crashed instance's, or our
+//! own after a restart) until they are final.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::service::payout::Step;
+use crate::service::Services;
+
+/// How often the payer looks for work nobody woke it for (other instances'
+/// rows, orphaned leases).
+const POLL: Duration = Duration::from_millis(1000);
+
+/// Runs until `shutdown` turns true.
+pub async fn run(svc: Arc<Services>, mut shutdown: watch::Receiver<bool>) {
+    let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        match svc.take_pending_withdrawals(32).await {
+            Ok(taken) => {
+                for w in taken {
+                    spawn_payment(svc.clone(), busy.clone(), w, true, shutdown.clone());
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "payer: cannot take pending withdrawals"),
+        }
+        match svc.orphaned_withdrawals(32).await {
+            Ok(rows) => {
+                for w in rows {
+                    let mine = busy.lock().map(|b| b.contains(&w.id)).unwrap_or(true);
+                    if !mine {
+                        spawn_payment(svc.clone(), busy.clone(), w, false, shutdown.clone());
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "payer: cannot list in-flight withdrawals"),
+        }
+        tokio::select! {
+            _ = svc.payer_wake.notified() => {}
+            _ = tokio::time::sleep(POLL) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+fn spawn_payment(
+    svc: Arc<Services>,
+    busy: Arc<Mutex<HashSet<String>>>,
+    w: crate::db::models::Withdrawal,
+    fresh: bool,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    if let Ok(mut b) = busy.lock() {
+        if !b.insert(w.id.clone()) {
+            return;
+        }
+    }
+    tokio::spawn(async move {
+        let wait = Duration::from_secs((svc.config.withdraw.lease_secs as u64 / 2).clamp(1, 20));
+        let mut step = if fresh {
+            svc.send_withdrawal(&w).await
+        } else {
+            svc.track_withdrawal(&w, wait).await
+        };
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match &step {
+                Ok(Step::Succeeded) | Ok(Step::Failed) | Ok(Step::LostLease) => break,
+                Ok(Step::Unknown) => {}
+                Err(e) => tracing::error!(withdrawal = %w.id, error = %e, "payer step failed"),
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = shutdown.changed() => break,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+            step = svc.track_withdrawal(&w, wait).await;
+        }
+        if let Ok(mut b) = busy.lock() {
+            b.remove(&w.id);
+        }
+    });
+}

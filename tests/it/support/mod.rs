@@ -1,0 +1,50 @@
+//! Shared test support: the fake LND, the in-process lnurld (`TestApp`), databases.
+#![allow(dead_code)]
+pub mod app;
+pub mod db;
+pub mod fake_lnd;
+
+use std::future::Future;
+use std::time::Duration;
+
+/// Polls `cond` until it returns `Some`, or panics after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut cond: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = cond().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs a scenario `async fn(TestDb)` once on SQLite and once on PostgreSQL
+/// (when `LNURLD_TEST_POSTGRES_URL` is set; under `CI` its absence fails).
+#[macro_export]
+macro_rules! both_dbs {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn sqlite() {
+                    let db = $crate::support::db::TestDb::sqlite();
+                    super::$name(db).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn postgres() {
+                    let Some(db) = $crate::support::db::TestDb::postgres() else {
+                        return;
+                    };
+                    super::$name(db).await;
+                }
+            }
+        )*
+    };
+}

@@ -1,0 +1,590 @@
+//! LNURL-withdraw end to end: lnurl-rs as the wallet, the `lnd` backend
+//! against the fake LND, on SQLite and PostgreSQL.
+
+use std::time::Duration;
+
+use lightning_invoice::Currency;
+use lnurl::api::LnUrlResponse;
+use lnurl::withdraw::WithdrawalResponse;
+use lnurl::Response;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::both_dbs;
+use crate::support::app::{Node, TestApp};
+use crate::support::db::TestDb;
+use crate::support::eventually;
+use crate::support::fake_lnd::{FailureReason, FakeLnd, Finish, PayBehavior};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn wallet_invoice(amount_msat: u64) -> (String, lnurld::node::PaymentHash) {
+    let (pr, hash, _) = FakeLnd::wallet_invoice(
+        Some(amount_msat),
+        Duration::from_secs(600),
+        Currency::Regtest,
+    );
+    (pr, hash)
+}
+
+/// Decodes the link's LNURL and does LUD-03 step 1 like a wallet.
+async fn first_step(app: &TestApp, link: &Value) -> WithdrawalResponse {
+    let lnurl_str = link["lnurl"].as_str().expect("lnurl");
+    let decoded = lnurl::lnurl::LnUrl::decode(lnurl_str.to_owned()).expect("valid bech32 LNURL");
+    assert_eq!(decoded.url, link["url"].as_str().unwrap());
+    // A restarted server listens on a new port; the path is what matters.
+    let path = &decoded.url[decoded.url.find("/lnurlw/").expect("withdraw path")..];
+    match app
+        .wallet()
+        .make_request(&app.url(path))
+        .await
+        .expect("withdrawRequest")
+    {
+        LnUrlResponse::LnUrlWithdrawResponse(w) => w,
+        other => panic!("expected a withdrawRequest, got {other:?}"),
+    }
+}
+
+async fn withdrawal_states(app: &TestApp, id: &str) -> Vec<Value> {
+    app.withdraw_link(id).await["withdrawals"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+async fn wait_state(app: &TestApp, link_id: &str, hash: &str, state: &str) -> Value {
+    eventually(&format!("withdrawal {hash} {state}"), WAIT, || async {
+        withdrawal_states(app, link_id)
+            .await
+            .into_iter()
+            .find(|w| w["payment_hash"] == hash && w["state"] == state)
+    })
+    .await
+}
+
+both_dbs!(
+    happy_path,
+    concurrent_callbacks_single_use,
+    concurrent_callbacks_three_uses,
+    same_invoice_twice_is_paid_once,
+    bad_requests_change_nothing,
+    link_state_refusals,
+    crash_while_in_flight_then_success,
+    crash_while_in_flight_then_failure_gives_use_back,
+    two_instances_one_database,
+    external_id_is_idempotent,
+);
+
+async fn happy_path(db: TestDb) {
+    let fake = FakeLnd::start().await;
+    fake.set_pay_behavior(PayBehavior::Succeed { fee_msat: 7 });
+    let app = TestApp::start(&db, Node::Lnd(&fake)).await;
+    let link = app
+        .create_withdraw(json!({"min_msat": 100_000, "max_msat": 100_000, "title": "Voucher", "description": "Voucher #1"}))
+        .await;
+    assert!(link["lnurl"].as_str().unwrap().starts_with("LNURL1"));
+    assert!(link["lnurlw"]
+        .as_str()
+        .unwrap()
+        .starts_with("lnurlw://127.0.0.1:"));
+
+    let w = first_step(&app, &link).await;
+    assert_eq!(w.min_withdrawable, Some(100_000));
+    assert_eq!(w.max_withdrawable, 100_000);
+    assert_eq!(w.default_description, "Voucher #1");
+    assert!(w.callback.starts_with(&app.base));
+
+    let (pr, hash) = wallet_invoice(100_000);
+    let res = app.wallet().do_withdrawal(&w, &pr).await.expect("callback");
+    assert_eq!(res, Response::Ok(()));
+
+    let id = link["id"].as_str().unwrap();
+    let done = wait_state(&app, id, &hash.to_hex(), "succeeded").await;
+    assert_eq!(done["fee_msat"], 7);
+    assert_eq!(done["amount_msat"], 100_000);
+    assert!(done["preimage"].is_string());
+    let paid = fake.payments();
+    assert_eq!(paid.len(), 1);
+    assert_eq!(paid[0].bolt11, pr);
+    // The fee limit follows [withdraw]: max(2000 msat, 1% of 100000 msat).
+    assert_eq!(paid[0].fee_limit_msat, 2_000);
+    let l = app.withdraw_link(id).await;
+    assert_eq!(l["uses_left"], 0);
+    assert_eq!(l["status"], "spent");
+
+    // The used-up link now answers step 1 with a readable ERROR.
+    let (_, body) = app.get_json(link["url"].as_str().unwrap()).await;
+    assert_eq!(body["status"], "ERROR");
+    assert!(
+        body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("already been used"),
+        "{body}"
+    );
+    app.stop(true).await;
+}
+
+async fn concurrent_callbacks(db: TestDb, uses: u64) {
+    let fake = FakeLnd::start().await;
+    let app = TestApp::start(&db, Node::Lnd(&fake)).await;
+    let link = app
+        .create_withdraw(json!({"min_msat": 1_000, "max_msat": 50_000, "uses": uses}))
+        .await;
+    let w = first_step(&app, &link).await;
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let w = w.clone();
+        let wallet = app.wallet();
+        let (pr, _) = wallet_invoice(10_000);
+        tasks.push(tokio::spawn(
+            async move { wallet.do_withdrawal(&w, &pr).await },
+        ));
+    }
+    let mut ok = 0;
+    let mut errors = 0;
+    for t in tasks {
+        match t.await.unwrap().expect("answer") {
+            Response::Ok(()) => ok += 1,
+            Response::Error { reason } => {
+                assert!(!reason.is_empty());
+                errors += 1
+            }
+        }
+    }
+    assert_eq!(ok, uses, "exactly {uses} callbacks accepted");
+    assert_eq!(errors, 50 - uses);
+    let id = link["id"].as_str().unwrap().to_owned();
+    eventually("all accepted withdrawals paid", WAIT, || async {
+        let ws = withdrawal_states(&app, &id).await;
+        (ws.len() as u64 == uses && ws.iter().all(|w| w["state"] == "succeeded")).then_some(())
+    })
+    .await;
+    assert_eq!(fake.payments().len() as u64, uses);
+    assert_eq!(
+        fake.send_attempts() as u64,
+        uses,
+        "no second attempt reached the node"
+    );
+    assert_eq!(app.withdraw_link(&id).await["uses_left"], 0);
+    app.stop(true).await;
+}
+
+async fn concurrent_callbacks_single_use(db: TestDb) {
+    concurrent_callbacks(db, 1).await
+}
+
+async fn concurrent_callbacks_three_uses(db: TestDb) {
+    concurrent_callbacks(db, 3).await
+}
+
+async fn same_invoice_twice_is_paid_once(db: TestDb) {
+    let fake = FakeLnd::start().await;
+    let app = TestApp::start(&db, Node::Lnd(&fake)).await;
+    let link = app
+        .create_withdraw(json!({"min_msat": 1_000, "max_msat": 50_000, "uses": 3}))
+        .await;
+    let w = first_step(&app, &link).await;
+    let (pr, hash) = wallet_invoice(20_000);
+    // Twice at the same time, then again after it was paid.
+    let (wa, wb) = (app.wallet(), app.wallet());
+    let (a, b) = tokio::join!(wa.do_withdrawal(&w, &pr), wb.do_withdrawal(&w, &pr));
+    assert_eq!(a.unwrap(), Response::Ok(()));
+    assert_eq!(b.unwrap(), Response::Ok(()));
+    let id = link["id"].as_str().unwrap();
+    wait_state(&app, id, &hash.to_hex(), "succeeded").await;
+    assert_eq!(
+        app.wallet().do_withdrawal(&w, &pr).await.unwrap(),
+        Response::Ok(())
+    );
+    assert_eq!(fake.payments().len(), 1);
+    assert_eq!(fake.send_attempts(), 1);
+    let l = app.withdraw_link(id).await;
+    assert_eq!(l["uses_left"], 2, "one invoice took one use");
+    assert_eq!(l["withdrawals"].as_array().unwrap().len(), 1);
+
+    // The same invoice on another link is refused.
+    let other = app
+        .create_withdraw(json!({"min_msat": 1_000, "max_msat": 50_000}))
+        .await;
+    let w2 = first_step(&app, &other).await;
+    match app.wallet().do_withdrawal(&w2, &pr).await.unwrap() {
+        Response::Error { reason } => assert!(reason.contains("already been used"), "{reason}"),
+        ok => panic!("expected ERROR, got {ok:?}"),
+    }
+    assert_eq!(
+        app.withdraw_link(other["id"].as_str().unwrap()).await["uses_left"],
+        1
+    );
+    app.stop(true).await;
+}
+
+/// Asserts the callback is refused with a reason containing `needle`.
+async fn refused(app: &TestApp, url: &str, needle: &str) {
+    let (status, body) = app.get_json(url).await;
+    assert_eq!(status, 200, "LUD errors are HTTP 200: {body}");
+    assert_eq!(body["status"], "ERROR", "{url} → {body}");
+    let reason = body["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(
+        reason.contains(&needle.to_ascii_lowercase()),
+        "reason {reason:?} should mention {needle:?}"
+    );
+}
+
+async fn bad_requests_change_nothing(db: TestDb) {
+    let fake = FakeLnd::start().await;
+    let app = TestApp::start(&db, Node::Lnd(&fake)).await;
+    let link = app
+        .create_withdraw(json!({"min_msat": 10_000, "max_msat": 20_000}))
+        .await;
+    let w = first_step(&app, &link).await;
+    let cb = |k1: &str, pr: &str| format!("{}?k1={}&pr={}", w.callback, k1, pr);
+    let (good_pr, _) = wallet_invoice(15_000);
+
+    refused(&app, &cb("00", &good_pr), "k1").await;
+    refused(
+        &app,
+        &app.url("/lnurlw/0123456789abcdef0123456789abcdef"),
+        "unknown",
+    )
+    .await;
+    refused(
+        &app,
+        &app.url(&format!(
+            "/lnurlw/0123456789abcdef0123456789abcdef/callback?k1={}&pr={good_pr}",
+            w.k1
+        )),
+        "unknown",
+    )
+    .await;
+    refused(
+        &app,
+        &app.url("/lnurlw/not-a-secret/callback?k1=x&pr=y"),
+        "unknown",
+    )
+    .await;
+    refused(&app, &format!("{}?k1={}", w.callback, w.k1), "missing").await;
+
+    let (amountless, _, _) =
+        FakeLnd::wallet_invoice(None, Duration::from_secs(600), Currency::Regtest);
+    refused(&app, &cb(&w.k1, &amountless), "amount").await;
+    refused(&app, &cb(&w.k1, &wallet_invoice(9_999).0), "minimum").await;
+    refused(&app, &cb(&w.k1, &wallet_invoice(20_001).0), "maximum").await;
+    let (mainnet, _, _) =
+        FakeLnd::wallet_invoice(Some(15_000), Duration::from_secs(600), Currency::Bitcoin);
+    refused(&app, &cb(&w.k1, &mainnet), "mainnet").await;
+    refused(&app, &cb(&w.k1, "lnbcrt1garbage"), "invoice").await;
+    refused(&app, &cb(&w.k1, "%FF%FE"), "invoice").await;
+    let (expiring, _, _) =
+        FakeLnd::wallet_invoice(Some(15_000), Duration::from_secs(1), Currency::Regtest);
+    // Let the invoice's own one-second expiry pass.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    refused(&app, &cb(&w.k1, &expiring), "expired").await;
+
+    let l = app.withdraw_link(link["id"].as_str().unwrap()).await;
+    assert_eq!(l["uses_left"], 1);
+    assert_eq!(l["withdrawals"].as_array().unwrap().len(), 0);
+    assert_eq!(fake.send_attempts(), 0);
+
+    // Still usable afterwards.
+    assert_eq!(
+        app.wallet().do_withdrawal(&w, &good_pr).await.unwrap(),
+        Response::Ok(())
+    );
+
+    // Admin API: bad JSON and bad values are 4xx JSON errors, nothing written.
+    for body in [
+        json!({"min_msat": 0, "max_msat": 10}),
+        json!({"min_msat": 20, "max_msat": 10}),
+        json!({"min_msat": -5, "max_msat": 10}),
+        json!({"min_msat": 1000, "max_msat": 1000, "uses": 0}),
+        json!({"min_msat": 1000, "max_msat": 1000, "expires_at": "tomorrow"}),
+        json!({"min_msat": 1000, "max_msat": 1000, "bogus": 1}),
+        json!({"min_msat": 1000, "max_msat": 1000, "webhook_url": "ftp://x"}),
+    ] {
+        let (status, v) = app
+            .api(Method::POST, "/api/v1/withdraw-links", Some(body.clone()))
+            .await;
+        assert_eq!(status, 400, "{body} → {v}");
+        assert!(v["error"]["message"].is_string(), "{v}");
+    }
+    let (status, v) = app
+        .api(Method::GET, "/api/v1/withdraw-links?limit=500", None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        v["data"].as_array().unwrap().len(),
+        1,
+        "no partly written links"
+    );
+    let res = app
+        .http
+        .get(app.url("/api/v1/withdraw-links"))
+        .bearer_auth("lnurld_wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    app.stop(true).await;
+}
+
+async fn link_state_refusals(db: TestDb) {
+    let fake = FakeLnd::start().await;
+    let app = TestApp::start(&db, Node::Lnd(&fake)).await;
+
+    // Disabled.
+    let link = app
+        .create_withdraw(json!({"min_msat": 1_000, "max_msat": 1_000}))
+        .await;
+    let w = first_step(&app, &link).await;
+    let id = link["id"].as_str().unwrap();
+    let (status, v) = app
+        .api(
+            Method::DELETE,
+            &format!("/api/v1/withdraw-links/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(v["status"], "disabled");
+    refused(&app, link["url"].as_str().unwrap(), "disabled").await;
+    refused(
+        &app,
+        &format!("{}?k1={}&pr={}", w.callback, w.k1, wallet_invoice(1_000).0),
+        "disabled",
+    )
+    .await;
+
+    // Expired.
+    let soon = time::OffsetDateTime::now_utc() + time::Duration::seconds(1);
+    let soon = soon
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let link = app
+        .create_withdraw(json!({"min_msat": 1_000, "max_msat": 1_000, "expires_at": soon}))
+        .await;
+    let w = first_step(&app, &link).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    refused(&app, link["url"].as_str().unwrap(), "expired").await;
+    refused(
+        &app,
+        &format!("{}?k1={}&pr={}", w.callback, w.k1, wallet_invoice(1_000).0),
+        "expired",
+    )
+    .await;
+
+    // Wait time between uses.
+    let link = app
+        .create_withdraw(
+            json!({"min_msat": 1_000, "max_msat": 1_000, "uses": 2, "wait_seconds": 3600}),
+        )
+        .await;
+    let w = first_step(&app, &link).await;
+    assert_eq!(
+        app.wallet()
+            .do_withdrawal(&w, &wallet_invoice(1_000).0)
+            .await
+            .unwrap(),
+        Response::Ok(())
+    );
+    refused(
+        &app,
+        &format!("{}?k1={}&pr={}", w.callback, w.k1, wallet_invoice(1_000).0),
+        "wait",
+    )
+    .await;
+    let l = app.withdraw_link(link["id"].as_str().unwrap()).await;
+    assert_eq!(l["uses_left"], 1);
+    assert_eq!(l["withdrawals"].as_array().unwrap().len(), 1);
+    app.stop(true).await;
+}
+
+async fn crash_while_in_flight_then_success(db: TestDb) {
+    let fake = FakeLnd::start().await;
+    fake.set_pay_behavior(PayBehavior::Hold);
+    let app = TestApp::start(&db, Node::Lnd(&fake)).await;
+    let link = app
+        .create_withdraw(json!({"min_msat": 5_000, "max_msat": 5_000}))
+        .await;
+    let id = link["id"].as_str().unwrap().to_owned();
+    let w = first_step(&app, &link).await;
+    let (pr, hash) = wallet_invoice(5_000);
+    assert_eq!(
+        app.wallet().do_withdrawal(&w, &pr).await.unwrap(),
+        Response::Ok(())
+    );
+    eventually("the node holds the payment", WAIT, || async {
+        (fake.payments().len() == 1).then_some(())
+    })
+    .await;
+    wait_state(&app, &id, &hash.to_hex(), "in_flight").await;
+
+    app.stop(false).await;
+    let app2 = TestApp::start(&db, Node::Lnd(&fake)).await;
+    // The new instance must track, not pay again; let it try for a while.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        fake.send_attempts(),
+        1,
+        "the restarted server did not pay again"
+    );
+    assert!(fake.finish(hash, Finish::Succeed { fee_msat: 3 }));
+    let done = wait_state(&app2, &id, &hash.to_hex(), "succeeded").await;
+    assert_eq!(done["fee_msat"], 3);
+    assert_eq!(fake.payments().len(), 1);
+    assert_eq!(fake.send_attempts(), 1);
+    app2.stop(true).await;
+}
+
+async fn crash_while_in_flight_then_failure_gives_use_back(db: TestDb) {
+    let fake = FakeLnd::start().await;
+    fake.set_pay_behavior(PayBehavior::Hold);
+    let app = TestApp::start(&db, Node::Lnd(&fake)).await;
+    let link = app
+        .create_withdraw(json!({"min_msat": 5_000, "max_msat": 5_000}))
+        .await;
+    let id = link["id"].as_str().unwrap().to_owned();
+    let w = first_step(&app, &link).await;
+    let (pr, hash) = wallet_invoice(5_000);
+    assert_eq!(
+        app.wallet().do_withdrawal(&w, &pr).await.unwrap(),
+        Response::Ok(())
+    );
+    wait_state(&app, &id, &hash.to_hex(), "in_flight").await;
+    assert_eq!(app.withdraw_link(&id).await["uses_left"], 0);
+
+    app.stop(false).await;
+    let app2 = TestApp::start(&db, Node::Lnd(&fake)).await;
+    assert!(fake.finish(hash, Finish::Fail(FailureReason::FailureReasonNoRoute)));
+    let failed = wait_state(&app2, &id, &hash.to_hex(), "failed").await;
+    assert!(
+        failed["failure_reason"].as_str().unwrap().contains("route"),
+        "{failed}"
+    );
+    assert_eq!(
+        app2.withdraw_link(&id).await["uses_left"],
+        1,
+        "use given back"
+    );
+
+    // Retrying the failed invoice is refused with the reason; a new one works.
+    let w = first_step(&app2, &link).await;
+    match app2.wallet().do_withdrawal(&w, &pr).await.unwrap() {
+        Response::Error { reason } => assert!(reason.contains("new invoice"), "{reason}"),
+        ok => panic!("expected ERROR, got {ok:?}"),
+    }
+    fake.set_pay_behavior(PayBehavior::Succeed { fee_msat: 0 });
+    let (pr2, hash2) = wallet_invoice(5_000);
+    assert_eq!(
+        app2.wallet().do_withdrawal(&w, &pr2).await.unwrap(),
+        Response::Ok(())
+    );
+    wait_state(&app2, &id, &hash2.to_hex(), "succeeded").await;
+    assert_eq!(fake.payments().len(), 2);
+    assert_eq!(app2.withdraw_link(&id).await["uses_left"], 0);
+    app2.stop(true).await;
+}
+
+async fn two_instances_one_database(db: TestDb) {
+    let fake = FakeLnd::start().await;
+    let a = TestApp::start(&db, Node::Lnd(&fake)).await;
+    let b = TestApp::start(&db, Node::Lnd(&fake)).await;
+    let link = a
+        .create_withdraw(json!({"min_msat": 1_000, "max_msat": 50_000, "uses": 3}))
+        .await;
+    let w_a = first_step(&a, &link).await;
+    // The same link as served by the other instance (its own base URL).
+    let secret = link["secret"].as_str().unwrap();
+    let w_b = match b
+        .wallet()
+        .make_request(&b.url(&format!("/lnurlw/{secret}")))
+        .await
+        .unwrap()
+    {
+        LnUrlResponse::LnUrlWithdrawResponse(w) => w,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(w_a.k1, w_b.k1, "instances share the server key");
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let w = if i % 2 == 0 { w_a.clone() } else { w_b.clone() };
+        let wallet = a.wallet();
+        let (pr, _) = wallet_invoice(2_000);
+        tasks.push(tokio::spawn(
+            async move { wallet.do_withdrawal(&w, &pr).await },
+        ));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        if t.await.unwrap().unwrap() == Response::Ok(()) {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 3);
+    let id = link["id"].as_str().unwrap().to_owned();
+    eventually("three paid", WAIT, || async {
+        let ws = withdrawal_states(&b, &id).await;
+        (ws.len() == 3 && ws.iter().all(|w| w["state"] == "succeeded")).then_some(())
+    })
+    .await;
+    assert_eq!(fake.payments().len(), 3);
+    assert_eq!(
+        fake.send_attempts(),
+        3,
+        "each withdrawal was sent by exactly one payer"
+    );
+    a.stop(true).await;
+    b.stop(true).await;
+}
+
+async fn external_id_is_idempotent(db: TestDb) {
+    let fake = FakeLnd::start().await;
+    let app = TestApp::start(&db, Node::Lnd(&fake)).await;
+    let body = json!({"min_msat": 1_000, "max_msat": 1_000, "external_id": "order-42"});
+    let (s1, first) = app
+        .api(Method::POST, "/api/v1/withdraw-links", Some(body.clone()))
+        .await;
+    assert_eq!(s1, 201);
+    let (s2, again) = app
+        .api(Method::POST, "/api/v1/withdraw-links", Some(body.clone()))
+        .await;
+    assert_eq!(s2, 200);
+    assert_eq!(first["id"], again["id"]);
+    assert_eq!(first["lnurl"], again["lnurl"], "the same link, shown again");
+
+    // Concurrent creations with one new external id make one link.
+    let body = json!({"min_msat": 1_000, "max_msat": 1_000, "external_id": "order-43"});
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let http = app.http.clone();
+        let url = app.url("/api/v1/withdraw-links");
+        let token = app.token.clone();
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{}", r.status());
+            r.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.unwrap());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "one link for one external id");
+    let (_, list) = app.api(Method::GET, "/api/v1/withdraw-links", None).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 2);
+    app.stop(true).await;
+}
