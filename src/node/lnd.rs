@@ -120,6 +120,7 @@ impl LndNode {
     /// on the first call (and again after a connection is lost), so a node
     /// that is down at start is reported by the first call as `Unreachable`.
     ///
+    /// Must be called inside a Tokio runtime (the channel spawns its worker).
     /// Fails when the endpoint is malformed or plaintext, the PEM holds no
     /// certificate, or the macaroon is empty.
     pub fn connect(cfg: LndConfig) -> Result<LndNode, NodeError> {

@@ -409,7 +409,9 @@ pub trait LightningNode: Send + Sync + 'static {
     async fn invoice(&self, payment_hash: PaymentHash) -> Result<Option<InvoiceStatus>, NodeError>;
 
     /// Settled invoices with a settle index greater than `after_settle_index`
-    /// (replayed first), then live ones. Never skips or repeats an index
+    /// (replayed first), then live ones. With `after_settle_index == 0` lnd
+    /// replays nothing (live events only), so a caller that has never seen
+    /// an index must reconcile its open invoices with [`LightningNode::invoice`]. Never skips or repeats an index
     /// within one stream; the stream ends (or yields an error) when the
     /// connection is lost, and the caller resubscribes from its stored index.
     async fn settlements(&self, after_settle_index: u64) -> Result<SettlementStream, NodeError>;

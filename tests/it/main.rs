@@ -1,5 +1,8 @@
 //! Integration tests: one binary, real servers on random ports.
 mod support;
 
+mod cli;
+mod db;
+mod node_dev;
 mod node_lnd;
 mod withdraw;
