@@ -13,12 +13,18 @@ use crate::service::Services;
 pub mod admin;
 pub mod error;
 pub mod health;
+pub mod lnurlp;
 pub mod lnurlw;
+pub mod pages;
+pub mod qr;
 
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     health::configure(cfg);
     lnurlw::configure(cfg);
+    lnurlp::configure(cfg);
+    pages::configure(cfg);
+    qr::configure(cfg);
     admin::configure(cfg);
 }
 

@@ -5,4 +5,5 @@ mod cli;
 mod db;
 mod node_dev;
 mod node_lnd;
+mod pages;
 mod withdraw;

@@ -1,0 +1,1 @@
+//! Pay links (being written).
