@@ -9,6 +9,7 @@ use anyhow::{anyhow, bail, Context};
 use clap::{Parser, Subcommand};
 
 use lnurld::config::{Config, LogFormat, NodeKind, Overrides};
+use lnurld::service::pay::{PayLinkSpec, PayLinkView, SuccessActionConfig};
 use lnurld::service::withdraw::{LinkView, NewLink};
 use lnurld::{App, NodeCheck};
 
@@ -47,6 +48,87 @@ enum Command {
     /// LNURL-withdraw links.
     #[command(subcommand)]
     Withdraw(WithdrawCmd),
+    /// LNURL-pay links.
+    #[command(subcommand)]
+    Pay(PayCmd),
+    /// Lightning Addresses (pay links with a username).
+    #[command(subcommand)]
+    Address(AddressCmd),
+}
+
+#[derive(Subcommand)]
+enum PayCmd {
+    /// Create a pay link.
+    Create {
+        /// Minimum amount with a unit (default 1sat).
+        #[arg(long, default_value = "1sat")]
+        min: String,
+        /// Maximum amount with a unit (default 1000000sat).
+        #[arg(long, default_value = "1000000sat")]
+        max: String,
+        /// Description shown by the wallet (`text/plain`).
+        #[arg(long)]
+        description: String,
+        /// Make it a Lightning Address `<username>@<domain>`.
+        #[arg(long)]
+        username: Option<String>,
+        /// Longest comment accepted (LUD-12; 0 = none).
+        #[arg(long, default_value_t = 0)]
+        comment_allowed: u32,
+        /// Message shown after payment (LUD-09).
+        #[arg(long)]
+        success_message: Option<String>,
+        /// Print the QR code in the terminal.
+        #[arg(long)]
+        qr: bool,
+    },
+    /// List pay links, newest first.
+    List {
+        /// Page size.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Show one pay link with its latest invoices.
+    Show {
+        /// Pay link id.
+        id: String,
+        /// Print the QR code in the terminal.
+        #[arg(long)]
+        qr: bool,
+    },
+    /// Disable a pay link (frees its username; invoices are kept).
+    Disable {
+        /// Pay link id.
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AddressCmd {
+    /// Publish `<username>@<domain>`.
+    Add {
+        /// The username (a-z, 0-9, '-', '_', '.').
+        username: String,
+        /// Description (default: "Pay <address>").
+        #[arg(long)]
+        description: Option<String>,
+        /// Minimum amount with a unit.
+        #[arg(long, default_value = "1sat")]
+        min: String,
+        /// Maximum amount with a unit.
+        #[arg(long, default_value = "1000000sat")]
+        max: String,
+        /// Longest comment accepted.
+        #[arg(long, default_value_t = 140)]
+        comment_allowed: u32,
+    },
+    /// List addresses.
+    List,
+    /// Remove an address (disables its pay link).
+    Remove {
+        /// The username.
+        username: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -178,6 +260,8 @@ async fn run(cmd: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Withdraw(w) => withdraw(w, config).await,
+        Command::Pay(p) => pay(p, config).await,
+        Command::Address(a) => address(a, config).await,
     }
 }
 
@@ -259,15 +343,7 @@ fn print_link(l: &LinkView, qr: bool) {
     println!("url:      {}", l.url);
     println!("page:     {}", l.page_url);
     if qr {
-        match qrcode::QrCode::with_error_correction_level(l.lnurl.as_bytes(), qrcode::EcLevel::M) {
-            Ok(code) => println!(
-                "\n{}",
-                code.render::<qrcode::render::unicode::Dense1x2>()
-                    .quiet_zone(true)
-                    .build()
-            ),
-            Err(e) => eprintln!("cannot draw the QR code: {e}"),
-        }
+        print_qr(&l.lnurl);
     }
 }
 
@@ -351,6 +427,139 @@ async fn withdraw(cmd: WithdrawCmd, config: Config) -> anyhow::Result<()> {
         WithdrawCmd::Disable { id } => {
             let l = svc.disable_withdraw_link(&id).await?;
             println!("{} disabled", l.id);
+        }
+    }
+    Ok(())
+}
+
+fn print_qr(data: &str) {
+    match qrcode::QrCode::with_error_correction_level(data.as_bytes(), qrcode::EcLevel::M) {
+        Ok(code) => println!(
+            "\n{}",
+            code.render::<qrcode::render::unicode::Dense1x2>()
+                .quiet_zone(true)
+                .build()
+        ),
+        Err(e) => eprintln!("cannot draw the QR code: {e}"),
+    }
+}
+
+fn print_pay_link(l: &PayLinkView, qr: bool) {
+    println!("id:       {}", l.id);
+    println!(
+        "amount:   {}..{} msat, {}",
+        l.min_msat, l.max_msat, l.status
+    );
+    if let Some(a) = &l.lightning_address {
+        println!("address:  {a}");
+    }
+    println!("lnurl:    {}", l.lnurl);
+    println!("url:      {}", l.url);
+    println!("page:     {}", l.page_url);
+    if qr {
+        print_qr(&l.lnurl);
+    }
+}
+
+async fn pay(cmd: PayCmd, config: Config) -> anyhow::Result<()> {
+    let svc = App::build(config, NodeCheck::Skip).await?.services;
+    match cmd {
+        PayCmd::Create {
+            min,
+            max,
+            description,
+            username,
+            comment_allowed,
+            success_message,
+            qr,
+        } => {
+            let l = svc
+                .create_pay_link(PayLinkSpec {
+                    min_msat: parse_amount(&min)?,
+                    max_msat: parse_amount(&max)?,
+                    description,
+                    username,
+                    comment_allowed,
+                    success_action: success_message
+                        .map(|message| SuccessActionConfig::Message { message }),
+                    ..PayLinkSpec::default()
+                })
+                .await?;
+            print_pay_link(&l, qr);
+        }
+        PayCmd::List { limit } => {
+            let (links, _) = svc.list_pay_links(false, Some(limit), None).await?;
+            for l in links {
+                println!(
+                    "{}  {:>8}  {}..{} msat  {}  {}",
+                    l.id,
+                    l.status,
+                    l.min_msat,
+                    l.max_msat,
+                    l.lightning_address.unwrap_or_default(),
+                    l.description
+                );
+            }
+        }
+        PayCmd::Show { id, qr } => {
+            let l = svc.get_pay_link(&id).await?;
+            print_pay_link(&l, qr);
+            let (invoices, _) = svc.list_pay_invoices(&id, Some(20), None).await?;
+            for i in invoices {
+                println!(
+                    "  {} {:>8} {} msat {}",
+                    i.payment_hash,
+                    i.state,
+                    i.amount_msat,
+                    i.comment.unwrap_or_default()
+                );
+            }
+        }
+        PayCmd::Disable { id } => {
+            let l = svc.disable_pay_link(&id).await?;
+            println!("{} disabled", l.id);
+        }
+    }
+    Ok(())
+}
+
+async fn address(cmd: AddressCmd, config: Config) -> anyhow::Result<()> {
+    let svc = App::build(config, NodeCheck::Skip).await?.services;
+    match cmd {
+        AddressCmd::Add {
+            username,
+            description,
+            min,
+            max,
+            comment_allowed,
+        } => {
+            let domain = svc.config.address_domain();
+            let l = svc
+                .create_pay_link(PayLinkSpec {
+                    min_msat: parse_amount(&min)?,
+                    max_msat: parse_amount(&max)?,
+                    description: description.unwrap_or_else(|| {
+                        format!("Pay {}@{domain}", username.to_ascii_lowercase())
+                    }),
+                    username: Some(username),
+                    comment_allowed,
+                    ..PayLinkSpec::default()
+                })
+                .await?;
+            print_pay_link(&l, false);
+        }
+        AddressCmd::List => {
+            let (links, _) = svc.list_pay_links(true, Some(500), None).await?;
+            for l in links {
+                if let Some(a) = l.lightning_address {
+                    println!("{a}  {}  {}", l.id, l.description);
+                }
+            }
+        }
+        AddressCmd::Remove { username } => {
+            let l = svc.pay_link_by_username(&username).await?;
+            svc.disable_pay_link(&l.id).await?;
+            println!("{} removed", l.lightning_address.unwrap_or(username));
         }
     }
     Ok(())

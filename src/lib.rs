@@ -158,7 +158,11 @@ impl App {
         let handle = server.handle();
         let server_task = tokio::spawn(server);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let payer = tokio::spawn(worker::payer::run(self.services.clone(), shutdown_rx));
+        let payer = tokio::spawn(worker::payer::run(
+            self.services.clone(),
+            shutdown_rx.clone(),
+        ));
+        let watcher = tokio::spawn(worker::invoices::run(self.services.clone(), shutdown_rx));
         Ok(Running {
             addr,
             services: self.services,
@@ -166,6 +170,7 @@ impl App {
             shutdown_tx,
             tasks: vec![
                 payer,
+                watcher,
                 tokio::spawn(async move {
                     let _ = server_task.await;
                 }),

@@ -120,9 +120,10 @@ impl DbUrl {
                 let mut c = SqliteConnection::establish(path)
                     .map_err(|e| DbError::Unavailable(e.to_string()))?;
                 // WAL lets readers run beside the writer; busy_timeout makes
-                // concurrent writers queue instead of failing with SQLITE_BUSY.
+                // concurrent writers queue instead of failing with SQLITE_BUSY
+                // (set first: switching to WAL itself may have to wait).
                 c.batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 15000; \
+                    "PRAGMA busy_timeout = 15000; PRAGMA journal_mode = WAL; \
                      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
                 )
                 .map_err(|e| DbError::Unavailable(e.to_string()))?;

@@ -58,5 +58,59 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    pay_links (id) {
+        id -> Text,
+        username -> Nullable<Text>,
+        description -> Text,
+        long_description -> Nullable<Text>,
+        image_mime -> Nullable<Text>,
+        image_base64 -> Nullable<Text>,
+        min_msat -> BigInt,
+        max_msat -> BigInt,
+        comment_allowed -> BigInt,
+        success_action -> Nullable<Text>,
+        payer_data -> Nullable<Text>,
+        metadata -> Text,
+        webhook_url -> Nullable<Text>,
+        disabled_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    pay_invoices (payment_hash) {
+        payment_hash -> Text,
+        pay_link_id -> Text,
+        bolt11 -> Text,
+        amount_msat -> BigInt,
+        comment -> Nullable<Text>,
+        payer_data -> Nullable<Text>,
+        state -> Text,
+        preimage -> Nullable<Text>,
+        amount_paid_msat -> Nullable<BigInt>,
+        settle_index -> Nullable<BigInt>,
+        expires_at -> BigInt,
+        created_at -> BigInt,
+        settled_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    node_state (name) {
+        name -> Text,
+        value -> BigInt,
+    }
+}
+
 diesel::joinable!(withdrawals -> withdraw_links (link_id));
-diesel::allow_tables_to_appear_in_same_query!(api_tokens, withdraw_links, withdrawals);
+diesel::joinable!(pay_invoices -> pay_links (pay_link_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    api_tokens,
+    withdraw_links,
+    withdrawals,
+    pay_links,
+    pay_invoices,
+    node_state,
+);

@@ -1,4 +1,6 @@
-//! Background loops: the payer (pays and tracks withdrawals). They use the
+//! Background loops: the payer (pays and tracks withdrawals) and the
+//! invoice watcher (records settlements of pay-link invoices). They use the
 //! service layer and stop when the shutdown signal fires.
 
+pub mod invoices;
 pub mod payer;

@@ -324,3 +324,49 @@ fn token_create_migrate_and_withdraw_create_from_the_cli() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("needs a unit"));
 }
+
+#[test]
+fn pay_and_address_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = lnurld(dir.path()).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let added = run(&["address", "add", "Alice", "--comment-allowed", "100"]);
+    assert!(added.contains("address:  alice@127.0.0.1"), "{added}");
+    let listed = run(&["address", "list"]);
+    assert!(listed.starts_with("alice@127.0.0.1"), "{listed}");
+    let created = run(&[
+        "pay",
+        "create",
+        "--description",
+        "Donations",
+        "--min",
+        "10sat",
+        "--max",
+        "20sat",
+    ]);
+    let id = created
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("id:")
+        .trim()
+        .to_owned();
+    let shown = run(&["pay", "show", &id]);
+    assert!(shown.contains("10000..20000 msat"), "{shown}");
+    assert_eq!(run(&["pay", "list"]).lines().count(), 2);
+    run(&["address", "remove", "alice"]);
+    assert_eq!(run(&["address", "list"]).trim(), "");
+    let bad = lnurld(dir.path())
+        .args(["address", "add", "al ice"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("username may contain only"));
+}

@@ -1,9 +1,14 @@
 //! Row types and the queries that belong to each table.
 
 pub mod api_token;
+pub mod node_state;
+pub mod pay_invoice;
+pub mod pay_link;
 pub mod withdraw_link;
 pub mod withdrawal;
 
 pub use api_token::ApiToken;
+pub use pay_invoice::PayInvoice;
+pub use pay_link::PayLink;
 pub use withdraw_link::{NewWithdrawLink, WithdrawLink};
 pub use withdrawal::{NewWithdrawal, Withdrawal, WithdrawalState};

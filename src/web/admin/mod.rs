@@ -11,11 +11,13 @@ use super::error::ApiError;
 use crate::service::{tokens, Error, Services};
 
 pub mod node;
+pub mod pay;
 pub mod withdraw;
 
 /// Registers the admin routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     withdraw::configure(cfg);
+    pay::configure(cfg);
     node::configure(cfg);
 }
 

@@ -1,0 +1,125 @@
+//! `pay_invoices`: every invoice issued for a pay link, with what the payer
+//! sent (comment, payer data) and, once settled, the preimage.
+
+use diesel::prelude::*;
+
+use crate::db::schema::pay_invoices;
+use crate::db::{DbConn, DbError};
+
+/// An invoice row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = pay_invoices)]
+pub struct PayInvoice {
+    /// Hex payment hash.
+    pub payment_hash: String,
+    /// The pay link.
+    pub pay_link_id: String,
+    /// BOLT11.
+    pub bolt11: String,
+    /// Requested amount, msat.
+    pub amount_msat: i64,
+    /// LUD-12 comment.
+    pub comment: Option<String>,
+    /// LUD-18 payer data as received.
+    pub payer_data: Option<String>,
+    /// `open` or `settled` (expiry is derived from `expires_at`).
+    pub state: String,
+    /// Hex preimage, once settled.
+    pub preimage: Option<String>,
+    /// Amount received, msat.
+    pub amount_paid_msat: Option<i64>,
+    /// The node's settle index.
+    pub settle_index: Option<i64>,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub settled_at: Option<i64>,
+}
+
+impl PayInvoice {
+    /// Inserts an open invoice.
+    pub fn insert(&self, conn: &mut DbConn) -> Result<(), DbError> {
+        diesel::insert_into(pay_invoices::table)
+            .values(self)
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// By payment hash.
+    pub fn find(conn: &mut DbConn, hash: &str) -> Result<Option<PayInvoice>, DbError> {
+        Ok(pay_invoices::table
+            .find(hash)
+            .select(PayInvoice::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// open → settled. Returns whether this call made the change (so a
+    /// settlement seen twice is counted once).
+    pub fn mark_settled(
+        conn: &mut DbConn,
+        hash: &str,
+        preimage: &str,
+        amount_paid_msat: i64,
+        settle_index: i64,
+        settled_at: i64,
+    ) -> Result<bool, DbError> {
+        use pay_invoices::dsl as i;
+        let n = diesel::update(
+            i::pay_invoices
+                .filter(i::payment_hash.eq(hash))
+                .filter(i::state.eq("open")),
+        )
+        .set((
+            i::state.eq("settled"),
+            i::preimage.eq(preimage),
+            i::amount_paid_msat.eq(amount_paid_msat),
+            i::settle_index.eq(settle_index),
+            i::settled_at.eq(settled_at),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Open invoices not long expired (to reconcile with the node).
+    pub fn open_since(
+        conn: &mut DbConn,
+        expires_after: i64,
+        limit: i64,
+    ) -> Result<Vec<PayInvoice>, DbError> {
+        use pay_invoices::dsl as i;
+        Ok(i::pay_invoices
+            .filter(i::state.eq("open"))
+            .filter(i::expires_at.gt(expires_after))
+            .order(i::created_at.asc())
+            .limit(limit)
+            .select(PayInvoice::as_select())
+            .load(conn)?)
+    }
+
+    /// Invoices of a link, newest first, keyset-paginated below `cursor`.
+    pub fn list_for_link(
+        conn: &mut DbConn,
+        link_id: &str,
+        limit: i64,
+        cursor: Option<(i64, String)>,
+    ) -> Result<Vec<PayInvoice>, DbError> {
+        use pay_invoices::dsl as i;
+        let mut q = i::pay_invoices
+            .filter(i::pay_link_id.eq(link_id))
+            .into_boxed();
+        if let Some((created, hash)) = cursor {
+            q = q.filter(
+                i::created_at
+                    .lt(created)
+                    .or(i::created_at.eq(created).and(i::payment_hash.lt(hash))),
+            );
+        }
+        Ok(q.order((i::created_at.desc(), i::payment_hash.desc()))
+            .limit(limit)
+            .select(PayInvoice::as_select())
+            .load(conn)?)
+    }
+}

@@ -1,0 +1,107 @@
+//! `pay_links`: LUD-06 pay links; with a `username` also a LUD-16 Lightning
+//! Address. `metadata` is the exact string served (and hashed).
+
+use diesel::prelude::*;
+
+use crate::db::schema::pay_links;
+use crate::db::{DbConn, DbError};
+
+/// A pay link row (also its insert and full-update form).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, Identifiable, AsChangeset)]
+#[diesel(table_name = pay_links, treat_none_as_null = true)]
+pub struct PayLink {
+    /// Id (`pl_…`).
+    pub id: String,
+    /// Lowercase LUD-16 username, unique.
+    pub username: Option<String>,
+    /// `text/plain` metadata entry.
+    pub description: String,
+    /// LUD-20 `text/long-desc`.
+    pub long_description: Option<String>,
+    /// `png` or `jpeg`.
+    pub image_mime: Option<String>,
+    /// Base64 image for the metadata.
+    pub image_base64: Option<String>,
+    /// minSendable, msat.
+    pub min_msat: i64,
+    /// maxSendable, msat.
+    pub max_msat: i64,
+    /// LUD-12 commentAllowed (0 = off).
+    pub comment_allowed: i64,
+    /// Configured success action, JSON.
+    pub success_action: Option<String>,
+    /// LUD-18 payerData spec, JSON.
+    pub payer_data: Option<String>,
+    /// The metadata string served, byte for byte.
+    pub metadata: String,
+    /// Webhook target.
+    pub webhook_url: Option<String>,
+    /// Set when disabled.
+    pub disabled_at: Option<i64>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+impl PayLink {
+    /// Inserts a link.
+    pub fn insert(&self, conn: &mut DbConn) -> Result<(), DbError> {
+        diesel::insert_into(pay_links::table)
+            .values(self)
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Writes every column of an existing link.
+    pub fn save(&self, conn: &mut DbConn) -> Result<(), DbError> {
+        diesel::update(pay_links::table.find(&self.id))
+            .set(self)
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// By id.
+    pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<PayLink>, DbError> {
+        Ok(pay_links::table
+            .find(id)
+            .select(PayLink::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// By (lowercase) username.
+    pub fn find_by_username(conn: &mut DbConn, username: &str) -> Result<Option<PayLink>, DbError> {
+        Ok(pay_links::table
+            .filter(pay_links::username.eq(username))
+            .select(PayLink::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Newest first, keyset-paginated below `cursor`; `addresses_only`
+    /// keeps links with a username.
+    pub fn list(
+        conn: &mut DbConn,
+        addresses_only: bool,
+        limit: i64,
+        cursor: Option<(i64, String)>,
+    ) -> Result<Vec<PayLink>, DbError> {
+        use pay_links::dsl as p;
+        let mut q = p::pay_links.into_boxed();
+        if let Some((created, id)) = cursor {
+            q = q.filter(
+                p::created_at
+                    .lt(created)
+                    .or(p::created_at.eq(created).and(p::id.lt(id))),
+            );
+        }
+        if addresses_only {
+            q = q.filter(p::username.is_not_null());
+        }
+        Ok(q.order((p::created_at.desc(), p::id.desc()))
+            .limit(limit)
+            .select(PayLink::as_select())
+            .load(conn)?)
+    }
+}

@@ -1,0 +1,183 @@
+//! Pay link admin routes (`/api/v1/pay-links…`).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Deserializer};
+
+use super::Admin;
+use crate::lnurl::wire::PayerDataSpec;
+use crate::service::pay::{ImageConfig, PayLinkPatch, PayLinkSpec, SuccessActionConfig};
+use crate::service::Services;
+use crate::web::error::ApiError;
+use crate::web::lnurlw::query_param;
+
+/// Registers the routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/v1/pay-links", web::post().to(create))
+        .route("/api/v1/pay-links", web::get().to(list))
+        .route("/api/v1/pay-links/{id}", web::get().to(get))
+        .route("/api/v1/pay-links/{id}", web::patch().to(update))
+        .route("/api/v1/pay-links/{id}", web::delete().to(disable))
+        .route("/api/v1/pay-links/{id}/invoices", web::get().to(invoices));
+}
+
+/// Body of `POST /api/v1/pay-links`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    /// minSendable, msat.
+    pub min_msat: u64,
+    /// maxSendable, msat.
+    pub max_msat: u64,
+    /// `text/plain`.
+    pub description: String,
+    /// LUD-20.
+    pub long_description: Option<String>,
+    /// `{mime: png|jpeg, base64}`.
+    pub image: Option<ImageConfig>,
+    /// LUD-16 username.
+    pub username: Option<String>,
+    /// LUD-12 max comment length.
+    pub comment_allowed: Option<u32>,
+    /// LUD-09/10.
+    pub success_action: Option<SuccessActionConfig>,
+    /// LUD-18.
+    pub payer_data: Option<PayerDataSpec>,
+    /// Webhook target.
+    pub webhook_url: Option<String>,
+}
+
+/// `Some(None)` for an explicit `null`, `None` for an absent field.
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Ok(Some(Option::deserialize(d)?))
+}
+
+/// Body of `PATCH /api/v1/pay-links/{id}`: present fields are replaced,
+/// `null` clears an optional one.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchBody {
+    min_msat: Option<u64>,
+    max_msat: Option<u64>,
+    description: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    long_description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    image: Option<Option<ImageConfig>>,
+    #[serde(default, deserialize_with = "nullable")]
+    username: Option<Option<String>>,
+    comment_allowed: Option<u32>,
+    #[serde(default, deserialize_with = "nullable")]
+    success_action: Option<Option<SuccessActionConfig>>,
+    #[serde(default, deserialize_with = "nullable")]
+    payer_data: Option<Option<PayerDataSpec>>,
+    #[serde(default, deserialize_with = "nullable")]
+    webhook_url: Option<Option<String>>,
+}
+
+async fn create(
+    _a: Admin,
+    svc: web::Data<Services>,
+    body: web::Json<CreateBody>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let view = svc
+        .create_pay_link(PayLinkSpec {
+            min_msat: b.min_msat,
+            max_msat: b.max_msat,
+            description: b.description,
+            long_description: b.long_description,
+            image: b.image,
+            username: b.username,
+            comment_allowed: b.comment_allowed.unwrap_or(0),
+            success_action: b.success_action,
+            payer_data: b.payer_data,
+            webhook_url: b.webhook_url,
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+async fn update(
+    _a: Admin,
+    svc: web::Data<Services>,
+    id: web::Path<String>,
+    body: web::Json<PatchBody>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let view = svc
+        .update_pay_link(
+            &id,
+            PayLinkPatch {
+                min_msat: b.min_msat,
+                max_msat: b.max_msat,
+                description: b.description,
+                long_description: b.long_description,
+                image: b.image,
+                username: b.username,
+                comment_allowed: b.comment_allowed,
+                success_action: b.success_action,
+                payer_data: b.payer_data,
+                webhook_url: b.webhook_url,
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+fn limit_param(req: &HttpRequest) -> Result<Option<u32>, ApiError> {
+    query_param(req, "limit")
+        .map(|l| {
+            l.parse::<u32>()
+                .map_err(|_| ApiError::invalid("limit must be a whole number"))
+        })
+        .transpose()
+}
+
+async fn list(
+    _a: Admin,
+    svc: web::Data<Services>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let addresses_only = matches!(
+        query_param(&req, "addresses").as_deref(),
+        Some("true" | "1")
+    );
+    let (links, next) = svc
+        .list_pay_links(
+            addresses_only,
+            limit_param(&req)?,
+            query_param(&req, "cursor"),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"data": links, "next_cursor": next})))
+}
+
+async fn get(
+    _a: Admin,
+    svc: web::Data<Services>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(svc.get_pay_link(&id).await?))
+}
+
+async fn disable(
+    _a: Admin,
+    svc: web::Data<Services>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(svc.disable_pay_link(&id).await?))
+}
+
+async fn invoices(
+    _a: Admin,
+    svc: web::Data<Services>,
+    id: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (data, next) = svc
+        .list_pay_invoices(&id, limit_param(&req)?, query_param(&req, "cursor"))
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"data": data, "next_cursor": next})))
+}

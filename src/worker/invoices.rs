@@ -1,0 +1,63 @@
+//! The invoice watcher: follows the node's settlement stream from the
+//! settle index stored in the database, so no settlement is missed or
+//! counted twice across restarts; reconciles open invoices with the node on
+//! every (re)subscription, because lnd replays nothing from index 0.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::watch;
+
+use crate::service::Services;
+
+/// Runs until `shutdown` turns true.
+pub async fn run(svc: Arc<Services>, mut shutdown: watch::Receiver<bool>) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        match follow(&svc, &mut shutdown).await {
+            Ok(()) => return,
+            Err(e) => tracing::warn!(error = %e, "invoice watcher: stream ended; resubscribing"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.changed() => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// One subscription; `Ok(())` only on shutdown.
+async fn follow(
+    svc: &Services,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), crate::service::Error> {
+    let from = svc.stored_settle_index().await?;
+    let mut stream = svc.node.settlements(from).await?;
+    // Subscribe first, then reconcile: anything settled in between arrives
+    // on the stream, and recording is idempotent.
+    let caught_up = svc.reconcile_open_invoices().await?;
+    if caught_up > 0 {
+        tracing::info!(
+            count = caught_up,
+            "invoice watcher: recorded settlements found by lookup"
+        );
+    }
+    loop {
+        tokio::select! {
+            item = stream.next() => match item {
+                Some(Ok(s)) => {
+                    svc.record_settlement(&s).await?;
+                }
+                Some(Err(e)) => return Err(e.into()),
+                None => return Err(crate::service::Error::Node(crate::node::NodeError::Unreachable(
+                    "settlement stream closed".into(),
+                ))),
+            },
+            _ = shutdown.changed() => return Ok(()),
+        }
+    }
+}
