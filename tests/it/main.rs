@@ -6,4 +6,5 @@ mod db;
 mod node_dev;
 mod node_lnd;
 mod pages;
+mod pay;
 mod withdraw;
