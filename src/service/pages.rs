@@ -1,1 +1,543 @@
-//! Page data (being written).
+//! Data behind the public pages and QR images (`web/pages.rs`,
+//! `web/qr.rs`): what a person holding a withdraw link, a pay link or a
+//! Lightning Address is shown, the live state of a withdraw link, and the
+//! signed, expiring URLs of printable voucher sheets.
+//!
+//! Service layer: imports `db` models, `lnurl` encoding and the server keys;
+//! formats no HTTP. LNURLs are the uppercase LUD-01 form (dense alphanumeric
+//! QR mode): <https://github.com/lnurl/luds/blob/luds/01.md>; addresses are
+//! LUD-16: <https://github.com/lnurl/luds/blob/luds/16.md>.
+
+use serde::Serialize;
+use subtle::ConstantTimeEq;
+
+use super::{now, Error, Services};
+use crate::db::models::{WithdrawLink, Withdrawal, WithdrawalState};
+use crate::lnurl;
+
+/// Default lifetime of a signed voucher sheet URL.
+pub const SHEET_URL_DEFAULT_TTL_SECS: u64 = 15 * 60;
+/// Longest lifetime an operator may ask for (a voucher sheet holds
+/// spendable secrets: the URL should not outlive a print job by much).
+pub const SHEET_URL_MAX_TTL_SECS: u64 = 24 * 3600;
+
+/// Characters escaped in a path segment we build (ids are `[a-z0-9_-]`).
+const PATH_SEGMENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'_').remove(b'-');
+
+/// What a person sees about a withdraw link, as one word.
+///
+/// Multi-use links: while uses are left the link is `Ready` (right after a
+/// successful withdrawal the detail line says so, so the person who just
+/// withdrew sees it was paid); `Paid` is the end of a single-use link whose
+/// payment succeeded; a multi-use link with no uses left is `UsedUp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WithdrawState {
+    /// Can be scanned and withdrawn now (or after the wait between uses).
+    Ready,
+    /// A wallet claimed a use; the node is paying its invoice.
+    Paying,
+    /// Single-use link: the money was sent.
+    Paid,
+    /// No uses left (multi-use link, or a single-use one without a
+    /// recorded successful payment).
+    UsedUp,
+    /// Past its expiry.
+    Expired,
+    /// Disabled by the operator.
+    Disabled,
+}
+
+impl WithdrawState {
+    /// The JSON/attribute value (`ready`, `paying`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WithdrawState::Ready => "ready",
+            WithdrawState::Paying => "paying",
+            WithdrawState::Paid => "paid",
+            WithdrawState::UsedUp => "used_up",
+            WithdrawState::Expired => "expired",
+            WithdrawState::Disabled => "disabled",
+        }
+    }
+
+    /// Short label for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            WithdrawState::Ready => "Ready to withdraw",
+            WithdrawState::Paying => "Claimed — paying…",
+            WithdrawState::Paid => "Paid",
+            WithdrawState::UsedUp => "Used up",
+            WithdrawState::Expired => "Expired",
+            WithdrawState::Disabled => "Disabled",
+        }
+    }
+
+    /// Whether the state can still change (the page keeps polling).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            WithdrawState::Paid
+                | WithdrawState::UsedUp
+                | WithdrawState::Expired
+                | WithdrawState::Disabled
+        )
+    }
+}
+
+/// Live state of a withdraw link (`GET /w/{secret}/status`). Holds nothing
+/// secret beyond what the URL already is.
+#[derive(Debug, Clone, Serialize)]
+pub struct WithdrawStatus {
+    /// One word, see [`WithdrawState`].
+    pub state: WithdrawState,
+    /// Short label for people.
+    pub label: &'static str,
+    /// One sentence for people: what happened, what to do.
+    pub detail: String,
+    /// Uses the link was created with.
+    pub uses: u64,
+    /// Uses not yet claimed.
+    pub uses_left: u64,
+    /// Seconds until the next use may be claimed (multi-use links with a
+    /// wait), 0 when it may be claimed now.
+    pub wait_secs: u64,
+}
+
+/// Everything the withdraw page shows.
+#[derive(Debug, Clone)]
+pub struct WithdrawPage {
+    /// The link's secret (part of every URL below).
+    pub secret: String,
+    /// Uppercase bech32 LNURL (LUD-01).
+    pub lnurl: String,
+    /// Title given by the operator (may be empty).
+    pub title: String,
+    /// Description given by the operator (may be empty).
+    pub description: String,
+    /// Minimum, msat.
+    pub min_msat: u64,
+    /// Maximum, msat.
+    pub max_msat: u64,
+    /// Unix seconds of expiry, if any.
+    pub expires_at: Option<i64>,
+    /// Current state.
+    pub status: WithdrawStatus,
+}
+
+/// One voucher on a sheet.
+#[derive(Debug, Clone)]
+pub struct Voucher {
+    /// Link id (printed small, for the operator's records).
+    pub id: String,
+    /// Uppercase bech32 LNURL (what the QR encodes).
+    pub lnurl: String,
+    /// Minimum, msat.
+    pub min_msat: u64,
+    /// Maximum, msat.
+    pub max_msat: u64,
+    /// Title.
+    pub title: String,
+    /// Uses the link was created with.
+    pub uses: u64,
+    /// Unix seconds of expiry, if any.
+    pub expires_at: Option<i64>,
+}
+
+/// A printable batch.
+#[derive(Debug, Clone)]
+pub struct VoucherSheet {
+    /// Batch id.
+    pub batch_id: String,
+    /// Vouchers that can still be withdrawn, in creation order.
+    pub vouchers: Vec<Voucher>,
+    /// Links of the batch left off because they are used, expired or
+    /// disabled (printing them would hand out dead paper).
+    pub left_off: usize,
+}
+
+fn status_of(l: &WithdrawLink, ws: &[Withdrawal], t: i64) -> WithdrawStatus {
+    let uses = l.uses_total.max(0) as u64;
+    let uses_left = l.uses_left.max(0) as u64;
+    let paying = ws.iter().any(|w| {
+        matches!(
+            w.state(),
+            WithdrawalState::Pending | WithdrawalState::InFlight
+        )
+    });
+    // The most recently finished withdrawal (rows are oldest first).
+    let last_done = ws
+        .iter()
+        .filter(|w| {
+            matches!(
+                w.state(),
+                WithdrawalState::Succeeded | WithdrawalState::Failed
+            )
+        })
+        .max_by_key(|w| (w.completed_at.unwrap_or(w.created_at), w.created_at))
+        .map(Withdrawal::state);
+    let wait_secs = if uses_left > 0 && l.next_use_at > t {
+        (l.next_use_at - t) as u64
+    } else {
+        0
+    };
+    let (state, detail) = if paying {
+        (
+            WithdrawState::Paying,
+            "A wallet claimed this link; the payment is on its way. Keep this page open."
+                .to_owned(),
+        )
+    } else if l.disabled_at.is_some() {
+        (
+            WithdrawState::Disabled,
+            "The issuer has disabled this link; it cannot be withdrawn.".to_owned(),
+        )
+    } else if uses_left == 0 {
+        let paid_last = last_done == Some(WithdrawalState::Succeeded);
+        if uses <= 1 && paid_last {
+            (
+                WithdrawState::Paid,
+                "The money was sent to the wallet that scanned this code.".to_owned(),
+            )
+        } else if paid_last {
+            (
+                WithdrawState::UsedUp,
+                format!("The last withdrawal was paid; all {uses} uses of this link are taken."),
+            )
+        } else {
+            (
+                WithdrawState::UsedUp,
+                "This link has already been used.".to_owned(),
+            )
+        }
+    } else if l.expires_at.is_some_and(|e| e <= t) {
+        (
+            WithdrawState::Expired,
+            "This link has expired and can no longer be withdrawn.".to_owned(),
+        )
+    } else {
+        let mut detail = match last_done {
+            Some(WithdrawalState::Succeeded) => "The last withdrawal was paid. ".to_owned(),
+            Some(WithdrawalState::Failed) => {
+                "The last payment attempt failed; the amount is still available. ".to_owned()
+            }
+            _ => String::new(),
+        };
+        if wait_secs > 0 {
+            detail.push_str(&format!(
+                "The next withdrawal is possible in {}.",
+                human_duration(wait_secs)
+            ));
+        } else {
+            detail
+                .push_str("Scan the code with a Lightning wallet, or open the link on this phone.");
+        }
+        if uses > 1 {
+            detail.push_str(&format!(" {uses_left} of {uses} uses left."));
+        }
+        (WithdrawState::Ready, detail)
+    };
+    WithdrawStatus {
+        state,
+        // Still usable, only not yet: say so instead of "ready".
+        label: if state == WithdrawState::Ready && wait_secs > 0 {
+            "Available again soon"
+        } else {
+            state.label()
+        },
+        detail,
+        uses,
+        uses_left,
+        wait_secs,
+    }
+}
+
+/// "45 seconds", "3 minutes", "2 hours" (rounded up, for a sentence).
+fn human_duration(secs: u64) -> String {
+    let plural = |n: u64, unit: &str| {
+        if n == 1 {
+            format!("1 {unit}")
+        } else {
+            format!("{n} {unit}s")
+        }
+    };
+    if secs < 90 {
+        plural(secs, "second")
+    } else if secs < 90 * 60 {
+        plural(secs.div_ceil(60), "minute")
+    } else {
+        plural(secs.div_ceil(3600), "hour")
+    }
+}
+
+/// Whether `secret` has the shape of a link secret (32 hex characters);
+/// anything else cannot match and is refused before hashing.
+fn secret_shape_ok(secret: &str) -> bool {
+    secret.len() == 32 && secret.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+impl Services {
+    async fn link_and_withdrawals(
+        &self,
+        secret: &str,
+    ) -> Result<(String, WithdrawLink, Vec<Withdrawal>), Error> {
+        if !secret_shape_ok(secret) {
+            return Err(Error::NotFound("unknown withdraw link".into()));
+        }
+        let secret = secret.to_ascii_lowercase();
+        let lookup = self.keys.lookup(&secret);
+        let (l, ws) = self
+            .db
+            .run(move |c| {
+                let Some(l) = WithdrawLink::find_by_lookup(c, &lookup)? else {
+                    return Ok(None);
+                };
+                let ws = Withdrawal::list_for_link(c, &l.id)?;
+                Ok(Some((l, ws)))
+            })
+            .await?
+            .ok_or_else(|| Error::NotFound("unknown withdraw link".into()))?;
+        Ok((secret, l, ws))
+    }
+
+    /// The uppercase LNURL of the withdraw link with this secret (for its
+    /// QR image); `NotFound` for an unknown secret.
+    pub async fn withdraw_lnurl(&self, secret: &str) -> Result<String, Error> {
+        if !secret_shape_ok(secret) {
+            return Err(Error::NotFound("unknown withdraw link".into()));
+        }
+        let secret = secret.to_ascii_lowercase();
+        let lookup = self.keys.lookup(&secret);
+        self.db
+            .run(move |c| WithdrawLink::find_by_lookup(c, &lookup))
+            .await?
+            .ok_or_else(|| Error::NotFound("unknown withdraw link".into()))?;
+        Ok(lnurl::bech32::encode_upper(&self.withdraw_url(&secret)))
+    }
+
+    /// What the withdraw page shows.
+    pub async fn withdraw_page(&self, secret: &str) -> Result<WithdrawPage, Error> {
+        let (secret, l, ws) = self.link_and_withdrawals(secret).await?;
+        let status = status_of(&l, &ws, now());
+        Ok(WithdrawPage {
+            lnurl: lnurl::bech32::encode_upper(&self.withdraw_url(&secret)),
+            secret,
+            title: l.title,
+            description: l.description,
+            min_msat: l.min_msat.max(0) as u64,
+            max_msat: l.max_msat.max(0) as u64,
+            expires_at: l.expires_at,
+            status,
+        })
+    }
+
+    /// Live state of a withdraw link.
+    pub async fn withdraw_status(&self, secret: &str) -> Result<WithdrawStatus, Error> {
+        let (_, l, ws) = self.link_and_withdrawals(secret).await?;
+        Ok(status_of(&l, &ws, now()))
+    }
+
+    /// The Lightning Address of `username` on this server.
+    pub fn lightning_address(&self, username: &str) -> String {
+        format!("{username}@{}", self.config.address_domain())
+    }
+
+    /// The uppercase LNURL of a Lightning Address: LUD-16's
+    /// `{public_url}/.well-known/lnurlp/{username}`, bech32-encoded (LUD-01),
+    /// so wallets that do not know addresses can still scan it.
+    pub fn address_lnurl(&self, username: &str) -> String {
+        lnurl::bech32::encode_upper(&self.url(&format!("/.well-known/lnurlp/{username}")))
+    }
+
+    /// The withdraw links of a batch that can still be withdrawn.
+    pub async fn voucher_sheet(&self, batch_id: &str) -> Result<VoucherSheet, Error> {
+        let links = self.withdraw_batch(batch_id).await?;
+        let total = links.len();
+        let vouchers: Vec<Voucher> = links
+            .into_iter()
+            .filter(|l| l.status == "active")
+            .map(|l| Voucher {
+                id: l.id,
+                lnurl: l.lnurl,
+                min_msat: l.min_msat,
+                max_msat: l.max_msat,
+                title: l.title,
+                uses: l.uses,
+                expires_at: l.expires_at.as_deref().and_then(|s| {
+                    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                        .ok()
+                        .map(|t| t.unix_timestamp())
+                }),
+            })
+            .collect();
+        Ok(VoucherSheet {
+            batch_id: batch_id.to_owned(),
+            left_off: total - vouchers.len(),
+            vouchers,
+        })
+    }
+
+    /// Whether a voucher batch exists (without decrypting its secrets).
+    pub async fn voucher_batch_exists(&self, batch_id: &str) -> Result<bool, Error> {
+        let b = batch_id.to_owned();
+        let links = self
+            .db
+            .run(move |c| WithdrawLink::list_batch(c, &b))
+            .await?;
+        Ok(!links.is_empty())
+    }
+
+    fn sheet_mac(&self, batch_id: &str, expires_at: i64) -> String {
+        // The lookup key is a keyed hash (HMAC-SHA256) under a server key
+        // that never leaves the process; the prefix keeps this message apart
+        // from link secrets (32 hex characters), so a token is never the
+        // lookup value of a secret and vice versa.
+        self.keys
+            .lookup(&format!("lnurld/v1/voucher-sheet:{batch_id}:{expires_at}"))
+    }
+
+    /// A query token `t` for the voucher sheet of `batch_id`, valid until
+    /// `expires_at` (unix seconds): `{expires_at}.{hmac}`. Stateless, so any
+    /// instance sharing the server key accepts it.
+    pub fn voucher_sheet_token(&self, batch_id: &str, expires_at: i64) -> String {
+        format!("{expires_at}.{}", self.sheet_mac(batch_id, expires_at))
+    }
+
+    /// A signed voucher sheet URL valid for `ttl_secs` (clamped to
+    /// 1 s ..= [`SHEET_URL_MAX_TTL_SECS`]); returns the URL and its expiry
+    /// (unix seconds).
+    pub fn voucher_sheet_url(&self, batch_id: &str, ttl_secs: u64) -> (String, i64) {
+        let ttl = ttl_secs.clamp(1, SHEET_URL_MAX_TTL_SECS) as i64;
+        let expires_at = now() + ttl;
+        let t = self.voucher_sheet_token(batch_id, expires_at);
+        let url = self.url(&format!(
+            "/vouchers/{}?t={t}",
+            percent_encoding::utf8_percent_encode(batch_id, PATH_SEGMENT)
+        ));
+        (url, expires_at)
+    }
+
+    /// Checks a voucher sheet token for `batch_id`: right MAC (compared in
+    /// constant time) and not expired.
+    pub fn check_voucher_sheet_token(&self, batch_id: &str, token: &str) -> Result<(), Error> {
+        let refused = || Error::Unauthorized("invalid or expired voucher sheet link".into());
+        let (exp, mac) = token.split_once('.').ok_or_else(refused)?;
+        if exp.is_empty() || exp.len() > 12 || !exp.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(refused());
+        }
+        let expires_at: i64 = exp.parse().map_err(|_| refused())?;
+        let expected = self.sheet_mac(batch_id, expires_at);
+        let ok =
+            expected.len() == mac.len() && bool::from(expected.as_bytes().ct_eq(mac.as_bytes()));
+        if !ok || expires_at <= now() {
+            return Err(refused());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(uses_total: i64, uses_left: i64) -> WithdrawLink {
+        WithdrawLink {
+            id: "wl_1".into(),
+            secret_lookup: String::new(),
+            secret_enc: String::new(),
+            min_msat: 1000,
+            max_msat: 1000,
+            uses_total,
+            uses_left,
+            wait_seconds: 0,
+            next_use_at: 0,
+            expires_at: None,
+            title: String::new(),
+            description: String::new(),
+            webhook_url: None,
+            external_id: None,
+            batch_id: None,
+            balance_check: false,
+            pay_link: None,
+            disabled_at: None,
+            created_at: 1,
+            updated_at: 1,
+        }
+    }
+
+    fn wd(state: &str, created_at: i64) -> Withdrawal {
+        Withdrawal {
+            id: format!("wd_{created_at}"),
+            link_id: "wl_1".into(),
+            payment_hash: String::new(),
+            bolt11: String::new(),
+            amount_msat: 1000,
+            max_fee_msat: 0,
+            state: state.into(),
+            fee_msat: None,
+            preimage: None,
+            failure_reason: None,
+            attempts: 0,
+            lease_owner: None,
+            lease_until: None,
+            created_at,
+            updated_at: created_at,
+            completed_at: (state == "succeeded" || state == "failed").then_some(created_at + 1),
+        }
+    }
+
+    #[test]
+    fn single_use_states() {
+        let t = 100;
+        assert_eq!(status_of(&link(1, 1), &[], t).state, WithdrawState::Ready);
+        assert_eq!(
+            status_of(&link(1, 0), &[wd("pending", 5)], t).state,
+            WithdrawState::Paying
+        );
+        assert_eq!(
+            status_of(&link(1, 0), &[wd("in_flight", 5)], t).state,
+            WithdrawState::Paying
+        );
+        assert_eq!(
+            status_of(&link(1, 0), &[wd("succeeded", 5)], t).state,
+            WithdrawState::Paid
+        );
+        // A failed payment gives the use back: ready again, and it says so.
+        let s = status_of(&link(1, 1), &[wd("failed", 5)], t);
+        assert_eq!(s.state, WithdrawState::Ready);
+        assert!(s.detail.contains("failed"));
+        let mut l = link(1, 1);
+        l.expires_at = Some(t);
+        assert_eq!(status_of(&l, &[], t).state, WithdrawState::Expired);
+        l.disabled_at = Some(t);
+        assert_eq!(status_of(&l, &[], t).state, WithdrawState::Disabled);
+    }
+
+    #[test]
+    fn multi_use_states() {
+        let t = 100;
+        let s = status_of(&link(3, 2), &[wd("succeeded", 5)], t);
+        assert_eq!(s.state, WithdrawState::Ready);
+        assert!(s.detail.contains("was paid"), "{}", s.detail);
+        assert!(s.detail.contains("2 of 3 uses left"), "{}", s.detail);
+        let mut l = link(3, 2);
+        l.next_use_at = t + 120;
+        let s = status_of(&l, &[wd("succeeded", 5)], t);
+        assert_eq!((s.state, s.wait_secs), (WithdrawState::Ready, 120));
+        assert_eq!(s.label, "Available again soon");
+        assert!(s.detail.contains("2 minutes"), "{}", s.detail);
+        let ws = [wd("succeeded", 5), wd("succeeded", 6), wd("succeeded", 7)];
+        assert_eq!(status_of(&link(3, 0), &ws, t).state, WithdrawState::UsedUp);
+        let ws = [wd("succeeded", 5), wd("in_flight", 6)];
+        assert_eq!(status_of(&link(3, 1), &ws, t).state, WithdrawState::Paying);
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(human_duration(1), "1 second");
+        assert_eq!(human_duration(45), "45 seconds");
+        assert_eq!(human_duration(120), "2 minutes");
+        assert_eq!(human_duration(7200), "2 hours");
+    }
+}

@@ -1,4 +1,584 @@
-//! HTML pages (being written).
-use actix_web::web;
+//! HTML pages for people: `/w/{secret}` (withdraw link, with its live state
+//! at `/w/{secret}/status`), `/p/{id}` (pay link), `/u/{username}`
+//! (Lightning Address), `/vouchers/{batch_id}` (printable voucher sheet,
+//! admin only), the admin route that signs voucher sheet URLs, and the
+//! static files under `/static/`.
+//!
+//! Web layer: askama templates from `templates/`, data from
+//! `service::pages` and `service::pay`; QR images are drawn by [`super::qr`].
+//! Every answer carries [`security_headers`]: a strict CSP (no inline
+//! script or style, nothing from other origins), `nosniff`,
+//! `Referrer-Policy: no-referrer` (withdraw URLs are secrets) and
+//! `Cache-Control: no-store` (never kept by shared caches).
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use base64::Engine;
+use serde::Deserialize;
+
+use super::admin::Admin;
+use super::error::ApiError;
+use super::lnurlw::query_param;
+use crate::service::pages::{VoucherSheet, SHEET_URL_DEFAULT_TTL_SECS, SHEET_URL_MAX_TTL_SECS};
+use crate::service::pay::PayLinkView;
+use crate::service::{tokens, Error, Services};
+
+/// The Content-Security-Policy of every page, QR image and static file:
+/// only our own stylesheet, script, images (and `data:` images for the
+/// self-contained voucher sheet) and same-origin `fetch` for the live state.
+pub const CSP: &str = "default-src 'none'; img-src 'self' data:; style-src 'self'; \
+script-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; \
+frame-ancestors 'none'";
+
+/// Vouchers per printed A4 page (2 columns × 4 rows of 95 × 69 mm).
+const VOUCHERS_PER_PAGE: usize = 8;
+
 /// Registers the routes.
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let page = |path: &str| web::resource(path.to_owned()).wrap(security_headers());
+    cfg.service(page("/w/{secret}").route(web::get().to(withdraw_page)))
+        .service(page("/w/{secret}/status").route(web::get().to(withdraw_status)))
+        .service(page("/p/{id}").route(web::get().to(pay_page)))
+        .service(page("/u/{username}").route(web::get().to(address_page)))
+        .service(page("/vouchers/{batch_id}").route(web::get().to(voucher_sheet)))
+        .service(page("/static/{file}").route(web::get().to(static_file)))
+        .route(
+            "/api/v1/withdraw-links/batch/{batch_id}/sheet-url",
+            web::post().to(create_sheet_url),
+        );
+}
+
+/// Headers for every page, QR image and static file. Set only where the
+/// handler did not set its own (static files are cacheable).
+pub fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((header::CONTENT_SECURITY_POLICY, CSP))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::REFERRER_POLICY, "no-referrer"))
+        .add((header::CACHE_CONTROL, "no-store, private"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+}
+
+/// An HTML answer.
+fn html(status: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body)
+}
+
+/// Renders a template; a template error is logged and becomes a 500 page.
+fn render<T: Template>(status: StatusCode, tpl: &T) -> HttpResponse {
+    match tpl.render() {
+        Ok(body) => html(status, body),
+        Err(e) => {
+            tracing::error!(error = %e, "page template failed");
+            // The message page is plain; if even that fails, say it in text.
+            match (MessagePage {
+                title: "Server problem",
+                text: "This page could not be shown. Please try again later.",
+            })
+            .render()
+            {
+                Ok(body) => html(StatusCode::INTERNAL_SERVER_ERROR, body),
+                Err(_) => HttpResponse::InternalServerError()
+                    .content_type("text/plain; charset=utf-8")
+                    .body("This page could not be shown. Please try again later."),
+            }
+        }
+    }
+}
+
+/// A plain page with a heading and one paragraph (errors, refusals).
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    title: &'a str,
+    text: &'a str,
+}
+
+fn message(status: StatusCode, title: &str, text: &str) -> HttpResponse {
+    render(status, &MessagePage { title, text })
+}
+
+/// The 404 page.
+pub fn not_found_page() -> HttpResponse {
+    message(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is nothing here. The link may be mistyped, or it no longer exists.",
+    )
+}
+
+/// A service error as an HTML page. Internal causes are logged, never shown.
+pub fn page_error(e: &Error) -> HttpResponse {
+    match e {
+        Error::NotFound(_) => not_found_page(),
+        Error::Invalid(_) | Error::Invoice(_) => message(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "This request is not valid.",
+        ),
+        Error::Unauthorized(_) => refused_unauthenticated(),
+        Error::Conflict(_) | Error::Unavailable(_) => message(
+            StatusCode::CONFLICT,
+            "Not available",
+            "This is not available right now.",
+        ),
+        Error::Node(err) => {
+            tracing::error!(error = %err, "node error on a page");
+            server_trouble()
+        }
+        Error::Db(err) => {
+            tracing::error!(error = %err, "database error on a page");
+            server_trouble()
+        }
+        Error::Internal(err) => {
+            tracing::error!(error = %err, "internal error on a page");
+            server_trouble()
+        }
+    }
+}
+
+fn server_trouble() -> HttpResponse {
+    message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporary problem",
+        "The server has a temporary problem. Please try again in a minute.",
+    )
+}
+
+fn refused_unauthenticated() -> HttpResponse {
+    let mut res = message(
+        StatusCode::UNAUTHORIZED,
+        "Sign-in needed",
+        "This voucher sheet holds spendable vouchers, so it is only shown with the admin \
+         token or a fresh signed link. Ask for a link with the admin API: \
+         POST /api/v1/withdraw-links/batch/{batch_id}/sheet-url.",
+    );
+    res.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    res
+}
+
+fn refused_bad_link() -> HttpResponse {
+    message(
+        StatusCode::FORBIDDEN,
+        "Link expired or not valid",
+        "This voucher sheet link is not valid or has expired. Ask for a fresh link with \
+         the admin API: POST /api/v1/withdraw-links/batch/{batch_id}/sheet-url.",
+    )
+}
+
+/// `1,234,567` (thousands separated, for people).
+fn group_thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// An msat amount in sats: `1,000` or `1,000.5` (fractions only when there
+/// are some).
+pub fn sats(msat: u64) -> String {
+    let whole = group_thousands(msat / 1000);
+    match msat % 1000 {
+        0 => whole,
+        frac => {
+            let f = format!("{frac:03}");
+            format!("{whole}.{}", f.trim_end_matches('0'))
+        }
+    }
+}
+
+/// `1,000 sats`, `1 sat`, `10 – 5,000 sats`.
+fn amount_text(min_msat: u64, max_msat: u64) -> String {
+    let unit = |msat: u64| if msat == 1000 { "sat" } else { "sats" };
+    if min_msat == max_msat {
+        format!("{} {}", sats(min_msat), unit(min_msat))
+    } else {
+        format!("{} – {} sats", sats(min_msat), sats(max_msat))
+    }
+}
+
+/// The msat line shown under an amount that is not a whole number of sats.
+fn msat_note(min_msat: u64, max_msat: u64) -> Option<String> {
+    if min_msat.is_multiple_of(1000) && max_msat.is_multiple_of(1000) {
+        None
+    } else if min_msat == max_msat {
+        Some(format!("{} msat", group_thousands(min_msat)))
+    } else {
+        Some(format!(
+            "{} – {} msat",
+            group_thousands(min_msat),
+            group_thousands(max_msat)
+        ))
+    }
+}
+
+/// `2026-12-31 23:59 UTC`.
+fn date_text(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute] UTC"
+            ))
+            .ok()
+        })
+        .unwrap_or_default()
+}
+
+#[derive(Template)]
+#[template(path = "withdraw.html")]
+struct WithdrawTpl {
+    heading: String,
+    description: String,
+    amount: String,
+    msat_note: Option<String>,
+    lnurl: String,
+    qr_svg: String,
+    qr_png: String,
+    status_url: String,
+    state: &'static str,
+    label: &'static str,
+    detail: String,
+    expires: Option<String>,
+    live: bool,
+}
+
+async fn withdraw_page(svc: web::Data<Services>, secret: web::Path<String>) -> HttpResponse {
+    let p = match svc.withdraw_page(&secret).await {
+        Ok(p) => p,
+        Err(e) => return page_error(&e),
+    };
+    let amount = amount_text(p.min_msat, p.max_msat);
+    let heading = if p.title.trim().is_empty() {
+        format!("Withdraw {amount}")
+    } else {
+        p.title.clone()
+    };
+    render(
+        StatusCode::OK,
+        &WithdrawTpl {
+            description: if p.description == p.title {
+                String::new()
+            } else {
+                p.description.clone()
+            },
+            heading,
+            msat_note: msat_note(p.min_msat, p.max_msat),
+            amount,
+            qr_svg: format!("/qr/w/{}.svg", p.secret),
+            qr_png: format!("/qr/w/{}.png", p.secret),
+            status_url: format!("/w/{}/status", p.secret),
+            lnurl: p.lnurl,
+            state: p.status.state.as_str(),
+            label: p.status.label,
+            detail: p.status.detail.clone(),
+            expires: p.expires_at.map(date_text),
+            live: !p.status.state.is_final(),
+        },
+    )
+}
+
+async fn withdraw_status(svc: web::Data<Services>, secret: web::Path<String>) -> HttpResponse {
+    match svc.withdraw_status(&secret).await {
+        Ok(s) => HttpResponse::Ok().json(s),
+        Err(Error::NotFound(_)) => HttpResponse::NotFound().json(serde_json::json!({
+            "error": {"code": "not_found", "message": "unknown withdraw link"}
+        })),
+        Err(e) => {
+            tracing::error!(error = %e, "withdraw status failed");
+            HttpResponse::ServiceUnavailable().json(serde_json::json!({
+                "error": {"code": "unavailable", "message": "temporary server problem"}
+            }))
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pay.html")]
+struct PayTpl {
+    heading: String,
+    description: String,
+    long_description: Option<String>,
+    amount: String,
+    msat_note: Option<String>,
+    lightning_address: Option<String>,
+    comment_allowed: u32,
+    lnurl: String,
+    qr_svg: String,
+    qr_png: String,
+}
+
+/// `Any amount from 1 to 1,000 sats` for ranges, the amount for fixed ones.
+fn pay_amount_text(l: &PayLinkView) -> String {
+    if l.min_msat == l.max_msat {
+        amount_text(l.min_msat, l.max_msat)
+    } else {
+        format!(
+            "Any amount from {} to {} sats",
+            sats(l.min_msat),
+            sats(l.max_msat)
+        )
+    }
+}
+
+async fn pay_page(svc: web::Data<Services>, id: web::Path<String>) -> HttpResponse {
+    let l = match svc.get_pay_link(&id).await {
+        // A disabled link answers wallets "unknown pay link"; so does its page.
+        Ok(l) if l.status == "active" => l,
+        Ok(_) => return not_found_page(),
+        Err(e) => return page_error(&e),
+    };
+    render(
+        StatusCode::OK,
+        &PayTpl {
+            heading: match &l.lightning_address {
+                Some(a) => format!("Pay {a}"),
+                None => "Pay with Lightning".to_owned(),
+            },
+            amount: pay_amount_text(&l),
+            msat_note: msat_note(l.min_msat, l.max_msat),
+            qr_svg: format!("/qr/p/{}.svg", l.id),
+            qr_png: format!("/qr/p/{}.png", l.id),
+            description: l.description,
+            long_description: l.long_description,
+            lightning_address: l.lightning_address,
+            comment_allowed: l.comment_allowed,
+            lnurl: l.lnurl,
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "address.html")]
+struct AddressTpl {
+    address: String,
+    description: String,
+    amount: String,
+    lnurl: String,
+    qr_svg: String,
+    qr_png: String,
+}
+
+async fn address_page(svc: web::Data<Services>, username: web::Path<String>) -> HttpResponse {
+    let l = match svc.pay_link_by_username(&username).await {
+        Ok(l) => l,
+        Err(e) => return page_error(&e),
+    };
+    let Some(name) = l.username.clone() else {
+        return not_found_page();
+    };
+    render(
+        StatusCode::OK,
+        &AddressTpl {
+            address: svc.lightning_address(&name),
+            amount: pay_amount_text(&l),
+            description: l.description,
+            lnurl: svc.address_lnurl(&name),
+            qr_svg: format!("/qr/u/{name}.svg"),
+            qr_png: format!("/qr/u/{name}.png"),
+        },
+    )
+}
+
+/// One voucher as printed.
+struct VoucherCard {
+    amount: String,
+    msat_note: Option<String>,
+    title: String,
+    expires: Option<String>,
+    id: String,
+    uses: u64,
+    qr_data_uri: String,
+}
+
+#[derive(Template)]
+#[template(path = "vouchers.html")]
+struct VouchersTpl {
+    batch_id: String,
+    count: usize,
+    left_off: usize,
+    pages: Vec<Vec<VoucherCard>>,
+}
+
+/// Draws the sheet: one PNG QR per voucher, embedded as a `data:` URI so the
+/// printed page needs nothing else (and a saved copy keeps its codes).
+fn sheet_template(sheet: VoucherSheet) -> Result<VouchersTpl, Error> {
+    let count = sheet.vouchers.len();
+    let mut cards = Vec::with_capacity(count);
+    for v in sheet.vouchers {
+        let png = super::qr::png(&v.lnurl)?;
+        cards.push(VoucherCard {
+            amount: amount_text(v.min_msat, v.max_msat),
+            msat_note: msat_note(v.min_msat, v.max_msat),
+            title: v.title,
+            expires: v.expires_at.map(date_text),
+            id: v.id,
+            uses: v.uses,
+            qr_data_uri: format!(
+                "data:image/png;base64,{}",
+                base64::engine::general_purpose::STANDARD.encode(png)
+            ),
+        });
+    }
+    let mut pages = Vec::new();
+    let mut it = cards.into_iter().peekable();
+    while it.peek().is_some() {
+        pages.push(it.by_ref().take(VOUCHERS_PER_PAGE).collect());
+    }
+    Ok(VouchersTpl {
+        batch_id: sheet.batch_id,
+        count,
+        left_off: sheet.left_off,
+        pages,
+    })
+}
+
+/// `Authorization: Bearer <admin token>` or `?t=<signed token>`; anything
+/// else is refused before the batch is even looked up, and the refusal
+/// shows nothing of the batch.
+async fn voucher_sheet(
+    svc: web::Data<Services>,
+    batch_id: web::Path<String>,
+    req: HttpRequest,
+) -> HttpResponse {
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_owned());
+    if let Some(token) = bearer {
+        match tokens::authenticate(&svc.db, &token).await {
+            Ok(_) => {}
+            Err(Error::Unauthorized(_)) => return refused_unauthenticated(),
+            Err(e) => return page_error(&e),
+        }
+    } else if let Some(t) = query_param(&req, "t") {
+        if svc.check_voucher_sheet_token(&batch_id, &t).is_err() {
+            return refused_bad_link();
+        }
+    } else {
+        return refused_unauthenticated();
+    }
+    let sheet = match svc.voucher_sheet(&batch_id).await {
+        Ok(s) => s,
+        Err(e) => return page_error(&e),
+    };
+    // Drawing hundreds of PNGs is CPU work: keep it off the async workers.
+    match web::block(move || sheet_template(sheet)).await {
+        Ok(Ok(tpl)) => render(StatusCode::OK, &tpl),
+        Ok(Err(e)) => page_error(&e),
+        Err(e) => page_error(&Error::Internal(format!("voucher sheet task: {e}"))),
+    }
+}
+
+/// Body of `POST /api/v1/withdraw-links/batch/{batch_id}/sheet-url`
+/// (optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SheetUrlBody {
+    /// How long the URL stays valid (default 900 s, at most a day).
+    ttl_seconds: Option<u64>,
+}
+
+async fn create_sheet_url(
+    _a: Admin,
+    svc: web::Data<Services>,
+    batch_id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body: SheetUrlBody = if body.iter().all(u8::is_ascii_whitespace) {
+        SheetUrlBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?
+    };
+    let ttl = body.ttl_seconds.unwrap_or(SHEET_URL_DEFAULT_TTL_SECS);
+    if ttl == 0 || ttl > SHEET_URL_MAX_TTL_SECS {
+        return Err(ApiError::invalid(format!(
+            "ttl_seconds must be between 1 and {SHEET_URL_MAX_TTL_SECS}"
+        )));
+    }
+    if !svc.voucher_batch_exists(&batch_id).await? {
+        return Err(Error::NotFound("batch not found".into()).into());
+    }
+    let (url, expires_at) = svc.voucher_sheet_url(&batch_id, ttl);
+    Ok(HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({
+            "url": url,
+            "expires_at": crate::service::withdraw::rfc3339(expires_at),
+        })))
+}
+
+/// Files of `static/`, compiled into the binary: name, content type, bytes.
+const STATIC_FILES: &[(&str, &str, &[u8])] = &[
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../static/style.css"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/app.js"),
+    ),
+    (
+        "icon.svg",
+        "image/svg+xml",
+        include_bytes!("../../static/icon.svg"),
+    ),
+];
+
+async fn static_file(file: web::Path<String>) -> HttpResponse {
+    match STATIC_FILES
+        .iter()
+        .find(|(name, _, _)| *name == file.as_str())
+    {
+        Some((_, content_type, bytes)) => HttpResponse::Ok()
+            .content_type(*content_type)
+            // No secrets here; an hour keeps page loads light, and an
+            // upgrade shows within the hour.
+            .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+            .body(*bytes),
+        None => not_found_page(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_read_well() {
+        assert_eq!(sats(0), "0");
+        assert_eq!(sats(1_000), "1");
+        assert_eq!(sats(1_234_567_000), "1,234,567");
+        assert_eq!(sats(1_000_500), "1,000.5");
+        assert_eq!(sats(1), "0.001");
+        assert_eq!(amount_text(1_000, 1_000), "1 sat");
+        assert_eq!(amount_text(100_000, 100_000), "100 sats");
+        assert_eq!(amount_text(10_000, 5_000_000), "10 – 5,000 sats");
+        assert_eq!(msat_note(100_000, 100_000), None);
+        assert_eq!(
+            msat_note(1_000_500, 1_000_500).as_deref(),
+            Some("1,000,500 msat")
+        );
+    }
+
+    #[test]
+    fn dates_read_well() {
+        assert_eq!(date_text(1_798_761_599), "2026-12-31 23:59 UTC");
+    }
+}

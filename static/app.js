@@ -1,0 +1,106 @@
+// lnurld pages: copy and print buttons, and the live state of a withdraw
+// link. Served as a file so the Content-Security-Policy can forbid inline
+// script. Everything here is optional: the pages work without it.
+(function () {
+  "use strict";
+
+  function copyText(target, onDone) {
+    var text = target.textContent.trim();
+    function fallback() {
+      var range = document.createRange();
+      range.selectNodeContents(target);
+      var sel = window.getSelection();
+      sel.removeAllRanges();
+      sel.addRange(range);
+      try {
+        return document.execCommand("copy");
+      } catch (e) {
+        return false;
+      }
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(
+        function () { onDone(true); },
+        function () { onDone(fallback()); }
+      );
+    } else {
+      onDone(fallback());
+    }
+  }
+
+  Array.prototype.forEach.call(document.querySelectorAll("button[data-copy]"), function (btn) {
+    var target = document.getElementById(btn.getAttribute("data-copy"));
+    if (!target) {
+      return;
+    }
+    var label = btn.textContent;
+    btn.hidden = false;
+    btn.addEventListener("click", function () {
+      copyText(target, function (ok) {
+        btn.textContent = ok ? "Copied" : "Selected: copy it now";
+        setTimeout(function () { btn.textContent = label; }, 2500);
+      });
+    });
+  });
+
+  Array.prototype.forEach.call(document.querySelectorAll("button[data-print]"), function (btn) {
+    btn.hidden = false;
+    btn.addEventListener("click", function () { window.print(); });
+  });
+
+  // Live state: poll the status route until the state can no longer change.
+  var box = document.querySelector("[data-status-url]");
+  if (!box || !window.fetch) {
+    return;
+  }
+  var url = box.getAttribute("data-status-url");
+  var stateEl = document.getElementById("state");
+  var detailEl = document.getElementById("state-detail");
+  var finalStates = ["paid", "used_up", "expired", "disabled"];
+  var failures = 0;
+
+  function schedule(state) {
+    var delay = state === "paying" ? 1000 : 2000;
+    if (failures > 0) {
+      delay = Math.min(2000 * Math.pow(2, failures), 30000);
+    }
+    setTimeout(poll, delay);
+  }
+
+  function apply(s) {
+    box.setAttribute("data-state", s.state);
+    if (stateEl && stateEl.textContent !== s.label) {
+      stateEl.textContent = s.label;
+    }
+    if (detailEl && detailEl.textContent !== s.detail) {
+      detailEl.textContent = s.detail;
+    }
+  }
+
+  function poll() {
+    if (document.hidden) {
+      schedule(box.getAttribute("data-state"));
+      return;
+    }
+    fetch(url, { cache: "no-store", credentials: "omit", headers: { Accept: "application/json" } })
+      .then(function (r) {
+        if (!r.ok) {
+          throw new Error("status " + r.status);
+        }
+        return r.json();
+      })
+      .then(function (s) {
+        failures = 0;
+        apply(s);
+        if (finalStates.indexOf(s.state) < 0) {
+          schedule(s.state);
+        }
+      })
+      .catch(function () {
+        failures += 1;
+        schedule(box.getAttribute("data-state"));
+      });
+  }
+
+  schedule(box.getAttribute("data-state"));
+})();
