@@ -433,7 +433,7 @@ async fn withdraw(cmd: WithdrawCmd, config: Config) -> anyhow::Result<()> {
 }
 
 fn print_qr(data: &str) {
-    match qrcode::QrCode::with_error_correction_level(data.as_bytes(), qrcode::EcLevel::M) {
+    match qrcode::QrCode::with_error_correction_level(data.as_bytes(), lnurld::web::qr::EC_LEVEL) {
         Ok(code) => println!(
             "\n{}",
             code.render::<qrcode::render::unicode::Dense1x2>()
