@@ -73,6 +73,8 @@ both_dbs!(
     crash_while_in_flight_then_failure_gives_use_back,
     two_instances_one_database,
     external_id_is_idempotent,
+    secrets_are_not_stored_in_clear,
+    garbage_never_gets_a_server_error,
 );
 
 async fn happy_path(db: TestDb) {
@@ -586,5 +588,107 @@ async fn external_id_is_idempotent(db: TestDb) {
     assert_eq!(ids.len(), 1, "one link for one external id");
     let (_, list) = app.api(Method::GET, "/api/v1/withdraw-links", None).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 2);
+    app.stop(true).await;
+}
+
+async fn secrets_are_not_stored_in_clear(db: TestDb) {
+    use diesel::prelude::*;
+    use lnurld::db::schema::withdraw_links::dsl as w;
+    let fake = FakeLnd::start().await;
+    let app = TestApp::start(&db, Node::Lnd(&fake)).await;
+    let link = app
+        .create_withdraw(json!({"min_msat": 1_000, "max_msat": 1_000}))
+        .await;
+    let secret = link["secret"].as_str().unwrap().to_owned();
+    let k1 = first_step(&app, &link).await.k1;
+    let rows: Vec<(String, String, String)> = app
+        .svc
+        .db
+        .run(|c| {
+            Ok(w::withdraw_links
+                .select((w::id, w::secret_lookup, w::secret_enc))
+                .load(c)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    for col in [&rows[0].0, &rows[0].1, &rows[0].2] {
+        assert!(!col.contains(&secret), "secret stored in clear");
+        assert!(!col.contains(&k1), "k1 stored");
+    }
+    // Shown again by the admin API (decrypted with the server key).
+    let again = app.withdraw_link(link["id"].as_str().unwrap()).await;
+    assert_eq!(again["secret"], secret);
+    app.stop(true).await;
+
+    // The database without the server key spends nothing.
+    let other = TestApp::start_with(&db, Node::Lnd(&fake), |c| {
+        c.secret_key = Some("22".repeat(32));
+    })
+    .await;
+    let (_, v) = other
+        .get_json(&other.url(&format!("/lnurlw/{secret}")))
+        .await;
+    assert_eq!(v["status"], "ERROR", "{v}");
+    let (status, v) = other
+        .api(
+            Method::GET,
+            &format!("/api/v1/withdraw-links/{}", link["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 500, "cannot decrypt without the key: {v}");
+    assert!(!v.to_string().contains(&secret));
+    other.stop(true).await;
+}
+
+async fn garbage_never_gets_a_server_error(db: TestDb) {
+    let fake = FakeLnd::start().await;
+    let app = TestApp::start(&db, Node::Lnd(&fake)).await;
+    let link = app
+        .create_withdraw(json!({"min_msat": 1_000, "max_msat": 2_000}))
+        .await;
+    let secret = link["secret"].as_str().unwrap();
+    let garbage = [
+        "%00",
+        "%ZZ",
+        "%FF%FE%FD",
+        "\u{0}",
+        "'; DROP TABLE withdrawals; --",
+        "a&b&c=&=&&",
+        "k1=&pr=",
+        "pr=lnbc1&pr=lnbc2",
+        "k1=%E2%98%83&pr=%E2%98%83",
+    ];
+    let long = "x".repeat(6000);
+    let paths = [
+        format!("/lnurlw/{secret}/callback?"),
+        "/lnurlw/%00/callback?".to_owned(),
+        "/lnurlp/%FF/callback?".to_owned(),
+        "/lnurlp/pl_x/callback?amount=".to_owned(),
+        "/.well-known/lnurlp/%E2%98%83?".to_owned(),
+        "/lnurlp/verify/zz?".to_owned(),
+    ];
+    for p in &paths {
+        for g in garbage.iter().copied().chain([long.as_str()]) {
+            let res = app
+                .http
+                .get(format!("{}{}{}", app.base, p, g))
+                .send()
+                .await
+                .unwrap();
+            let status = res.status();
+            let body = res.text().await.unwrap();
+            assert!(status.as_u16() < 500, "{p}{g} → {status} {body}");
+            if status == 200 {
+                let v: Value =
+                    serde_json::from_str(&body).unwrap_or_else(|_| panic!("{p}{g}: {body}"));
+                assert_eq!(v["status"], "ERROR", "{p}{g}: {v}");
+            }
+        }
+    }
+    let l = app.withdraw_link(link["id"].as_str().unwrap()).await;
+    assert_eq!(l["uses_left"], 1);
+    assert_eq!(fake.send_attempts(), 0);
     app.stop(true).await;
 }
