@@ -75,6 +75,7 @@ both_dbs!(
     external_id_is_idempotent,
     secrets_are_not_stored_in_clear,
     garbage_never_gets_a_server_error,
+    balance_check_pay_link_and_extra_params,
 );
 
 async fn happy_path(db: TestDb) {
@@ -690,5 +691,64 @@ async fn garbage_never_gets_a_server_error(db: TestDb) {
     let l = app.withdraw_link(link["id"].as_str().unwrap()).await;
     assert_eq!(l["uses_left"], 1);
     assert_eq!(fake.send_attempts(), 0);
+    app.stop(true).await;
+}
+
+async fn balance_check_pay_link_and_extra_params(db: TestDb) {
+    let fake = FakeLnd::start().await;
+    let app = TestApp::start(&db, Node::Lnd(&fake)).await;
+    let plain = app
+        .create_withdraw(json!({"min_msat": 1_000, "max_msat": 1_000}))
+        .await;
+    let (_, body) = app.get_json(plain["url"].as_str().unwrap()).await;
+    assert!(
+        body.get("balanceCheck").is_none() && body.get("payLink").is_none(),
+        "{body}"
+    );
+    assert_eq!(body["tag"], "withdrawRequest");
+    assert_eq!(body["minWithdrawable"], 1_000);
+
+    let link = app
+        .create_withdraw(json!({"min_msat": 1_000, "max_msat": 3_000, "uses": 2,
+            "balance_check": true, "pay_link": "lnurlp://127.0.0.1/lnurlp/pl_abc"}))
+        .await;
+    let (_, body) = app.get_json(link["url"].as_str().unwrap()).await;
+    assert_eq!(
+        body["balanceCheck"], link["url"],
+        "LUD-14: the same link answers again"
+    );
+    assert_eq!(body["payLink"], "lnurlp://127.0.0.1/lnurlp/pl_abc");
+    // LUD-14: GETting balanceCheck gives another withdrawRequest.
+    let (_, again) = app.get_json(body["balanceCheck"].as_str().unwrap()).await;
+    assert_eq!(again["tag"], "withdrawRequest");
+
+    // Parameters the wallet adds beyond k1 and pr (LUD-15 balanceNotify) are tolerated.
+    let (pr, hash) = wallet_invoice(2_000);
+    let notify: String =
+        url::form_urlencoded::byte_serialize(b"https://wallet.example/notify?x=1").collect();
+    let (_, ok) = app
+        .get_json(&format!(
+            "{}?k1={}&pr={pr}&balanceNotify={notify}",
+            body["callback"].as_str().unwrap(),
+            body["k1"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(ok, json!({"status": "OK"}));
+    wait_state(
+        &app,
+        link["id"].as_str().unwrap(),
+        &hash.to_hex(),
+        "succeeded",
+    )
+    .await;
+
+    let (status, v) = app
+        .api(
+            Method::POST,
+            "/api/v1/withdraw-links",
+            Some(json!({"min_msat": 1, "max_msat": 1, "pay_link": "not a url"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{v}");
     app.stop(true).await;
 }
