@@ -67,10 +67,25 @@ impl Services {
     /// (`in_flight`, leased to us), and records a final outcome if there is one.
     pub async fn send_withdrawal(&self, w: &Withdrawal) -> Result<Step, Error> {
         let timeout = Duration::from_secs(self.config.withdraw.payment_timeout_secs as u64);
-        let r = self
+        let pay = self
             .node
-            .pay(&w.bolt11, w.max_fee_msat.max(0) as u64, timeout)
-            .await;
+            .pay(&w.bolt11, w.max_fee_msat.max(0) as u64, timeout);
+        tokio::pin!(pay);
+        // Keep the lease while the node works on it (a payment may take
+        // longer than a lease), so no other instance starts tracking it and,
+        // seeing no record yet, sends it a second time.
+        let every =
+            Duration::from_millis((self.config.withdraw.lease_secs as u64 * 1000 / 3).max(300));
+        let r = loop {
+            tokio::select! {
+                r = &mut pay => break r,
+                _ = tokio::time::sleep(every) => {
+                    if let Err(e) = self.renew_lease(&w.id).await {
+                        tracing::warn!(withdrawal = %w.id, error = %e, "cannot renew lease");
+                    }
+                }
+            }
+        };
         match r {
             Ok(outcome) => self.record_outcome(w, outcome).await,
             Err(e) if e.payment_definitely_not_started() => {
