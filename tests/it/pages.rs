@@ -7,9 +7,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use lightning_invoice::Currency;
 use lnurl::api::LnUrlResponse;
-use lnurl::withdraw::WithdrawalResponse;
 use lnurl::Response;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
@@ -20,6 +18,7 @@ use crate::support::app::{Node, TestApp};
 use crate::support::db::TestDb;
 use crate::support::eventually;
 use crate::support::fake_lnd::{FakeLnd, PayBehavior};
+use crate::support::wallet::{wallet_invoice, withdraw_request};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -170,32 +169,9 @@ fn attr_after(html: &str, marker: &str, attr: &str) -> String {
     rest[start..start + end].to_owned()
 }
 
-fn wallet_invoice(amount_msat: u64) -> (String, lnurld::node::PaymentHash) {
-    let (pr, hash, _) = FakeLnd::wallet_invoice(
-        Some(amount_msat),
-        Duration::from_secs(600),
-        Currency::Regtest,
-    );
-    (pr, hash)
-}
-
-/// LUD-03 step 1 like a wallet: decode the LNURL, GET it.
-async fn first_step(app: &TestApp, lnurl_str: &str) -> WithdrawalResponse {
-    let decoded = lnurl::lnurl::LnUrl::decode(lnurl_str.to_owned()).expect("valid LNURL");
-    match app
-        .wallet()
-        .make_request(&decoded.url)
-        .await
-        .expect("withdrawRequest")
-    {
-        LnUrlResponse::LnUrlWithdrawResponse(w) => w,
-        other => panic!("expected a withdrawRequest, got {other:?}"),
-    }
-}
-
 /// A wallet withdraws `amount_msat` from the link; returns the payment hash.
 async fn withdraw(app: &TestApp, lnurl_str: &str, amount_msat: u64) -> lnurld::node::PaymentHash {
-    let w = first_step(app, lnurl_str).await;
+    let w = withdraw_request(app, lnurl_str).await;
     let (pr, hash) = wallet_invoice(amount_msat);
     let res = app.wallet().do_withdrawal(&w, &pr).await.expect("callback");
     assert_eq!(res, Response::Ok(()));

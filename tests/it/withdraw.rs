@@ -15,34 +15,16 @@ use crate::support::app::{Node, TestApp};
 use crate::support::db::TestDb;
 use crate::support::eventually;
 use crate::support::fake_lnd::{FailureReason, FakeLnd, Finish, PayBehavior};
+use crate::support::wallet::{wallet_invoice, withdraw_request};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-fn wallet_invoice(amount_msat: u64) -> (String, lnurld::node::PaymentHash) {
-    let (pr, hash, _) = FakeLnd::wallet_invoice(
-        Some(amount_msat),
-        Duration::from_secs(600),
-        Currency::Regtest,
-    );
-    (pr, hash)
-}
-
 /// Decodes the link's LNURL and does LUD-03 step 1 like a wallet.
 async fn first_step(app: &TestApp, link: &Value) -> WithdrawalResponse {
-    let lnurl_str = link["lnurl"].as_str().expect("lnurl");
-    let decoded = lnurl::lnurl::LnUrl::decode(lnurl_str.to_owned()).expect("valid bech32 LNURL");
+    let w = withdraw_request(app, link["lnurl"].as_str().expect("lnurl")).await;
+    let decoded = lnurl::lnurl::LnUrl::decode(link["lnurl"].as_str().unwrap().to_owned()).unwrap();
     assert_eq!(decoded.url, link["url"].as_str().unwrap());
-    // A restarted server listens on a new port; the path is what matters.
-    let path = &decoded.url[decoded.url.find("/lnurlw/").expect("withdraw path")..];
-    match app
-        .wallet()
-        .make_request(&app.url(path))
-        .await
-        .expect("withdrawRequest")
-    {
-        LnUrlResponse::LnUrlWithdrawResponse(w) => w,
-        other => panic!("expected a withdrawRequest, got {other:?}"),
-    }
+    w
 }
 
 async fn withdrawal_states(app: &TestApp, id: &str) -> Vec<Value> {
