@@ -62,6 +62,8 @@ pub struct Config {
     pub pay: PayConfig,
     /// Lightning Addresses (LUD-16).
     pub address: AddressConfig,
+    /// Webhook delivery (events to the operator's systems).
+    pub webhooks: WebhooksConfig,
 }
 
 impl Default for Config {
@@ -78,6 +80,7 @@ impl Default for Config {
             withdraw: WithdrawConfig::default(),
             pay: PayConfig::default(),
             address: AddressConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
@@ -189,6 +192,43 @@ pub struct AddressConfig {
     /// Domain of Lightning Addresses (`alice@<domain>`). Defaults to the
     /// host of `public_url`.
     pub domain: Option<String>,
+}
+
+/// `[webhooks]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Global webhook URL, used for events of links without their own
+    /// `webhook_url`. Unset: such events are recorded but not sent.
+    pub url: Option<String>,
+    /// How long one delivery attempt may take (connect + answer).
+    #[serde(deserialize_with = "de_u32")]
+    pub timeout_secs: u32,
+    /// First retry delay in milliseconds; it doubles per attempt (with
+    /// jitter), capped at one hour.
+    #[serde(deserialize_with = "de_u64")]
+    pub retry_base_ms: u64,
+    /// How long after an event was created (or redelivered) it is retried
+    /// before it is marked `failed` (default 3 days).
+    #[serde(deserialize_with = "de_u64")]
+    pub max_age_secs: u64,
+    /// Allow webhook targets on loopback and private networks (10/8,
+    /// 172.16/12, 192.168/16, fc00::/7, localhost). Link-local and cloud
+    /// metadata addresses stay refused even then.
+    #[serde(deserialize_with = "de_bool")]
+    pub allow_private_targets: bool,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            url: None,
+            timeout_secs: 10,
+            retry_base_ms: 5_000,
+            max_age_secs: 3 * 86_400,
+            allow_private_targets: false,
+        }
+    }
 }
 
 /// Values given as command-line flags (highest precedence).
@@ -371,6 +411,29 @@ impl Config {
             }
             self.address.domain = Some(d.to_ascii_lowercase());
         }
+        let w = &self.webhooks;
+        if w.timeout_secs == 0 || w.timeout_secs > 300 {
+            return Err(ConfigError::new(
+                "webhooks.timeout_secs",
+                "must be between 1 and 300",
+            ));
+        }
+        if w.retry_base_ms < 100 || w.retry_base_ms > 3_600_000 {
+            return Err(ConfigError::new(
+                "webhooks.retry_base_ms",
+                "must be between 100 and 3600000",
+            ));
+        }
+        if w.max_age_secs == 0 {
+            return Err(ConfigError::new(
+                "webhooks.max_age_secs",
+                "must be at least 1",
+            ));
+        }
+        if let Some(u) = &w.url {
+            crate::service::webhooks::check_target_url(u, w.allow_private_targets)
+                .map_err(|e| ConfigError::new("webhooks.url", e))?;
+        }
         Ok(())
     }
 
@@ -491,6 +554,26 @@ fn de_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     }
 }
 
+/// Booleans may come from TOML or env vars (`true`/`false`/`1`/`0`).
+fn de_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum B {
+        Bool(bool),
+        Str(String),
+    }
+    match B::deserialize(d)? {
+        B::Bool(b) => Ok(b),
+        B::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" => Ok(false),
+            _ => Err(serde::de::Error::custom(format!(
+                "{s:?} is not true or false"
+            ))),
+        },
+    }
+}
+
 fn de_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     let n = de_u64(d)?;
     u32::try_from(n).map_err(|_| serde::de::Error::custom(format!("{n} is too large")))
@@ -523,5 +606,23 @@ mod tests {
         assert_eq!(c.withdraw.max_fee_ppm, 42);
         assert_eq!(c.public_url, "https://pay.example.com");
         assert_eq!(c.address_domain(), "pay.example.com");
+    }
+
+    #[test]
+    fn webhooks_section_from_env() {
+        let c = load_env(&[
+            ("LNURLD_WEBHOOKS__URL", "http://10.1.2.3/hook"),
+            ("LNURLD_WEBHOOKS__ALLOW_PRIVATE_TARGETS", "true"),
+            ("LNURLD_WEBHOOKS__TIMEOUT_SECS", "3"),
+        ])
+        .unwrap();
+        assert_eq!(c.webhooks.url.as_deref(), Some("http://10.1.2.3/hook"));
+        assert!(c.webhooks.allow_private_targets);
+        assert_eq!(c.webhooks.timeout_secs, 3);
+        assert_eq!(c.webhooks.max_age_secs, 3 * 86_400);
+        let e = load_env(&[("LNURLD_WEBHOOKS__URL", "http://10.1.2.3/hook")]).unwrap_err();
+        assert_eq!(e.key, "webhooks.url");
+        let e = load_env(&[("LNURLD_WEBHOOKS__ALLOW_PRIVATE_TARGETS", "maybe")]).unwrap_err();
+        assert!(e.to_string().contains("maybe"), "{e}");
     }
 }

@@ -136,6 +136,7 @@ impl App {
             keys,
             metrics,
             payer_wake: Arc::new(Notify::new()),
+            webhook_wake: Arc::new(Notify::new()),
             instance_id: db::new_id("inst"),
             dev_node,
         });
@@ -162,7 +163,18 @@ impl App {
             self.services.clone(),
             shutdown_rx.clone(),
         ));
-        let watcher = tokio::spawn(worker::invoices::run(self.services.clone(), shutdown_rx));
+        let watcher = tokio::spawn(worker::invoices::run(
+            self.services.clone(),
+            shutdown_rx.clone(),
+        ));
+        let webhooks = tokio::spawn(worker::webhooks::run(
+            self.services.clone(),
+            shutdown_rx.clone(),
+        ));
+        let expiry = tokio::spawn(worker::webhooks::sweep_expired(
+            self.services.clone(),
+            shutdown_rx,
+        ));
         Ok(Running {
             addr,
             services: self.services,
@@ -171,6 +183,8 @@ impl App {
             tasks: vec![
                 payer,
                 watcher,
+                webhooks,
+                expiry,
                 tokio::spawn(async move {
                     let _ = server_task.await;
                 }),

@@ -94,6 +94,7 @@ diesel::table! {
         expires_at -> BigInt,
         created_at -> BigInt,
         settled_at -> Nullable<BigInt>,
+        expired_at -> Nullable<BigInt>,
     }
 }
 
@@ -104,8 +105,50 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    events (id) {
+        id -> Text,
+        event_type -> Text,
+        payload -> Text,
+        target_url -> Nullable<Text>,
+        state -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> BigInt,
+        retry_from -> BigInt,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        delivered_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    event_attempts (id) {
+        id -> Text,
+        event_id -> Text,
+        attempt_no -> BigInt,
+        attempted_at -> BigInt,
+        url -> Text,
+        status_code -> Nullable<BigInt>,
+        error -> Nullable<Text>,
+        duration_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhook_endpoints (url) {
+        url -> Text,
+        secret_enc -> Text,
+        created_at -> BigInt,
+        rotated_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(withdrawals -> withdraw_links (link_id));
 diesel::joinable!(pay_invoices -> pay_links (pay_link_id));
+diesel::joinable!(event_attempts -> events (event_id));
 diesel::allow_tables_to_appear_in_same_query!(
     api_tokens,
     withdraw_links,
@@ -113,4 +156,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     pay_links,
     pay_invoices,
     node_state,
+    events,
+    event_attempts,
+    webhook_endpoints,
 );

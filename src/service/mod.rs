@@ -16,6 +16,7 @@ pub mod pay;
 pub mod payout;
 pub mod secrets;
 pub mod tokens;
+pub mod webhooks;
 pub mod withdraw;
 
 pub use secrets::ServerKeys;
@@ -69,6 +70,8 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     /// Wakes the payer when a withdrawal was committed.
     pub payer_wake: Arc<Notify>,
+    /// Wakes the webhook worker when an event was committed.
+    pub webhook_wake: Arc<Notify>,
     /// Identity of this process for row leases.
     pub instance_id: String,
     /// The embedded dev node, when it is the backend (for its settle route).

@@ -9,7 +9,8 @@
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use super::withdraw::{rfc3339, validate_http_url, MAX_AMOUNT_MSAT};
+use super::webhooks::{self, EventType};
+use super::withdraw::{rfc3339, MAX_AMOUNT_MSAT};
 use super::{now, Error, Services};
 use crate::db::models::node_state::{self, SETTLE_INDEX};
 use crate::db::models::{PayInvoice, PayLink};
@@ -327,7 +328,7 @@ impl Services {
         }
         let username = s.username.as_deref().map(normalize_username).transpose()?;
         if let Some(w) = &s.webhook_url {
-            validate_http_url("webhook_url", w)?;
+            self.validate_webhook_url(w)?;
         }
         if let Some(sa) = &s.success_action {
             let host = self
@@ -824,6 +825,7 @@ impl Services {
                 now()
             },
         );
+        let ob = self.outbox();
         let changed = self
             .db
             .transaction(move |c| {
@@ -832,10 +834,15 @@ impl Services {
                 if idx > 0 {
                     node_state::raise(c, SETTLE_INDEX, idx)?;
                 }
+                // invoice.settled in the same transaction, written once.
+                if changed {
+                    webhooks::invoice_event(c, &ob, EventType::InvoiceSettled, &hash, now())?;
+                }
                 Ok(changed)
             })
             .await?;
         if changed {
+            self.wake_webhooks();
             self.metrics.incr("lnurld_invoices_settled_total");
             tracing::info!(payment_hash = %s.payment_hash, amount_msat = s.amount_paid_msat, "invoice settled");
         }

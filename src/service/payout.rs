@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use super::webhooks::{withdraw_event, EventType};
 use super::{now, Error, Services};
 use crate::db::models::{WithdrawLink, Withdrawal};
 use crate::node::{NodeError, PaymentHash, PaymentOutcome};
@@ -137,11 +138,21 @@ impl Services {
                 }
                 let (id, pre, t) = (w.id.clone(), preimage.map(|p| p.to_hex()), now());
                 let fee = fee_msat.min(i64::MAX as u64) as i64;
+                let ob = self.outbox();
+                // The withdraw.succeeded event is written in the same
+                // transaction, and only by the call that made the change.
                 let changed = self
                     .db
-                    .transaction(move |c| Withdrawal::mark_succeeded(c, &id, fee, pre, t))
+                    .transaction(move |c| {
+                        let changed = Withdrawal::mark_succeeded(c, &id, fee, pre, t)?;
+                        if changed {
+                            withdraw_event(c, &ob, EventType::WithdrawSucceeded, &id, t)?;
+                        }
+                        Ok(changed)
+                    })
                     .await?;
                 if changed {
+                    self.wake_webhooks();
                     self.metrics.incr("lnurld_withdrawals_succeeded_total");
                     tracing::info!(withdrawal = %w.id, fee_msat, "withdrawal paid");
                 }
@@ -152,19 +163,23 @@ impl Services {
 
     async fn finish_failed(&self, w: &Withdrawal, reason: &str) -> Result<Step, Error> {
         let (id, link, r, t) = (w.id.clone(), w.link_id.clone(), reason.to_owned(), now());
-        // Mark failed and give the use back in one transaction, and only if
-        // this call moved the row out of in_flight: a use is returned once.
+        let ob = self.outbox();
+        // Mark failed, give the use back and write withdraw.failed in one
+        // transaction, and only if this call moved the row out of
+        // in_flight: a use is returned (and the event written) once.
         let changed = self
             .db
             .transaction(move |c| {
                 let changed = Withdrawal::mark_failed(c, &id, &r, t)?;
                 if changed {
                     WithdrawLink::give_use_back(c, &link, t)?;
+                    withdraw_event(c, &ob, EventType::WithdrawFailed, &id, t)?;
                 }
                 Ok(changed)
             })
             .await?;
         if changed {
+            self.wake_webhooks();
             self.metrics.incr("lnurld_withdrawals_failed_total");
             tracing::info!(withdrawal = %w.id, reason, "withdrawal failed; use given back");
         }

@@ -252,7 +252,7 @@ impl Services {
             }
         }
         if let Some(w) = &n.webhook_url {
-            validate_http_url("webhook_url", w)?;
+            self.validate_webhook_url(w)?;
         }
         if let Some(p) = &n.pay_link {
             let u =
@@ -631,15 +631,4 @@ impl Services {
             }
         }))
     }
-}
-
-/// Checks an operator-supplied http(s) URL.
-pub fn validate_http_url(key: &str, u: &str) -> Result<url::Url, Error> {
-    let parsed = url::Url::parse(u).map_err(|_| Error::Invalid(format!("{key} is not a URL")))?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
-        return Err(Error::Invalid(format!(
-            "{key} must be an http or https URL"
-        )));
-    }
-    Ok(parsed)
 }

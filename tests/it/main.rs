@@ -7,4 +7,5 @@ mod node_dev;
 mod node_lnd;
 mod pages;
 mod pay;
+mod webhooks;
 mod withdraw;

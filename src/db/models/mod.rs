@@ -1,6 +1,7 @@
 //! Row types and the queries that belong to each table.
 
 pub mod api_token;
+pub mod event;
 pub mod node_state;
 pub mod pay_invoice;
 pub mod pay_link;
@@ -8,6 +9,7 @@ pub mod withdraw_link;
 pub mod withdrawal;
 
 pub use api_token::ApiToken;
+pub use event::{Event, EventAttempt, WebhookEndpoint};
 pub use pay_invoice::PayInvoice;
 pub use pay_link::PayLink;
 pub use withdraw_link::{NewWithdrawLink, WithdrawLink};

@@ -12,6 +12,7 @@ use crate::service::{tokens, Error, Services};
 
 pub mod node;
 pub mod pay;
+pub mod webhooks;
 pub mod withdraw;
 
 /// Registers the admin routes.
@@ -19,6 +20,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     withdraw::configure(cfg);
     pay::configure(cfg);
     node::configure(cfg);
+    webhooks::configure(cfg);
 }
 
 /// JSON extractor settings: bad bodies become our JSON error shape.

@@ -1,0 +1,406 @@
+//! `events`, `event_attempts`, `webhook_endpoints`: the webhook outbox.
+//!
+//! An event row is inserted in the same transaction as the state change that
+//! causes it (a withdrawal becoming final, an invoice settled or expired), so
+//! a crash can never lose one. The delivery worker then *claims* due rows
+//! with a short lease (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: one
+//! conditional UPDATE per row), so with several instances one event is being
+//! sent by one of them at a time.
+//!
+//! States: `pending` (to be sent at `next_attempt_at`) → `delivered` (a 2xx
+//! answer) | `failed` (no 2xx within the retry window); `no_target` when no
+//! URL was configured when the event happened (kept for the audit log; an
+//! operator may redeliver it once a global URL is set).
+
+use diesel::prelude::*;
+use diesel::Connection;
+
+use crate::db::models::PayInvoice;
+use crate::db::schema::{event_attempts, events, pay_invoices, webhook_endpoints};
+use crate::db::{DbConn, DbError};
+
+/// Column value of a pending event.
+pub const PENDING: &str = "pending";
+/// Column value of a delivered event.
+pub const DELIVERED: &str = "delivered";
+/// Column value of an event that ran out of retries.
+pub const FAILED: &str = "failed";
+/// Column value of an event that had nowhere to go.
+pub const NO_TARGET: &str = "no_target";
+
+/// An event row (also its insert form).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, Identifiable)]
+#[diesel(table_name = events)]
+pub struct Event {
+    /// Id (`evt_…`), also in the payload and the `Lnurld-Event-Id` header.
+    pub id: String,
+    /// `withdraw.succeeded`, `withdraw.failed`, `invoice.settled`, `invoice.expired`.
+    pub event_type: String,
+    /// The exact JSON body that is POSTed.
+    pub payload: String,
+    /// Where it goes (NULL: nowhere configured).
+    pub target_url: Option<String>,
+    /// `pending`, `delivered`, `failed` or `no_target`.
+    pub state: String,
+    /// Delivery attempts made.
+    pub attempts: i64,
+    /// Unix seconds of the next attempt (while pending).
+    pub next_attempt_at: i64,
+    /// Unix seconds the retry window starts (creation, or the last redeliver).
+    pub retry_from: i64,
+    /// Instance holding the delivery lease.
+    pub lease_owner: Option<String>,
+    /// Unix seconds until which the lease holds.
+    pub lease_until: Option<i64>,
+    /// What went wrong last.
+    pub last_error: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+    /// Unix seconds of the 2xx answer.
+    pub delivered_at: Option<i64>,
+}
+
+/// One delivery attempt (also its insert form).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = event_attempts)]
+pub struct EventAttempt {
+    /// Id (`att_…`).
+    pub id: String,
+    /// The event.
+    pub event_id: String,
+    /// 1 for the event's first attempt, 2 for the second, …
+    pub attempt_no: i64,
+    /// Unix seconds the request started.
+    pub attempted_at: i64,
+    /// URL posted to.
+    pub url: String,
+    /// HTTP status of the answer, when there was one.
+    pub status_code: Option<i64>,
+    /// Transport error, refusal or non-2xx summary.
+    pub error: Option<String>,
+    /// How long the attempt took.
+    pub duration_ms: i64,
+}
+
+/// A webhook endpoint and its signing secret (encrypted with the server key).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = webhook_endpoints)]
+pub struct WebhookEndpoint {
+    /// The URL, exactly as configured on links or in config.
+    pub url: String,
+    /// AEAD-encrypted secret (never stored in clear).
+    pub secret_enc: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds of the last rotation.
+    pub rotated_at: Option<i64>,
+}
+
+/// Filters of the event listing.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only this type.
+    pub event_type: Option<String>,
+    /// Only this state.
+    pub state: Option<String>,
+}
+
+impl Event {
+    /// Inserts an event (inside the caller's transaction).
+    pub fn insert(&self, conn: &mut DbConn) -> Result<(), DbError> {
+        diesel::insert_into(events::table)
+            .values(self)
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// By id.
+    pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Event>, DbError> {
+        Ok(events::table
+            .find(id)
+            .select(Event::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Newest first, keyset-paginated below `cursor` (created_at, id).
+    pub fn list(
+        conn: &mut DbConn,
+        filter: &EventFilter,
+        limit: i64,
+        cursor: Option<(i64, String)>,
+    ) -> Result<Vec<Event>, DbError> {
+        use events::dsl as e;
+        let mut q = e::events.into_boxed();
+        if let Some(t) = &filter.event_type {
+            q = q.filter(e::event_type.eq(t.clone()));
+        }
+        if let Some(s) = &filter.state {
+            q = q.filter(e::state.eq(s.clone()));
+        }
+        if let Some((created, id)) = cursor {
+            q = q.filter(
+                e::created_at
+                    .lt(created)
+                    .or(e::created_at.eq(created).and(e::id.lt(id))),
+            );
+        }
+        Ok(q.order((e::created_at.desc(), e::id.desc()))
+            .limit(limit)
+            .select(Event::as_select())
+            .load(conn)?)
+    }
+
+    /// Ids of due pending events whose lease is free, oldest first. On
+    /// PostgreSQL the rows are locked `FOR UPDATE SKIP LOCKED` (the caller's
+    /// transaction then leases them), so instances pick disjoint rows.
+    fn lock_due(conn: &mut DbConn, now: i64, limit: i64) -> Result<Vec<String>, DbError> {
+        use events::dsl as e;
+        let q = e::events
+            .filter(e::state.eq(PENDING))
+            .filter(e::next_attempt_at.le(now))
+            .filter(e::lease_until.is_null().or(e::lease_until.lt(now)))
+            .order(e::next_attempt_at.asc())
+            .limit(limit)
+            .select(e::id);
+        Ok(match conn {
+            DbConn::Pg(c) => q.for_update().skip_locked().load(c)?,
+            DbConn::Sqlite(c) => q.load(c)?,
+        })
+    }
+
+    /// Leases one due pending event to `owner`. The conditional UPDATE is
+    /// what makes one instance the only sender until the lease runs out.
+    fn lease(
+        conn: &mut DbConn,
+        id: &str,
+        owner: &str,
+        lease_until: i64,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        use events::dsl as e;
+        let n = diesel::update(
+            e::events
+                .filter(e::id.eq(id))
+                .filter(e::state.eq(PENDING))
+                .filter(e::next_attempt_at.le(now))
+                .filter(e::lease_until.is_null().or(e::lease_until.lt(now))),
+        )
+        .set((
+            e::lease_owner.eq(owner),
+            e::lease_until.eq(lease_until),
+            e::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Claims up to `limit` due events for `owner` (PostgreSQL: one
+    /// transaction with `SKIP LOCKED`; SQLite: select, then a conditional
+    /// UPDATE per row so no read-then-write transaction can hit SQLITE_BUSY).
+    pub fn claim_due(
+        conn: &mut DbConn,
+        owner: &str,
+        lease_until: i64,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<Event>, DbError> {
+        let take = |c: &mut DbConn, ids: Vec<String>| -> Result<Vec<Event>, DbError> {
+            let mut taken = Vec::new();
+            for id in ids {
+                if Self::lease(c, &id, owner, lease_until, now)? {
+                    if let Some(ev) = Self::find(c, &id)? {
+                        taken.push(ev);
+                    }
+                }
+            }
+            Ok(taken)
+        };
+        match conn {
+            DbConn::Pg(_) => conn.transaction(|c| {
+                let ids = Self::lock_due(c, now, limit)?;
+                take(c, ids)
+            }),
+            DbConn::Sqlite(_) => {
+                let ids = Self::lock_due(conn, now, limit)?;
+                take(conn, ids)
+            }
+        }
+    }
+
+    /// pending → delivered (whoever holds the lease: the receiver has it).
+    pub fn mark_delivered(conn: &mut DbConn, id: &str, now: i64) -> Result<bool, DbError> {
+        use events::dsl as e;
+        let n = diesel::update(e::events.filter(e::id.eq(id)).filter(e::state.eq(PENDING)))
+            .set((
+                e::state.eq(DELIVERED),
+                e::attempts.eq(e::attempts + 1),
+                e::delivered_at.eq(now),
+                e::last_error.eq(None::<String>),
+                e::lease_owner.eq(None::<String>),
+                e::lease_until.eq(None::<i64>),
+                e::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// After a failed attempt: schedule the next one at `next_at`, or give
+    /// up (`failed`) when `next_at` is `None`. Only while we hold the lease.
+    pub fn mark_attempt_failed(
+        conn: &mut DbConn,
+        id: &str,
+        owner: &str,
+        error: &str,
+        next_at: Option<i64>,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        use events::dsl as e;
+        let target = e::events
+            .filter(e::id.eq(id))
+            .filter(e::state.eq(PENDING))
+            .filter(e::lease_owner.eq(owner));
+        let n = diesel::update(target)
+            .set((
+                e::state.eq(if next_at.is_some() { PENDING } else { FAILED }),
+                e::attempts.eq(e::attempts + 1),
+                e::next_attempt_at.eq(next_at.unwrap_or(now)),
+                e::last_error.eq(error),
+                e::lease_owner.eq(None::<String>),
+                e::lease_until.eq(None::<i64>),
+                e::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Back to `pending` now, with a fresh retry window (operator action).
+    pub fn redeliver(
+        conn: &mut DbConn,
+        id: &str,
+        target_url: &str,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        use events::dsl as e;
+        let n = diesel::update(e::events.filter(e::id.eq(id)))
+            .set((
+                e::state.eq(PENDING),
+                e::target_url.eq(target_url),
+                e::next_attempt_at.eq(now),
+                e::retry_from.eq(now),
+                e::delivered_at.eq(None::<i64>),
+                e::lease_owner.eq(None::<String>),
+                e::lease_until.eq(None::<i64>),
+                e::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(n == 1)
+    }
+}
+
+impl EventAttempt {
+    /// Records an attempt.
+    pub fn insert(&self, conn: &mut DbConn) -> Result<(), DbError> {
+        diesel::insert_into(event_attempts::table)
+            .values(self)
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Attempts of these events, oldest first.
+    pub fn for_events(conn: &mut DbConn, ids: &[String]) -> Result<Vec<EventAttempt>, DbError> {
+        use event_attempts::dsl as a;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(a::event_attempts
+            .filter(a::event_id.eq_any(ids))
+            .order((
+                a::event_id.asc(),
+                a::attempt_no.asc(),
+                a::attempted_at.asc(),
+            ))
+            .select(EventAttempt::as_select())
+            .load(conn)?)
+    }
+}
+
+impl WebhookEndpoint {
+    /// By URL.
+    pub fn find(conn: &mut DbConn, url: &str) -> Result<Option<WebhookEndpoint>, DbError> {
+        Ok(webhook_endpoints::table
+            .find(url)
+            .select(WebhookEndpoint::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Inserts; a concurrent insert of the same URL is a `Duplicate`.
+    pub fn insert(&self, conn: &mut DbConn) -> Result<(), DbError> {
+        diesel::insert_into(webhook_endpoints::table)
+            .values(self)
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// All endpoints, by URL.
+    pub fn list(conn: &mut DbConn) -> Result<Vec<WebhookEndpoint>, DbError> {
+        Ok(webhook_endpoints::table
+            .order(webhook_endpoints::url.asc())
+            .select(WebhookEndpoint::as_select())
+            .load(conn)?)
+    }
+
+    /// Replaces the secret.
+    pub fn rotate(
+        conn: &mut DbConn,
+        url: &str,
+        secret_enc: &str,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        use webhook_endpoints::dsl as w;
+        let n = diesel::update(w::webhook_endpoints.filter(w::url.eq(url)))
+            .set((w::secret_enc.eq(secret_enc), w::rotated_at.eq(now)))
+            .execute(conn)?;
+        Ok(n == 1)
+    }
+}
+
+// Expiry of pay invoices, kept here beside the event it causes: the sweeper
+// marks `expired_at` (state stays `open`, so a settlement learned late still
+// records) and writes `invoice.expired` in the same transaction.
+impl PayInvoice {
+    /// Open invoices past `expires_at <= before` not yet marked expired.
+    pub fn due_for_expiry(
+        conn: &mut DbConn,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<PayInvoice>, DbError> {
+        use pay_invoices::dsl as i;
+        Ok(i::pay_invoices
+            .filter(i::state.eq("open"))
+            .filter(i::expired_at.is_null())
+            .filter(i::expires_at.le(before))
+            .order(i::expires_at.asc())
+            .limit(limit)
+            .select(PayInvoice::as_select())
+            .load(conn)?)
+    }
+
+    /// Marks an open invoice expired. Returns whether this call did it (so
+    /// one `invoice.expired` is written, whatever the number of instances).
+    pub fn mark_expired(conn: &mut DbConn, hash: &str, now: i64) -> Result<bool, DbError> {
+        use pay_invoices::dsl as i;
+        let n = diesel::update(
+            i::pay_invoices
+                .filter(i::payment_hash.eq(hash))
+                .filter(i::state.eq("open"))
+                .filter(i::expired_at.is_null()),
+        )
+        .set(i::expired_at.eq(now))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+}

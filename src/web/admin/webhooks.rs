@@ -1,0 +1,103 @@
+//! Webhook admin routes: events with their delivery attempts, redelivery,
+//! and the endpoints' signing secrets.
+//!
+//! - `GET /api/v1/events[?type=&state=&limit=&cursor=]` → `{data, next_cursor}`
+//! - `GET /api/v1/events/{id}`
+//! - `POST /api/v1/events/{id}/redeliver` → pending again from now
+//! - `GET /api/v1/webhooks/endpoints` → URLs and times, never secrets
+//! - `POST /api/v1/webhooks/endpoints/secret` `{"url"}` → the current secret
+//! - `POST /api/v1/webhooks/endpoints/rotate` `{"url"}` → a new secret (the
+//!   old one stops at once)
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use super::Admin;
+use crate::service::Services;
+use crate::web::error::ApiError;
+use crate::web::lnurlw::query_param;
+
+/// Registers the routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/v1/events", web::get().to(list))
+        .route("/api/v1/events/{id}", web::get().to(get))
+        .route("/api/v1/events/{id}/redeliver", web::post().to(redeliver))
+        .route("/api/v1/webhooks/endpoints", web::get().to(endpoints))
+        .route("/api/v1/webhooks/endpoints/secret", web::post().to(secret))
+        .route("/api/v1/webhooks/endpoints/rotate", web::post().to(rotate));
+}
+
+/// Body naming an endpoint.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointBody {
+    /// The webhook URL, exactly as configured.
+    pub url: String,
+}
+
+async fn list(
+    _a: Admin,
+    svc: web::Data<Services>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query_param(&req, "limit")
+        .map(|l| {
+            l.parse::<u32>()
+                .map_err(|_| ApiError::invalid("limit must be a whole number"))
+        })
+        .transpose()?;
+    let (data, next) = svc
+        .list_events(
+            query_param(&req, "type"),
+            query_param(&req, "state"),
+            limit,
+            query_param(&req, "cursor"),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"data": data, "next_cursor": next})))
+}
+
+async fn get(
+    _a: Admin,
+    svc: web::Data<Services>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(svc.get_event(&id).await?))
+}
+
+async fn redeliver(
+    _a: Admin,
+    svc: web::Data<Services>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(svc.redeliver_event(&id).await?))
+}
+
+async fn endpoints(_a: Admin, svc: web::Data<Services>) -> Result<HttpResponse, ApiError> {
+    let data = svc.list_webhook_endpoints().await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
+}
+
+async fn secret(
+    a: Admin,
+    svc: web::Data<Services>,
+    body: web::Json<EndpointBody>,
+) -> Result<HttpResponse, ApiError> {
+    let v = svc.webhook_secret(&body.url).await?;
+    tracing::info!(token = %a.token_name, url = %v.url, "webhook secret shown");
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(v))
+}
+
+async fn rotate(
+    a: Admin,
+    svc: web::Data<Services>,
+    body: web::Json<EndpointBody>,
+) -> Result<HttpResponse, ApiError> {
+    let v = svc.rotate_webhook_secret(&body.url).await?;
+    tracing::info!(token = %a.token_name, url = %v.url, "webhook secret rotated");
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(v))
+}

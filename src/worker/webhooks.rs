@@ -1,0 +1,90 @@
+//! The webhook delivery worker and the invoice-expiry sweeper.
+//!
+//! Delivery: claims due events (leased, so with several instances one event
+//! is sent by one of them at a time), makes one attempt each concurrently
+//! (at most [`MAX_IN_FLIGHT`]), and records it; failed attempts are
+//! rescheduled by the service with backoff. Woken at once when this
+//! instance commits an event, and polls every [`POLL`] for the rest (other
+//! instances' events, retries that came due). The attempts run in a
+//! `JoinSet` owned by the loop, so an abrupt stop cancels them with it; an
+//! interrupted attempt is retried after its lease runs out.
+//!
+//! Expiry: every [`SWEEP_EVERY`], open pay invoices past their expiry become
+//! expired with an `invoice.expired` event (see
+//! [`Services::expire_invoices`](crate::service::Services::expire_invoices)).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::service::webhooks::http_client;
+use crate::service::Services;
+
+/// How often the worker looks for due events nobody woke it for.
+pub const POLL: Duration = Duration::from_millis(1000);
+/// Most attempts running at once per instance.
+pub const MAX_IN_FLIGHT: usize = 16;
+/// How often expired invoices are swept.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Runs until `shutdown` turns true; a graceful stop lets running attempts
+/// finish (each is bounded by `[webhooks] timeout_secs`).
+pub async fn run(svc: Arc<Services>, mut shutdown: watch::Receiver<bool>) {
+    let client = match http_client(&svc.config.webhooks).build() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "webhooks: cannot build the HTTP client; no deliveries");
+            return;
+        }
+    };
+    let mut running: JoinSet<()> = JoinSet::new();
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        while running.try_join_next().is_some() {}
+        let room = MAX_IN_FLIGHT.saturating_sub(running.len());
+        if room > 0 {
+            match svc.claim_due_events(room as i64).await {
+                Ok(events) => {
+                    for ev in events {
+                        let (svc, client) = (svc.clone(), client.clone());
+                        running.spawn(async move {
+                            if let Err(e) = svc.deliver_event(&client, &ev).await {
+                                tracing::error!(event = %ev.id, error = %e, "webhooks: cannot record an attempt");
+                            }
+                        });
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "webhooks: cannot claim due events"),
+            }
+        }
+        tokio::select! {
+            _ = svc.webhook_wake.notified() => {}
+            _ = tokio::time::sleep(POLL) => {}
+            _ = shutdown.changed() => {}
+            Some(_) = running.join_next(), if !running.is_empty() => {}
+        }
+    }
+    while running.join_next().await.is_some() {}
+}
+
+/// Sweeps expired invoices until `shutdown` turns true.
+pub async fn sweep_expired(svc: Arc<Services>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        match svc.expire_invoices().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "invoices expired"),
+            Err(e) => tracing::warn!(error = %e, "expiry sweep failed; retrying later"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(SWEEP_EVERY) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
