@@ -929,7 +929,10 @@ mod tests {
 
     #[test]
     fn amounts_are_whole_msat_within_bounds() {
-        assert_eq!(parse_amount(Some("1000"), 1000, 2000).unwrap(), 1000);
+        assert_eq!(
+            parse_amount(Some("1000"), 1000, 2000).expect("test input is valid"),
+            1000
+        );
         for bad in [
             "",
             "0",
@@ -949,8 +952,14 @@ mod tests {
 
     #[test]
     fn usernames_follow_lud16() {
-        assert_eq!(normalize_username("Alice").unwrap(), "alice");
-        assert_eq!(normalize_username("a.b-c_9").unwrap(), "a.b-c_9");
+        assert_eq!(
+            normalize_username("Alice").expect("test input is valid"),
+            "alice"
+        );
+        assert_eq!(
+            normalize_username("a.b-c_9").expect("test input is valid"),
+            "a.b-c_9"
+        );
         for bad in ["", "al ice", "alice+tag", "ålice", "a/b", "a@b"] {
             assert!(normalize_username(bad).is_err(), "{bad}");
         }

@@ -171,11 +171,11 @@ mod tests {
         let lnurl = crate::lnurl::bech32::encode_upper(
             "https://lnurl.example.com/lnurlw/0123456789abcdef0123456789abcdef",
         );
-        let upper = code(&lnurl).unwrap();
-        let lower = code(&lnurl.to_ascii_lowercase()).unwrap();
+        let upper = code(&lnurl).expect("test input is valid");
+        let lower = code(&lnurl.to_ascii_lowercase()).expect("test input is valid");
         assert!(upper.width() < lower.width(), "alphanumeric mode is denser");
-        let png = png(&lnurl).unwrap();
+        let png = png(&lnurl).expect("test input is valid");
         assert_eq!(&png[1..4], b"PNG");
-        assert!(svg(&lnurl).unwrap().contains("<svg"));
+        assert!(svg(&lnurl).expect("test input is valid").contains("<svg"));
     }
 }
