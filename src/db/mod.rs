@@ -122,9 +122,11 @@ impl DbUrl {
                 // WAL lets readers run beside the writer; busy_timeout makes
                 // concurrent writers queue instead of failing with SQLITE_BUSY
                 // (set first: switching to WAL itself may have to wait).
+                // synchronous = FULL: with NORMAL a commit can be rolled back
+                // by a power loss after the node was already asked to pay.
                 c.batch_execute(
                     "PRAGMA busy_timeout = 15000; PRAGMA journal_mode = WAL; \
-                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
                 )
                 .map_err(|e| DbError::Unavailable(e.to_string()))?;
                 Ok(DbConn::Sqlite(c))
@@ -168,8 +170,16 @@ impl ManageConnection for Manager {
             .map_err(|e| ManagerError(e.to_string()))
     }
 
-    fn has_broken(&self, _conn: &mut DbConn) -> bool {
-        false
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        // A connection left inside a transaction (a panic in a closure) must
+        // never be reused: it would hold SQLite's write lock, and later
+        // "commits" would be savepoints of a transaction that never ends.
+        use diesel::r2d2::R2D2Connection;
+        std::thread::panicking()
+            || match conn {
+                DbConn::Sqlite(c) => c.is_broken(),
+                DbConn::Pg(c) => c.is_broken(),
+            }
     }
 }
 

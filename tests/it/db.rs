@@ -8,7 +8,10 @@ use lnurld::db::{Db, DbUrl};
 use crate::both_dbs;
 use crate::support::db::TestDb;
 
-both_dbs!(migrations_run_from_empty_and_are_idempotent);
+both_dbs!(
+    migrations_run_from_empty_and_are_idempotent,
+    a_connection_that_panicked_in_a_transaction_is_not_reused,
+);
 
 async fn migrations_run_from_empty_and_are_idempotent(db: TestDb) {
     let url = DbUrl::parse(&db.url()).unwrap();
@@ -61,4 +64,53 @@ fn database_urls_pick_the_backend_by_scheme() {
         .unwrap_err()
         .to_string();
     assert!(!e.contains("hunter2"), "{e}");
+}
+
+fn token(id: &str) -> lnurld::db::models::ApiToken {
+    lnurld::db::models::ApiToken {
+        id: id.into(),
+        name: id.into(),
+        token_hash: format!("hash-{id}"),
+        created_at: 0,
+        last_used_at: None,
+        revoked_at: None,
+    }
+}
+
+async fn a_connection_that_panicked_in_a_transaction_is_not_reused(db: TestDb) {
+    let url = DbUrl::parse(&db.url()).unwrap();
+    let u = url.clone();
+    // One connection, so a broken one would be handed out again.
+    let pool = tokio::task::spawn_blocking(move || Db::connect(&u, 1))
+        .await
+        .unwrap()
+        .unwrap();
+    pool.migrate().await.unwrap();
+    let r: Result<(), _> = pool
+        .transaction(|c| {
+            token("a").insert(c)?;
+            panic!("boom inside a transaction");
+        })
+        .await;
+    assert!(r.is_err());
+    pool.transaction(|c| token("b").insert(c)).await.unwrap();
+    // Another pool sees exactly the committed row.
+    let fresh = tokio::task::spawn_blocking(move || Db::connect(&url, 1))
+        .await
+        .unwrap()
+        .unwrap();
+    let n = fresh
+        .run(|c| {
+            lnurld::db::models::ApiToken::find_active_by_hash(c, "hash-b").map(|t| t.is_some())
+        })
+        .await
+        .unwrap();
+    assert!(n, "the write after the panic was really committed");
+    let a = fresh
+        .run(|c| {
+            lnurld::db::models::ApiToken::find_active_by_hash(c, "hash-a").map(|t| t.is_some())
+        })
+        .await
+        .unwrap();
+    assert!(!a, "the panicked transaction was rolled back");
 }
