@@ -337,6 +337,15 @@ fn map_status(status: &Status) -> NodeError {
             NodeError::Unreachable(full)
         }
         Code::Unauthenticated | Code::PermissionDenied => NodeError::Macaroon(msg),
+        // A status made locally from a transport failure (a server-sent
+        // status has no source): the node was not (fully) reached, whatever
+        // its text says. Checked before the texts below, which only mean
+        // something when lnd itself said them.
+        _ if std::error::Error::source(status).is_some() => NodeError::Unreachable(full),
+        // Everything below is lnd's own text on a plain Go error (Unknown).
+        code if code != Code::Unknown => {
+            NodeError::Refused(if msg.is_empty() { full } else { msg })
+        }
         _ if lower.contains("verification failed")
             || lower.contains("expected 1 macaroon")
             || lower.contains("permission denied")
@@ -356,9 +365,6 @@ fn map_status(status: &Status) -> NodeError {
             NodeError::NotReady(msg)
         }
         _ if is_decoder_error(&lower) => NodeError::InvalidInvoice(msg),
-        // A status made locally from a transport failure (a server-sent
-        // status has no source): the node was not (fully) reached.
-        _ if std::error::Error::source(status).is_some() => NodeError::Unreachable(full),
         _ => NodeError::Refused(if msg.is_empty() { full } else { msg }),
     }
 }

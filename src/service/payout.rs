@@ -64,34 +64,62 @@ impl Services {
             .await?)
     }
 
+    /// Runs `fut` while renewing this instance's lease on `id`, so a node
+    /// call that takes longer than a lease is never taken over by another
+    /// instance (which, seeing no record yet, might send it again).
+    async fn holding_lease<T>(&self, id: &str, fut: impl std::future::Future<Output = T>) -> T {
+        tokio::pin!(fut);
+        let every =
+            Duration::from_millis((self.config.withdraw.lease_secs as u64 * 1000 / 3).max(300));
+        loop {
+            tokio::select! {
+                r = &mut fut => return r,
+                _ = tokio::time::sleep(every) => match self.renew_lease(id).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(withdrawal = %id, "lease lost while the node was working"),
+                    Err(e) => tracing::warn!(withdrawal = %id, error = %e, "cannot renew lease"),
+                }
+            }
+        }
+    }
+
+    fn hash_of(w: &Withdrawal) -> Result<PaymentHash, Error> {
+        PaymentHash::from_hex(&w.payment_hash)
+            .ok_or_else(|| Error::Internal(format!("bad payment hash in {}", w.id)))
+    }
+
     /// Asks the node to pay a withdrawal this instance has taken
     /// (`in_flight`, leased to us), and records a final outcome if there is one.
     pub async fn send_withdrawal(&self, w: &Withdrawal) -> Result<Step, Error> {
         let timeout = Duration::from_secs(self.config.withdraw.payment_timeout_secs as u64);
-        let pay = self
-            .node
-            .pay(&w.bolt11, w.max_fee_msat.max(0) as u64, timeout);
-        tokio::pin!(pay);
-        // Keep the lease while the node works on it (a payment may take
-        // longer than a lease), so no other instance starts tracking it and,
-        // seeing no record yet, sends it a second time.
-        let every =
-            Duration::from_millis((self.config.withdraw.lease_secs as u64 * 1000 / 3).max(300));
-        let r = loop {
-            tokio::select! {
-                r = &mut pay => break r,
-                _ = tokio::time::sleep(every) => {
-                    if let Err(e) = self.renew_lease(&w.id).await {
-                        tracing::warn!(withdrawal = %w.id, error = %e, "cannot renew lease");
-                    }
-                }
-            }
-        };
+        let r = self
+            .holding_lease(
+                &w.id,
+                self.node
+                    .pay(&w.bolt11, w.max_fee_msat.max(0) as u64, timeout),
+            )
+            .await;
         match r {
             Ok(outcome) => self.record_outcome(w, outcome).await,
-            Err(e) if e.payment_definitely_not_started() => {
-                tracing::warn!(withdrawal = %w.id, error = %e, "node refused the payment");
-                self.finish_failed(w, &e.to_string()).await
+            Err(e) if e.payment_definitely_not_started() || matches!(e, NodeError::Refused(_)) => {
+                // lnd checks the invoice (expiry, network, …) before it looks
+                // at its record of the hash, so a refusal of *this* attempt
+                // does not prove an earlier one is not in flight: confirm.
+                let hash = Self::hash_of(w)?;
+                let known = self
+                    .holding_lease(&w.id, self.node.payment(hash, Duration::ZERO))
+                    .await;
+                match known {
+                    Ok(None) | Err(NodeError::NotFound) => {
+                        tracing::warn!(withdrawal = %w.id, error = %e, "node refused the payment");
+                        self.finish_failed(w, &e.to_string()).await
+                    }
+                    Ok(Some(outcome)) => self.record_outcome(w, outcome).await,
+                    Err(e2) => {
+                        tracing::warn!(withdrawal = %w.id, error = %e, lookup_error = %e2, "refused, but cannot confirm; tracking");
+                        Ok(Step::Unknown)
+                    }
+                }
             }
             Err(e) => {
                 // AlreadyPaid / AlreadyInFlight / transport trouble: the node
@@ -110,15 +138,16 @@ impl Services {
         if !self.renew_lease(&w.id).await? {
             return Ok(Step::LostLease);
         }
-        let hash = PaymentHash::from_hex(&w.payment_hash)
-            .ok_or_else(|| Error::Internal(format!("bad payment hash in {}", w.id)))?;
-        match self.node.payment(hash, wait).await {
+        let hash = Self::hash_of(w)?;
+        match self
+            .holding_lease(&w.id, self.node.payment(hash, wait))
+            .await
+        {
             Ok(Some(outcome)) => self.record_outcome(w, outcome).await,
-            Ok(None) => {
+            Ok(None) | Err(NodeError::NotFound) => {
                 tracing::info!(withdrawal = %w.id, "node has no record of the payment; sending it");
                 self.send_withdrawal(w).await
             }
-            Err(NodeError::NotFound) => self.send_withdrawal(w).await,
             Err(e) => {
                 tracing::warn!(withdrawal = %w.id, error = %e, "cannot track payment yet");
                 Ok(Step::Unknown)

@@ -58,6 +58,7 @@ both_dbs!(
     secrets_are_not_stored_in_clear,
     garbage_never_gets_a_server_error,
     balance_check_pay_link_and_extra_params,
+    a_refused_resend_never_gives_back_a_use_still_in_flight,
 );
 
 async fn happy_path(db: TestDb) {
@@ -732,5 +733,33 @@ async fn balance_check_pay_link_and_extra_params(db: TestDb) {
         )
         .await;
     assert_eq!(status, 400, "{v}");
+    app.stop(true).await;
+}
+
+async fn a_refused_resend_never_gives_back_a_use_still_in_flight(db: TestDb) {
+    use lnurld::db::models::Withdrawal;
+    use lnurld::service::payout::Step;
+    let fake = FakeLnd::start().await;
+    fake.set_pay_behavior(PayBehavior::Hold);
+    let app = TestApp::start(&db, Node::Lnd(&fake)).await;
+    let link = app.create_withdraw(json!({"min_msat": 5_000, "max_msat": 5_000})).await;
+    let id = link["id"].as_str().unwrap().to_owned();
+    let w = first_step(&app, &link).await;
+    let (pr, hash, _) = FakeLnd::wallet_invoice(Some(5_000), Duration::from_secs(3), Currency::Regtest);
+    assert_eq!(app.wallet().do_withdrawal(&w, &pr).await.unwrap(), Response::Ok(()));
+    wait_state(&app, &id, &hash.to_hex(), "in_flight").await;
+    // Let the invoice expire while the first attempt is still held by the node.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let h = hash.to_hex();
+    let row = app.svc.db.run(move |c| Withdrawal::find_by_hash(c, &h)).await.unwrap().unwrap();
+    // A second send is refused ("invoice expired") before lnd looks at the
+    // hash; the payment is still in flight, so the use must stay claimed.
+    assert_eq!(app.svc.send_withdrawal(&row).await.unwrap(), Step::Unknown);
+    let l = app.withdraw_link(&id).await;
+    assert_eq!(l["uses_left"], 0);
+    assert_eq!(l["withdrawals"][0]["state"], "in_flight");
+    assert!(fake.finish(hash, Finish::Succeed { fee_msat: 1 }));
+    wait_state(&app, &id, &hash.to_hex(), "succeeded").await;
+    assert_eq!(fake.payments().len(), 1);
     app.stop(true).await;
 }
