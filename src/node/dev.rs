@@ -102,10 +102,17 @@ impl DevNode {
     pub fn with_key(key: SecretKey) -> DevNode {
         let pubkey = PublicKey::from_secret_key(&Secp256k1::new(), &key);
         let (settled_tx, _) = broadcast::channel(1024);
+        // Settle indexes must keep growing across restarts (the watcher
+        // stores the highest it saw), but this node forgets its invoices on
+        // restart: start counting from the clock (microseconds).
+        let state = State {
+            settle_index: unix_now().as_micros() as u64,
+            ..State::default()
+        };
         DevNode {
             key,
             pubkey,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(state),
             settled_tx,
         }
     }

@@ -37,17 +37,27 @@ async fn follow(
 ) -> Result<(), crate::service::Error> {
     let from = svc.stored_settle_index().await?;
     let mut stream = svc.node.settlements(from).await?;
-    // Subscribe first, then reconcile: anything settled in between arrives
-    // on the stream, and recording is idempotent.
-    let caught_up = svc.reconcile_open_invoices().await?;
-    if caught_up > 0 {
-        tracing::info!(
-            count = caught_up,
-            "invoice watcher: recorded settlements found by lookup"
-        );
-    }
+    // Reconcile while the stream is being read (lnd sends the subscription's
+    // headers only with its first event, so the subscribe call happens on the
+    // first poll): the short delay lets lnd register the subscription before
+    // the lookups, so a settlement lands in one or the other. Recording is
+    // idempotent, so landing in both is harmless.
+    let reconcile = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        svc.reconcile_open_invoices().await
+    };
+    tokio::pin!(reconcile);
+    let mut reconciled = false;
     loop {
         tokio::select! {
+            r = &mut reconcile, if !reconciled => {
+                reconciled = true;
+                match r {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(count = n, "invoice watcher: recorded settlements found by lookup"),
+                    Err(e) => tracing::warn!(error = %e, "invoice watcher: reconciling open invoices failed"),
+                }
+            }
             item = stream.next() => match item {
                 Some(Ok(s)) => {
                     svc.record_settlement(&s).await?;

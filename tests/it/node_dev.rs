@@ -121,16 +121,21 @@ async fn settles_own_invoices_and_streams_settlements_from_an_index() {
                 .payment_hash,
         );
     }
-    for h in &hashes[..3] {
-        n.settle(*h).unwrap();
-    }
+    let idx: Vec<u64> = hashes[..3]
+        .iter()
+        .map(|h| n.settle(*h).unwrap().settle_index)
+        .collect();
+    assert!(
+        idx.windows(2).all(|w| w[1] == w[0] + 1),
+        "consecutive: {idx:?}"
+    );
     assert!(
         n.settle(hashes[0]).is_err(),
         "a settled invoice cannot settle twice"
     );
     let st = n.invoice(hashes[1]).await.unwrap().unwrap();
     assert_eq!(st.state, InvoiceState::Settled);
-    assert_eq!(st.settle_index, 2);
+    assert_eq!(st.settle_index, idx[1]);
     assert_eq!(
         n.invoice(hashes[3]).await.unwrap().unwrap().state,
         InvoiceState::Open
@@ -144,18 +149,24 @@ async fn settles_own_invoices_and_streams_settlements_from_an_index() {
         .map(|s| s.unwrap().settle_index)
         .collect()
         .await;
-    assert_eq!(all, vec![1, 2, 3]);
-    let mut from2 = n.settlements(2).await.unwrap();
-    assert_eq!(from2.next().await.unwrap().unwrap().settle_index, 3);
+    assert_eq!(all, idx);
+    let mut from2 = n.settlements(idx[1]).await.unwrap();
+    assert_eq!(from2.next().await.unwrap().unwrap().settle_index, idx[2]);
     n.settle(hashes[3]).unwrap();
     let live = tokio::time::timeout(Duration::from_secs(5), from2.next())
         .await
         .unwrap()
         .unwrap()
         .unwrap();
-    assert_eq!(live.settle_index, 4);
+    assert_eq!(live.settle_index, idx[2] + 1);
     assert_eq!(live.payment_hash, hashes[3]);
     assert_eq!(live.preimage.payment_hash(), hashes[3]);
+
+    // A restarted dev node (same key, fresh memory) keeps counting upwards,
+    // so a watcher resuming from its stored index misses nothing.
+    let restarted = DevNode::open(&_d.path().join("dev.key")).unwrap();
+    let inv = restarted.create_invoice(req(1_000, None)).await.unwrap();
+    assert!(restarted.settle(inv.payment_hash).unwrap().settle_index > idx[2] + 1);
 
     // Paying its own open invoice settles it with the real preimage.
     let own = n.create_invoice(req(5_000, None)).await.unwrap();

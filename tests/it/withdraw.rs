@@ -742,16 +742,28 @@ async fn a_refused_resend_never_gives_back_a_use_still_in_flight(db: TestDb) {
     let fake = FakeLnd::start().await;
     fake.set_pay_behavior(PayBehavior::Hold);
     let app = TestApp::start(&db, Node::Lnd(&fake)).await;
-    let link = app.create_withdraw(json!({"min_msat": 5_000, "max_msat": 5_000})).await;
+    let link = app
+        .create_withdraw(json!({"min_msat": 5_000, "max_msat": 5_000}))
+        .await;
     let id = link["id"].as_str().unwrap().to_owned();
     let w = first_step(&app, &link).await;
-    let (pr, hash, _) = FakeLnd::wallet_invoice(Some(5_000), Duration::from_secs(3), Currency::Regtest);
-    assert_eq!(app.wallet().do_withdrawal(&w, &pr).await.unwrap(), Response::Ok(()));
+    let (pr, hash, _) =
+        FakeLnd::wallet_invoice(Some(5_000), Duration::from_secs(3), Currency::Regtest);
+    assert_eq!(
+        app.wallet().do_withdrawal(&w, &pr).await.unwrap(),
+        Response::Ok(())
+    );
     wait_state(&app, &id, &hash.to_hex(), "in_flight").await;
     // Let the invoice expire while the first attempt is still held by the node.
     tokio::time::sleep(Duration::from_millis(3500)).await;
     let h = hash.to_hex();
-    let row = app.svc.db.run(move |c| Withdrawal::find_by_hash(c, &h)).await.unwrap().unwrap();
+    let row = app
+        .svc
+        .db
+        .run(move |c| Withdrawal::find_by_hash(c, &h))
+        .await
+        .unwrap()
+        .unwrap();
     // A second send is refused ("invoice expired") before lnd looks at the
     // hash; the payment is still in flight, so the use must stay claimed.
     assert_eq!(app.svc.send_withdrawal(&row).await.unwrap(), Step::Unknown);

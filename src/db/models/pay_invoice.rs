@@ -83,7 +83,8 @@ impl PayInvoice {
         Ok(n == 1)
     }
 
-    /// Open invoices not long expired (to reconcile with the node).
+    /// Open invoices not yet marked expired and not long past expiry, newest
+    /// (most likely to be paid) first: to reconcile with the node.
     pub fn open_since(
         conn: &mut DbConn,
         expires_after: i64,
@@ -92,8 +93,9 @@ impl PayInvoice {
         use pay_invoices::dsl as i;
         Ok(i::pay_invoices
             .filter(i::state.eq("open"))
+            .filter(i::expired_at.is_null())
             .filter(i::expires_at.gt(expires_after))
-            .order(i::created_at.asc())
+            .order(i::created_at.desc())
             .limit(limit)
             .select(PayInvoice::as_select())
             .load(conn)?)
