@@ -506,8 +506,17 @@ impl Services {
         secret: &str,
     ) -> Result<lnurl::wire::WithdrawRequest, Error> {
         let l = self.link_by_secret(secret).await?;
-        if let Some(r) = Self::unavailable_reason(&l, now()) {
-            return Err(Error::Unavailable(r));
+        let t = now();
+        // LUD-14 (2026 revision): a balance-checked link with nothing to
+        // withdraw right now answers min = max = 0, not an ERROR, so the
+        // wallet keeps its balanceCheck and payLink.
+        let mut zero = false;
+        if let Some(r) = Self::unavailable_reason(&l, t) {
+            let gone = l.disabled_at.is_some() || l.expires_at.is_some_and(|e| e <= t);
+            if !l.balance_check || gone {
+                return Err(Error::Unavailable(r));
+            }
+            zero = true;
         }
         let secret = secret.to_ascii_lowercase();
         let url = self.withdraw_url(&secret);
@@ -519,8 +528,8 @@ impl Services {
             } else {
                 l.description.clone()
             },
-            min_withdrawable: l.min_msat as u64,
-            max_withdrawable: l.max_msat as u64,
+            min_withdrawable: if zero { 0 } else { l.min_msat as u64 },
+            max_withdrawable: if zero { 0 } else { l.max_msat as u64 },
             balance_check: l.balance_check.then(|| url.clone()),
             pay_link: l.pay_link.clone(),
         })

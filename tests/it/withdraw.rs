@@ -725,6 +725,41 @@ async fn balance_check_pay_link_and_extra_params(db: TestDb) {
     )
     .await;
 
+    // Nothing left to withdraw on a balance-checked link: min = max = 0, not
+    // an ERROR (LUD-14, 2026), so the wallet keeps balanceCheck and payLink.
+    let single = app
+        .create_withdraw(json!({"min_msat": 1_000, "max_msat": 1_000, "balance_check": true}))
+        .await;
+    let w1 = first_step(&app, &single).await;
+    let (pr, hash) = wallet_invoice(1_000);
+    assert_eq!(
+        app.wallet().do_withdrawal(&w1, &pr).await.unwrap(),
+        Response::Ok(())
+    );
+    wait_state(
+        &app,
+        single["id"].as_str().unwrap(),
+        &hash.to_hex(),
+        "succeeded",
+    )
+    .await;
+    let (_, empty) = app.get_json(single["url"].as_str().unwrap()).await;
+    assert_eq!(empty["tag"], "withdrawRequest", "{empty}");
+    assert_eq!(empty["minWithdrawable"], 0);
+    assert_eq!(empty["maxWithdrawable"], 0);
+    assert_eq!(empty["balanceCheck"], single["url"]);
+    refused(
+        &app,
+        &format!(
+            "{}?k1={}&pr={}",
+            w1.callback,
+            w1.k1,
+            wallet_invoice(1_000).0
+        ),
+        "already been used",
+    )
+    .await;
+
     let (status, v) = app
         .api(
             Method::POST,
