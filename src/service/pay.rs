@@ -463,10 +463,14 @@ impl Services {
         };
         let row = self.build_pay_row(cur.id.clone(), &s, cur.created_at)?;
         let r = row.clone();
-        self.db
-            .run(move |c| r.save(c))
+        let saved = self
+            .db
+            .run(move |c| r.save_if_active(c))
             .await
             .map_err(Self::username_taken)?;
+        if !saved {
+            return Err(Error::Conflict("pay link is disabled".into()));
+        }
         self.pay_view(&row)
     }
 
@@ -476,17 +480,9 @@ impl Services {
         let t = now();
         let row = self
             .db
-            .transaction(move |c| {
-                let Some(mut l) = PayLink::find(c, &i)? else {
-                    return Ok(None);
-                };
-                if l.disabled_at.is_none() {
-                    l.disabled_at = Some(t);
-                    l.username = None;
-                    l.updated_at = t;
-                    l.save(c)?;
-                }
-                Ok(Some(l))
+            .run(move |c| {
+                PayLink::disable(c, &i, t)?;
+                PayLink::find(c, &i)
             })
             .await?
             .ok_or_else(|| Error::NotFound("pay link not found".into()))?;

@@ -53,12 +53,34 @@ impl PayLink {
         Ok(())
     }
 
-    /// Writes every column of an existing link.
-    pub fn save(&self, conn: &mut DbConn) -> Result<(), DbError> {
-        diesel::update(pay_links::table.find(&self.id))
-            .set(self)
-            .execute(conn)?;
-        Ok(())
+    /// Writes every column of a link that is still active; returns false
+    /// (writing nothing) if it was disabled meanwhile, so an edit racing a
+    /// disable cannot bring the link back.
+    pub fn save_if_active(&self, conn: &mut DbConn) -> Result<bool, DbError> {
+        let n = diesel::update(
+            pay_links::table
+                .find(&self.id)
+                .filter(pay_links::disabled_at.is_null()),
+        )
+        .set(self)
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Disables a link and frees its username (one conditional UPDATE).
+    pub fn disable(conn: &mut DbConn, id: &str, now: i64) -> Result<bool, DbError> {
+        let n = diesel::update(
+            pay_links::table
+                .find(id)
+                .filter(pay_links::disabled_at.is_null()),
+        )
+        .set((
+            pay_links::disabled_at.eq(now),
+            pay_links::username.eq(None::<String>),
+            pay_links::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
     }
 
     /// By id.

@@ -279,20 +279,6 @@ impl Withdrawal {
         Ok(n == 1)
     }
 
-    /// Lets go of a lease so another payer (or our own tracker) may pick the
-    /// row up at once.
-    pub fn release_lease(conn: &mut DbConn, id: &str, owner: &str) -> Result<(), DbError> {
-        use withdrawals::dsl as w;
-        diesel::update(
-            w::withdrawals
-                .filter(w::id.eq(id))
-                .filter(w::lease_owner.eq(owner)),
-        )
-        .set(w::lease_until.eq(0i64))
-        .execute(conn)?;
-        Ok(())
-    }
-
     /// in_flight → succeeded. Returns whether this call made the change.
     pub fn mark_succeeded(
         conn: &mut DbConn,
