@@ -32,8 +32,9 @@ impl ConfigError {
     }
 }
 
-/// The whole configuration.
-#[derive(Debug, Clone, Deserialize)]
+/// The whole configuration. `Debug` redacts the secrets (server key,
+/// macaroon hex, database password), so a logged config leaks nothing.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Public base URL wallets reach this server at (https, or http only for
@@ -106,7 +107,7 @@ pub enum NodeKind {
 }
 
 /// `[node]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NodeConfig {
     /// `dev` (default) or `lnd`.
@@ -117,6 +118,47 @@ pub struct NodeConfig {
     pub tls_cert: Option<PathBuf>,
     /// Macaroon: a file path, or the hex of the macaroon itself.
     pub macaroon: Option<String>,
+}
+
+impl std::fmt::Debug for NodeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A macaroon given as hex is a bearer credential; a path is not.
+        let macaroon = self.macaroon.as_deref().map(|m| {
+            if Path::new(m).exists() {
+                m.to_owned()
+            } else {
+                "<redacted>".to_owned()
+            }
+        });
+        f.debug_struct("NodeConfig")
+            .field("kind", &self.kind)
+            .field("endpoint", &self.endpoint)
+            .field("tls_cert", &self.tls_cert)
+            .field("macaroon", &macaroon)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("public_url", &self.public_url)
+            .field("listen", &self.listen)
+            .field("database_url", &crate::db::redact_url(&self.database_url))
+            .field("database_max_connections", &self.database_max_connections)
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("key_file", &self.key_file)
+            .field("log_format", &self.log_format)
+            .field("node", &self.node)
+            .field("withdraw", &self.withdraw)
+            .field("pay", &self.pay)
+            .field("address", &self.address)
+            .field("webhooks", &self.webhooks)
+            .finish()
+    }
 }
 
 impl Default for NodeConfig {
@@ -586,6 +628,21 @@ mod tests {
     fn load_env(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let env = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
         Config::load(Some(Path::new("/dev/null")), env, &Overrides::default())
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let mut c = Config {
+            secret_key: Some("ab".repeat(32)),
+            database_url: "postgres://u:hunter2@h/db".into(),
+            ..Config::default()
+        };
+        c.node.macaroon = Some("0201036c6e6402f801".into());
+        let shown = format!("{c:?}");
+        assert!(!shown.contains(&"ab".repeat(32)), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("0201036c6e64"), "{shown}");
+        assert!(shown.contains("public_url"));
     }
 
     #[test]
