@@ -278,6 +278,35 @@ impl Db {
     }
 }
 
+/// Claims rows for one worker: `candidates` lists ids (on PostgreSQL it
+/// locks them `FOR UPDATE SKIP LOCKED`, so concurrent workers pick disjoint
+/// rows), `take` is the conditional UPDATE that makes the row ours, `load`
+/// reads it back. PostgreSQL runs all of it in one transaction; SQLite (one
+/// writer at a time anyway) selects first and then takes each row with its
+/// own statement, so no read-then-write transaction can hit SQLITE_BUSY.
+pub fn claim_rows<T>(
+    conn: &mut DbConn,
+    candidates: impl Fn(&mut DbConn) -> Result<Vec<String>, DbError>,
+    take: impl Fn(&mut DbConn, &str) -> Result<bool, DbError>,
+    load: impl Fn(&mut DbConn, &str) -> Result<Option<T>, DbError>,
+) -> Result<Vec<T>, DbError> {
+    let run = |c: &mut DbConn| -> Result<Vec<T>, DbError> {
+        let mut taken = Vec::new();
+        for id in candidates(c)? {
+            if take(c, &id)? {
+                if let Some(row) = load(c, &id)? {
+                    taken.push(row);
+                }
+            }
+        }
+        Ok(taken)
+    };
+    match conn {
+        DbConn::Pg(_) => conn.transaction(run),
+        DbConn::Sqlite(_) => run(conn),
+    }
+}
+
 /// Unix time in seconds.
 pub fn now_unix() -> i64 {
     std::time::SystemTime::now()

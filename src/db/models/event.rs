@@ -13,7 +13,6 @@
 //! operator may redeliver it once a global URL is set).
 
 use diesel::prelude::*;
-use diesel::Connection;
 
 use crate::db::models::PayInvoice;
 use crate::db::schema::{event_attempts, events, pay_invoices, webhook_endpoints};
@@ -197,9 +196,7 @@ impl Event {
         Ok(n == 1)
     }
 
-    /// Claims up to `limit` due events for `owner` (PostgreSQL: one
-    /// transaction with `SKIP LOCKED`; SQLite: select, then a conditional
-    /// UPDATE per row so no read-then-write transaction can hit SQLITE_BUSY).
+    /// Claims up to `limit` due events for `owner` (see [`crate::db::claim_rows`]).
     pub fn claim_due(
         conn: &mut DbConn,
         owner: &str,
@@ -207,27 +204,12 @@ impl Event {
         now: i64,
         limit: i64,
     ) -> Result<Vec<Event>, DbError> {
-        let take = |c: &mut DbConn, ids: Vec<String>| -> Result<Vec<Event>, DbError> {
-            let mut taken = Vec::new();
-            for id in ids {
-                if Self::lease(c, &id, owner, lease_until, now)? {
-                    if let Some(ev) = Self::find(c, &id)? {
-                        taken.push(ev);
-                    }
-                }
-            }
-            Ok(taken)
-        };
-        match conn {
-            DbConn::Pg(_) => conn.transaction(|c| {
-                let ids = Self::lock_due(c, now, limit)?;
-                take(c, ids)
-            }),
-            DbConn::Sqlite(_) => {
-                let ids = Self::lock_due(conn, now, limit)?;
-                take(conn, ids)
-            }
-        }
+        crate::db::claim_rows(
+            conn,
+            |c| Self::lock_due(c, now, limit),
+            |c, id| Self::lease(c, id, owner, lease_until, now),
+            Self::find,
+        )
     }
 
     /// pending → delivered (whoever holds the lease: the receiver has it).

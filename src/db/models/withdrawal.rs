@@ -6,7 +6,6 @@
 //! *tracked*, never paid blindly again) → `succeeded` | `failed`.
 
 use diesel::prelude::*;
-use diesel::Connection;
 
 use crate::db::schema::withdrawals;
 use crate::db::{DbConn, DbError};
@@ -172,10 +171,7 @@ impl Withdrawal {
     }
 
     /// Takes up to `limit` `pending` rows for this payer (pending →
-    /// in_flight with a lease) and returns them. PostgreSQL locks candidates
-    /// `FOR UPDATE SKIP LOCKED` in one transaction; SQLite (one writer at a
-    /// time anyway) selects, then takes each row with its own conditional
-    /// UPDATE so no read-then-write transaction can hit SQLITE_BUSY.
+    /// in_flight with a lease) and returns them (see [`crate::db::claim_rows`]).
     pub fn take_pending_batch(
         conn: &mut DbConn,
         owner: &str,
@@ -183,27 +179,12 @@ impl Withdrawal {
         now: i64,
         limit: i64,
     ) -> Result<Vec<Withdrawal>, DbError> {
-        let take = |c: &mut DbConn, ids: Vec<String>| -> Result<Vec<Withdrawal>, DbError> {
-            let mut taken = Vec::new();
-            for id in ids {
-                if Self::take_pending(c, &id, owner, lease_until, now)? {
-                    if let Some(w) = Self::find(c, &id)? {
-                        taken.push(w);
-                    }
-                }
-            }
-            Ok(taken)
-        };
-        match conn {
-            DbConn::Pg(_) => conn.transaction(|c| {
-                let ids = Self::lock_pending(c, limit)?;
-                take(c, ids)
-            }),
-            DbConn::Sqlite(_) => {
-                let ids = Self::lock_pending(conn, limit)?;
-                take(conn, ids)
-            }
-        }
+        crate::db::claim_rows(
+            conn,
+            |c| Self::lock_pending(c, limit),
+            |c, id| Self::take_pending(c, id, owner, lease_until, now),
+            Self::find,
+        )
     }
 
     /// Takes a `pending` row for paying: pending → in_flight with a lease.
