@@ -85,6 +85,15 @@ impl Services {
     }
 }
 
+/// Page size of a listing: 50 by default, 1 to 500.
+pub fn page_limit(limit: Option<u32>) -> Result<u32, Error> {
+    let limit = limit.unwrap_or(50);
+    if limit == 0 || limit > 500 {
+        return Err(Error::Invalid("limit must be between 1 and 500".into()));
+    }
+    Ok(limit)
+}
+
 /// Current unix time in seconds.
 pub fn now() -> i64 {
     crate::db::now_unix()

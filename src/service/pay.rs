@@ -542,10 +542,7 @@ impl Services {
         limit: Option<u32>,
         cursor: Option<String>,
     ) -> Result<(Vec<PayLinkView>, Option<String>), Error> {
-        let limit = limit.unwrap_or(50);
-        if limit == 0 || limit > 500 {
-            return Err(Error::Invalid("limit must be between 1 and 500".into()));
-        }
+        let limit = super::page_limit(limit)?;
         let rows = self
             .db
             .run(move |c| {
@@ -578,10 +575,7 @@ impl Services {
         limit: Option<u32>,
         cursor: Option<String>,
     ) -> Result<(Vec<PayInvoiceView>, Option<String>), Error> {
-        let limit = limit.unwrap_or(50);
-        if limit == 0 || limit > 500 {
-            return Err(Error::Invalid("limit must be between 1 and 500".into()));
-        }
+        let limit = super::page_limit(limit)?;
         self.get_pay_link(link_id).await?;
         let id = link_id.to_owned();
         let rows = self

@@ -864,10 +864,7 @@ impl Services {
         limit: Option<u32>,
         cursor: Option<String>,
     ) -> Result<(Vec<EventView>, Option<String>), Error> {
-        let limit = limit.unwrap_or(50);
-        if limit == 0 || limit > 500 {
-            return Err(Error::Invalid("limit must be between 1 and 500".into()));
-        }
+        let limit = super::page_limit(limit)?;
         if let Some(t) = &event_type {
             if EventType::parse(t).is_none() {
                 return Err(Error::Invalid(format!(

@@ -421,10 +421,7 @@ impl Services {
                 )))
             }
         };
-        let limit = limit.unwrap_or(50);
-        if limit == 0 || limit > 500 {
-            return Err(Error::Invalid("limit must be between 1 and 500".into()));
-        }
+        let limit = super::page_limit(limit)?;
         let t = now();
         let rows = self
             .db

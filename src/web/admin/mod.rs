@@ -30,6 +30,16 @@ pub fn json_config() -> web::JsonConfig {
         .error_handler(|err, _req| ApiError::invalid(format!("invalid JSON body: {err}")).into())
 }
 
+/// The optional `limit` query parameter of a listing.
+pub fn limit_param(req: &HttpRequest) -> Result<Option<u32>, ApiError> {
+    crate::web::lnurlw::query_param(req, "limit")
+        .map(|l| {
+            l.parse::<u32>()
+                .map_err(|_| ApiError::invalid("limit must be a whole number"))
+        })
+        .transpose()
+}
+
 /// Proof that the request carried a valid admin token.
 pub struct Admin {
     /// Token name (for logs).

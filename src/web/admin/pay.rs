@@ -3,7 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Deserializer};
 
-use super::Admin;
+use super::{limit_param, Admin};
 use crate::lnurl::wire::PayerDataSpec;
 use crate::service::pay::{ImageConfig, PayLinkPatch, PayLinkSpec, SuccessActionConfig};
 use crate::service::Services;
@@ -124,15 +124,6 @@ async fn update(
         )
         .await?;
     Ok(HttpResponse::Ok().json(view))
-}
-
-fn limit_param(req: &HttpRequest) -> Result<Option<u32>, ApiError> {
-    query_param(req, "limit")
-        .map(|l| {
-            l.parse::<u32>()
-                .map_err(|_| ApiError::invalid("limit must be a whole number"))
-        })
-        .transpose()
 }
 
 async fn list(

@@ -12,7 +12,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::Admin;
+use super::{limit_param, Admin};
 use crate::service::Services;
 use crate::web::error::ApiError;
 use crate::web::lnurlw::query_param;
@@ -40,12 +40,7 @@ async fn list(
     svc: web::Data<Services>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = query_param(&req, "limit")
-        .map(|l| {
-            l.parse::<u32>()
-                .map_err(|_| ApiError::invalid("limit must be a whole number"))
-        })
-        .transpose()?;
+    let limit = limit_param(&req)?;
     let (data, next) = svc
         .list_events(
             query_param(&req, "type"),

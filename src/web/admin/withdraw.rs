@@ -3,7 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::Admin;
+use super::{limit_param, Admin};
 use crate::service::withdraw::NewLink;
 use crate::service::{Error, Services};
 use crate::web::error::ApiError;
@@ -125,13 +125,7 @@ async fn list_links(
     svc: web::Data<Services>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = match query_param(&req, "limit") {
-        None => None,
-        Some(l) => Some(
-            l.parse::<u32>()
-                .map_err(|_| ApiError::invalid("limit must be a whole number"))?,
-        ),
-    };
+    let limit = limit_param(&req)?;
     let status = query_param(&req, "status");
     let cursor = query_param(&req, "cursor");
     let (links, next) = svc
