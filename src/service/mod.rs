@@ -98,3 +98,18 @@ pub fn page_limit(limit: Option<u32>) -> Result<u32, Error> {
 pub fn now() -> i64 {
     crate::db::now_unix()
 }
+
+/// RFC 3339 of unix seconds.
+pub fn rfc3339(ts: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ts)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// Largest amount a link may carry (21 M BTC in msat fits easily in i64;
+/// this bound keeps arithmetic far from overflow).
+pub const MAX_AMOUNT_MSAT: u64 = 2_100_000_000_000_000_000;

@@ -10,8 +10,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use super::webhooks::{self, EventType};
-use super::withdraw::{rfc3339, MAX_AMOUNT_MSAT};
-use super::{now, Error, Services};
+use super::{now, rfc3339, Error, Services, MAX_AMOUNT_MSAT};
 use crate::db::models::node_state::{self, SETTLE_INDEX};
 use crate::db::models::{PayInvoice, PayLink};
 use crate::db::{new_id, DbError};

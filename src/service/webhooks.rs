@@ -66,8 +66,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use super::withdraw::rfc3339;
-use super::{now, Error, Services};
+use super::{now, rfc3339, Error, Services};
 use crate::config::WebhooksConfig;
 use crate::db::models::event::{self, EventFilter};
 use crate::db::models::{

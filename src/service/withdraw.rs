@@ -6,17 +6,13 @@
 use serde::Serialize;
 
 use super::secrets::random_secret;
-use super::{now, Error, Services};
+use super::{now, rfc3339, Error, Services, MAX_AMOUNT_MSAT};
 use crate::db::models::withdraw_link::LinkStatusFilter;
 use crate::db::models::{
     NewWithdrawLink, NewWithdrawal, WithdrawLink, Withdrawal, WithdrawalState,
 };
 use crate::db::{new_id, DbError};
 use crate::lnurl;
-
-/// Largest amount a link may carry (21 M BTC in msat fits easily in i64;
-/// this bound keeps arithmetic far from overflow).
-pub const MAX_AMOUNT_MSAT: u64 = 2_100_000_000_000_000_000;
 
 /// What an operator asks for when creating a link.
 #[derive(Debug, Clone)]
@@ -126,17 +122,6 @@ pub struct WithdrawalView {
     pub created_at: String,
     /// RFC 3339.
     pub completed_at: Option<String>,
-}
-
-/// RFC 3339 of unix seconds.
-pub fn rfc3339(ts: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ts)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }
 
 fn link_status(l: &WithdrawLink, now: i64) -> &'static str {

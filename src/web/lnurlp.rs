@@ -6,7 +6,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::error::{lud_error, lud_json};
-use super::lnurlw::query_param;
+use super::params::query_param;
 use crate::service::Services;
 
 /// Registers the routes.

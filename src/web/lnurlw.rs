@@ -5,6 +5,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::error::{lud_error, lud_json};
+use super::params::query_param;
 use crate::service::{Error, Services};
 
 /// Registers the routes.
@@ -14,15 +15,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/lnurlw/{secret}/callback",
             web::get().to(withdraw_callback),
         );
-}
-
-/// First value of a query parameter. Parsed by hand so that unknown extra
-/// parameters (LUD-03 allows wallets to add them) and odd encodings never
-/// turn into an extractor error page.
-pub fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
-    url::form_urlencoded::parse(req.query_string().as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
 }
 
 async fn withdraw_request(svc: web::Data<Services>, secret: web::Path<String>) -> HttpResponse {

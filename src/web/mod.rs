@@ -16,6 +16,7 @@ pub mod health;
 pub mod lnurlp;
 pub mod lnurlw;
 pub mod pages;
+pub mod params;
 pub mod qr;
 
 /// Registers every route.

@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use super::admin::Admin;
 use super::error::ApiError;
-use super::lnurlw::query_param;
+use super::params::query_param;
 use crate::service::pages::{VoucherSheet, SHEET_URL_DEFAULT_TTL_SECS, SHEET_URL_MAX_TTL_SECS};
 use crate::service::pay::PayLinkView;
 use crate::service::{tokens, Error, Services};
@@ -518,7 +518,7 @@ async fn create_sheet_url(
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(serde_json::json!({
             "url": url,
-            "expires_at": crate::service::withdraw::rfc3339(expires_at),
+            "expires_at": crate::service::rfc3339(expires_at),
         })))
 }
 

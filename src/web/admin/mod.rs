@@ -32,7 +32,7 @@ pub fn json_config() -> web::JsonConfig {
 
 /// The optional `limit` query parameter of a listing.
 pub fn limit_param(req: &HttpRequest) -> Result<Option<u32>, ApiError> {
-    crate::web::lnurlw::query_param(req, "limit")
+    crate::web::params::query_param(req, "limit")
         .map(|l| {
             l.parse::<u32>()
                 .map_err(|_| ApiError::invalid("limit must be a whole number"))

@@ -8,7 +8,7 @@ use crate::lnurl::wire::PayerDataSpec;
 use crate::service::pay::{ImageConfig, PayLinkPatch, PayLinkSpec, SuccessActionConfig};
 use crate::service::Services;
 use crate::web::error::ApiError;
-use crate::web::lnurlw::query_param;
+use crate::web::params::query_param;
 
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {

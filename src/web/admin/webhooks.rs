@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::{limit_param, Admin};
 use crate::service::Services;
 use crate::web::error::ApiError;
-use crate::web::lnurlw::query_param;
+use crate::web::params::query_param;
 
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {

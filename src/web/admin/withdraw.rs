@@ -7,7 +7,7 @@ use super::{limit_param, Admin};
 use crate::service::withdraw::NewLink;
 use crate::service::{Error, Services};
 use crate::web::error::ApiError;
-use crate::web::lnurlw::query_param;
+use crate::web::params::query_param;
 
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
