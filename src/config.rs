@@ -473,7 +473,7 @@ impl Config {
             ));
         }
         if let Some(u) = &w.url {
-            crate::service::webhooks::check_target_url(u, w.allow_private_targets)
+            crate::webhook_target::check_target_url(u, w.allow_private_targets)
                 .map_err(|e| ConfigError::new("webhooks.url", e))?;
         }
         Ok(())

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod node;
 pub mod service;
 pub mod web;
+pub mod webhook_target;
 pub mod worker;
 
 use std::net::{SocketAddr, TcpListener};
