@@ -172,7 +172,7 @@ impl App {
             self.services.clone(),
             shutdown_rx.clone(),
         ));
-        let expiry = tokio::spawn(worker::webhooks::sweep_expired(
+        let expiry = tokio::spawn(worker::invoices::sweep_expired(
             self.services.clone(),
             shutdown_rx,
         ));

@@ -838,6 +838,60 @@ impl Services {
         Ok(changed)
     }
 
+    /// Marks open invoices past their expiry as expired and writes
+    /// `invoice.expired`, one transaction each. Asks the node first, so a
+    /// settlement the watcher has not recorded yet is recorded instead.
+    pub async fn expire_invoices(&self) -> Result<usize, Error> {
+        let t = now();
+        let due = self
+            .db
+            .run(move |c| PayInvoice::due_for_expiry(c, t, 50))
+            .await?;
+        let mut expired = 0;
+        for inv in due {
+            if let Some(hash) = PaymentHash::from_hex(&inv.payment_hash) {
+                match self.node.invoice(hash).await {
+                    Ok(Some(st)) if st.state == InvoiceState::Settled => {
+                        if let Some(p) = st.preimage {
+                            self.record_settlement(&Settlement {
+                                payment_hash: hash,
+                                preimage: p,
+                                amount_paid_msat: st.amount_paid_msat,
+                                settle_index: st.settle_index,
+                                settled_at: st.settled_at,
+                            })
+                            .await?;
+                            continue;
+                        }
+                    }
+                    // Held HTLCs may still settle: look again later.
+                    Ok(Some(st)) if st.state == InvoiceState::Accepted => continue,
+                    Ok(_) => {}
+                    // Cannot tell now; the next sweep tries again.
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let (h, ob, t) = (inv.payment_hash.clone(), self.outbox(), now());
+            let changed = self
+                .db
+                .transaction(move |c| {
+                    let changed = PayInvoice::mark_expired(c, &h, t)?;
+                    if changed {
+                        webhooks::invoice_event(c, &ob, EventType::InvoiceExpired, &h, t)?;
+                    }
+                    Ok(changed)
+                })
+                .await?;
+            if changed {
+                expired += 1;
+            }
+        }
+        if expired > 0 {
+            self.wake_webhooks();
+        }
+        Ok(expired)
+    }
+
     /// The highest settle index recorded.
     pub async fn stored_settle_index(&self) -> Result<u64, Error> {
         Ok(self

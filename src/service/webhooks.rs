@@ -1,5 +1,7 @@
 //! Webhooks: tell the operator's systems when money moved — at least once,
-//! signed, never lost. Service layer: imports `db`, `node` and `config`;
+//! signed, never lost. Service layer: imports `db`, `config` and
+//! [`crate::webhook_target`], never `service::pay` (pay writes its events
+//! through the outbox here, not the other way round);
 //! the HTTP client here is an *outgoing* one (reqwest), never actix.
 //!
 //! # Events
@@ -65,7 +67,6 @@ use crate::db::models::{
     Event, EventAttempt, PayInvoice, PayLink, WebhookEndpoint, WithdrawLink, Withdrawal,
 };
 use crate::db::{new_id, DbConn, DbError};
-use crate::node::{InvoiceState, PaymentHash, Settlement};
 use crate::webhook_target::{check_target_url, forbidden_ip};
 
 /// Header carrying `t=<unix seconds>,v1=<hex hmac>`.
@@ -678,60 +679,6 @@ impl Services {
             Delivery::LostLease => {}
         }
         Ok(result)
-    }
-
-    /// Marks open invoices past their expiry as expired and writes
-    /// `invoice.expired`, one transaction each. Asks the node first, so a
-    /// settlement the watcher has not recorded yet is recorded instead.
-    pub async fn expire_invoices(&self) -> Result<usize, Error> {
-        let t = now();
-        let due = self
-            .db
-            .run(move |c| PayInvoice::due_for_expiry(c, t, 50))
-            .await?;
-        let mut expired = 0;
-        for inv in due {
-            if let Some(hash) = PaymentHash::from_hex(&inv.payment_hash) {
-                match self.node.invoice(hash).await {
-                    Ok(Some(st)) if st.state == InvoiceState::Settled => {
-                        if let Some(p) = st.preimage {
-                            self.record_settlement(&Settlement {
-                                payment_hash: hash,
-                                preimage: p,
-                                amount_paid_msat: st.amount_paid_msat,
-                                settle_index: st.settle_index,
-                                settled_at: st.settled_at,
-                            })
-                            .await?;
-                            continue;
-                        }
-                    }
-                    // Held HTLCs may still settle: look again later.
-                    Ok(Some(st)) if st.state == InvoiceState::Accepted => continue,
-                    Ok(_) => {}
-                    // Cannot tell now; the next sweep tries again.
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            let (h, ob, t) = (inv.payment_hash.clone(), self.outbox(), now());
-            let changed = self
-                .db
-                .transaction(move |c| {
-                    let changed = PayInvoice::mark_expired(c, &h, t)?;
-                    if changed {
-                        invoice_event(c, &ob, EventType::InvoiceExpired, &h, t)?;
-                    }
-                    Ok(changed)
-                })
-                .await?;
-            if changed {
-                expired += 1;
-            }
-        }
-        if expired > 0 {
-            self.wake_webhooks();
-        }
-        Ok(expired)
     }
 
     async fn event_view(&self, e: Event) -> Result<EventView, Error> {

@@ -2,6 +2,10 @@
 //! settle index stored in the database, so no settlement is missed or
 //! counted twice across restarts; reconciles open invoices with the node on
 //! every (re)subscription, because lnd replays nothing from index 0.
+//!
+//! The expiry sweeper: every [`SWEEP_EVERY`], open pay invoices past their
+//! expiry become expired with an `invoice.expired` event (see
+//! [`Services::expire_invoices`](crate::service::Services::expire_invoices)).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +14,9 @@ use futures_util::StreamExt;
 use tokio::sync::watch;
 
 use crate::service::Services;
+
+/// How often expired invoices are swept.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// Runs until `shutdown` turns true.
 pub async fn run(svc: Arc<Services>, mut shutdown: watch::Receiver<bool>) {
@@ -68,6 +75,24 @@ async fn follow(
                 ))),
             },
             _ = shutdown.changed() => return Ok(()),
+        }
+    }
+}
+
+/// Sweeps expired invoices until `shutdown` turns true.
+pub async fn sweep_expired(svc: Arc<Services>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        match svc.expire_invoices().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "invoices expired"),
+            Err(e) => tracing::warn!(error = %e, "expiry sweep failed; retrying later"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(SWEEP_EVERY) => {}
+            _ = shutdown.changed() => {}
         }
     }
 }

@@ -1,17 +1,14 @@
-//! The webhook delivery worker and the invoice-expiry sweeper.
-//!
-//! Delivery: claims due events (leased, so with several instances one event
-//! is sent by one of them at a time), makes one attempt each concurrently
-//! (at most [`MAX_IN_FLIGHT`]), and records it; failed attempts are
-//! rescheduled by the service with backoff. Woken at once when this
-//! instance commits an event, and polls every [`POLL`] for the rest (other
-//! instances' events, retries that came due). The attempts run in a
+//! The webhook delivery worker: claims due events (leased, so with several
+//! instances one event is sent by one of them at a time), makes one attempt
+//! each concurrently (at most [`MAX_IN_FLIGHT`]), and records it; failed
+//! attempts are rescheduled by the service with backoff. Woken at once when
+//! this instance commits an event, and polls every [`POLL`] for the rest
+//! (other instances' events, retries that came due). The attempts run in a
 //! `JoinSet` owned by the loop, so an abrupt stop cancels them with it; an
 //! interrupted attempt is retried after its lease runs out.
 //!
-//! Expiry: every [`SWEEP_EVERY`], open pay invoices past their expiry become
-//! expired with an `invoice.expired` event (see
-//! [`Services::expire_invoices`](crate::service::Services::expire_invoices)).
+//! Invoice expiry, which writes `invoice.expired`, is swept by
+//! [`super::invoices::sweep_expired`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,8 +23,6 @@ use crate::service::Services;
 pub const POLL: Duration = Duration::from_millis(1000);
 /// Most attempts running at once per instance.
 pub const MAX_IN_FLIGHT: usize = 16;
-/// How often expired invoices are swept.
-pub const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// Runs until `shutdown` turns true; a graceful stop lets running attempts
 /// finish (each is bounded by `[webhooks] timeout_secs`).
@@ -69,22 +64,4 @@ pub async fn run(svc: Arc<Services>, mut shutdown: watch::Receiver<bool>) {
         }
     }
     while running.join_next().await.is_some() {}
-}
-
-/// Sweeps expired invoices until `shutdown` turns true.
-pub async fn sweep_expired(svc: Arc<Services>, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        match svc.expire_invoices().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(count = n, "invoices expired"),
-            Err(e) => tracing::warn!(error = %e, "expiry sweep failed; retrying later"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(SWEEP_EVERY) => {}
-            _ = shutdown.changed() => {}
-        }
-    }
 }
