@@ -1,0 +1,191 @@
+//! The event log as the admin API shows it: events with their attempts,
+//! listing, one event, redelivery. Service layer: imports `db`; endpoint
+//! secrets are in `endpoints.rs`.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::events::EventType;
+use crate::db::models::event::{self, EventFilter};
+use crate::db::models::{Event, EventAttempt};
+use crate::service::{now, page_limit, rfc3339, Error, Services};
+
+/// One delivery attempt as shown to the operator.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptView {
+    /// 1, 2, …
+    pub attempt: i64,
+    /// RFC 3339.
+    pub attempted_at: String,
+    /// Where it was sent.
+    pub url: String,
+    /// HTTP status, when an answer came.
+    pub status_code: Option<i64>,
+    /// What went wrong (transport error, refusal, non-2xx).
+    pub error: Option<String>,
+    /// How long it took.
+    pub duration_ms: i64,
+}
+
+/// An event as shown to the operator.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventView {
+    /// `evt_…`.
+    pub id: String,
+    /// Event type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// `pending`, `delivered`, `failed` or `no_target`.
+    pub state: String,
+    /// Where it goes.
+    pub target_url: Option<String>,
+    /// Number of attempts made.
+    pub attempt_count: i64,
+    /// RFC 3339, while pending.
+    pub next_attempt_at: Option<String>,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub delivered_at: Option<String>,
+    /// The exact envelope POSTed.
+    pub payload: Value,
+    /// Every attempt, oldest first.
+    pub attempts: Vec<AttemptView>,
+}
+
+impl EventView {
+    fn from_rows(e: &Event, attempts: &[EventAttempt]) -> EventView {
+        EventView {
+            id: e.id.clone(),
+            event_type: e.event_type.clone(),
+            state: e.state.clone(),
+            target_url: e.target_url.clone(),
+            attempt_count: e.attempts,
+            next_attempt_at: (e.state == event::PENDING).then(|| rfc3339(e.next_attempt_at)),
+            last_error: e.last_error.clone(),
+            created_at: rfc3339(e.created_at),
+            delivered_at: e.delivered_at.map(rfc3339),
+            payload: serde_json::from_str(&e.payload).unwrap_or(Value::Null),
+            attempts: attempts
+                .iter()
+                .filter(|a| a.event_id == e.id)
+                .map(|a| AttemptView {
+                    attempt: a.attempt_no,
+                    attempted_at: rfc3339(a.attempted_at),
+                    url: a.url.clone(),
+                    status_code: a.status_code,
+                    error: a.error.clone(),
+                    duration_ms: a.duration_ms,
+                })
+                .collect(),
+        }
+    }
+}
+
+const EVENT_STATES: [&str; 4] = [
+    event::PENDING,
+    event::DELIVERED,
+    event::FAILED,
+    event::NO_TARGET,
+];
+
+impl Services {
+    async fn event_view(&self, e: Event) -> Result<EventView, Error> {
+        let ids = vec![e.id.clone()];
+        let attempts = self
+            .db
+            .run(move |c| EventAttempt::for_events(c, &ids))
+            .await?;
+        Ok(EventView::from_rows(&e, &attempts))
+    }
+
+    /// Events, newest first, with their attempts; `cursor` is the last event
+    /// id of the previous page.
+    pub async fn list_events(
+        &self,
+        event_type: Option<String>,
+        state: Option<String>,
+        limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> Result<(Vec<EventView>, Option<String>), Error> {
+        let limit = page_limit(limit)?;
+        if let Some(t) = &event_type {
+            if EventType::parse(t).is_none() {
+                return Err(Error::Invalid(format!(
+                    "type must be one of {}",
+                    EventType::ALL.map(EventType::as_str).join(", ")
+                )));
+            }
+        }
+        if let Some(s) = &state {
+            if !EVENT_STATES.contains(&s.as_str()) {
+                return Err(Error::Invalid(format!(
+                    "state must be one of {}",
+                    EVENT_STATES.join(", ")
+                )));
+            }
+        }
+        let filter = EventFilter { event_type, state };
+        let rows = self
+            .db
+            .run(move |c| {
+                let cur = match cursor {
+                    None => None,
+                    Some(id) => match Event::find(c, &id)? {
+                        Some(e) => Some((e.created_at, e.id)),
+                        None => return Ok(None),
+                    },
+                };
+                let rows = Event::list(c, &filter, limit as i64, cur)?;
+                let ids: Vec<String> = rows.iter().map(|e| e.id.clone()).collect();
+                let attempts = EventAttempt::for_events(c, &ids)?;
+                Ok(Some((rows, attempts)))
+            })
+            .await?;
+        let (rows, attempts) =
+            rows.ok_or_else(|| Error::Invalid("cursor does not name an event".into()))?;
+        let next = (rows.len() == limit as usize)
+            .then(|| rows.last().map(|e| e.id.clone()))
+            .flatten();
+        Ok((
+            rows.iter()
+                .map(|e| EventView::from_rows(e, &attempts))
+                .collect(),
+            next,
+        ))
+    }
+
+    /// One event with its attempts.
+    pub async fn get_event(&self, id: &str) -> Result<EventView, Error> {
+        let i = id.to_owned();
+        let e = self
+            .db
+            .run(move |c| Event::find(c, &i))
+            .await?
+            .ok_or_else(|| Error::NotFound("event not found".into()))?;
+        self.event_view(e).await
+    }
+
+    /// Sends an event again (whatever its state) from now on, with a fresh
+    /// retry window. An event without a target goes to `[webhooks] url`.
+    pub async fn redeliver_event(&self, id: &str) -> Result<EventView, Error> {
+        let cur = self.get_event(id).await?;
+        let target = cur
+            .target_url
+            .or_else(|| self.config.webhooks.url.clone())
+            .ok_or_else(|| {
+                Error::Conflict(
+                    "this event has no target: set [webhooks] url (or the link's webhook_url for new events)"
+                        .into(),
+                )
+            })?;
+        let (i, t) = (id.to_owned(), now());
+        self.db
+            .transaction(move |c| Event::redeliver(c, &i, &target, t))
+            .await?;
+        self.wake_webhooks();
+        self.get_event(id).await
+    }
+}

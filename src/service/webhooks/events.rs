@@ -1,0 +1,110 @@
+//! The events and what each carries. Service layer, pure: builds JSON from
+//! rows (`db` models), no I/O.
+//!
+//! # Events
+//! `withdraw.succeeded`, `withdraw.failed` (the use was given back),
+//! `invoice.settled` (with the payer's comment and LUD-18 payer data) and
+//! `invoice.expired` (written by pay's expiry sweep). Every event is one JSON envelope
+//! `{"id":"evt_…","type":"…","created_at":RFC 3339,"data":{…}}` whose `data`
+//! is the full object at the time of the event (see [`withdraw_data`] and
+//! [`invoice_data`]).
+
+use serde_json::{json, Value};
+
+use super::outbox::Outbox;
+use crate::db::models::{PayInvoice, PayLink, WithdrawLink, Withdrawal};
+use crate::service::rfc3339;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    /// A withdrawal was paid.
+    WithdrawSucceeded,
+    /// A withdrawal definitely failed; its use was given back.
+    WithdrawFailed,
+    /// A pay-link invoice was paid.
+    InvoiceSettled,
+    /// A pay-link invoice expired unpaid.
+    InvoiceExpired,
+}
+
+impl EventType {
+    /// All types.
+    pub const ALL: [EventType; 4] = [
+        EventType::WithdrawSucceeded,
+        EventType::WithdrawFailed,
+        EventType::InvoiceSettled,
+        EventType::InvoiceExpired,
+    ];
+
+    /// Wire name (`withdraw.succeeded`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::WithdrawSucceeded => "withdraw.succeeded",
+            EventType::WithdrawFailed => "withdraw.failed",
+            EventType::InvoiceSettled => "invoice.settled",
+            EventType::InvoiceExpired => "invoice.expired",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+/// The JSON envelope POSTed for an event:
+/// `{"id","type","created_at","data"}`, as the string stored with the event
+/// (every attempt sends these same bytes).
+pub(super) fn envelope(id: &str, kind: EventType, t: i64, data: Value) -> String {
+    json!({
+        "id": id,
+        "type": kind.as_str(),
+        "created_at": rfc3339(t),
+        "data": data,
+    })
+    .to_string()
+}
+
+/// `data` of a withdraw event.
+pub fn withdraw_data(l: &WithdrawLink, w: &Withdrawal) -> Value {
+    json!({
+        "withdraw_link_id": l.id,
+        "external_id": l.external_id,
+        "withdrawal_id": w.id,
+        "state": w.state,
+        "amount_msat": w.amount_msat,
+        "fee_msat": w.fee_msat,
+        "max_fee_msat": w.max_fee_msat,
+        "payment_hash": w.payment_hash,
+        "preimage": w.preimage,
+        "failure_reason": w.failure_reason,
+        "bolt11": w.bolt11,
+        "created_at": rfc3339(w.created_at),
+        "completed_at": w.completed_at.map(rfc3339),
+    })
+}
+
+/// `data` of an invoice event.
+pub fn invoice_data(ob: &Outbox, l: &PayLink, i: &PayInvoice, kind: EventType) -> Value {
+    let state = match kind {
+        EventType::InvoiceExpired => "expired",
+        _ => i.state.as_str(),
+    };
+    json!({
+        "pay_link_id": l.id,
+        "username": l.username,
+        "lightning_address": l.username.as_ref().map(|u| format!("{u}@{}", ob.address_domain)),
+        "payment_hash": i.payment_hash,
+        "state": state,
+        "amount_msat": i.amount_msat,
+        "amount_paid_msat": i.amount_paid_msat,
+        "comment": i.comment,
+        "payer_data": i.payer_data.as_deref().and_then(|p| serde_json::from_str::<Value>(p).ok()),
+        "preimage": i.preimage,
+        "bolt11": i.bolt11,
+        "created_at": rfc3339(i.created_at),
+        "expires_at": rfc3339(i.expires_at),
+        "settled_at": i.settled_at.map(rfc3339),
+    })
+}

@@ -1,0 +1,60 @@
+//! Webhooks: tell the operator's systems when money moved — at least once,
+//! signed, never lost. Service layer: imports `db`, `config` and
+//! [`crate::webhook_target`], never `service::pay` (pay writes its events
+//! through the outbox here, not the other way round); the HTTP client here
+//! is an *outgoing* one (reqwest), never actix.
+//!
+//! - `events.rs`: the event types, the envelope and the `data` of each;
+//! - `outbox.rs`: writing an event inside the caller's transaction, and
+//!   where it will be sent;
+//! - `delivery.rs`: claiming, signing, POSTing, retrying;
+//! - `endpoints.rs`: each endpoint URL's signing secret;
+//! - `admin.rs`: the event log as the admin API shows it, redelivery.
+//!
+//! Invoice expiry, which writes `invoice.expired`, belongs to pay
+//! (`service::pay`) and calls the outbox here.
+//!
+//! # Target checks
+//! Which addresses may be targets is decided in [`crate::webhook_target`]:
+//! URLs when a link names them, resolved addresses before every attempt.
+
+mod admin;
+mod delivery;
+mod endpoints;
+mod events;
+mod outbox;
+
+pub use admin::{AttemptView, EventView};
+pub use delivery::{
+    http_client, retry_delay, sign, signature_header, Delivery, EVENT_ID_HEADER, EVENT_TYPE_HEADER,
+    MAX_RETRY_DELAY, SIGNATURE_HEADER,
+};
+pub use endpoints::{EndpointSecretView, EndpointView};
+pub use events::{invoice_data, withdraw_data, EventType};
+pub use outbox::{invoice_event, withdraw_event, Outbox};
+
+use super::{Error, Services};
+use crate::webhook_target::check_target_url;
+
+impl Services {
+    /// What the outbox needs, for use inside a DB transaction.
+    pub fn outbox(&self) -> Outbox {
+        Outbox {
+            global_url: self.config.webhooks.url.clone(),
+            address_domain: self.config.address_domain(),
+        }
+    }
+
+    /// Wakes the local delivery worker (after an event was committed).
+    pub fn wake_webhooks(&self) {
+        self.webhook_wake.notify_one();
+    }
+
+    /// Checks a link's `webhook_url` at creation (see
+    /// [`crate::webhook_target`]).
+    pub fn validate_webhook_url(&self, u: &str) -> Result<(), Error> {
+        check_target_url(u, self.config.webhooks.allow_private_targets)
+            .map(|_| ())
+            .map_err(|e| Error::Invalid(format!("webhook_url {e}")))
+    }
+}

@@ -1,0 +1,109 @@
+//! The outbox: an event is written inside the transaction of the change
+//! that causes it. Service layer: imports `db` only; the callers (withdraw
+//! payouts, pay settlement and expiry) pass their open connection.
+//!
+//! # Outbox
+//! The event row is inserted in the *same transaction* as the state change
+//! that causes it, and only when that transaction actually changed the row
+//! (the conditional UPDATE said so), so an event exists iff its change was
+//! committed, exactly once, whatever the crashes, retries or instances.
+//! After the commit the local delivery worker is woken
+//! ([`Services::wake_webhooks`](crate::service::Services::wake_webhooks));
+//! other instances find the row within a second by polling.
+//!
+//! # Target
+//! The target URL is resolved when the event is written: the link's
+//! `webhook_url`, else `[webhooks] url`; with neither, the event is stored in
+//! state `no_target` (kept for the audit log; redelivering it later uses the
+//! global URL then configured).
+
+use serde_json::Value;
+
+use super::events::{envelope, invoice_data, withdraw_data, EventType};
+use crate::db::models::event;
+use crate::db::models::{Event, PayInvoice, PayLink, WithdrawLink, Withdrawal};
+use crate::db::{new_id, DbConn, DbError};
+
+/// What the outbox needs from the config, cloned into DB transactions.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    /// `[webhooks] url`.
+    pub global_url: Option<String>,
+    /// Domain of Lightning Addresses (for `lightning_address` in invoice data).
+    pub address_domain: String,
+}
+
+fn insert_event(
+    c: &mut DbConn,
+    ob: &Outbox,
+    kind: EventType,
+    link_url: Option<String>,
+    data: Value,
+    t: i64,
+) -> Result<(), DbError> {
+    let id = new_id("evt");
+    let target = link_url.or_else(|| ob.global_url.clone());
+    let payload = envelope(&id, kind, t, data);
+    Event {
+        id,
+        event_type: kind.as_str().to_owned(),
+        payload,
+        state: if target.is_some() {
+            event::PENDING
+        } else {
+            event::NO_TARGET
+        }
+        .to_owned(),
+        target_url: target,
+        attempts: 0,
+        next_attempt_at: t,
+        retry_from: t,
+        lease_owner: None,
+        lease_until: None,
+        last_error: None,
+        created_at: t,
+        updated_at: t,
+        delivered_at: None,
+    }
+    .insert(c)
+}
+
+fn missing(what: &str) -> DbError {
+    tracing::error!(what, "row vanished inside its own transaction");
+    DbError::Query(diesel::result::Error::NotFound)
+}
+
+/// Writes a withdraw event for `withdrawal_id` (call in the transaction
+/// that just made the change).
+pub fn withdraw_event(
+    c: &mut DbConn,
+    ob: &Outbox,
+    kind: EventType,
+    withdrawal_id: &str,
+    t: i64,
+) -> Result<(), DbError> {
+    let w = Withdrawal::find(c, withdrawal_id)?.ok_or_else(|| missing("withdrawal"))?;
+    let l = WithdrawLink::find(c, &w.link_id)?.ok_or_else(|| missing("withdraw link"))?;
+    insert_event(c, ob, kind, l.webhook_url.clone(), withdraw_data(&l, &w), t)
+}
+
+/// Writes an invoice event for `payment_hash` (call in the transaction
+/// that just made the change).
+pub fn invoice_event(
+    c: &mut DbConn,
+    ob: &Outbox,
+    kind: EventType,
+    payment_hash: &str,
+    t: i64,
+) -> Result<(), DbError> {
+    let i = PayInvoice::find(c, payment_hash)?.ok_or_else(|| missing("pay invoice"))?;
+    let l = PayLink::find(c, &i.pay_link_id)?.ok_or_else(|| missing("pay link"))?;
+    insert_event(
+        c,
+        ob,
+        kind,
+        l.webhook_url.clone(),
+        invoice_data(ob, &l, &i, kind),
+        t,
+    )
+}
