@@ -1,0 +1,368 @@
+//! Pay-link management: create, update, disable, get and list pay links
+//! and their invoices; the checks of a spec and the metadata it yields
+//! (DESIGN.md invariant 3); the lookups by id and by LUD-16 username that
+//! the wallet routes share. Service layer: imports `lnurl` (metadata,
+//! success actions) and `db`.
+
+use super::{
+    normalize_username, ImageConfig, PayInvoiceView, PayLinkPatch, PayLinkSpec, PayLinkView,
+    SuccessActionConfig, MAX_COMMENT_ALLOWED,
+};
+use crate::db::models::{PayInvoice, PayLink};
+use crate::db::{new_id, DbError};
+use crate::lnurl;
+use crate::lnurl::metadata::{ImageMime, Metadata};
+use crate::lnurl::wire::SuccessAction;
+use crate::service::{now, page_limit, Error, Services, MAX_AMOUNT_MSAT};
+
+fn image_mime(m: &str) -> Result<ImageMime, Error> {
+    match m.to_ascii_lowercase().as_str() {
+        "png" | "image/png" => Ok(ImageMime::Png),
+        "jpeg" | "jpg" | "image/jpeg" => Ok(ImageMime::Jpeg),
+        other => Err(Error::Invalid(format!(
+            "image.mime {other:?} is not png or jpeg"
+        ))),
+    }
+}
+
+/// The checks of a spec that need nothing else, in the order their errors
+/// are reported; returns the trimmed description.
+fn check_limits(s: &PayLinkSpec) -> Result<&str, Error> {
+    if s.min_msat < 1 {
+        return Err(Error::Invalid("min_msat must be at least 1".into()));
+    }
+    if s.max_msat < s.min_msat {
+        return Err(Error::Invalid("max_msat must not be below min_msat".into()));
+    }
+    if s.max_msat > MAX_AMOUNT_MSAT {
+        return Err(Error::Invalid("max_msat is too large".into()));
+    }
+    let description = s.description.trim();
+    if description.is_empty() {
+        return Err(Error::Invalid("description is required".into()));
+    }
+    if description.chars().count() > 1000 {
+        return Err(Error::Invalid(
+            "description must be at most 1000 characters".into(),
+        ));
+    }
+    if let Some(l) = &s.long_description {
+        if l.chars().count() > 10_000 {
+            return Err(Error::Invalid(
+                "long_description must be at most 10000 characters".into(),
+            ));
+        }
+    }
+    if s.comment_allowed > MAX_COMMENT_ALLOWED {
+        return Err(Error::Invalid(format!(
+            "comment_allowed must be at most {MAX_COMMENT_ALLOWED}"
+        )));
+    }
+    Ok(description)
+}
+
+impl Services {
+    /// Checks a spec and builds the row's derived columns (metadata).
+    fn build_pay_row(
+        &self,
+        id: String,
+        s: &PayLinkSpec,
+        created_at: i64,
+    ) -> Result<PayLink, Error> {
+        let description = check_limits(s)?;
+        let username = s.username.as_deref().map(normalize_username).transpose()?;
+        if let Some(w) = &s.webhook_url {
+            self.validate_webhook_url(w)?;
+        }
+        if let Some(sa) = &s.success_action {
+            self.check_success_action(sa)?;
+        }
+        if let Some(pd) = &s.payer_data {
+            if pd.auth.is_some() {
+                return Err(Error::Invalid(
+                    "payer_data.auth (LUD-18 auth) is not supported".into(),
+                ));
+            }
+        }
+        let metadata = self.metadata_of(description, s, username.as_deref())?;
+        let success_action = s
+            .success_action
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let payer_data = s
+            .payer_data
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(PayLink {
+            id,
+            username,
+            description: description.to_owned(),
+            long_description: s.long_description.clone(),
+            image_mime: s.image.as_ref().map(|i| i.mime.clone()),
+            image_base64: s.image.as_ref().map(|i| i.base64.clone()),
+            min_msat: s.min_msat as i64,
+            max_msat: s.max_msat as i64,
+            comment_allowed: s.comment_allowed as i64,
+            success_action,
+            payer_data,
+            metadata,
+            webhook_url: s.webhook_url.clone(),
+            disabled_at: None,
+            created_at,
+            updated_at: now(),
+        })
+    }
+
+    /// Checks a configured success action as a wallet would see it (LUD-09
+    /// url on the public host, LUD-10 within the size limit).
+    fn check_success_action(&self, sa: &SuccessActionConfig) -> Result<(), Error> {
+        let host = self
+            .config
+            .public_url()
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        let probe = match sa {
+            SuccessActionConfig::Message { message } => SuccessAction::Message {
+                message: message.clone(),
+            },
+            SuccessActionConfig::Url { description, url } => SuccessAction::Url {
+                description: description.clone(),
+                url: url.clone(),
+            },
+            SuccessActionConfig::Aes {
+                description,
+                plaintext,
+            } => {
+                // Encrypt once with a throwaway key to check the size limit.
+                let (ciphertext, iv) = lnurl::aes::encrypt(&[0u8; 32], plaintext, [0u8; 16])
+                    .map_err(|e| Error::Invalid(format!("success_action: {e}")))?;
+                SuccessAction::Aes {
+                    description: description.clone(),
+                    ciphertext,
+                    iv,
+                }
+            }
+        };
+        probe
+            .validate(&host)
+            .map_err(|e| Error::Invalid(format!("success_action: {e}")))
+    }
+
+    /// The exact metadata string served, whose sha256 every invoice of the
+    /// link commits to (DESIGN.md invariant 3).
+    fn metadata_of(
+        &self,
+        description: &str,
+        s: &PayLinkSpec,
+        username: Option<&str>,
+    ) -> Result<String, Error> {
+        let mut meta = Metadata::new(description);
+        if let Some(l) = &s.long_description {
+            meta = meta.long_desc(l);
+        }
+        if let Some(img) = &s.image {
+            meta = meta
+                .image(image_mime(&img.mime)?, &img.base64)
+                .map_err(|e| Error::Invalid(format!("image: {e}")))?;
+        }
+        if let Some(u) = username {
+            meta = meta.identifier(&format!("{u}@{}", self.config.address_domain()));
+        }
+        Ok(meta.to_json_string())
+    }
+
+    fn username_taken(e: DbError) -> Error {
+        match e {
+            DbError::Duplicate(_) => Error::Conflict("username is already taken".into()),
+            other => other.into(),
+        }
+    }
+
+    /// Creates a pay link (a Lightning Address when `username` is set).
+    pub async fn create_pay_link(&self, s: PayLinkSpec) -> Result<PayLinkView, Error> {
+        let row = self.build_pay_row(new_id("pl"), &s, now())?;
+        let r = row.clone();
+        self.db
+            .run(move |c| r.insert(c))
+            .await
+            .map_err(Self::username_taken)?;
+        self.pay_view(&row)
+    }
+
+    /// Applies a partial update; the metadata (and so every later invoice's
+    /// description hash) is rebuilt as one new link version.
+    pub async fn update_pay_link(&self, id: &str, p: PayLinkPatch) -> Result<PayLinkView, Error> {
+        let i = id.to_owned();
+        let cur = self
+            .db
+            .run(move |c| PayLink::find(c, &i))
+            .await?
+            .ok_or_else(|| Error::NotFound("pay link not found".into()))?;
+        if cur.disabled_at.is_some() {
+            return Err(Error::Conflict("pay link is disabled".into()));
+        }
+        let view = self.pay_view(&cur)?;
+        let image = match (cur.image_mime.clone(), cur.image_base64.clone()) {
+            (Some(mime), Some(base64)) => Some(ImageConfig { mime, base64 }),
+            _ => None,
+        };
+        let s = PayLinkSpec {
+            min_msat: p.min_msat.unwrap_or(view.min_msat),
+            max_msat: p.max_msat.unwrap_or(view.max_msat),
+            description: p.description.unwrap_or(view.description),
+            long_description: p.long_description.unwrap_or(view.long_description),
+            image: p.image.unwrap_or(image),
+            username: p.username.unwrap_or(view.username),
+            comment_allowed: p.comment_allowed.unwrap_or(view.comment_allowed),
+            success_action: p.success_action.unwrap_or(view.success_action),
+            payer_data: p.payer_data.unwrap_or(view.payer_data),
+            webhook_url: p.webhook_url.unwrap_or(view.webhook_url),
+        };
+        let row = self.build_pay_row(cur.id.clone(), &s, cur.created_at)?;
+        let r = row.clone();
+        let saved = self
+            .db
+            .run(move |c| r.save_if_active(c))
+            .await
+            .map_err(Self::username_taken)?;
+        if !saved {
+            return Err(Error::Conflict("pay link is disabled".into()));
+        }
+        self.pay_view(&row)
+    }
+
+    /// Disables a pay link and frees its username; invoices are kept.
+    pub async fn disable_pay_link(&self, id: &str) -> Result<PayLinkView, Error> {
+        let i = id.to_owned();
+        let t = now();
+        let row = self
+            .db
+            .run(move |c| {
+                PayLink::disable(c, &i, t)?;
+                PayLink::find(c, &i)
+            })
+            .await?
+            .ok_or_else(|| Error::NotFound("pay link not found".into()))?;
+        self.pay_view(&row)
+    }
+
+    /// One pay link (also disabled ones; `status` tells).
+    pub async fn get_pay_link(&self, id: &str) -> Result<PayLinkView, Error> {
+        let i = id.to_owned();
+        let l = self
+            .db
+            .run(move |c| PayLink::find(c, &i))
+            .await?
+            .ok_or_else(|| Error::NotFound("pay link not found".into()))?;
+        self.pay_view(&l)
+    }
+
+    pub(super) async fn active_pay_link(&self, id: &str) -> Result<PayLink, Error> {
+        if id.is_empty() || id.len() > 64 {
+            return Err(Error::NotFound("unknown pay link".into()));
+        }
+        let i = id.to_owned();
+        match self.db.run(move |c| PayLink::find(c, &i)).await? {
+            Some(l) if l.disabled_at.is_none() => Ok(l),
+            _ => Err(Error::NotFound("unknown pay link".into())),
+        }
+    }
+
+    pub(super) async fn link_for_username(&self, username: &str) -> Result<PayLink, Error> {
+        // LUD-16 tags: `user+tag` resolves `user`.
+        let base = username.split('+').next().unwrap_or_default();
+        let Ok(u) = normalize_username(base) else {
+            return Err(Error::NotFound(format!("unknown user {username:?}")));
+        };
+        let lookup = u.clone();
+        match self
+            .db
+            .run(move |c| PayLink::find_by_username(c, &lookup))
+            .await?
+        {
+            Some(l) if l.disabled_at.is_none() => Ok(l),
+            _ => Err(Error::NotFound(format!("unknown user {u:?}"))),
+        }
+    }
+
+    /// The active pay link behind a Lightning Address username
+    /// (case-insensitive; a `+tag` is ignored).
+    pub async fn pay_link_by_username(&self, username: &str) -> Result<PayLinkView, Error> {
+        let l = self.link_for_username(username).await?;
+        self.pay_view(&l)
+    }
+
+    /// Pay links, newest first.
+    pub async fn list_pay_links(
+        &self,
+        addresses_only: bool,
+        limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> Result<(Vec<PayLinkView>, Option<String>), Error> {
+        let limit = page_limit(limit)?;
+        let rows = self
+            .db
+            .run(move |c| {
+                let cur = match cursor {
+                    None => None,
+                    Some(id) => match PayLink::find(c, &id)? {
+                        Some(l) => Some((l.created_at, l.id)),
+                        None => return Ok(None),
+                    },
+                };
+                Ok(Some(PayLink::list(c, addresses_only, limit as i64, cur)?))
+            })
+            .await?
+            .ok_or_else(|| Error::Invalid("cursor does not name a pay link".into()))?;
+        let next = (rows.len() == limit as usize)
+            .then(|| rows.last().map(|l| l.id.clone()))
+            .flatten();
+        let views = rows
+            .iter()
+            .map(|l| self.pay_view(l))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((views, next))
+    }
+
+    /// Invoices of a pay link, newest first; `cursor` is the last payment
+    /// hash of the previous page.
+    pub async fn list_pay_invoices(
+        &self,
+        link_id: &str,
+        limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> Result<(Vec<PayInvoiceView>, Option<String>), Error> {
+        let limit = page_limit(limit)?;
+        self.get_pay_link(link_id).await?;
+        let id = link_id.to_owned();
+        let rows = self
+            .db
+            .run(move |c| {
+                let cur = match cursor {
+                    None => None,
+                    Some(h) => match PayInvoice::find(c, &h)? {
+                        Some(i) if i.pay_link_id == id => Some((i.created_at, i.payment_hash)),
+                        _ => return Ok(None),
+                    },
+                };
+                Ok(Some(PayInvoice::list_for_link(c, &id, limit as i64, cur)?))
+            })
+            .await?
+            .ok_or_else(|| Error::Invalid("cursor does not name an invoice of this link".into()))?;
+        let next = (rows.len() == limit as usize)
+            .then(|| rows.last().map(|i| i.payment_hash.clone()))
+            .flatten();
+        let t = now();
+        Ok((
+            rows.iter()
+                .map(|i| PayInvoiceView::from_row(i, t))
+                .collect(),
+            next,
+        ))
+    }
+}

@@ -1,0 +1,308 @@
+//! LNURL-pay rules (LUD-06) with Lightning Addresses (LUD-16), success
+//! actions (LUD-09/10), comments (LUD-12), payer data (LUD-18), long
+//! descriptions (LUD-20) and verify (LUD-21). DESIGN.md invariant 3: the
+//! description hash of every invoice is sha256 of the exact metadata string
+//! served (plus the payer data where LUD-18 applies), and its amount is the
+//! requested one.
+//! <https://github.com/lnurl/luds/blob/luds/06.md>
+//!
+//! Service layer: imports `lnurl`, `db`, `node` and the outbox of
+//! `service::webhooks` (never the other way round).
+//!
+//! - `mod.rs`: what the operator gives (spec, patch) and sees (views);
+//! - `links.rs`: pay-link management, checks and metadata, lookups by id
+//!   and username;
+//! - `wallet.rs`: the wallet's protocol (pay request, callback, verify);
+//! - `settlement.rs`: recording settlements, reconciling with the node,
+//!   expiring unpaid invoices.
+
+use serde::{Deserialize, Serialize};
+
+use super::{rfc3339, Error, Services};
+use crate::db::models::{PayInvoice, PayLink};
+use crate::lnurl;
+use crate::lnurl::wire::PayerDataSpec;
+
+mod links;
+mod settlement;
+mod wallet;
+
+/// Longest username accepted.
+pub const MAX_USERNAME_LEN: usize = 64;
+/// Largest `comment_allowed` (whole GET URLs are practically ~2000 chars).
+pub const MAX_COMMENT_ALLOWED: u32 = 1000;
+
+/// A success action as the operator configures it. For `aes` the operator
+/// gives the plaintext; each invoice gets it encrypted with its own preimage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "tag", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SuccessActionConfig {
+    /// LUD-09 message.
+    Message {
+        /// ≤ 144 characters.
+        message: String,
+    },
+    /// LUD-09 url (same domain as the callback).
+    Url {
+        /// ≤ 144 characters.
+        description: String,
+        /// http(s) URL on the public host.
+        url: String,
+    },
+    /// LUD-10 aes.
+    Aes {
+        /// ≤ 144 characters.
+        description: String,
+        /// The secret text revealed after payment.
+        plaintext: String,
+    },
+}
+
+/// Image for the metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageConfig {
+    /// `png` or `jpeg`.
+    pub mime: String,
+    /// Base64 data.
+    pub base64: String,
+}
+
+/// What an operator gives to create (or fully describe) a pay link.
+#[derive(Debug, Clone, Default)]
+pub struct PayLinkSpec {
+    /// minSendable, msat.
+    pub min_msat: u64,
+    /// maxSendable, msat.
+    pub max_msat: u64,
+    /// `text/plain`.
+    pub description: String,
+    /// LUD-20.
+    pub long_description: Option<String>,
+    /// Metadata image.
+    pub image: Option<ImageConfig>,
+    /// LUD-16 username.
+    pub username: Option<String>,
+    /// LUD-12 (0 = off).
+    pub comment_allowed: u32,
+    /// LUD-09/10.
+    pub success_action: Option<SuccessActionConfig>,
+    /// LUD-18.
+    pub payer_data: Option<PayerDataSpec>,
+    /// Webhook target.
+    pub webhook_url: Option<String>,
+}
+
+/// A partial update; `Some(None)` clears a nullable field.
+#[derive(Debug, Clone, Default)]
+pub struct PayLinkPatch {
+    /// See [`PayLinkSpec`].
+    pub min_msat: Option<u64>,
+    /// See [`PayLinkSpec`].
+    pub max_msat: Option<u64>,
+    /// See [`PayLinkSpec`].
+    pub description: Option<String>,
+    /// See [`PayLinkSpec`].
+    pub long_description: Option<Option<String>>,
+    /// See [`PayLinkSpec`].
+    pub image: Option<Option<ImageConfig>>,
+    /// See [`PayLinkSpec`].
+    pub username: Option<Option<String>>,
+    /// See [`PayLinkSpec`].
+    pub comment_allowed: Option<u32>,
+    /// See [`PayLinkSpec`].
+    pub success_action: Option<Option<SuccessActionConfig>>,
+    /// See [`PayLinkSpec`].
+    pub payer_data: Option<Option<PayerDataSpec>>,
+    /// See [`PayLinkSpec`].
+    pub webhook_url: Option<Option<String>>,
+}
+
+/// A pay link as shown to the operator and the pages.
+#[derive(Debug, Clone, Serialize)]
+pub struct PayLinkView {
+    /// Id.
+    pub id: String,
+    /// Bech32 LNURL of `url`, uppercase (QR form).
+    pub lnurl: String,
+    /// `{public}/lnurlp/{id}`.
+    pub url: String,
+    /// LUD-17 `lnurlp://` form.
+    pub lnurlp: String,
+    /// `username@domain` when it has a username.
+    pub lightning_address: Option<String>,
+    /// HTML page.
+    pub page_url: String,
+    /// QR image (SVG).
+    pub qr_url: String,
+    /// minSendable, msat.
+    pub min_msat: u64,
+    /// maxSendable, msat.
+    pub max_msat: u64,
+    /// `text/plain`.
+    pub description: String,
+    /// LUD-20.
+    pub long_description: Option<String>,
+    /// LUD-16 username.
+    pub username: Option<String>,
+    /// LUD-12.
+    pub comment_allowed: u32,
+    /// LUD-09/10 as configured.
+    pub success_action: Option<SuccessActionConfig>,
+    /// LUD-18 spec.
+    pub payer_data: Option<PayerDataSpec>,
+    /// Webhook target.
+    pub webhook_url: Option<String>,
+    /// The exact metadata string served.
+    pub metadata: String,
+    /// `active` or `disabled`.
+    pub status: &'static str,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+/// An issued invoice as shown to the operator.
+#[derive(Debug, Clone, Serialize)]
+pub struct PayInvoiceView {
+    /// Hex.
+    pub payment_hash: String,
+    /// BOLT11.
+    pub bolt11: String,
+    /// Requested amount, msat.
+    pub amount_msat: u64,
+    /// LUD-12 comment.
+    pub comment: Option<String>,
+    /// LUD-18 payer data (parsed JSON).
+    pub payer_data: Option<serde_json::Value>,
+    /// `open`, `settled` or `expired`.
+    pub state: &'static str,
+    /// Hex, once settled.
+    pub preimage: Option<String>,
+    /// msat, once settled.
+    pub amount_paid_msat: Option<u64>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub expires_at: String,
+    /// RFC 3339.
+    pub settled_at: Option<String>,
+}
+
+impl PayInvoiceView {
+    /// From a row, deriving `expired`.
+    pub fn from_row(i: &PayInvoice, t: i64) -> PayInvoiceView {
+        let state = match i.state.as_str() {
+            "settled" => "settled",
+            _ if i.expires_at <= t => "expired",
+            _ => "open",
+        };
+        PayInvoiceView {
+            payment_hash: i.payment_hash.clone(),
+            bolt11: i.bolt11.clone(),
+            amount_msat: i.amount_msat.max(0) as u64,
+            comment: i.comment.clone(),
+            payer_data: i
+                .payer_data
+                .as_deref()
+                .and_then(|p| serde_json::from_str(p).ok()),
+            state,
+            preimage: i.preimage.clone(),
+            amount_paid_msat: i.amount_paid_msat.map(|a| a.max(0) as u64),
+            created_at: rfc3339(i.created_at),
+            expires_at: rfc3339(i.expires_at),
+            settled_at: i.settled_at.map(rfc3339),
+        }
+    }
+}
+
+/// Normalises and checks a LUD-16 username: lowercased, `a-z0-9-_.` only.
+pub fn normalize_username(u: &str) -> Result<String, Error> {
+    let u = u.trim().to_ascii_lowercase();
+    if u.is_empty() || u.len() > MAX_USERNAME_LEN {
+        return Err(Error::Invalid(format!(
+            "username must be 1 to {MAX_USERNAME_LEN} characters"
+        )));
+    }
+    if let Some(bad) = u
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(Error::Invalid(format!(
+            "username may contain only a-z, 0-9, '-', '_' and '.' (LUD-16); {bad:?} is not allowed"
+        )));
+    }
+    Ok(u)
+}
+
+impl Services {
+    fn pay_url(&self, id: &str) -> String {
+        self.url(&format!("/lnurlp/{id}"))
+    }
+
+    /// `{public}/.well-known/lnurlp/{username}`.
+    pub fn address_url(&self, username: &str) -> String {
+        self.url(&format!("/.well-known/lnurlp/{username}"))
+    }
+
+    fn pay_view(&self, l: &PayLink) -> Result<PayLinkView, Error> {
+        let url = self.pay_url(&l.id);
+        let parsed = url::Url::parse(&url).map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(PayLinkView {
+            id: l.id.clone(),
+            lnurl: lnurl::bech32::encode_upper(&url),
+            lnurlp: lnurl::bech32::lud17(&parsed, lnurl::bech32::Lud17::Pay),
+            lightning_address: l
+                .username
+                .as_ref()
+                .map(|u| format!("{u}@{}", self.config.address_domain())),
+            page_url: self.url(&format!("/p/{}", l.id)),
+            qr_url: self.url(&format!("/qr/p/{}.svg", l.id)),
+            url,
+            min_msat: l.min_msat.max(0) as u64,
+            max_msat: l.max_msat.max(0) as u64,
+            description: l.description.clone(),
+            long_description: l.long_description.clone(),
+            username: l.username.clone(),
+            comment_allowed: l.comment_allowed.clamp(0, u32::MAX as i64) as u32,
+            success_action: l
+                .success_action
+                .as_deref()
+                .and_then(|s| serde_json::from_str(s).ok()),
+            payer_data: l
+                .payer_data
+                .as_deref()
+                .and_then(|s| serde_json::from_str(s).ok()),
+            webhook_url: l.webhook_url.clone(),
+            metadata: l.metadata.clone(),
+            status: if l.disabled_at.is_some() {
+                "disabled"
+            } else {
+                "active"
+            },
+            created_at: rfc3339(l.created_at),
+            updated_at: rfc3339(l.updated_at),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_follow_lud16() {
+        assert_eq!(
+            normalize_username("Alice").expect("test input is valid"),
+            "alice"
+        );
+        assert_eq!(
+            normalize_username("a.b-c_9").expect("test input is valid"),
+            "a.b-c_9"
+        );
+        for bad in ["", "al ice", "alice+tag", "ålice", "a/b", "a@b"] {
+            assert!(normalize_username(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Settlement of pay-link invoices: record a settlement (idempotent; the
+//! invoice, the stored settle index and `invoice.settled` in one
+//! transaction), reconcile open invoices with the node (what a settlement
+//! stream cannot replay), and expire unpaid invoices with
+//! `invoice.expired`. Service layer: imports `db`, `node` and the outbox
+//! of `service::webhooks` (which never calls back into pay).
+
+use crate::db::models::node_state::{self, SETTLE_INDEX};
+use crate::db::models::PayInvoice;
+use crate::node::{InvoiceState, PaymentHash, Settlement};
+use crate::service::webhooks::{self, EventType};
+use crate::service::{now, Error, Services};
+
+impl Services {
+    /// Records one settlement and raises the stored settle index, in one
+    /// transaction. Idempotent: returns whether this call settled the invoice.
+    pub async fn record_settlement(&self, s: &Settlement) -> Result<bool, Error> {
+        let (hash, pre, paid, idx, at) = (
+            s.payment_hash.to_hex(),
+            s.preimage.to_hex(),
+            s.amount_paid_msat.min(i64::MAX as u64) as i64,
+            s.settle_index.min(i64::MAX as u64) as i64,
+            if s.settled_at > 0 {
+                s.settled_at
+            } else {
+                now()
+            },
+        );
+        let ob = self.outbox();
+        let changed = self
+            .db
+            .transaction(move |c| {
+                // Write first (SQLite takes the write lock before reading).
+                let changed = PayInvoice::mark_settled(c, &hash, &pre, paid, idx, at)?;
+                if idx > 0 {
+                    node_state::raise(c, SETTLE_INDEX, idx)?;
+                }
+                // invoice.settled in the same transaction, written once.
+                if changed {
+                    webhooks::invoice_event(c, &ob, EventType::InvoiceSettled, &hash, now())?;
+                }
+                Ok(changed)
+            })
+            .await?;
+        if changed {
+            self.wake_webhooks();
+            self.metrics.incr("lnurld_invoices_settled_total");
+            tracing::info!(payment_hash = %s.payment_hash, amount_msat = s.amount_paid_msat, "invoice settled");
+        }
+        Ok(changed)
+    }
+
+    /// Marks open invoices past their expiry as expired and writes
+    /// `invoice.expired`, one transaction each. Asks the node first, so a
+    /// settlement the watcher has not recorded yet is recorded instead.
+    pub async fn expire_invoices(&self) -> Result<usize, Error> {
+        let t = now();
+        let due = self
+            .db
+            .run(move |c| PayInvoice::due_for_expiry(c, t, 50))
+            .await?;
+        let mut expired = 0;
+        for inv in due {
+            if let Some(hash) = PaymentHash::from_hex(&inv.payment_hash) {
+                match self.node.invoice(hash).await {
+                    Ok(Some(st)) if st.state == InvoiceState::Settled => {
+                        if let Some(p) = st.preimage {
+                            self.record_settlement(&Settlement {
+                                payment_hash: hash,
+                                preimage: p,
+                                amount_paid_msat: st.amount_paid_msat,
+                                settle_index: st.settle_index,
+                                settled_at: st.settled_at,
+                            })
+                            .await?;
+                            continue;
+                        }
+                    }
+                    // Held HTLCs may still settle: look again later.
+                    Ok(Some(st)) if st.state == InvoiceState::Accepted => continue,
+                    Ok(_) => {}
+                    // Cannot tell now; the next sweep tries again.
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let (h, ob, t) = (inv.payment_hash.clone(), self.outbox(), now());
+            let changed = self
+                .db
+                .transaction(move |c| {
+                    let changed = PayInvoice::mark_expired(c, &h, t)?;
+                    if changed {
+                        webhooks::invoice_event(c, &ob, EventType::InvoiceExpired, &h, t)?;
+                    }
+                    Ok(changed)
+                })
+                .await?;
+            if changed {
+                expired += 1;
+            }
+        }
+        if expired > 0 {
+            self.wake_webhooks();
+        }
+        Ok(expired)
+    }
+
+    /// The highest settle index recorded.
+    pub async fn stored_settle_index(&self) -> Result<u64, Error> {
+        Ok(self
+            .db
+            .run(|c| node_state::get(c, SETTLE_INDEX))
+            .await?
+            .max(0) as u64)
+    }
+
+    /// Asks the node about every open invoice that has not long expired and
+    /// records those it says are settled. Covers what a settlement stream
+    /// cannot replay (lnd replays nothing from index 0).
+    pub async fn reconcile_open_invoices(&self) -> Result<usize, Error> {
+        let since = now() - 86_400;
+        let open = self
+            .db
+            .run(move |c| PayInvoice::open_since(c, since, 10_000))
+            .await?;
+        let mut settled = 0;
+        for inv in open {
+            let Some(hash) = PaymentHash::from_hex(&inv.payment_hash) else {
+                continue;
+            };
+            if let Some(st) = self.node.invoice(hash).await? {
+                if let (InvoiceState::Settled, Some(p)) = (st.state, st.preimage) {
+                    let s = Settlement {
+                        payment_hash: hash,
+                        preimage: p,
+                        amount_paid_msat: st.amount_paid_msat,
+                        settle_index: st.settle_index,
+                        settled_at: st.settled_at,
+                    };
+                    if self.record_settlement(&s).await? {
+                        settled += 1;
+                    }
+                }
+            }
+        }
+        Ok(settled)
+    }
+}

@@ -1,0 +1,303 @@
+//! The wallet's side of LNURL-pay: the pay request of a link (LUD-06) or a
+//! Lightning Address (LUD-16), the callback that issues the invoice with
+//! its comment (LUD-12), payer data (LUD-18) and success action
+//! (LUD-09/10), and verify (LUD-21). Service layer: imports `lnurl`, `db`
+//! and `node`.
+//! <https://github.com/lnurl/luds/blob/luds/06.md>,
+//! <https://github.com/lnurl/luds/blob/luds/21.md>
+
+use rand::RngCore;
+
+use super::SuccessActionConfig;
+use crate::db::models::{PayInvoice, PayLink};
+use crate::lnurl;
+use crate::lnurl::wire::{PayCallbackResponse, PayRequest, PayerDataSpec, SuccessAction};
+use crate::node::{InvoiceRequest, InvoiceState, PaymentHash, Preimage, Settlement};
+use crate::service::{now, Error, Services};
+
+impl Services {
+    fn pay_request_of(&self, l: &PayLink) -> PayRequest {
+        PayRequest {
+            callback: format!("{}/callback", self.pay_url(&l.id)),
+            min_sendable: l.min_msat.max(0) as u64,
+            max_sendable: l.max_msat.max(0) as u64,
+            metadata: l.metadata.clone(),
+            comment_allowed: (l.comment_allowed > 0).then_some(l.comment_allowed as u32),
+            payer_data: l
+                .payer_data
+                .as_deref()
+                .and_then(|s| serde_json::from_str(s).ok()),
+        }
+    }
+
+    /// LUD-06 step 1 for `/lnurlp/{id}`.
+    pub async fn pay_request(&self, id: &str) -> Result<PayRequest, Error> {
+        let l = self.active_pay_link(id).await?;
+        Ok(self.pay_request_of(&l))
+    }
+
+    /// LUD-16 step 1 for `/.well-known/lnurlp/{username}`.
+    pub async fn address_pay_request(&self, username: &str) -> Result<PayRequest, Error> {
+        let l = self.link_for_username(username).await?;
+        Ok(self.pay_request_of(&l))
+    }
+
+    /// LUD-06 step 2: checks everything the payer sent, then asks the node
+    /// for an invoice of exactly `amount` msat whose description hash is
+    /// sha256(metadata [+ payerdata]). Nothing is written and the node is
+    /// not called when a check fails.
+    pub async fn pay_callback(
+        &self,
+        id: &str,
+        amount: Option<&str>,
+        comment: Option<&str>,
+        payerdata: Option<&str>,
+    ) -> Result<PayCallbackResponse, Error> {
+        let l = self.active_pay_link(id).await?;
+        let amount_msat = parse_amount(amount, l.min_msat.max(0) as u64, l.max_msat.max(0) as u64)?;
+        let comment = comment.filter(|c| !c.is_empty());
+        check_comment(&l, comment)?;
+        let payerdata = checked_payer_data(&l, payerdata)?;
+        let description_hash = lnurl::description_hash(&l.metadata, payerdata);
+
+        let action: Option<SuccessActionConfig> = l
+            .success_action
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok());
+        let preimage = preimage_for(action.as_ref());
+        let expiry_secs = self.config.pay.invoice_expiry_secs;
+        let created = self
+            .node
+            .create_invoice(InvoiceRequest {
+                amount_msat,
+                description_hash,
+                expiry_secs,
+                preimage,
+            })
+            .await?;
+        let success_action = success_action_of(action, preimage)?;
+        let t = now();
+        let hash = created.payment_hash.to_hex();
+        let row = PayInvoice {
+            payment_hash: hash.clone(),
+            pay_link_id: l.id.clone(),
+            bolt11: created.bolt11.clone(),
+            amount_msat: amount_msat as i64,
+            comment: comment.map(str::to_owned),
+            payer_data: payerdata.map(str::to_owned),
+            state: "open".into(),
+            preimage: None,
+            amount_paid_msat: None,
+            settle_index: None,
+            expires_at: t + expiry_secs as i64,
+            created_at: t,
+            settled_at: None,
+        };
+        self.db.run(move |c| row.insert(c)).await?;
+        Ok(PayCallbackResponse {
+            pr: created.bolt11,
+            routes: Vec::new(),
+            success_action,
+            disposable: Some(false),
+            verify: Some(self.url(&format!("/lnurlp/verify/{hash}"))),
+        })
+    }
+
+    /// LUD-21 verify. Asks the node when the database still says open, so
+    /// the answer is right even before the watcher has caught up.
+    pub async fn verify_invoice(
+        &self,
+        payment_hash: &str,
+    ) -> Result<lnurl::wire::VerifyResponse, Error> {
+        let Some(hash) = PaymentHash::from_hex(payment_hash) else {
+            return Err(Error::NotFound("Not found".into()));
+        };
+        let h = hash.to_hex();
+        let inv = self
+            .db
+            .run(move |c| PayInvoice::find(c, &h))
+            .await?
+            .ok_or_else(|| Error::NotFound("Not found".into()))?;
+        if inv.state == "settled" {
+            return Ok(lnurl::wire::VerifyResponse {
+                settled: true,
+                preimage: inv.preimage,
+                pr: inv.bolt11,
+            });
+        }
+        if let Some(st) = self.node.invoice(hash).await? {
+            if st.state == InvoiceState::Settled {
+                if let Some(p) = st.preimage {
+                    self.record_settlement(&Settlement {
+                        payment_hash: hash,
+                        preimage: p,
+                        amount_paid_msat: st.amount_paid_msat,
+                        settle_index: st.settle_index,
+                        settled_at: st.settled_at,
+                    })
+                    .await?;
+                    return Ok(lnurl::wire::VerifyResponse {
+                        settled: true,
+                        preimage: Some(p.to_hex()),
+                        pr: inv.bolt11,
+                    });
+                }
+            }
+        }
+        Ok(lnurl::wire::VerifyResponse {
+            settled: false,
+            preimage: None,
+            pr: inv.bolt11,
+        })
+    }
+}
+
+/// LUD-12: a comment only where the link allows one, and no longer than it
+/// allows.
+fn check_comment(l: &PayLink, comment: Option<&str>) -> Result<(), Error> {
+    if let Some(c) = comment {
+        if l.comment_allowed <= 0 {
+            return Err(Error::Invalid("This link does not accept comments.".into()));
+        }
+        let n = c.chars().count();
+        if n as i64 > l.comment_allowed {
+            return Err(Error::Invalid(format!(
+                "Comment is too long: {n} characters, at most {} allowed.",
+                l.comment_allowed
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// LUD-18: the payer data that goes into the description hash, checked
+/// against the link's spec; `None` means the bare metadata is hashed.
+fn checked_payer_data<'a>(
+    l: &PayLink,
+    payerdata: Option<&'a str>,
+) -> Result<Option<&'a str>, Error> {
+    let spec: Option<PayerDataSpec> = l
+        .payer_data
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok());
+    // LUD-18: hash metadata + payerdata only when payerData was offered
+    // and the wallet sent it; otherwise the bare metadata.
+    Ok(match (&spec, payerdata.filter(|p| !p.is_empty())) {
+        (Some(spec), Some(pd)) => {
+            if pd.len() > 4096 {
+                return Err(Error::Invalid("payerdata is too long".into()));
+            }
+            lnurl::check_payer_data(spec, pd)?;
+            Some(pd)
+        }
+        (Some(spec), None) => {
+            lnurl::check_payer_data(spec, "{}")?;
+            None
+        }
+        (None, _) => None,
+    })
+}
+
+/// The preimage to create the invoice with: our own for a LUD-10 aes
+/// action (it is the encryption key, so it must be known before the node
+/// answers), else `None` and the node picks one.
+fn preimage_for(action: Option<&SuccessActionConfig>) -> Option<Preimage> {
+    match action {
+        Some(SuccessActionConfig::Aes { .. }) => {
+            let mut p = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut p);
+            Some(Preimage(p))
+        }
+        _ => None,
+    }
+}
+
+/// The LUD-09/10 success action sent with the invoice; an aes one is
+/// encrypted with this invoice's `preimage`.
+fn success_action_of(
+    action: Option<SuccessActionConfig>,
+    preimage: Option<Preimage>,
+) -> Result<Option<SuccessAction>, Error> {
+    Ok(match action {
+        None => None,
+        Some(SuccessActionConfig::Message { message }) => Some(SuccessAction::Message { message }),
+        Some(SuccessActionConfig::Url { description, url }) => {
+            Some(SuccessAction::Url { description, url })
+        }
+        Some(SuccessActionConfig::Aes {
+            description,
+            plaintext,
+        }) => {
+            let p = preimage.ok_or_else(|| Error::Internal("aes without preimage".into()))?;
+            let mut iv = [0u8; 16];
+            rand::rngs::OsRng.fill_bytes(&mut iv);
+            let (ciphertext, iv) = lnurl::aes::encrypt(&p.0, &plaintext, iv)
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            Some(SuccessAction::Aes {
+                description,
+                ciphertext,
+                iv,
+            })
+        }
+    })
+}
+
+/// LUD-06 `amount`: a whole number of msat within the link's bounds.
+fn parse_amount(amount: Option<&str>, min: u64, max: u64) -> Result<u64, Error> {
+    let a = amount
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| Error::Invalid("Missing amount parameter (millisatoshis).".into()))?;
+    if !a.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::Invalid(format!(
+            "Amount {a:?} is not a whole number of millisatoshis."
+        )));
+    }
+    let n: u64 = match a.parse() {
+        Ok(n) => n,
+        Err(_) => {
+            return Err(Error::Invalid(format!(
+                "Amount is above the maximum of {max} millisatoshis."
+            )))
+        }
+    };
+    if n < min {
+        return Err(Error::Invalid(format!(
+            "Amount {n} is below the minimum of {min} millisatoshis."
+        )));
+    }
+    if n > max {
+        return Err(Error::Invalid(format!(
+            "Amount {n} is above the maximum of {max} millisatoshis."
+        )));
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_are_whole_msat_within_bounds() {
+        assert_eq!(
+            parse_amount(Some("1000"), 1000, 2000).expect("test input is valid"),
+            1000
+        );
+        for bad in [
+            "",
+            "0",
+            "999",
+            "2001",
+            "1e3",
+            "1000.0",
+            "-1000",
+            "+1000",
+            "abc",
+            "99999999999999999999999",
+        ] {
+            assert!(parse_amount(Some(bad), 1000, 2000).is_err(), "{bad}");
+        }
+        assert!(parse_amount(None, 1, 2).is_err());
+    }
+}
