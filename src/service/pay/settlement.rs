@@ -7,9 +7,25 @@
 
 use crate::db::models::node_state::{self, SETTLE_INDEX};
 use crate::db::models::PayInvoice;
-use crate::node::{InvoiceState, PaymentHash, Settlement};
+use crate::node::{InvoiceState, InvoiceStatus, PaymentHash, Settlement};
 use crate::service::webhooks::{self, EventType};
 use crate::service::{now, Error, Services};
+
+/// The settlement a node's answer about `hash` reports: only a `Settled`
+/// invoice with its preimage (lnd returns a preimage for open invoices too,
+/// so the preimage alone proves nothing).
+pub(super) fn settlement_of(hash: PaymentHash, st: &InvoiceStatus) -> Option<Settlement> {
+    match (st.state, st.preimage) {
+        (InvoiceState::Settled, Some(p)) => Some(Settlement {
+            payment_hash: hash,
+            preimage: p,
+            amount_paid_msat: st.amount_paid_msat,
+            settle_index: st.settle_index,
+            settled_at: st.settled_at,
+        }),
+        _ => None,
+    }
+}
 
 impl Services {
     /// Records one settlement and raises the stored settle index, in one
@@ -64,15 +80,8 @@ impl Services {
             if let Some(hash) = PaymentHash::from_hex(&inv.payment_hash) {
                 match self.node.invoice(hash).await {
                     Ok(Some(st)) if st.state == InvoiceState::Settled => {
-                        if let Some(p) = st.preimage {
-                            self.record_settlement(&Settlement {
-                                payment_hash: hash,
-                                preimage: p,
-                                amount_paid_msat: st.amount_paid_msat,
-                                settle_index: st.settle_index,
-                                settled_at: st.settled_at,
-                            })
-                            .await?;
+                        if let Some(s) = settlement_of(hash, &st) {
+                            self.record_settlement(&s).await?;
                             continue;
                         }
                     }
@@ -127,18 +136,10 @@ impl Services {
             let Some(hash) = PaymentHash::from_hex(&inv.payment_hash) else {
                 continue;
             };
-            if let Some(st) = self.node.invoice(hash).await? {
-                if let (InvoiceState::Settled, Some(p)) = (st.state, st.preimage) {
-                    let s = Settlement {
-                        payment_hash: hash,
-                        preimage: p,
-                        amount_paid_msat: st.amount_paid_msat,
-                        settle_index: st.settle_index,
-                        settled_at: st.settled_at,
-                    };
-                    if self.record_settlement(&s).await? {
-                        settled += 1;
-                    }
+            let answer = self.node.invoice(hash).await?;
+            if let Some(s) = answer.and_then(|st| settlement_of(hash, &st)) {
+                if self.record_settlement(&s).await? {
+                    settled += 1;
                 }
             }
         }

@@ -8,11 +8,12 @@
 
 use rand::RngCore;
 
+use super::settlement::settlement_of;
 use super::SuccessActionConfig;
 use crate::db::models::{PayInvoice, PayLink};
 use crate::lnurl;
 use crate::lnurl::wire::{PayCallbackResponse, PayRequest, PayerDataSpec, SuccessAction};
-use crate::node::{InvoiceRequest, InvoiceState, PaymentHash, Preimage, Settlement};
+use crate::node::{InvoiceRequest, PaymentHash, Preimage};
 use crate::service::{now, Error, Services};
 
 impl Services {
@@ -125,24 +126,14 @@ impl Services {
                 pr: inv.bolt11,
             });
         }
-        if let Some(st) = self.node.invoice(hash).await? {
-            if st.state == InvoiceState::Settled {
-                if let Some(p) = st.preimage {
-                    self.record_settlement(&Settlement {
-                        payment_hash: hash,
-                        preimage: p,
-                        amount_paid_msat: st.amount_paid_msat,
-                        settle_index: st.settle_index,
-                        settled_at: st.settled_at,
-                    })
-                    .await?;
-                    return Ok(lnurl::wire::VerifyResponse {
-                        settled: true,
-                        preimage: Some(p.to_hex()),
-                        pr: inv.bolt11,
-                    });
-                }
-            }
+        let answer = self.node.invoice(hash).await?;
+        if let Some(s) = answer.and_then(|st| settlement_of(hash, &st)) {
+            self.record_settlement(&s).await?;
+            return Ok(lnurl::wire::VerifyResponse {
+                settled: true,
+                preimage: Some(s.preimage.to_hex()),
+                pr: inv.bolt11,
+            });
         }
         Ok(lnurl::wire::VerifyResponse {
             settled: false,
