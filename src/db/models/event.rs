@@ -16,16 +16,8 @@ use diesel::prelude::*;
 
 use crate::db::models::PayInvoice;
 use crate::db::schema::{event_attempts, events, pay_invoices, webhook_endpoints};
+use crate::db::types::{EventState, EventType, PayInvoiceState};
 use crate::db::{DbConn, DbError};
-
-/// Column value of a pending event.
-pub const PENDING: &str = "pending";
-/// Column value of a delivered event.
-pub const DELIVERED: &str = "delivered";
-/// Column value of an event that ran out of retries.
-pub const FAILED: &str = "failed";
-/// Column value of an event that had nowhere to go.
-pub const NO_TARGET: &str = "no_target";
 
 /// An event row (also its insert form).
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Identifiable)]
@@ -33,14 +25,14 @@ pub const NO_TARGET: &str = "no_target";
 pub struct Event {
     /// Id (`evt_…`), also in the payload and the `Lnurld-Event-Id` header.
     pub id: String,
-    /// `withdraw.succeeded`, `withdraw.failed`, `invoice.settled`, `invoice.expired`.
-    pub event_type: String,
+    /// What happened.
+    pub event_type: EventType,
     /// The exact JSON body that is POSTed.
     pub payload: String,
     /// Where it goes (NULL: nowhere configured).
     pub target_url: Option<String>,
-    /// `pending`, `delivered`, `failed` or `no_target`.
-    pub state: String,
+    /// Delivery state.
+    pub state: EventState,
     /// Delivery attempts made.
     pub attempts: i64,
     /// Unix seconds of the next attempt (while pending).
@@ -101,9 +93,9 @@ pub struct WebhookEndpoint {
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
     /// Only this type.
-    pub event_type: Option<String>,
+    pub event_type: Option<EventType>,
     /// Only this state.
-    pub state: Option<String>,
+    pub state: Option<EventState>,
 }
 
 impl Event {
@@ -134,10 +126,10 @@ impl Event {
         use events::dsl as e;
         let mut q = e::events.into_boxed();
         if let Some(t) = &filter.event_type {
-            q = q.filter(e::event_type.eq(t.clone()));
+            q = q.filter(e::event_type.eq(*t));
         }
         if let Some(s) = &filter.state {
-            q = q.filter(e::state.eq(s.clone()));
+            q = q.filter(e::state.eq(*s));
         }
         if let Some((created, id)) = cursor {
             q = q.filter(
@@ -158,7 +150,7 @@ impl Event {
     fn lock_due(conn: &mut DbConn, now: i64, limit: i64) -> Result<Vec<String>, DbError> {
         use events::dsl as e;
         let q = e::events
-            .filter(e::state.eq(PENDING))
+            .filter(e::state.eq(EventState::Pending))
             .filter(e::next_attempt_at.le(now))
             .filter(e::lease_until.is_null().or(e::lease_until.lt(now)))
             .order(e::next_attempt_at.asc())
@@ -183,7 +175,7 @@ impl Event {
         let n = diesel::update(
             e::events
                 .filter(e::id.eq(id))
-                .filter(e::state.eq(PENDING))
+                .filter(e::state.eq(EventState::Pending))
                 .filter(e::next_attempt_at.le(now))
                 .filter(e::lease_until.is_null().or(e::lease_until.lt(now))),
         )
@@ -215,17 +207,21 @@ impl Event {
     /// pending → delivered (whoever holds the lease: the receiver has it).
     pub fn mark_delivered(conn: &mut DbConn, id: &str, now: i64) -> Result<bool, DbError> {
         use events::dsl as e;
-        let n = diesel::update(e::events.filter(e::id.eq(id)).filter(e::state.eq(PENDING)))
-            .set((
-                e::state.eq(DELIVERED),
-                e::attempts.eq(e::attempts + 1),
-                e::delivered_at.eq(now),
-                e::last_error.eq(None::<String>),
-                e::lease_owner.eq(None::<String>),
-                e::lease_until.eq(None::<i64>),
-                e::updated_at.eq(now),
-            ))
-            .execute(conn)?;
+        let n = diesel::update(
+            e::events
+                .filter(e::id.eq(id))
+                .filter(e::state.eq(EventState::Pending)),
+        )
+        .set((
+            e::state.eq(EventState::Delivered),
+            e::attempts.eq(e::attempts + 1),
+            e::delivered_at.eq(now),
+            e::last_error.eq(None::<String>),
+            e::lease_owner.eq(None::<String>),
+            e::lease_until.eq(None::<i64>),
+            e::updated_at.eq(now),
+        ))
+        .execute(conn)?;
         Ok(n == 1)
     }
 
@@ -242,11 +238,15 @@ impl Event {
         use events::dsl as e;
         let target = e::events
             .filter(e::id.eq(id))
-            .filter(e::state.eq(PENDING))
+            .filter(e::state.eq(EventState::Pending))
             .filter(e::lease_owner.eq(owner));
         let n = diesel::update(target)
             .set((
-                e::state.eq(if next_at.is_some() { PENDING } else { FAILED }),
+                e::state.eq(if next_at.is_some() {
+                    EventState::Pending
+                } else {
+                    EventState::Failed
+                }),
                 e::attempts.eq(e::attempts + 1),
                 e::next_attempt_at.eq(next_at.unwrap_or(now)),
                 e::last_error.eq(error),
@@ -268,7 +268,7 @@ impl Event {
         use events::dsl as e;
         let n = diesel::update(e::events.filter(e::id.eq(id)))
             .set((
-                e::state.eq(PENDING),
+                e::state.eq(EventState::Pending),
                 e::target_url.eq(target_url),
                 e::next_attempt_at.eq(now),
                 e::retry_from.eq(now),
@@ -362,7 +362,7 @@ impl PayInvoice {
     ) -> Result<Vec<PayInvoice>, DbError> {
         use pay_invoices::dsl as i;
         Ok(i::pay_invoices
-            .filter(i::state.eq("open"))
+            .filter(i::state.eq(PayInvoiceState::Open))
             .filter(i::expired_at.is_null())
             .filter(i::expires_at.le(before))
             .order(i::expires_at.asc())
@@ -378,7 +378,7 @@ impl PayInvoice {
         let n = diesel::update(
             i::pay_invoices
                 .filter(i::payment_hash.eq(hash))
-                .filter(i::state.eq("open"))
+                .filter(i::state.eq(PayInvoiceState::Open))
                 .filter(i::expired_at.is_null()),
         )
         .set(i::expired_at.eq(now))

@@ -4,6 +4,7 @@
 use diesel::prelude::*;
 
 use crate::db::schema::pay_invoices;
+use crate::db::types::{InvoiceStatus, PayInvoiceState};
 use crate::db::{DbConn, DbError};
 
 /// An invoice row.
@@ -22,8 +23,8 @@ pub struct PayInvoice {
     pub comment: Option<String>,
     /// LUD-18 payer data as received.
     pub payer_data: Option<String>,
-    /// `open` or `settled` (expiry is derived from `expires_at`).
-    pub state: String,
+    /// Open or settled (expiry is derived from `expires_at`).
+    pub state: PayInvoiceState,
     /// Hex preimage, once settled.
     pub preimage: Option<String>,
     /// Amount received, msat.
@@ -39,6 +40,15 @@ pub struct PayInvoice {
 }
 
 impl PayInvoice {
+    /// Open, settled, or expired (open past `expires_at`) at `now`.
+    pub fn status(&self, now: i64) -> InvoiceStatus {
+        match self.state {
+            PayInvoiceState::Settled => InvoiceStatus::Settled,
+            PayInvoiceState::Open if self.expires_at <= now => InvoiceStatus::Expired,
+            PayInvoiceState::Open => InvoiceStatus::Open,
+        }
+    }
+
     /// Inserts an open invoice.
     pub fn insert(&self, conn: &mut DbConn) -> Result<(), DbError> {
         diesel::insert_into(pay_invoices::table)
@@ -70,10 +80,10 @@ impl PayInvoice {
         let n = diesel::update(
             i::pay_invoices
                 .filter(i::payment_hash.eq(hash))
-                .filter(i::state.eq("open")),
+                .filter(i::state.eq(PayInvoiceState::Open)),
         )
         .set((
-            i::state.eq("settled"),
+            i::state.eq(PayInvoiceState::Settled),
             i::preimage.eq(preimage),
             i::amount_paid_msat.eq(amount_paid_msat),
             i::settle_index.eq(settle_index),
@@ -92,7 +102,7 @@ impl PayInvoice {
     ) -> Result<Vec<PayInvoice>, DbError> {
         use pay_invoices::dsl as i;
         Ok(i::pay_invoices
-            .filter(i::state.eq("open"))
+            .filter(i::state.eq(PayInvoiceState::Open))
             .filter(i::expired_at.is_null())
             .filter(i::expires_at.gt(expires_after))
             .order(i::created_at.desc())

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{rfc3339, Error, Services};
 use crate::db::models::{PayInvoice, PayLink};
+use crate::db::types::InvoiceStatus;
 use crate::lnurl;
 use crate::lnurl::wire::PayerDataSpec;
 
@@ -177,7 +178,7 @@ pub struct PayInvoiceView {
     /// LUD-18 payer data (parsed JSON).
     pub payer_data: Option<serde_json::Value>,
     /// `open`, `settled` or `expired`.
-    pub state: &'static str,
+    pub state: InvoiceStatus,
     /// Hex, once settled.
     pub preimage: Option<String>,
     /// msat, once settled.
@@ -193,11 +194,7 @@ pub struct PayInvoiceView {
 impl PayInvoiceView {
     /// From a row, deriving `expired`.
     pub fn from_row(i: &PayInvoice, t: i64) -> PayInvoiceView {
-        let state = match i.state.as_str() {
-            "settled" => "settled",
-            _ if i.expires_at <= t => "expired",
-            _ => "open",
-        };
+        let state = i.status(t);
         PayInvoiceView {
             payment_hash: i.payment_hash.clone(),
             bolt11: i.bolt11.clone(),

@@ -11,6 +11,7 @@ use rand::RngCore;
 use super::settlement::settlement_of;
 use super::SuccessActionConfig;
 use crate::db::models::{PayInvoice, PayLink};
+use crate::db::types::PayInvoiceState;
 use crate::lnurl;
 use crate::lnurl::wire::{PayCallbackResponse, PayRequest, PayerDataSpec, SuccessAction};
 use crate::node::{InvoiceRequest, PaymentHash, Preimage};
@@ -86,7 +87,7 @@ impl Services {
             amount_msat: amount_msat as i64,
             comment: comment.map(str::to_owned),
             payer_data: payerdata.map(str::to_owned),
-            state: "open".into(),
+            state: PayInvoiceState::Open,
             preimage: None,
             amount_paid_msat: None,
             settle_index: None,
@@ -119,7 +120,7 @@ impl Services {
             .run(move |c| PayInvoice::find(c, &h))
             .await?
             .ok_or_else(|| Error::NotFound("Not found".into()))?;
-        if inv.state == "settled" {
+        if inv.state == PayInvoiceState::Settled {
             return Ok(lnurl::wire::VerifyResponse {
                 settled: true,
                 preimage: inv.preimage,

@@ -6,8 +6,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::events::EventType;
-use crate::db::models::event::{self, EventFilter};
+use crate::db::models::event::EventFilter;
 use crate::db::models::{Event, EventAttempt};
+use crate::db::types::EventState;
 use crate::service::{now, page_limit, rfc3339, Error, Services};
 
 /// One delivery attempt as shown to the operator.
@@ -34,9 +35,9 @@ pub struct EventView {
     pub id: String,
     /// Event type.
     #[serde(rename = "type")]
-    pub event_type: String,
+    pub event_type: EventType,
     /// `pending`, `delivered`, `failed` or `no_target`.
-    pub state: String,
+    pub state: EventState,
     /// Where it goes.
     pub target_url: Option<String>,
     /// Number of attempts made.
@@ -59,11 +60,11 @@ impl EventView {
     fn from_rows(e: &Event, attempts: &[EventAttempt]) -> EventView {
         EventView {
             id: e.id.clone(),
-            event_type: e.event_type.clone(),
-            state: e.state.clone(),
+            event_type: e.event_type,
+            state: e.state,
             target_url: e.target_url.clone(),
             attempt_count: e.attempts,
-            next_attempt_at: (e.state == event::PENDING).then(|| rfc3339(e.next_attempt_at)),
+            next_attempt_at: (e.state == EventState::Pending).then(|| rfc3339(e.next_attempt_at)),
             last_error: e.last_error.clone(),
             created_at: rfc3339(e.created_at),
             delivered_at: e.delivered_at.map(rfc3339),
@@ -83,13 +84,6 @@ impl EventView {
         }
     }
 }
-
-const EVENT_STATES: [&str; 4] = [
-    event::PENDING,
-    event::DELIVERED,
-    event::FAILED,
-    event::NO_TARGET,
-];
 
 impl Services {
     async fn event_view(&self, e: Event) -> Result<EventView, Error> {
@@ -111,22 +105,18 @@ impl Services {
         cursor: Option<String>,
     ) -> Result<(Vec<EventView>, Option<String>), Error> {
         let limit = page_limit(limit)?;
-        if let Some(t) = &event_type {
-            if EventType::parse(t).is_none() {
-                return Err(Error::Invalid(format!(
-                    "type must be one of {}",
-                    EventType::ALL.map(EventType::as_str).join(", ")
-                )));
-            }
-        }
-        if let Some(s) = &state {
-            if !EVENT_STATES.contains(&s.as_str()) {
-                return Err(Error::Invalid(format!(
-                    "state must be one of {}",
-                    EVENT_STATES.join(", ")
-                )));
-            }
-        }
+        let event_type = match event_type {
+            None => None,
+            Some(t) => Some(EventType::parse(&t).ok_or_else(|| {
+                Error::Invalid(format!("type must be one of {}", EventType::choices()))
+            })?),
+        };
+        let state = match state {
+            None => None,
+            Some(s) => Some(EventState::parse(&s).ok_or_else(|| {
+                Error::Invalid(format!("state must be one of {}", EventState::choices()))
+            })?),
+        };
         let filter = EventFilter { event_type, state };
         let rows = self
             .db

@@ -13,45 +13,8 @@ use serde_json::{json, Value};
 
 use super::outbox::Outbox;
 use crate::db::models::{PayInvoice, PayLink, WithdrawLink, Withdrawal};
+pub use crate::db::types::EventType;
 use crate::service::rfc3339;
-
-/// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventType {
-    /// A withdrawal was paid.
-    WithdrawSucceeded,
-    /// A withdrawal definitely failed; its use was given back.
-    WithdrawFailed,
-    /// A pay-link invoice was paid.
-    InvoiceSettled,
-    /// A pay-link invoice expired unpaid.
-    InvoiceExpired,
-}
-
-impl EventType {
-    /// All types.
-    pub const ALL: [EventType; 4] = [
-        EventType::WithdrawSucceeded,
-        EventType::WithdrawFailed,
-        EventType::InvoiceSettled,
-        EventType::InvoiceExpired,
-    ];
-
-    /// Wire name (`withdraw.succeeded`, …).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::WithdrawSucceeded => "withdraw.succeeded",
-            EventType::WithdrawFailed => "withdraw.failed",
-            EventType::InvoiceSettled => "invoice.settled",
-            EventType::InvoiceExpired => "invoice.expired",
-        }
-    }
-
-    /// Parses a wire name.
-    pub fn parse(s: &str) -> Option<EventType> {
-        EventType::ALL.into_iter().find(|t| t.as_str() == s)
-    }
-}
 
 /// The JSON envelope POSTed for an event:
 /// `{"id","type","created_at","data"}`, as the string stored with the event

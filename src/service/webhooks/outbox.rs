@@ -20,8 +20,8 @@
 use serde_json::Value;
 
 use super::events::{envelope, invoice_data, withdraw_data, EventType};
-use crate::db::models::event;
 use crate::db::models::{Event, PayInvoice, PayLink, WithdrawLink, Withdrawal};
+use crate::db::types::EventState;
 use crate::db::{new_id, DbConn, DbError};
 
 /// What the outbox needs from the config, cloned into DB transactions.
@@ -46,14 +46,13 @@ fn insert_event(
     let payload = envelope(&id, kind, t, data);
     Event {
         id,
-        event_type: kind.as_str().to_owned(),
+        event_type: kind,
         payload,
         state: if target.is_some() {
-            event::PENDING
+            EventState::Pending
         } else {
-            event::NO_TARGET
-        }
-        .to_owned(),
+            EventState::NoTarget
+        },
         target_url: target,
         attempts: 0,
         next_attempt_at: t,
