@@ -9,6 +9,7 @@ use anyhow::{anyhow, bail, Context};
 use clap::{Parser, Subcommand};
 
 use lnurld::config::{Config, LogFormat, NodeKind, Overrides};
+use lnurld::qr::QrError;
 use lnurld::service::pay::{PayLinkSpec, PayLinkView, SuccessActionConfig};
 use lnurld::service::withdraw::{LinkView, NewLink};
 use lnurld::{App, NodeCheck};
@@ -433,14 +434,10 @@ async fn withdraw(cmd: WithdrawCmd, config: Config) -> anyhow::Result<()> {
 }
 
 fn print_qr(data: &str) {
-    match qrcode::QrCode::with_error_correction_level(data.as_bytes(), lnurld::web::qr::EC_LEVEL) {
-        Ok(code) => println!(
-            "\n{}",
-            code.render::<qrcode::render::unicode::Dense1x2>()
-                .quiet_zone(true)
-                .build()
-        ),
-        Err(e) => eprintln!("cannot draw the QR code: {e}"),
+    match lnurld::qr::terminal(data) {
+        Ok(code) => println!("\n{code}"),
+        Err(QrError::Data(e)) => eprintln!("cannot draw the QR code: {e}"),
+        Err(e) => eprintln!("{e}"),
     }
 }
 

@@ -5,7 +5,7 @@
 //! static files under `/static/`.
 //!
 //! Web layer: askama templates from `templates/`, data from
-//! `service::pages` and `service::pay`; QR images are drawn by [`super::qr`].
+//! `service::pages` and `service::pay`; QR images are drawn by [`crate::qr`].
 //! Every answer carries [`security_headers`]: a strict CSP (no inline
 //! script or style, nothing from other origins), `nosniff`,
 //! `Referrer-Policy: no-referrer` (withdraw URLs are secrets) and
@@ -417,7 +417,7 @@ fn sheet_template(sheet: VoucherSheet) -> Result<VouchersTpl, Error> {
     let count = sheet.vouchers.len();
     let mut cards = Vec::with_capacity(count);
     for v in sheet.vouchers {
-        let png = super::qr::png(&v.lnurl)?;
+        let png = crate::qr::png(&v.lnurl).map_err(|e| Error::Internal(e.to_string()))?;
         cards.push(VoucherCard {
             amount: amount_text(v.min_msat, v.max_msat),
             msat_note: msat_note(v.min_msat, v.max_msat),
