@@ -13,6 +13,7 @@ use crate::service::Services;
 pub mod admin;
 pub mod error;
 pub mod health;
+pub mod html;
 pub mod lnurlp;
 pub mod lnurlw;
 pub mod pages;

@@ -9,7 +9,7 @@
 use actix_web::http::header::ContentType;
 use actix_web::{web, HttpResponse};
 
-use super::pages::{not_found_page, page_error, security_headers};
+use super::html::{not_found_page, page_error, security_headers};
 use crate::service::{Error, Services};
 
 /// Registers the routes.
