@@ -1,8 +1,8 @@
 //! HTML pages for people: `/w/{secret}` (withdraw link, with its live state
 //! at `/w/{secret}/status`), `/p/{id}` (pay link), `/u/{username}`
 //! (Lightning Address), `/vouchers/{batch_id}` (printable voucher sheet,
-//! admin only), the admin route that signs voucher sheet URLs, and the
-//! static files under `/static/`.
+//! admin only) and the static files under `/static/`. The admin route that
+//! signs voucher sheet URLs is in [`super::admin::withdraw`].
 //!
 //! Web layer: askama templates from `templates/`, data from
 //! `service::pages` and `service::pay`; QR images are drawn by [`crate::qr`].
@@ -14,15 +14,12 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use base64::Engine;
-use serde::Deserialize;
 
-use super::admin::Admin;
-use super::error::ApiError;
 use super::html::{
     not_found_page, page_error, refused_bad_link, refused_unauthenticated, render, security_headers,
 };
 use super::params::query_param;
-use crate::service::pages::{VoucherSheet, SHEET_URL_DEFAULT_TTL_SECS, SHEET_URL_MAX_TTL_SECS};
+use crate::service::pages::VoucherSheet;
 use crate::service::pay::PayLinkView;
 use crate::service::{tokens, Error, Services};
 
@@ -37,11 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(page("/p/{id}").route(web::get().to(pay_page)))
         .service(page("/u/{username}").route(web::get().to(address_page)))
         .service(page("/vouchers/{batch_id}").route(web::get().to(voucher_sheet)))
-        .service(page("/static/{file}").route(web::get().to(static_file)))
-        .route(
-            "/api/v1/withdraw-links/batch/{batch_id}/sheet-url",
-            web::post().to(create_sheet_url),
-        );
+        .service(page("/static/{file}").route(web::get().to(static_file)));
 }
 
 /// `1,234,567` (thousands separated, for people).
@@ -353,45 +346,6 @@ async fn voucher_sheet(
         Ok(Err(e)) => page_error(&e),
         Err(e) => page_error(&Error::Internal(format!("voucher sheet task: {e}"))),
     }
-}
-
-/// Body of `POST /api/v1/withdraw-links/batch/{batch_id}/sheet-url`
-/// (optional).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SheetUrlBody {
-    /// How long the URL stays valid (default 900 s, at most a day).
-    ttl_seconds: Option<u64>,
-}
-
-async fn create_sheet_url(
-    _a: Admin,
-    svc: web::Data<Services>,
-    batch_id: web::Path<String>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let body: SheetUrlBody = if body.iter().all(u8::is_ascii_whitespace) {
-        SheetUrlBody::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?
-    };
-    let ttl = body.ttl_seconds.unwrap_or(SHEET_URL_DEFAULT_TTL_SECS);
-    if ttl == 0 || ttl > SHEET_URL_MAX_TTL_SECS {
-        return Err(ApiError::invalid(format!(
-            "ttl_seconds must be between 1 and {SHEET_URL_MAX_TTL_SECS}"
-        )));
-    }
-    if !svc.voucher_batch_exists(&batch_id).await? {
-        return Err(Error::NotFound("batch not found".into()).into());
-    }
-    let (url, expires_at) = svc.voucher_sheet_url(&batch_id, ttl);
-    Ok(HttpResponse::Created()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(serde_json::json!({
-            "url": url,
-            "expires_at": crate::service::rfc3339(expires_at),
-        })))
 }
 
 /// Files of `static/`, compiled into the binary: name, content type, bytes.
