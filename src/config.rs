@@ -4,14 +4,18 @@
 //! Env vars name nested keys with a double underscore
 //! (`LNURLD_NODE__KIND=lnd`). Unknown keys are refused, and `validate()`
 //! runs before the port is bound: every refusal is one line naming the key.
+//! How env vars are layered and their strings parsed is in `config/env.rs`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use url::Url;
 
 use crate::db::DbUrl;
+use env::{de_bool, de_u32, de_u64, env_is_not_a_key, set_path};
+
+mod env;
 
 /// Why the configuration was refused: the key and the problem.
 #[derive(Debug, thiserror::Error)]
@@ -282,11 +286,6 @@ pub struct Overrides {
     pub public_url: Option<String>,
     /// `--database-url`.
     pub database_url: Option<String>,
-}
-
-/// Env vars that are not config keys.
-fn env_is_not_a_key(name: &str) -> bool {
-    name == "LNURLD_CONFIG" || name.starts_with("LNURLD_TEST_") || name == "LNURLD_LOG"
 }
 
 impl Config {
@@ -595,67 +594,6 @@ impl Config {
                 .unwrap_or_default()
         })
     }
-}
-
-fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
-    match path {
-        [] => Err("empty key".into()),
-        [last] => {
-            table.insert(last.clone(), value);
-            Ok(())
-        }
-        [first, rest @ ..] => {
-            let entry = table
-                .entry(first.clone())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            match entry {
-                toml::Value::Table(t) => set_path(t, rest, value),
-                _ => Err(format!("{first} is not a table")),
-            }
-        }
-    }
-}
-
-/// Numbers may come from TOML (integers) or env vars (strings).
-fn de_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum N {
-        Int(u64),
-        Str(String),
-    }
-    match N::deserialize(d)? {
-        N::Int(n) => Ok(n),
-        N::Str(s) => s
-            .trim()
-            .parse()
-            .map_err(|_| serde::de::Error::custom(format!("{s:?} is not a whole number"))),
-    }
-}
-
-/// Booleans may come from TOML or env vars (`true`/`false`/`1`/`0`).
-fn de_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum B {
-        Bool(bool),
-        Str(String),
-    }
-    match B::deserialize(d)? {
-        B::Bool(b) => Ok(b),
-        B::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" => Ok(true),
-            "false" | "0" | "no" => Ok(false),
-            _ => Err(serde::de::Error::custom(format!(
-                "{s:?} is not true or false"
-            ))),
-        },
-    }
-}
-
-fn de_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    let n = de_u64(d)?;
-    u32::try_from(n).map_err(|_| serde::de::Error::custom(format!("{n} is too large")))
 }
 
 #[cfg(test)]
