@@ -9,8 +9,10 @@ use anyhow::{anyhow, bail, Context};
 use clap::{Parser, Subcommand};
 
 use lnurld::config::{Config, LogFormat, NodeKind, Overrides};
+use lnurld::qr::QrError;
 use lnurld::service::pay::{PayLinkSpec, PayLinkView, SuccessActionConfig};
 use lnurld::service::withdraw::{LinkView, NewLink};
+use lnurld::service::Services;
 use lnurld::{App, NodeCheck};
 
 #[derive(Parser)]
@@ -59,29 +61,7 @@ enum Command {
 #[derive(Subcommand)]
 enum PayCmd {
     /// Create a pay link.
-    Create {
-        /// Minimum amount with a unit (default 1sat).
-        #[arg(long, default_value = "1sat")]
-        min: String,
-        /// Maximum amount with a unit (default 1000000sat).
-        #[arg(long, default_value = "1000000sat")]
-        max: String,
-        /// Description shown by the wallet (`text/plain`).
-        #[arg(long)]
-        description: String,
-        /// Make it a Lightning Address `<username>@<domain>`.
-        #[arg(long)]
-        username: Option<String>,
-        /// Longest comment accepted (LUD-12; 0 = none).
-        #[arg(long, default_value_t = 0)]
-        comment_allowed: u32,
-        /// Message shown after payment (LUD-09).
-        #[arg(long)]
-        success_message: Option<String>,
-        /// Print the QR code in the terminal.
-        #[arg(long)]
-        qr: bool,
-    },
+    Create(PayCreate),
     /// List pay links, newest first.
     List {
         /// Page size.
@@ -101,6 +81,32 @@ enum PayCmd {
         /// Pay link id.
         id: String,
     },
+}
+
+// The options of `pay create` (doc comments are the `--help` texts).
+#[derive(clap::Args)]
+struct PayCreate {
+    /// Minimum amount with a unit (default 1sat).
+    #[arg(long, default_value = "1sat")]
+    min: String,
+    /// Maximum amount with a unit (default 1000000sat).
+    #[arg(long, default_value = "1000000sat")]
+    max: String,
+    /// Description shown by the wallet (`text/plain`).
+    #[arg(long)]
+    description: String,
+    /// Make it a Lightning Address `<username>@<domain>`.
+    #[arg(long)]
+    username: Option<String>,
+    /// Longest comment accepted (LUD-12; 0 = none).
+    #[arg(long, default_value_t = 0)]
+    comment_allowed: u32,
+    /// Message shown after payment (LUD-09).
+    #[arg(long)]
+    success_message: Option<String>,
+    /// Print the QR code in the terminal.
+    #[arg(long)]
+    qr: bool,
 }
 
 #[derive(Subcommand)]
@@ -144,38 +150,7 @@ enum TokenCmd {
 #[derive(Subcommand)]
 enum WithdrawCmd {
     /// Create a withdraw link.
-    Create {
-        /// Fixed amount, with a unit: `1000sat` or `1000000msat`.
-        #[arg(long, conflicts_with_all = ["min", "max"])]
-        amount: Option<String>,
-        /// Minimum amount (with a unit) for a ranged link.
-        #[arg(long, requires = "max")]
-        min: Option<String>,
-        /// Maximum amount (with a unit) for a ranged link.
-        #[arg(long, requires = "min")]
-        max: Option<String>,
-        /// Number of uses.
-        #[arg(long, default_value_t = 1)]
-        uses: u64,
-        /// Seconds to wait between uses.
-        #[arg(long, default_value_t = 0)]
-        wait: u64,
-        /// Expiry as RFC 3339 (2026-12-31T23:59:59Z).
-        #[arg(long)]
-        expires_at: Option<String>,
-        /// Title.
-        #[arg(long, default_value = "")]
-        title: String,
-        /// Description the wallet puts on its invoice.
-        #[arg(long)]
-        description: Option<String>,
-        /// Idempotency key: the same id never makes a second link.
-        #[arg(long)]
-        external_id: Option<String>,
-        /// Print the QR code in the terminal.
-        #[arg(long)]
-        qr: bool,
-    },
+    Create(WithdrawCreate),
     /// List links, newest first.
     List {
         /// active, spent, expired or disabled.
@@ -198,6 +173,41 @@ enum WithdrawCmd {
         /// Link id.
         id: String,
     },
+}
+
+// The options of `withdraw create` (doc comments are the `--help` texts).
+#[derive(clap::Args)]
+struct WithdrawCreate {
+    /// Fixed amount, with a unit: `1000sat` or `1000000msat`.
+    #[arg(long, conflicts_with_all = ["min", "max"])]
+    amount: Option<String>,
+    /// Minimum amount (with a unit) for a ranged link.
+    #[arg(long, requires = "max")]
+    min: Option<String>,
+    /// Maximum amount (with a unit) for a ranged link.
+    #[arg(long, requires = "min")]
+    max: Option<String>,
+    /// Number of uses.
+    #[arg(long, default_value_t = 1)]
+    uses: u64,
+    /// Seconds to wait between uses.
+    #[arg(long, default_value_t = 0)]
+    wait: u64,
+    /// Expiry as RFC 3339 (2026-12-31T23:59:59Z).
+    #[arg(long)]
+    expires_at: Option<String>,
+    /// Title.
+    #[arg(long, default_value = "")]
+    title: String,
+    /// Description the wallet puts on its invoice.
+    #[arg(long)]
+    description: Option<String>,
+    /// Idempotency key: the same id never makes a second link.
+    #[arg(long)]
+    external_id: Option<String>,
+    /// Print the QR code in the terminal.
+    #[arg(long)]
+    qr: bool,
 }
 
 /// Entry point.
@@ -351,54 +361,7 @@ async fn withdraw(cmd: WithdrawCmd, config: Config) -> anyhow::Result<()> {
     let app = App::build(config, NodeCheck::Skip).await?;
     let svc = app.services;
     match cmd {
-        WithdrawCmd::Create {
-            amount,
-            min,
-            max,
-            uses,
-            wait,
-            expires_at,
-            title,
-            description,
-            external_id,
-            qr,
-        } => {
-            let (min_msat, max_msat) = match (amount, min, max) {
-                (Some(a), _, _) => {
-                    let a = parse_amount(&a)?;
-                    (a, a)
-                }
-                (None, Some(lo), Some(hi)) => (parse_amount(&lo)?, parse_amount(&hi)?),
-                _ => bail!("give --amount, or --min and --max"),
-            };
-            let expires_at = match expires_at {
-                None => None,
-                Some(s) => Some(
-                    time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339)
-                        .map_err(|_| anyhow!("--expires-at {s:?} is not RFC 3339"))?
-                        .unix_timestamp(),
-                ),
-            };
-            let (view, created) = svc
-                .create_withdraw_link(NewLink {
-                    min_msat,
-                    max_msat,
-                    uses,
-                    wait_seconds: wait,
-                    expires_at,
-                    description: description.unwrap_or_else(|| title.clone()),
-                    title,
-                    webhook_url: None,
-                    external_id,
-                    balance_check: false,
-                    pay_link: None,
-                })
-                .await?;
-            if !created {
-                eprintln!("(a link with this external id already exists; showing it)");
-            }
-            print_link(&view, qr);
-        }
+        WithdrawCmd::Create(args) => create_withdraw_link(&svc, args).await?,
         WithdrawCmd::List { status, limit } => {
             let (links, _) = svc
                 .list_withdraw_links(status.as_deref(), Some(limit), None)
@@ -432,15 +395,50 @@ async fn withdraw(cmd: WithdrawCmd, config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_qr(data: &str) {
-    match qrcode::QrCode::with_error_correction_level(data.as_bytes(), lnurld::web::qr::EC_LEVEL) {
-        Ok(code) => println!(
-            "\n{}",
-            code.render::<qrcode::render::unicode::Dense1x2>()
-                .quiet_zone(true)
-                .build()
+async fn create_withdraw_link(svc: &Services, args: WithdrawCreate) -> anyhow::Result<()> {
+    let (min_msat, max_msat) = match (args.amount, args.min, args.max) {
+        (Some(a), _, _) => {
+            let a = parse_amount(&a)?;
+            (a, a)
+        }
+        (None, Some(lo), Some(hi)) => (parse_amount(&lo)?, parse_amount(&hi)?),
+        _ => bail!("give --amount, or --min and --max"),
+    };
+    let expires_at = match args.expires_at {
+        None => None,
+        Some(s) => Some(
+            time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| anyhow!("--expires-at {s:?} is not RFC 3339"))?
+                .unix_timestamp(),
         ),
-        Err(e) => eprintln!("cannot draw the QR code: {e}"),
+    };
+    let (view, created) = svc
+        .create_withdraw_link(NewLink {
+            min_msat,
+            max_msat,
+            uses: args.uses,
+            wait_seconds: args.wait,
+            expires_at,
+            description: args.description.unwrap_or_else(|| args.title.clone()),
+            title: args.title,
+            webhook_url: None,
+            external_id: args.external_id,
+            balance_check: false,
+            pay_link: None,
+        })
+        .await?;
+    if !created {
+        eprintln!("(a link with this external id already exists; showing it)");
+    }
+    print_link(&view, args.qr);
+    Ok(())
+}
+
+fn print_qr(data: &str) {
+    match lnurld::qr::terminal(data) {
+        Ok(code) => println!("\n{code}"),
+        Err(QrError::Data(e)) => eprintln!("cannot draw the QR code: {e}"),
+        Err(e) => eprintln!("{e}"),
     }
 }
 
@@ -464,29 +462,7 @@ fn print_pay_link(l: &PayLinkView, qr: bool) {
 async fn pay(cmd: PayCmd, config: Config) -> anyhow::Result<()> {
     let svc = App::build(config, NodeCheck::Skip).await?.services;
     match cmd {
-        PayCmd::Create {
-            min,
-            max,
-            description,
-            username,
-            comment_allowed,
-            success_message,
-            qr,
-        } => {
-            let l = svc
-                .create_pay_link(PayLinkSpec {
-                    min_msat: parse_amount(&min)?,
-                    max_msat: parse_amount(&max)?,
-                    description,
-                    username,
-                    comment_allowed,
-                    success_action: success_message
-                        .map(|message| SuccessActionConfig::Message { message }),
-                    ..PayLinkSpec::default()
-                })
-                .await?;
-            print_pay_link(&l, qr);
-        }
+        PayCmd::Create(args) => create_pay_link(&svc, args).await?,
         PayCmd::List { limit } => {
             let (links, _) = svc.list_pay_links(false, Some(limit), None).await?;
             for l in links {
@@ -520,6 +496,24 @@ async fn pay(cmd: PayCmd, config: Config) -> anyhow::Result<()> {
             println!("{} disabled", l.id);
         }
     }
+    Ok(())
+}
+
+async fn create_pay_link(svc: &Services, args: PayCreate) -> anyhow::Result<()> {
+    let l = svc
+        .create_pay_link(PayLinkSpec {
+            min_msat: parse_amount(&args.min)?,
+            max_msat: parse_amount(&args.max)?,
+            description: args.description,
+            username: args.username,
+            comment_allowed: args.comment_allowed,
+            success_action: args
+                .success_message
+                .map(|message| SuccessActionConfig::Message { message }),
+            ..PayLinkSpec::default()
+        })
+        .await?;
+    print_pay_link(&l, args.qr);
     Ok(())
 }
 

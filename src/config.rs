@@ -4,14 +4,18 @@
 //! Env vars name nested keys with a double underscore
 //! (`LNURLD_NODE__KIND=lnd`). Unknown keys are refused, and `validate()`
 //! runs before the port is bound: every refusal is one line naming the key.
+//! How env vars are layered and their strings parsed is in `config/env.rs`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use url::Url;
 
 use crate::db::DbUrl;
+use env::{de_bool, de_u32, de_u64, env_is_not_a_key, set_path};
+
+mod env;
 
 /// Why the configuration was refused: the key and the problem.
 #[derive(Debug, thiserror::Error)]
@@ -284,11 +288,6 @@ pub struct Overrides {
     pub database_url: Option<String>,
 }
 
-/// Env vars that are not config keys.
-fn env_is_not_a_key(name: &str) -> bool {
-    name == "LNURLD_CONFIG" || name.starts_with("LNURLD_TEST_") || name == "LNURLD_LOG"
-}
-
 impl Config {
     /// Loads file + env + flags. `file` is the explicit `--config` path;
     /// without one, `lnurld.toml` in the working directory is read if present.
@@ -346,11 +345,25 @@ impl Config {
         Ok(config)
     }
 
-    /// Checks everything that can be checked before binding the port.
+    /// Checks everything that can be checked before binding the port, one
+    /// section after the other (the first refusal wins), and normalises what
+    /// it checked (public URL without a trailing `/`, LND endpoint with its
+    /// scheme, address domain in lowercase).
     pub fn validate(&mut self) -> Result<(), ConfigError> {
         let url = self.public_url()?;
         self.public_url = url.as_str().trim_end_matches('/').to_owned();
+        self.validate_storage()?;
+        if self.node.kind == NodeKind::Lnd {
+            self.validate_lnd()?;
+        }
+        self.validate_withdraw()?;
+        self.validate_pay()?;
+        self.validate_address()?;
+        self.validate_webhooks()
+    }
 
+    /// `database_url`, `database_max_connections` and `secret_key`.
+    fn validate_storage(&self) -> Result<(), ConfigError> {
         DbUrl::parse(&self.database_url)
             .map_err(|e| ConfigError::new("database_url", e.to_string()))?;
         if self.database_max_connections == 0 {
@@ -370,55 +383,63 @@ impl Config {
                 ));
             }
         }
-        if self.node.kind == NodeKind::Lnd {
-            let endpoint = self.node.endpoint.as_deref().unwrap_or("");
-            if endpoint.is_empty() {
+        Ok(())
+    }
+
+    /// The `[node]` section of an LND backend: endpoint (given its `https://`
+    /// scheme when it has none), TLS certificate and macaroon.
+    fn validate_lnd(&mut self) -> Result<(), ConfigError> {
+        let endpoint = self.node.endpoint.as_deref().unwrap_or("");
+        if endpoint.is_empty() {
+            return Err(ConfigError::new(
+                "node.endpoint",
+                "required when node.kind = \"lnd\" (e.g. https://127.0.0.1:10009)",
+            ));
+        }
+        let with_scheme = if endpoint.contains("://") {
+            endpoint.to_owned()
+        } else {
+            format!("https://{endpoint}")
+        };
+        match Url::parse(&with_scheme) {
+            Ok(u) if u.scheme() == "https" && u.host().is_some() => {}
+            _ => {
                 return Err(ConfigError::new(
                     "node.endpoint",
-                    "required when node.kind = \"lnd\" (e.g. https://127.0.0.1:10009)",
-                ));
+                    format!("{endpoint:?} is not https://host:port (LND's gRPC always uses TLS)"),
+                ))
             }
-            let with_scheme = if endpoint.contains("://") {
-                endpoint.to_owned()
-            } else {
-                format!("https://{endpoint}")
-            };
-            match Url::parse(&with_scheme) {
-                Ok(u) if u.scheme() == "https" && u.host().is_some() => {}
-                _ => {
-                    return Err(ConfigError::new(
-                        "node.endpoint",
-                        format!(
-                            "{endpoint:?} is not https://host:port (LND's gRPC always uses TLS)"
-                        ),
-                    ))
-                }
-            }
-            self.node.endpoint = Some(with_scheme);
-            match &self.node.tls_cert {
-                None => {
+        }
+        self.node.endpoint = Some(with_scheme);
+        self.validate_tls_cert()?;
+        self.macaroon_bytes()?;
+        Ok(())
+    }
+
+    /// `node.tls_cert`: present, readable, and a PEM certificate.
+    fn validate_tls_cert(&self) -> Result<(), ConfigError> {
+        match &self.node.tls_cert {
+            None => Err(ConfigError::new(
+                "node.tls_cert",
+                "required when node.kind = \"lnd\" (path of LND's tls.cert)",
+            )),
+            Some(p) => {
+                let pem = std::fs::read(p).map_err(|e| {
+                    ConfigError::new("node.tls_cert", format!("cannot read {}: {e}", p.display()))
+                })?;
+                if !String::from_utf8_lossy(&pem).contains("BEGIN CERTIFICATE") {
                     return Err(ConfigError::new(
                         "node.tls_cert",
-                        "required when node.kind = \"lnd\" (path of LND's tls.cert)",
-                    ))
+                        format!("{} holds no PEM certificate", p.display()),
+                    ));
                 }
-                Some(p) => {
-                    let pem = std::fs::read(p).map_err(|e| {
-                        ConfigError::new(
-                            "node.tls_cert",
-                            format!("cannot read {}: {e}", p.display()),
-                        )
-                    })?;
-                    if !String::from_utf8_lossy(&pem).contains("BEGIN CERTIFICATE") {
-                        return Err(ConfigError::new(
-                            "node.tls_cert",
-                            format!("{} holds no PEM certificate", p.display()),
-                        ));
-                    }
-                }
+                Ok(())
             }
-            self.macaroon_bytes()?;
         }
+    }
+
+    /// `[withdraw]`: payment timeout and lease.
+    fn validate_withdraw(&self) -> Result<(), ConfigError> {
         if self.withdraw.payment_timeout_secs == 0 {
             return Err(ConfigError::new(
                 "withdraw.payment_timeout_secs",
@@ -431,12 +452,22 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        Ok(())
+    }
+
+    /// `[pay]`: invoice expiry.
+    fn validate_pay(&self) -> Result<(), ConfigError> {
         if self.pay.invoice_expiry_secs < 60 || self.pay.invoice_expiry_secs > 31_536_000 {
             return Err(ConfigError::new(
                 "pay.invoice_expiry_secs",
                 "must be between 60 and 31536000",
             ));
         }
+        Ok(())
+    }
+
+    /// `[address]`: the Lightning Address domain, kept in lowercase.
+    fn validate_address(&mut self) -> Result<(), ConfigError> {
         if let Some(d) = &self.address.domain {
             let ok = !d.is_empty()
                 && d.len() <= 253
@@ -453,6 +484,11 @@ impl Config {
             }
             self.address.domain = Some(d.to_ascii_lowercase());
         }
+        Ok(())
+    }
+
+    /// `[webhooks]`: timeouts, retry pacing, and the default target URL.
+    fn validate_webhooks(&self) -> Result<(), ConfigError> {
         let w = &self.webhooks;
         if w.timeout_secs == 0 || w.timeout_secs > 300 {
             return Err(ConfigError::new(
@@ -558,67 +594,6 @@ impl Config {
                 .unwrap_or_default()
         })
     }
-}
-
-fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
-    match path {
-        [] => Err("empty key".into()),
-        [last] => {
-            table.insert(last.clone(), value);
-            Ok(())
-        }
-        [first, rest @ ..] => {
-            let entry = table
-                .entry(first.clone())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            match entry {
-                toml::Value::Table(t) => set_path(t, rest, value),
-                _ => Err(format!("{first} is not a table")),
-            }
-        }
-    }
-}
-
-/// Numbers may come from TOML (integers) or env vars (strings).
-fn de_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum N {
-        Int(u64),
-        Str(String),
-    }
-    match N::deserialize(d)? {
-        N::Int(n) => Ok(n),
-        N::Str(s) => s
-            .trim()
-            .parse()
-            .map_err(|_| serde::de::Error::custom(format!("{s:?} is not a whole number"))),
-    }
-}
-
-/// Booleans may come from TOML or env vars (`true`/`false`/`1`/`0`).
-fn de_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum B {
-        Bool(bool),
-        Str(String),
-    }
-    match B::deserialize(d)? {
-        B::Bool(b) => Ok(b),
-        B::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" => Ok(true),
-            "false" | "0" | "no" => Ok(false),
-            _ => Err(serde::de::Error::custom(format!(
-                "{s:?} is not true or false"
-            ))),
-        },
-    }
-}
-
-fn de_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    let n = de_u64(d)?;
-    u32::try_from(n).map_err(|_| serde::de::Error::custom(format!("{n} is too large")))
 }
 
 #[cfg(test)]

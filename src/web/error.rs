@@ -1,7 +1,12 @@
-//! The one place service errors become HTTP: LUD bodies for wallet routes
+//! Service errors as JSON answers (web layer): LUD bodies for wallet routes
 //! (`{"status":"ERROR","reason":…}` with HTTP 200, because common wallet
 //! libraries raise on 4xx before reading the reason), and
 //! `{"error":{"code","message"}}` with a fitting 4xx/5xx for the admin API.
+//!
+//! Not the only renderer: HTML pages and QR images answer errors with
+//! [`super::html::page_error`]; the live state of a withdraw page
+//! (`/w/{secret}/status`, in `pages`) builds its own small JSON error; and
+//! `/healthz` reports its checks' failures itself.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};

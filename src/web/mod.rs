@@ -1,7 +1,15 @@
 //! Web layer: actix-web routes. One file per route group, each exporting
-//! `configure`. Handlers translate HTTP to service calls and back; the only
-//! place errors become HTTP is [`error`]. Imports `service` (and `lnurl`
-//! wire types), never `db` or `node` internals.
+//! `configure`: [`lnurlw`], [`lnurlp`] (wallets), [`pages`] (HTML for people),
+//! [`qr`] (QR images), [`health`], [`admin`] (JSON API). Handlers translate
+//! HTTP to service calls and back. Shared by the groups: [`error`] (service
+//! errors as LUD bodies and as admin JSON), [`html`] (security headers,
+//! template rendering and service errors as HTML pages) and [`params`].
+//!
+//! Imports `service`, `lnurl` wire types and the pure [`crate::qr`]. It still
+//! reaches past the service layer in a few places: `health` and
+//! `admin::node` call `Services::node`/`db` directly, the admin token check
+//! and the voucher sheet use `svc.db`, `admin::node` matches a
+//! `node::NodeError`, and `error` maps `db::DbError::Unavailable` to 503.
 
 use std::sync::Arc;
 
@@ -13,6 +21,7 @@ use crate::service::Services;
 pub mod admin;
 pub mod error;
 pub mod health;
+pub mod html;
 pub mod lnurlp;
 pub mod lnurlw;
 pub mod pages;

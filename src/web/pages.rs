@@ -1,37 +1,27 @@
 //! HTML pages for people: `/w/{secret}` (withdraw link, with its live state
 //! at `/w/{secret}/status`), `/p/{id}` (pay link), `/u/{username}`
 //! (Lightning Address), `/vouchers/{batch_id}` (printable voucher sheet,
-//! admin only), the admin route that signs voucher sheet URLs, and the
-//! static files under `/static/`.
+//! admin only) and the static files under `/static/`. The admin route that
+//! signs voucher sheet URLs is in [`super::admin::withdraw`].
 //!
 //! Web layer: askama templates from `templates/`, data from
-//! `service::pages` and `service::pay`; QR images are drawn by [`super::qr`].
-//! Every answer carries [`security_headers`]: a strict CSP (no inline
-//! script or style, nothing from other origins), `nosniff`,
-//! `Referrer-Policy: no-referrer` (withdraw URLs are secrets) and
-//! `Cache-Control: no-store` (never kept by shared caches).
+//! `service::pages` and `service::pay`; QR images are drawn by [`crate::qr`].
+//! Every answer carries [`security_headers`] (see [`super::html`], which also
+//! renders the templates and the error pages).
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::http::StatusCode;
-use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use base64::Engine;
-use serde::Deserialize;
 
-use super::admin::Admin;
-use super::error::ApiError;
+use super::html::{
+    not_found_page, page_error, refused_bad_link, refused_unauthenticated, render, security_headers,
+};
 use super::params::query_param;
-use crate::service::pages::{VoucherSheet, SHEET_URL_DEFAULT_TTL_SECS, SHEET_URL_MAX_TTL_SECS};
+use crate::service::pages::VoucherSheet;
 use crate::service::pay::PayLinkView;
 use crate::service::{tokens, Error, Services};
-
-/// The Content-Security-Policy of every page, QR image and static file:
-/// only our own stylesheet, script, images (and `data:` images for the
-/// self-contained voucher sheet) and same-origin `fetch` for the live state.
-pub const CSP: &str = "default-src 'none'; img-src 'self' data:; style-src 'self'; \
-script-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; \
-frame-ancestors 'none'";
 
 /// Vouchers per printed A4 page (2 columns × 4 rows of 95 × 69 mm).
 const VOUCHERS_PER_PAGE: usize = 8;
@@ -44,132 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(page("/p/{id}").route(web::get().to(pay_page)))
         .service(page("/u/{username}").route(web::get().to(address_page)))
         .service(page("/vouchers/{batch_id}").route(web::get().to(voucher_sheet)))
-        .service(page("/static/{file}").route(web::get().to(static_file)))
-        .route(
-            "/api/v1/withdraw-links/batch/{batch_id}/sheet-url",
-            web::post().to(create_sheet_url),
-        );
-}
-
-/// Headers for every page, QR image and static file. Set only where the
-/// handler did not set its own (static files are cacheable).
-pub fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
-        .add((header::CONTENT_SECURITY_POLICY, CSP))
-        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .add((header::REFERRER_POLICY, "no-referrer"))
-        .add((header::CACHE_CONTROL, "no-store, private"))
-        .add((header::X_FRAME_OPTIONS, "DENY"))
-}
-
-/// An HTML answer.
-fn html(status: StatusCode, body: String) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(body)
-}
-
-/// Renders a template; a template error is logged and becomes a 500 page.
-fn render<T: Template>(status: StatusCode, tpl: &T) -> HttpResponse {
-    match tpl.render() {
-        Ok(body) => html(status, body),
-        Err(e) => {
-            tracing::error!(error = %e, "page template failed");
-            // The message page is plain; if even that fails, say it in text.
-            match (MessagePage {
-                title: "Server problem",
-                text: "This page could not be shown. Please try again later.",
-            })
-            .render()
-            {
-                Ok(body) => html(StatusCode::INTERNAL_SERVER_ERROR, body),
-                Err(_) => HttpResponse::InternalServerError()
-                    .content_type("text/plain; charset=utf-8")
-                    .body("This page could not be shown. Please try again later."),
-            }
-        }
-    }
-}
-
-/// A plain page with a heading and one paragraph (errors, refusals).
-#[derive(Template)]
-#[template(path = "message.html")]
-struct MessagePage<'a> {
-    title: &'a str,
-    text: &'a str,
-}
-
-fn message(status: StatusCode, title: &str, text: &str) -> HttpResponse {
-    render(status, &MessagePage { title, text })
-}
-
-/// The 404 page.
-pub fn not_found_page() -> HttpResponse {
-    message(
-        StatusCode::NOT_FOUND,
-        "Not found",
-        "There is nothing here. The link may be mistyped, or it no longer exists.",
-    )
-}
-
-/// A service error as an HTML page. Internal causes are logged, never shown.
-pub fn page_error(e: &Error) -> HttpResponse {
-    match e {
-        Error::NotFound(_) => not_found_page(),
-        Error::Invalid(_) | Error::Invoice(_) => message(
-            StatusCode::BAD_REQUEST,
-            "Bad request",
-            "This request is not valid.",
-        ),
-        Error::Unauthorized(_) => refused_unauthenticated(),
-        Error::Conflict(_) | Error::Unavailable(_) => message(
-            StatusCode::CONFLICT,
-            "Not available",
-            "This is not available right now.",
-        ),
-        Error::Node(err) => {
-            tracing::error!(error = %err, "node error on a page");
-            server_trouble()
-        }
-        Error::Db(err) => {
-            tracing::error!(error = %err, "database error on a page");
-            server_trouble()
-        }
-        Error::Internal(err) => {
-            tracing::error!(error = %err, "internal error on a page");
-            server_trouble()
-        }
-    }
-}
-
-fn server_trouble() -> HttpResponse {
-    message(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Temporary problem",
-        "The server has a temporary problem. Please try again in a minute.",
-    )
-}
-
-fn refused_unauthenticated() -> HttpResponse {
-    let mut res = message(
-        StatusCode::UNAUTHORIZED,
-        "Sign-in needed",
-        "This voucher sheet holds spendable vouchers, so it is only shown with the admin \
-         token or a fresh signed link. Ask for a link with the admin API: \
-         POST /api/v1/withdraw-links/batch/{batch_id}/sheet-url.",
-    );
-    res.headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    res
-}
-
-fn refused_bad_link() -> HttpResponse {
-    message(
-        StatusCode::FORBIDDEN,
-        "Link expired or not valid",
-        "This voucher sheet link is not valid or has expired. Ask for a fresh link with \
-         the admin API: POST /api/v1/withdraw-links/batch/{batch_id}/sheet-url.",
-    )
+        .service(page("/static/{file}").route(web::get().to(static_file)));
 }
 
 /// `1,234,567` (thousands separated, for people).
@@ -417,7 +282,7 @@ fn sheet_template(sheet: VoucherSheet) -> Result<VouchersTpl, Error> {
     let count = sheet.vouchers.len();
     let mut cards = Vec::with_capacity(count);
     for v in sheet.vouchers {
-        let png = super::qr::png(&v.lnurl)?;
+        let png = crate::qr::png(&v.lnurl).map_err(|e| Error::Internal(e.to_string()))?;
         cards.push(VoucherCard {
             amount: amount_text(v.min_msat, v.max_msat),
             msat_note: msat_note(v.min_msat, v.max_msat),
@@ -481,45 +346,6 @@ async fn voucher_sheet(
         Ok(Err(e)) => page_error(&e),
         Err(e) => page_error(&Error::Internal(format!("voucher sheet task: {e}"))),
     }
-}
-
-/// Body of `POST /api/v1/withdraw-links/batch/{batch_id}/sheet-url`
-/// (optional).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SheetUrlBody {
-    /// How long the URL stays valid (default 900 s, at most a day).
-    ttl_seconds: Option<u64>,
-}
-
-async fn create_sheet_url(
-    _a: Admin,
-    svc: web::Data<Services>,
-    batch_id: web::Path<String>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let body: SheetUrlBody = if body.iter().all(u8::is_ascii_whitespace) {
-        SheetUrlBody::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?
-    };
-    let ttl = body.ttl_seconds.unwrap_or(SHEET_URL_DEFAULT_TTL_SECS);
-    if ttl == 0 || ttl > SHEET_URL_MAX_TTL_SECS {
-        return Err(ApiError::invalid(format!(
-            "ttl_seconds must be between 1 and {SHEET_URL_MAX_TTL_SECS}"
-        )));
-    }
-    if !svc.voucher_batch_exists(&batch_id).await? {
-        return Err(Error::NotFound("batch not found".into()).into());
-    }
-    let (url, expires_at) = svc.voucher_sheet_url(&batch_id, ttl);
-    Ok(HttpResponse::Created()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(serde_json::json!({
-            "url": url,
-            "expires_at": crate::service::rfc3339(expires_at),
-        })))
 }
 
 /// Files of `static/`, compiled into the binary: name, content type, bytes.

@@ -1,9 +1,13 @@
-//! Withdraw link admin routes (`/api/v1/withdraw-links…`).
+//! Withdraw link admin routes (`/api/v1/withdraw-links…`), including the
+//! batch routes: create a batch of vouchers and sign a short-lived URL of
+//! its printable sheet (the sheet itself is a page, [`crate::web::pages`]).
 
+use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::{limit_param, Admin};
+use crate::service::pages::{SHEET_URL_DEFAULT_TTL_SECS, SHEET_URL_MAX_TTL_SECS};
 use crate::service::withdraw::NewLink;
 use crate::service::{Error, Services};
 use crate::web::error::ApiError;
@@ -18,6 +22,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/api/v1/withdraw-links/{id}",
             web::delete().to(disable_link),
+        )
+        .route(
+            "/api/v1/withdraw-links/batch/{batch_id}/sheet-url",
+            web::post().to(create_sheet_url),
         );
 }
 
@@ -148,4 +156,43 @@ async fn disable_link(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(svc.disable_withdraw_link(&id).await?))
+}
+
+/// Body of `POST /api/v1/withdraw-links/batch/{batch_id}/sheet-url`
+/// (optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SheetUrlBody {
+    /// How long the URL stays valid (default 900 s, at most a day).
+    ttl_seconds: Option<u64>,
+}
+
+async fn create_sheet_url(
+    _a: Admin,
+    svc: web::Data<Services>,
+    batch_id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body: SheetUrlBody = if body.iter().all(u8::is_ascii_whitespace) {
+        SheetUrlBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?
+    };
+    let ttl = body.ttl_seconds.unwrap_or(SHEET_URL_DEFAULT_TTL_SECS);
+    if ttl == 0 || ttl > SHEET_URL_MAX_TTL_SECS {
+        return Err(ApiError::invalid(format!(
+            "ttl_seconds must be between 1 and {SHEET_URL_MAX_TTL_SECS}"
+        )));
+    }
+    if !svc.voucher_batch_exists(&batch_id).await? {
+        return Err(Error::NotFound("batch not found".into()).into());
+    }
+    let (url, expires_at) = svc.voucher_sheet_url(&batch_id, ttl);
+    Ok(HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({
+            "url": url,
+            "expires_at": crate::service::rfc3339(expires_at),
+        })))
 }
