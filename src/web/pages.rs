@@ -22,8 +22,10 @@ use serde::Deserialize;
 use super::admin::Admin;
 use super::error::ApiError;
 use super::params::query_param;
-use crate::service::pages::{VoucherSheet, SHEET_URL_DEFAULT_TTL_SECS, SHEET_URL_MAX_TTL_SECS};
 use crate::service::pay::PayLinkView;
+use crate::service::withdraw::vouchers::{
+    VoucherSheet, SHEET_URL_DEFAULT_TTL_SECS, SHEET_URL_MAX_TTL_SECS,
+};
 use crate::service::{tokens, Error, Services};
 
 /// The Content-Security-Policy of every page, QR image and static file:

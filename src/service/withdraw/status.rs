@@ -1,29 +1,17 @@
-//! Data behind the public pages and QR images (`web/pages.rs`,
-//! `web/qr.rs`): what a person holding a withdraw link, a pay link or a
-//! Lightning Address is shown, the live state of a withdraw link, and the
-//! signed, expiring URLs of printable voucher sheets.
+//! What a person holding a withdraw link is shown: the page's data and the
+//! live state (`GET /w/{secret}/status`), as one word, a label and a
+//! sentence. Used by `web/pages.rs` and `web/qr.rs`.
 //!
 //! Service layer: imports `db` models, `lnurl` encoding and the server keys;
 //! formats no HTTP. LNURLs are the uppercase LUD-01 form (dense alphanumeric
-//! QR mode): <https://github.com/lnurl/luds/blob/luds/01.md>; addresses are
-//! LUD-16: <https://github.com/lnurl/luds/blob/luds/16.md>.
+//! QR mode): <https://github.com/lnurl/luds/blob/luds/01.md>.
 
 use serde::Serialize;
-use subtle::ConstantTimeEq;
 
-use super::{now, Error, Services};
+use super::secret_shape_ok;
 use crate::db::models::{WithdrawLink, Withdrawal, WithdrawalState};
 use crate::lnurl;
-
-/// Default lifetime of a signed voucher sheet URL.
-pub const SHEET_URL_DEFAULT_TTL_SECS: u64 = 15 * 60;
-/// Longest lifetime an operator may ask for (a voucher sheet holds
-/// spendable secrets: the URL should not outlive a print job by much).
-pub const SHEET_URL_MAX_TTL_SECS: u64 = 24 * 3600;
-
-/// Characters escaped in a path segment we build (ids are `[a-z0-9_-]`).
-const PATH_SEGMENT: &percent_encoding::AsciiSet =
-    &percent_encoding::NON_ALPHANUMERIC.remove(b'_').remove(b'-');
+use crate::service::{now, Error, Services};
 
 /// What a person sees about a withdraw link, as one word.
 ///
@@ -124,37 +112,6 @@ pub struct WithdrawPage {
     pub expires_at: Option<i64>,
     /// Current state.
     pub status: WithdrawStatus,
-}
-
-/// One voucher on a sheet.
-#[derive(Debug, Clone)]
-pub struct Voucher {
-    /// Link id (printed small, for the operator's records).
-    pub id: String,
-    /// Uppercase bech32 LNURL (what the QR encodes).
-    pub lnurl: String,
-    /// Minimum, msat.
-    pub min_msat: u64,
-    /// Maximum, msat.
-    pub max_msat: u64,
-    /// Title.
-    pub title: String,
-    /// Uses the link was created with.
-    pub uses: u64,
-    /// Unix seconds of expiry, if any.
-    pub expires_at: Option<i64>,
-}
-
-/// A printable batch.
-#[derive(Debug, Clone)]
-pub struct VoucherSheet {
-    /// Batch id.
-    pub batch_id: String,
-    /// Vouchers that can still be withdrawn, in creation order.
-    pub vouchers: Vec<Voucher>,
-    /// Links of the batch left off because they are used, expired or
-    /// disabled (printing them would hand out dead paper).
-    pub left_off: usize,
 }
 
 fn status_of(l: &WithdrawLink, ws: &[Withdrawal], t: i64) -> WithdrawStatus {
@@ -271,12 +228,6 @@ fn human_duration(secs: u64) -> String {
     }
 }
 
-/// Whether `secret` has the shape of a link secret (32 hex characters);
-/// anything else cannot match and is refused before hashing.
-fn secret_shape_ok(secret: &str) -> bool {
-    secret.len() == 32 && secret.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
 impl Services {
     async fn link_and_withdrawals(
         &self,
@@ -304,15 +255,8 @@ impl Services {
     /// The uppercase LNURL of the withdraw link with this secret (for its
     /// QR image); `NotFound` for an unknown secret.
     pub async fn withdraw_lnurl(&self, secret: &str) -> Result<String, Error> {
-        if !secret_shape_ok(secret) {
-            return Err(Error::NotFound("unknown withdraw link".into()));
-        }
+        self.link_by_secret(secret).await?;
         let secret = secret.to_ascii_lowercase();
-        let lookup = self.keys.lookup(&secret);
-        self.db
-            .run(move |c| WithdrawLink::find_by_lookup(c, &lookup))
-            .await?
-            .ok_or_else(|| Error::NotFound("unknown withdraw link".into()))?;
         Ok(lnurl::bech32::encode_upper(&self.withdraw_url(&secret)))
     }
 
@@ -336,104 +280,6 @@ impl Services {
     pub async fn withdraw_status(&self, secret: &str) -> Result<WithdrawStatus, Error> {
         let (_, l, ws) = self.link_and_withdrawals(secret).await?;
         Ok(status_of(&l, &ws, now()))
-    }
-
-    /// The Lightning Address of `username` on this server.
-    pub fn lightning_address(&self, username: &str) -> String {
-        format!("{username}@{}", self.config.address_domain())
-    }
-
-    /// The uppercase LNURL of a Lightning Address: LUD-16's
-    /// `{public_url}/.well-known/lnurlp/{username}`, bech32-encoded (LUD-01),
-    /// so wallets that do not know addresses can still scan it.
-    pub fn address_lnurl(&self, username: &str) -> String {
-        lnurl::bech32::encode_upper(&self.url(&format!("/.well-known/lnurlp/{username}")))
-    }
-
-    /// The withdraw links of a batch that can still be withdrawn.
-    pub async fn voucher_sheet(&self, batch_id: &str) -> Result<VoucherSheet, Error> {
-        let links = self.withdraw_batch(batch_id).await?;
-        let total = links.len();
-        let vouchers: Vec<Voucher> = links
-            .into_iter()
-            .filter(|l| l.status == "active")
-            .map(|l| Voucher {
-                id: l.id,
-                lnurl: l.lnurl,
-                min_msat: l.min_msat,
-                max_msat: l.max_msat,
-                title: l.title,
-                uses: l.uses,
-                expires_at: l.expires_at.as_deref().and_then(|s| {
-                    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-                        .ok()
-                        .map(|t| t.unix_timestamp())
-                }),
-            })
-            .collect();
-        Ok(VoucherSheet {
-            batch_id: batch_id.to_owned(),
-            left_off: total - vouchers.len(),
-            vouchers,
-        })
-    }
-
-    /// Whether a voucher batch exists (without decrypting its secrets).
-    pub async fn voucher_batch_exists(&self, batch_id: &str) -> Result<bool, Error> {
-        let b = batch_id.to_owned();
-        let links = self
-            .db
-            .run(move |c| WithdrawLink::list_batch(c, &b))
-            .await?;
-        Ok(!links.is_empty())
-    }
-
-    fn sheet_mac(&self, batch_id: &str, expires_at: i64) -> String {
-        // The lookup key is a keyed hash (HMAC-SHA256) under a server key
-        // that never leaves the process; the prefix keeps this message apart
-        // from link secrets (32 hex characters), so a token is never the
-        // lookup value of a secret and vice versa.
-        self.keys
-            .lookup(&format!("lnurld/v1/voucher-sheet:{batch_id}:{expires_at}"))
-    }
-
-    /// A query token `t` for the voucher sheet of `batch_id`, valid until
-    /// `expires_at` (unix seconds): `{expires_at}.{hmac}`. Stateless, so any
-    /// instance sharing the server key accepts it.
-    pub fn voucher_sheet_token(&self, batch_id: &str, expires_at: i64) -> String {
-        format!("{expires_at}.{}", self.sheet_mac(batch_id, expires_at))
-    }
-
-    /// A signed voucher sheet URL valid for `ttl_secs` (clamped to
-    /// 1 s ..= [`SHEET_URL_MAX_TTL_SECS`]); returns the URL and its expiry
-    /// (unix seconds).
-    pub fn voucher_sheet_url(&self, batch_id: &str, ttl_secs: u64) -> (String, i64) {
-        let ttl = ttl_secs.clamp(1, SHEET_URL_MAX_TTL_SECS) as i64;
-        let expires_at = now() + ttl;
-        let t = self.voucher_sheet_token(batch_id, expires_at);
-        let url = self.url(&format!(
-            "/vouchers/{}?t={t}",
-            percent_encoding::utf8_percent_encode(batch_id, PATH_SEGMENT)
-        ));
-        (url, expires_at)
-    }
-
-    /// Checks a voucher sheet token for `batch_id`: right MAC (compared in
-    /// constant time) and not expired.
-    pub fn check_voucher_sheet_token(&self, batch_id: &str, token: &str) -> Result<(), Error> {
-        let refused = || Error::Unauthorized("invalid or expired voucher sheet link".into());
-        let (exp, mac) = token.split_once('.').ok_or_else(refused)?;
-        if exp.is_empty() || exp.len() > 12 || !exp.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(refused());
-        }
-        let expires_at: i64 = exp.parse().map_err(|_| refused())?;
-        let expected = self.sheet_mac(batch_id, expires_at);
-        let ok =
-            expected.len() == mac.len() && bool::from(expected.as_bytes().ct_eq(mac.as_bytes()));
-        if !ok || expires_at <= now() {
-            return Err(refused());
-        }
-        Ok(())
     }
 }
 
