@@ -211,15 +211,11 @@ impl Services {
     ) -> Result<(Vec<LinkView>, Option<String>), Error> {
         let status = match status {
             None | Some("") | Some("all") => None,
-            Some("active") => Some(LinkStatusFilter::Active),
-            Some("spent") => Some(LinkStatusFilter::Spent),
-            Some("disabled") => Some(LinkStatusFilter::Disabled),
-            Some("expired") => Some(LinkStatusFilter::Expired),
-            Some(other) => {
-                return Err(Error::Invalid(format!(
+            Some(other) => Some(LinkStatusFilter::parse(other).ok_or_else(|| {
+                Error::Invalid(format!(
                     "status {other:?} is not one of active, spent, expired, disabled"
-                )))
-            }
+                ))
+            })?),
         };
         let limit = page_limit(limit)?;
         let t = now();

@@ -135,18 +135,6 @@ pub struct WithdrawalView {
     pub completed_at: Option<String>,
 }
 
-fn link_status(l: &WithdrawLink, now: i64) -> &'static str {
-    if l.disabled_at.is_some() {
-        "disabled"
-    } else if l.uses_left == 0 {
-        "spent"
-    } else if l.expires_at.is_some_and(|e| e <= now) {
-        "expired"
-    } else {
-        "active"
-    }
-}
-
 impl WithdrawalView {
     fn from_row(w: &Withdrawal) -> WithdrawalView {
         WithdrawalView {
@@ -201,7 +189,7 @@ impl Services {
             batch_id: l.batch_id.clone(),
             balance_check: l.balance_check,
             pay_link: l.pay_link.clone(),
-            status: link_status(l, now()),
+            status: l.availability(now()).bucket().as_str(),
             created_at: rfc3339(l.created_at),
             disabled_at: l.disabled_at.map(rfc3339),
             withdrawals: withdrawals.map(|ws| ws.iter().map(WithdrawalView::from_row).collect()),

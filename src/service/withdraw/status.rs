@@ -9,6 +9,7 @@
 use serde::Serialize;
 
 use super::secret_shape_ok;
+use crate::db::models::withdraw_link::Availability;
 use crate::db::models::{WithdrawLink, Withdrawal, WithdrawalState};
 use crate::lnurl;
 use crate::service::{now, Error, Services};
@@ -123,78 +124,32 @@ fn status_of(l: &WithdrawLink, ws: &[Withdrawal], t: i64) -> WithdrawStatus {
             WithdrawalState::Pending | WithdrawalState::InFlight
         )
     });
-    // The most recently finished withdrawal (rows are oldest first).
-    let last_done = ws
-        .iter()
-        .filter(|w| {
-            matches!(
-                w.state(),
-                WithdrawalState::Succeeded | WithdrawalState::Failed
-            )
-        })
-        .max_by_key(|w| (w.completed_at.unwrap_or(w.created_at), w.created_at))
-        .map(Withdrawal::state);
-    let wait_secs = if uses_left > 0 && l.next_use_at > t {
-        (l.next_use_at - t) as u64
-    } else {
-        0
-    };
     let (state, detail) = if paying {
         (
             WithdrawState::Paying,
             "A wallet claimed this link; the payment is on its way. Keep this page open."
                 .to_owned(),
         )
-    } else if l.disabled_at.is_some() {
-        (
-            WithdrawState::Disabled,
-            "The issuer has disabled this link; it cannot be withdrawn.".to_owned(),
-        )
-    } else if uses_left == 0 {
-        let paid_last = last_done == Some(WithdrawalState::Succeeded);
-        if uses <= 1 && paid_last {
-            (
-                WithdrawState::Paid,
-                "The money was sent to the wallet that scanned this code.".to_owned(),
-            )
-        } else if paid_last {
-            (
-                WithdrawState::UsedUp,
-                format!("The last withdrawal was paid; all {uses} uses of this link are taken."),
-            )
-        } else {
-            (
-                WithdrawState::UsedUp,
-                "This link has already been used.".to_owned(),
-            )
-        }
-    } else if l.expires_at.is_some_and(|e| e <= t) {
-        (
-            WithdrawState::Expired,
-            "This link has expired and can no longer be withdrawn.".to_owned(),
-        )
     } else {
-        let mut detail = match last_done {
-            Some(WithdrawalState::Succeeded) => "The last withdrawal was paid. ".to_owned(),
-            Some(WithdrawalState::Failed) => {
-                "The last payment attempt failed; the amount is still available. ".to_owned()
-            }
-            _ => String::new(),
-        };
-        if wait_secs > 0 {
-            detail.push_str(&format!(
-                "The next withdrawal is possible in {}.",
-                human_duration(wait_secs)
-            ));
-        } else {
-            detail
-                .push_str("Scan the code with a Lightning wallet, or open the link on this phone.");
+        match l.availability(t) {
+            Availability::Disabled => (
+                WithdrawState::Disabled,
+                "The issuer has disabled this link; it cannot be withdrawn.".to_owned(),
+            ),
+            Availability::UsedUp => used_up(uses, last_done(ws)),
+            Availability::Expired => (
+                WithdrawState::Expired,
+                "This link has expired and can no longer be withdrawn.".to_owned(),
+            ),
+            Availability::Usable => (WithdrawState::Ready, ready_detail(ws, 0, uses, uses_left)),
+            Availability::Waiting { secs_left } => (
+                WithdrawState::Ready,
+                ready_detail(ws, secs_left, uses, uses_left),
+            ),
         }
-        if uses > 1 {
-            detail.push_str(&format!(" {uses_left} of {uses} uses left."));
-        }
-        (WithdrawState::Ready, detail)
     };
+    // Counted whatever the state (a disabled link still reports its wait).
+    let wait_secs = l.wait_secs(t);
     WithdrawStatus {
         state,
         // Still usable, only not yet: say so instead of "ready".
@@ -208,6 +163,66 @@ fn status_of(l: &WithdrawLink, ws: &[Withdrawal], t: i64) -> WithdrawStatus {
         uses_left,
         wait_secs,
     }
+}
+
+/// The state of the most recently finished withdrawal (rows are oldest
+/// first), if any finished.
+fn last_done(ws: &[Withdrawal]) -> Option<WithdrawalState> {
+    ws.iter()
+        .filter(|w| {
+            matches!(
+                w.state(),
+                WithdrawalState::Succeeded | WithdrawalState::Failed
+            )
+        })
+        .max_by_key(|w| (w.completed_at.unwrap_or(w.created_at), w.created_at))
+        .map(Withdrawal::state)
+}
+
+/// A link with no uses left: `Paid` for a single-use link whose payment
+/// succeeded, `UsedUp` otherwise.
+fn used_up(uses: u64, last_done: Option<WithdrawalState>) -> (WithdrawState, String) {
+    let paid_last = last_done == Some(WithdrawalState::Succeeded);
+    if uses <= 1 && paid_last {
+        (
+            WithdrawState::Paid,
+            "The money was sent to the wallet that scanned this code.".to_owned(),
+        )
+    } else if paid_last {
+        (
+            WithdrawState::UsedUp,
+            format!("The last withdrawal was paid; all {uses} uses of this link are taken."),
+        )
+    } else {
+        (
+            WithdrawState::UsedUp,
+            "This link has already been used.".to_owned(),
+        )
+    }
+}
+
+/// The sentence of a `Ready` link: how the last withdrawal went, when the
+/// next may be made, and the uses left of a multi-use link.
+fn ready_detail(ws: &[Withdrawal], wait_secs: u64, uses: u64, uses_left: u64) -> String {
+    let mut detail = match last_done(ws) {
+        Some(WithdrawalState::Succeeded) => "The last withdrawal was paid. ".to_owned(),
+        Some(WithdrawalState::Failed) => {
+            "The last payment attempt failed; the amount is still available. ".to_owned()
+        }
+        _ => String::new(),
+    };
+    if wait_secs > 0 {
+        detail.push_str(&format!(
+            "The next withdrawal is possible in {}.",
+            human_duration(wait_secs)
+        ));
+    } else {
+        detail.push_str("Scan the code with a Lightning wallet, or open the link on this phone.");
+    }
+    if uses > 1 {
+        detail.push_str(&format!(" {uses_left} of {uses} uses left."));
+    }
+    detail
 }
 
 /// "45 seconds", "3 minutes", "2 hours" (rounded up, for a sentence).

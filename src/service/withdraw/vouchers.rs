@@ -7,6 +7,7 @@
 
 use subtle::ConstantTimeEq;
 
+use crate::db::models::withdraw_link::LinkStatusFilter;
 use crate::db::models::WithdrawLink;
 use crate::service::{now, Error, Services};
 
@@ -58,7 +59,7 @@ impl Services {
         let total = links.len();
         let vouchers: Vec<Voucher> = links
             .into_iter()
-            .filter(|l| l.status == "active")
+            .filter(|l| l.status == LinkStatusFilter::Active.as_str())
             .map(|l| Voucher {
                 id: l.id,
                 lnurl: l.lnurl,

@@ -7,30 +7,26 @@
 //! Service layer: imports `db` models, `lnurl` and the server keys; formats
 //! no HTTP.
 
+use crate::db::models::withdraw_link::Availability;
 use crate::db::models::{NewWithdrawal, WithdrawLink, Withdrawal, WithdrawalState};
 use crate::db::{new_id, DbError};
 use crate::lnurl;
 use crate::service::{now, Error, Services};
 
-impl Services {
-    /// Why a link cannot be used right now, in words for the wallet user.
-    fn unavailable_reason(l: &WithdrawLink, t: i64) -> Option<String> {
-        if l.disabled_at.is_some() {
-            Some("This withdraw link has been disabled.".into())
-        } else if l.uses_left <= 0 {
-            Some("This withdraw link has already been used.".into())
-        } else if l.expires_at.is_some_and(|e| e <= t) {
-            Some("This withdraw link has expired.".into())
-        } else if l.next_use_at > t {
-            Some(format!(
-                "Please wait {} seconds before the next withdrawal.",
-                l.next_use_at - t
-            ))
-        } else {
-            None
-        }
+/// Why a link cannot be used right now, in words for the wallet user.
+fn refusal(a: Availability) -> Option<String> {
+    match a {
+        Availability::Usable => None,
+        Availability::Disabled => Some("This withdraw link has been disabled.".into()),
+        Availability::UsedUp => Some("This withdraw link has already been used.".into()),
+        Availability::Expired => Some("This withdraw link has expired.".into()),
+        Availability::Waiting { secs_left } => Some(format!(
+            "Please wait {secs_left} seconds before the next withdrawal."
+        )),
     }
+}
 
+impl Services {
     /// LUD-03 step 1: the `withdrawRequest` for a secret.
     pub async fn withdraw_request(
         &self,
@@ -42,9 +38,8 @@ impl Services {
         // withdraw right now answers min = max = 0, not an ERROR, so the
         // wallet keeps its balanceCheck and payLink.
         let mut zero = false;
-        if let Some(r) = Self::unavailable_reason(&l, t) {
-            let gone = l.disabled_at.is_some() || l.expires_at.is_some_and(|e| e <= t);
-            if !l.balance_check || gone {
+        if let Some(r) = refusal(l.availability(t)) {
+            if !l.balance_check || l.is_over(t) {
                 return Err(Error::Unavailable(r));
             }
             zero = true;
@@ -88,7 +83,7 @@ impl Services {
         if let Some(answer) = self.repeat_answer(&l.id, &hash).await? {
             return answer;
         }
-        if let Some(r) = Self::unavailable_reason(&l, t) {
+        if let Some(r) = refusal(l.availability(t)) {
             return Err(Error::Unavailable(r));
         }
 
@@ -158,7 +153,7 @@ impl Services {
         let id = link_id.to_owned();
         let fresh = self.db.run(move |c| WithdrawLink::find(c, &id)).await?;
         let reason = fresh
-            .and_then(|f| Self::unavailable_reason(&f, now()))
+            .and_then(|f| refusal(f.availability(now())))
             .unwrap_or_else(|| "This withdraw link cannot be used right now.".into());
         Ok(Error::Unavailable(reason))
     }
