@@ -63,7 +63,7 @@ impl WithdrawState {
         }
     }
 
-    /// Whether the state can still change (the page keeps polling).
+    /// Whether the state can no longer change (the page stops polling).
     pub fn is_final(self) -> bool {
         matches!(
             self,
@@ -92,6 +92,10 @@ pub struct WithdrawStatus {
     /// Seconds until the next use may be claimed (multi-use links with a
     /// wait), 0 when it may be claimed now.
     pub wait_secs: u64,
+    /// [`WithdrawState::is_final`]: the page's script stops polling, so the
+    /// list of final states lives here only.
+    #[serde(rename = "final")]
+    pub is_final: bool,
 }
 
 /// Everything the withdraw page shows.
@@ -162,6 +166,7 @@ fn status_of(l: &WithdrawLink, ws: &[Withdrawal], t: i64) -> WithdrawStatus {
         uses,
         uses_left,
         wait_secs,
+        is_final: state.is_final(),
     }
 }
 
@@ -392,6 +397,19 @@ mod tests {
         assert_eq!(status_of(&link(3, 0), &ws, t).state, WithdrawState::UsedUp);
         let ws = [wd("succeeded", 5), wd("in_flight", 6)];
         assert_eq!(status_of(&link(3, 1), &ws, t).state, WithdrawState::Paying);
+    }
+
+    #[test]
+    fn status_json_says_whether_it_is_final() {
+        let t = 100;
+        let json = |s: WithdrawStatus| serde_json::to_string(&s).unwrap();
+        let paid = json(status_of(&link(1, 0), &[wd("succeeded", 5)], t));
+        assert!(paid.starts_with(r#"{"state":"paid","label":"#), "{paid}");
+        assert!(paid.ends_with(r#","wait_secs":0,"final":true}"#), "{paid}");
+        let paying = json(status_of(&link(1, 0), &[wd("pending", 5)], t));
+        assert!(paying.ends_with(r#","final":false}"#), "{paying}");
+        let ready = json(status_of(&link(1, 1), &[], t));
+        assert!(ready.ends_with(r#","final":false}"#), "{ready}");
     }
 
     #[test]
