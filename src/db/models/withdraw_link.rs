@@ -1,5 +1,9 @@
 //! `withdraw_links`: LUD-03 links. The secret is stored encrypted
 //! (`secret_enc`) and found by a keyed hash (`secret_lookup`), never in clear.
+//!
+//! Database layer (imports only `db`). Also home of the one rule of whether
+//! a link can be used now, [`WithdrawLink::availability`], with the SQL of
+//! the claim and of the list filters that mirrors it.
 
 use diesel::prelude::*;
 
@@ -174,7 +178,7 @@ impl Availability {
 
 impl WithdrawLink {
     /// Whether this link can be used at `now` (unix seconds), and if not,
-    /// why. See [`Availability`]; [`usable_sql`] is its SQL mirror.
+    /// why. See [`Availability`]; `usable_sql` below is its SQL mirror.
     pub fn availability(&self, now: i64) -> Availability {
         if self.disabled_at.is_some() {
             Availability::Disabled
@@ -218,10 +222,9 @@ impl WithdrawLink {
 /// [`WithdrawLink::availability`], negated.
 #[diesel::dsl::auto_type(no_type_alias)]
 fn usable_sql(now: i64) -> _ {
-    let zero: i64 = 0;
     w::disabled_at
         .is_null()
-        .and(w::uses_left.gt(zero))
+        .and(w::uses_left.gt(0_i64))
         .and(w::expires_at.is_null().or(w::expires_at.gt(now)))
         .and(w::next_use_at.le(now))
 }
@@ -229,27 +232,24 @@ fn usable_sql(now: i64) -> _ {
 /// SQL of `availability(now).bucket() == Active`.
 #[diesel::dsl::auto_type(no_type_alias)]
 fn active_sql(now: i64) -> _ {
-    let zero: i64 = 0;
     w::disabled_at
         .is_null()
-        .and(w::uses_left.gt(zero))
+        .and(w::uses_left.gt(0_i64))
         .and(w::expires_at.is_null().or(w::expires_at.gt(now)))
 }
 
 /// SQL of `availability(now).bucket() == Spent`.
 #[diesel::dsl::auto_type(no_type_alias)]
 fn spent_sql() -> _ {
-    let zero: i64 = 0;
-    w::disabled_at.is_null().and(w::uses_left.le(zero))
+    w::disabled_at.is_null().and(w::uses_left.le(0_i64))
 }
 
 /// SQL of `availability(now).bucket() == Expired`.
 #[diesel::dsl::auto_type(no_type_alias)]
 fn expired_sql(now: i64) -> _ {
-    let zero: i64 = 0;
     w::disabled_at
         .is_null()
-        .and(w::uses_left.gt(zero))
+        .and(w::uses_left.gt(0_i64))
         .and(w::expires_at.le(now))
 }
 
