@@ -56,7 +56,6 @@
   var url = box.getAttribute("data-status-url");
   var stateEl = document.getElementById("state");
   var detailEl = document.getElementById("state-detail");
-  var finalStates = ["paid", "used_up", "expired", "disabled"];
   var failures = 0;
 
   function schedule(state) {
@@ -92,7 +91,8 @@
       .then(function (s) {
         failures = 0;
         apply(s);
-        if (finalStates.indexOf(s.state) < 0) {
+        // The server says when the state can no longer change.
+        if (s.final !== true) {
           schedule(s.state);
         }
       })

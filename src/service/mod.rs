@@ -11,9 +11,8 @@ use crate::db::{Db, DbError};
 use crate::metrics::Metrics;
 use crate::node::{LightningNode, Network, NodeError};
 
-pub mod pages;
+pub mod address;
 pub mod pay;
-pub mod payout;
 pub mod secrets;
 pub mod tokens;
 pub mod webhooks;

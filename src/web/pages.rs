@@ -5,7 +5,7 @@
 //! signs voucher sheet URLs is in [`super::admin::withdraw`].
 //!
 //! Web layer: askama templates from `templates/`, data from
-//! `service::pages` and `service::pay`; QR images are drawn by [`crate::qr`].
+//! `service::withdraw` and `service::pay`; QR images are drawn by [`crate::qr`].
 //! Every answer carries [`security_headers`] (see [`super::html`], which also
 //! renders the templates and the error pages).
 
@@ -19,8 +19,8 @@ use super::html::{
     not_found_page, page_error, refused_bad_link, refused_unauthenticated, render, security_headers,
 };
 use super::params::query_param;
-use crate::service::pages::VoucherSheet;
 use crate::service::pay::PayLinkView;
+use crate::service::withdraw::vouchers::VoucherSheet;
 use crate::service::{tokens, Error, Services};
 
 /// Vouchers per printed A4 page (2 columns × 4 rows of 95 × 69 mm).

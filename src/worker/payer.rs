@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::service::payout::Step;
+use crate::service::withdraw::payout::Step;
 use crate::service::Services;
 
 /// How often the payer looks for work nobody woke it for (other instances'

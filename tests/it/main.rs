@@ -1,6 +1,7 @@
 //! Integration tests: one binary, real servers on random ports.
 mod support;
 
+mod availability;
 mod cli;
 mod db;
 mod node_dev;

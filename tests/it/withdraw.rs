@@ -773,7 +773,7 @@ async fn balance_check_pay_link_and_extra_params(db: TestDb) {
 
 async fn a_refused_resend_never_gives_back_a_use_still_in_flight(db: TestDb) {
     use lnurld::db::models::Withdrawal;
-    use lnurld::service::payout::Step;
+    use lnurld::service::withdraw::payout::Step;
     let fake = FakeLnd::start().await;
     fake.set_pay_behavior(PayBehavior::Hold);
     let app = TestApp::start(&db, Node::Lnd(&fake)).await;

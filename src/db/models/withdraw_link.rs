@@ -1,9 +1,14 @@
 //! `withdraw_links`: LUD-03 links. The secret is stored encrypted
 //! (`secret_enc`) and found by a keyed hash (`secret_lookup`), never in clear.
+//!
+//! Database layer (imports only `db`). Also home of the one rule of whether
+//! a link can be used now, [`WithdrawLink::availability`], with the SQL of
+//! the claim and of the list filters that mirrors it.
 
 use diesel::prelude::*;
 
 use crate::db::schema::withdraw_links;
+use crate::db::schema::withdraw_links::dsl as w;
 use crate::db::{DbConn, DbError};
 
 /// A withdraw link row.
@@ -96,7 +101,8 @@ pub struct NewWithdrawLink {
     pub updated_at: i64,
 }
 
-/// Filter for listing links.
+/// A link's status as the admin API names it and filters lists by: the
+/// buckets of [`Availability`] (see [`Availability::bucket`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkStatusFilter {
     /// Usable now or later (uses left, not disabled, not expired).
@@ -107,6 +113,150 @@ pub enum LinkStatusFilter {
     Disabled,
     /// Past `expires_at`.
     Expired,
+}
+
+impl LinkStatusFilter {
+    /// The API's word: `active`, `spent`, `expired` or `disabled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkStatusFilter::Active => "active",
+            LinkStatusFilter::Spent => "spent",
+            LinkStatusFilter::Disabled => "disabled",
+            LinkStatusFilter::Expired => "expired",
+        }
+    }
+
+    /// Parses the API's word.
+    pub fn parse(s: &str) -> Option<LinkStatusFilter> {
+        Some(match s {
+            "active" => LinkStatusFilter::Active,
+            "spent" => LinkStatusFilter::Spent,
+            "disabled" => LinkStatusFilter::Disabled,
+            "expired" => LinkStatusFilter::Expired,
+            _ => return None,
+        })
+    }
+}
+
+/// Whether a withdraw link can be used now and, if not, why. The one rule
+/// behind the wallet's refusals, the page's state, the admin API's `status`
+/// and list filters, and the claim of a use. The claim and the list filters
+/// must decide in SQL (atomically, or in the query): their SQL is written
+/// next to [`WithdrawLink::availability`] and mirrors it, and
+/// `tests/it/availability.rs` holds both to one truth table.
+///
+/// The order matters when several apply: disabled, then used up, then
+/// expired, then the wait between uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    /// A use may be claimed now.
+    Usable,
+    /// Uses are left, but the wait between uses has not passed yet.
+    Waiting {
+        /// Seconds until a use may be claimed.
+        secs_left: u64,
+    },
+    /// No uses left (one may come back if a claimed payment fails).
+    UsedUp,
+    /// Past `expires_at`.
+    Expired,
+    /// Disabled by the operator.
+    Disabled,
+}
+
+impl Availability {
+    /// The admin API's status (and list filter) of a link in this state.
+    pub fn bucket(self) -> LinkStatusFilter {
+        match self {
+            Availability::Usable | Availability::Waiting { .. } => LinkStatusFilter::Active,
+            Availability::UsedUp => LinkStatusFilter::Spent,
+            Availability::Expired => LinkStatusFilter::Expired,
+            Availability::Disabled => LinkStatusFilter::Disabled,
+        }
+    }
+}
+
+impl WithdrawLink {
+    /// Whether this link can be used at `now` (unix seconds), and if not,
+    /// why. See [`Availability`]; `usable_sql` below is its SQL mirror.
+    pub fn availability(&self, now: i64) -> Availability {
+        if self.disabled_at.is_some() {
+            Availability::Disabled
+        } else if self.uses_left <= 0 {
+            Availability::UsedUp
+        } else if self.is_expired(now) {
+            Availability::Expired
+        } else {
+            match self.wait_secs(now) {
+                0 => Availability::Usable,
+                secs_left => Availability::Waiting { secs_left },
+            }
+        }
+    }
+
+    /// Disabled or past its expiry: no use can be claimed any more,
+    /// whatever happens to its uses (unlike a used-up link, which gets a
+    /// use back when a claimed payment fails).
+    pub fn is_over(&self, now: i64) -> bool {
+        self.disabled_at.is_some() || self.is_expired(now)
+    }
+
+    /// Seconds until the next use may be claimed, while uses are left
+    /// (0 when it may be claimed now, or when no use is left).
+    pub fn wait_secs(&self, now: i64) -> u64 {
+        if self.uses_left > 0 && self.next_use_at > now {
+            (self.next_use_at - now) as u64
+        } else {
+            0
+        }
+    }
+
+    fn is_expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|e| e <= now)
+    }
+}
+
+// The SQL mirrors of `WithdrawLink::availability`. Change them together.
+
+/// SQL of `availability(now) == Usable`: every refusal of
+/// [`WithdrawLink::availability`], negated.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn usable_sql(now: i64) -> _ {
+    w::disabled_at
+        .is_null()
+        .and(w::uses_left.gt(0_i64))
+        .and(w::expires_at.is_null().or(w::expires_at.gt(now)))
+        .and(w::next_use_at.le(now))
+}
+
+/// SQL of `availability(now).bucket() == Active`.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn active_sql(now: i64) -> _ {
+    w::disabled_at
+        .is_null()
+        .and(w::uses_left.gt(0_i64))
+        .and(w::expires_at.is_null().or(w::expires_at.gt(now)))
+}
+
+/// SQL of `availability(now).bucket() == Spent`.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn spent_sql() -> _ {
+    w::disabled_at.is_null().and(w::uses_left.le(0_i64))
+}
+
+/// SQL of `availability(now).bucket() == Expired`.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn expired_sql(now: i64) -> _ {
+    w::disabled_at
+        .is_null()
+        .and(w::uses_left.gt(0_i64))
+        .and(w::expires_at.le(now))
+}
+
+/// SQL of `availability(now).bucket() == Disabled`.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn disabled_sql() -> _ {
+    w::disabled_at.is_not_null()
 }
 
 impl WithdrawLink {
@@ -176,7 +326,6 @@ impl WithdrawLink {
         limit: i64,
         cursor: Option<(i64, String)>,
     ) -> Result<Vec<WithdrawLink>, DbError> {
-        use withdraw_links::dsl as w;
         let mut q = w::withdraw_links.into_boxed();
         if let Some((created, id)) = cursor {
             q = q.filter(
@@ -185,20 +334,13 @@ impl WithdrawLink {
                     .or(w::created_at.eq(created).and(w::id.lt(id))),
             );
         }
+        // The buckets of `availability`, in SQL (see `active_sql` & co.).
         q = match status {
             None => q,
-            Some(LinkStatusFilter::Disabled) => q.filter(w::disabled_at.is_not_null()),
-            Some(LinkStatusFilter::Spent) => q
-                .filter(w::disabled_at.is_null())
-                .filter(w::uses_left.eq(0)),
-            Some(LinkStatusFilter::Expired) => q
-                .filter(w::disabled_at.is_null())
-                .filter(w::uses_left.gt(0))
-                .filter(w::expires_at.le(now)),
-            Some(LinkStatusFilter::Active) => q
-                .filter(w::disabled_at.is_null())
-                .filter(w::uses_left.gt(0))
-                .filter(w::expires_at.is_null().or(w::expires_at.gt(now))),
+            Some(LinkStatusFilter::Active) => q.filter(active_sql(now)),
+            Some(LinkStatusFilter::Spent) => q.filter(spent_sql()),
+            Some(LinkStatusFilter::Expired) => q.filter(expired_sql(now)),
+            Some(LinkStatusFilter::Disabled) => q.filter(disabled_sql()),
         };
         Ok(q.order((w::created_at.desc(), w::id.desc()))
             .limit(limit)
@@ -225,14 +367,12 @@ impl WithdrawLink {
     /// callers race (threads, instances), at most `uses_left` succeed.
     /// DESIGN.md invariant 1.
     pub fn claim_use(conn: &mut DbConn, id: &str, now: i64) -> Result<bool, DbError> {
-        use withdraw_links::dsl as w;
+        // `usable_sql` is `availability(now) == Usable`, checked and acted
+        // on in one statement.
         let n = diesel::update(
             w::withdraw_links
                 .filter(w::id.eq(id))
-                .filter(w::uses_left.gt(0))
-                .filter(w::disabled_at.is_null())
-                .filter(w::expires_at.is_null().or(w::expires_at.gt(now)))
-                .filter(w::next_use_at.le(now)),
+                .filter(usable_sql(now)),
         )
         .set((
             w::uses_left.eq(w::uses_left - 1),
@@ -245,7 +385,6 @@ impl WithdrawLink {
 
     /// Gives one use back after a payment definitely failed.
     pub fn give_use_back(conn: &mut DbConn, id: &str, now: i64) -> Result<bool, DbError> {
-        use withdraw_links::dsl as w;
         let n = diesel::update(
             w::withdraw_links
                 .filter(w::id.eq(id))

@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::{limit_param, Admin};
-use crate::service::pages::{SHEET_URL_DEFAULT_TTL_SECS, SHEET_URL_MAX_TTL_SECS};
+use crate::service::withdraw::vouchers::{SHEET_URL_DEFAULT_TTL_SECS, SHEET_URL_MAX_TTL_SECS};
 use crate::service::withdraw::NewLink;
 use crate::service::{Error, Services};
 use crate::web::error::ApiError;

@@ -8,10 +8,10 @@
 
 use std::time::Duration;
 
-use super::webhooks::{withdraw_event, EventType};
-use super::{now, Error, Services};
 use crate::db::models::{WithdrawLink, Withdrawal};
 use crate::node::{NodeError, PaymentHash, PaymentOutcome};
+use crate::service::webhooks::{withdraw_event, EventType};
+use crate::service::{now, Error, Services};
 
 /// What became of one withdrawal after a payer step.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,29 +1,18 @@
-//! Data behind the public pages and QR images (`web/pages.rs`,
-//! `web/qr.rs`): what a person holding a withdraw link, a pay link or a
-//! Lightning Address is shown, the live state of a withdraw link, and the
-//! signed, expiring URLs of printable voucher sheets.
+//! What a person holding a withdraw link is shown: the page's data and the
+//! live state (`GET /w/{secret}/status`), as one word, a label and a
+//! sentence. Used by `web/pages.rs` and `web/qr.rs`.
 //!
 //! Service layer: imports `db` models, `lnurl` encoding and the server keys;
 //! formats no HTTP. LNURLs are the uppercase LUD-01 form (dense alphanumeric
-//! QR mode): <https://github.com/lnurl/luds/blob/luds/01.md>; addresses are
-//! LUD-16: <https://github.com/lnurl/luds/blob/luds/16.md>.
+//! QR mode): <https://github.com/lnurl/luds/blob/luds/01.md>.
 
 use serde::Serialize;
-use subtle::ConstantTimeEq;
 
-use super::{now, Error, Services};
+use super::secret_shape_ok;
+use crate::db::models::withdraw_link::Availability;
 use crate::db::models::{WithdrawLink, Withdrawal, WithdrawalState};
 use crate::lnurl;
-
-/// Default lifetime of a signed voucher sheet URL.
-pub const SHEET_URL_DEFAULT_TTL_SECS: u64 = 15 * 60;
-/// Longest lifetime an operator may ask for (a voucher sheet holds
-/// spendable secrets: the URL should not outlive a print job by much).
-pub const SHEET_URL_MAX_TTL_SECS: u64 = 24 * 3600;
-
-/// Characters escaped in a path segment we build (ids are `[a-z0-9_-]`).
-const PATH_SEGMENT: &percent_encoding::AsciiSet =
-    &percent_encoding::NON_ALPHANUMERIC.remove(b'_').remove(b'-');
+use crate::service::{now, Error, Services};
 
 /// What a person sees about a withdraw link, as one word.
 ///
@@ -74,7 +63,7 @@ impl WithdrawState {
         }
     }
 
-    /// Whether the state can still change (the page keeps polling).
+    /// Whether the state can no longer change (the page stops polling).
     pub fn is_final(self) -> bool {
         matches!(
             self,
@@ -103,6 +92,10 @@ pub struct WithdrawStatus {
     /// Seconds until the next use may be claimed (multi-use links with a
     /// wait), 0 when it may be claimed now.
     pub wait_secs: u64,
+    /// [`WithdrawState::is_final`]: the page's script stops polling, so the
+    /// list of final states lives here only.
+    #[serde(rename = "final")]
+    pub is_final: bool,
 }
 
 /// Everything the withdraw page shows.
@@ -126,37 +119,6 @@ pub struct WithdrawPage {
     pub status: WithdrawStatus,
 }
 
-/// One voucher on a sheet.
-#[derive(Debug, Clone)]
-pub struct Voucher {
-    /// Link id (printed small, for the operator's records).
-    pub id: String,
-    /// Uppercase bech32 LNURL (what the QR encodes).
-    pub lnurl: String,
-    /// Minimum, msat.
-    pub min_msat: u64,
-    /// Maximum, msat.
-    pub max_msat: u64,
-    /// Title.
-    pub title: String,
-    /// Uses the link was created with.
-    pub uses: u64,
-    /// Unix seconds of expiry, if any.
-    pub expires_at: Option<i64>,
-}
-
-/// A printable batch.
-#[derive(Debug, Clone)]
-pub struct VoucherSheet {
-    /// Batch id.
-    pub batch_id: String,
-    /// Vouchers that can still be withdrawn, in creation order.
-    pub vouchers: Vec<Voucher>,
-    /// Links of the batch left off because they are used, expired or
-    /// disabled (printing them would hand out dead paper).
-    pub left_off: usize,
-}
-
 fn status_of(l: &WithdrawLink, ws: &[Withdrawal], t: i64) -> WithdrawStatus {
     let uses = l.uses_total.max(0) as u64;
     let uses_left = l.uses_left.max(0) as u64;
@@ -166,78 +128,32 @@ fn status_of(l: &WithdrawLink, ws: &[Withdrawal], t: i64) -> WithdrawStatus {
             WithdrawalState::Pending | WithdrawalState::InFlight
         )
     });
-    // The most recently finished withdrawal (rows are oldest first).
-    let last_done = ws
-        .iter()
-        .filter(|w| {
-            matches!(
-                w.state(),
-                WithdrawalState::Succeeded | WithdrawalState::Failed
-            )
-        })
-        .max_by_key(|w| (w.completed_at.unwrap_or(w.created_at), w.created_at))
-        .map(Withdrawal::state);
-    let wait_secs = if uses_left > 0 && l.next_use_at > t {
-        (l.next_use_at - t) as u64
-    } else {
-        0
-    };
     let (state, detail) = if paying {
         (
             WithdrawState::Paying,
             "A wallet claimed this link; the payment is on its way. Keep this page open."
                 .to_owned(),
         )
-    } else if l.disabled_at.is_some() {
-        (
-            WithdrawState::Disabled,
-            "The issuer has disabled this link; it cannot be withdrawn.".to_owned(),
-        )
-    } else if uses_left == 0 {
-        let paid_last = last_done == Some(WithdrawalState::Succeeded);
-        if uses <= 1 && paid_last {
-            (
-                WithdrawState::Paid,
-                "The money was sent to the wallet that scanned this code.".to_owned(),
-            )
-        } else if paid_last {
-            (
-                WithdrawState::UsedUp,
-                format!("The last withdrawal was paid; all {uses} uses of this link are taken."),
-            )
-        } else {
-            (
-                WithdrawState::UsedUp,
-                "This link has already been used.".to_owned(),
-            )
-        }
-    } else if l.expires_at.is_some_and(|e| e <= t) {
-        (
-            WithdrawState::Expired,
-            "This link has expired and can no longer be withdrawn.".to_owned(),
-        )
     } else {
-        let mut detail = match last_done {
-            Some(WithdrawalState::Succeeded) => "The last withdrawal was paid. ".to_owned(),
-            Some(WithdrawalState::Failed) => {
-                "The last payment attempt failed; the amount is still available. ".to_owned()
-            }
-            _ => String::new(),
-        };
-        if wait_secs > 0 {
-            detail.push_str(&format!(
-                "The next withdrawal is possible in {}.",
-                human_duration(wait_secs)
-            ));
-        } else {
-            detail
-                .push_str("Scan the code with a Lightning wallet, or open the link on this phone.");
+        match l.availability(t) {
+            Availability::Disabled => (
+                WithdrawState::Disabled,
+                "The issuer has disabled this link; it cannot be withdrawn.".to_owned(),
+            ),
+            Availability::UsedUp => used_up(uses, last_done(ws)),
+            Availability::Expired => (
+                WithdrawState::Expired,
+                "This link has expired and can no longer be withdrawn.".to_owned(),
+            ),
+            Availability::Usable => (WithdrawState::Ready, ready_detail(ws, 0, uses, uses_left)),
+            Availability::Waiting { secs_left } => (
+                WithdrawState::Ready,
+                ready_detail(ws, secs_left, uses, uses_left),
+            ),
         }
-        if uses > 1 {
-            detail.push_str(&format!(" {uses_left} of {uses} uses left."));
-        }
-        (WithdrawState::Ready, detail)
     };
+    // Counted whatever the state (a disabled link still reports its wait).
+    let wait_secs = l.wait_secs(t);
     WithdrawStatus {
         state,
         // Still usable, only not yet: say so instead of "ready".
@@ -250,7 +166,68 @@ fn status_of(l: &WithdrawLink, ws: &[Withdrawal], t: i64) -> WithdrawStatus {
         uses,
         uses_left,
         wait_secs,
+        is_final: state.is_final(),
     }
+}
+
+/// The state of the most recently finished withdrawal (rows are oldest
+/// first), if any finished.
+fn last_done(ws: &[Withdrawal]) -> Option<WithdrawalState> {
+    ws.iter()
+        .filter(|w| {
+            matches!(
+                w.state(),
+                WithdrawalState::Succeeded | WithdrawalState::Failed
+            )
+        })
+        .max_by_key(|w| (w.completed_at.unwrap_or(w.created_at), w.created_at))
+        .map(Withdrawal::state)
+}
+
+/// A link with no uses left: `Paid` for a single-use link whose payment
+/// succeeded, `UsedUp` otherwise.
+fn used_up(uses: u64, last_done: Option<WithdrawalState>) -> (WithdrawState, String) {
+    let paid_last = last_done == Some(WithdrawalState::Succeeded);
+    if uses <= 1 && paid_last {
+        (
+            WithdrawState::Paid,
+            "The money was sent to the wallet that scanned this code.".to_owned(),
+        )
+    } else if paid_last {
+        (
+            WithdrawState::UsedUp,
+            format!("The last withdrawal was paid; all {uses} uses of this link are taken."),
+        )
+    } else {
+        (
+            WithdrawState::UsedUp,
+            "This link has already been used.".to_owned(),
+        )
+    }
+}
+
+/// The sentence of a `Ready` link: how the last withdrawal went, when the
+/// next may be made, and the uses left of a multi-use link.
+fn ready_detail(ws: &[Withdrawal], wait_secs: u64, uses: u64, uses_left: u64) -> String {
+    let mut detail = match last_done(ws) {
+        Some(WithdrawalState::Succeeded) => "The last withdrawal was paid. ".to_owned(),
+        Some(WithdrawalState::Failed) => {
+            "The last payment attempt failed; the amount is still available. ".to_owned()
+        }
+        _ => String::new(),
+    };
+    if wait_secs > 0 {
+        detail.push_str(&format!(
+            "The next withdrawal is possible in {}.",
+            human_duration(wait_secs)
+        ));
+    } else {
+        detail.push_str("Scan the code with a Lightning wallet, or open the link on this phone.");
+    }
+    if uses > 1 {
+        detail.push_str(&format!(" {uses_left} of {uses} uses left."));
+    }
+    detail
 }
 
 /// "45 seconds", "3 minutes", "2 hours" (rounded up, for a sentence).
@@ -269,12 +246,6 @@ fn human_duration(secs: u64) -> String {
     } else {
         plural(secs.div_ceil(3600), "hour")
     }
-}
-
-/// Whether `secret` has the shape of a link secret (32 hex characters);
-/// anything else cannot match and is refused before hashing.
-fn secret_shape_ok(secret: &str) -> bool {
-    secret.len() == 32 && secret.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 impl Services {
@@ -304,15 +275,8 @@ impl Services {
     /// The uppercase LNURL of the withdraw link with this secret (for its
     /// QR image); `NotFound` for an unknown secret.
     pub async fn withdraw_lnurl(&self, secret: &str) -> Result<String, Error> {
-        if !secret_shape_ok(secret) {
-            return Err(Error::NotFound("unknown withdraw link".into()));
-        }
+        self.link_by_secret(secret).await?;
         let secret = secret.to_ascii_lowercase();
-        let lookup = self.keys.lookup(&secret);
-        self.db
-            .run(move |c| WithdrawLink::find_by_lookup(c, &lookup))
-            .await?
-            .ok_or_else(|| Error::NotFound("unknown withdraw link".into()))?;
         Ok(lnurl::bech32::encode_upper(&self.withdraw_url(&secret)))
     }
 
@@ -336,104 +300,6 @@ impl Services {
     pub async fn withdraw_status(&self, secret: &str) -> Result<WithdrawStatus, Error> {
         let (_, l, ws) = self.link_and_withdrawals(secret).await?;
         Ok(status_of(&l, &ws, now()))
-    }
-
-    /// The Lightning Address of `username` on this server.
-    pub fn lightning_address(&self, username: &str) -> String {
-        format!("{username}@{}", self.config.address_domain())
-    }
-
-    /// The uppercase LNURL of a Lightning Address: LUD-16's
-    /// `{public_url}/.well-known/lnurlp/{username}`, bech32-encoded (LUD-01),
-    /// so wallets that do not know addresses can still scan it.
-    pub fn address_lnurl(&self, username: &str) -> String {
-        lnurl::bech32::encode_upper(&self.url(&format!("/.well-known/lnurlp/{username}")))
-    }
-
-    /// The withdraw links of a batch that can still be withdrawn.
-    pub async fn voucher_sheet(&self, batch_id: &str) -> Result<VoucherSheet, Error> {
-        let links = self.withdraw_batch(batch_id).await?;
-        let total = links.len();
-        let vouchers: Vec<Voucher> = links
-            .into_iter()
-            .filter(|l| l.status == "active")
-            .map(|l| Voucher {
-                id: l.id,
-                lnurl: l.lnurl,
-                min_msat: l.min_msat,
-                max_msat: l.max_msat,
-                title: l.title,
-                uses: l.uses,
-                expires_at: l.expires_at.as_deref().and_then(|s| {
-                    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-                        .ok()
-                        .map(|t| t.unix_timestamp())
-                }),
-            })
-            .collect();
-        Ok(VoucherSheet {
-            batch_id: batch_id.to_owned(),
-            left_off: total - vouchers.len(),
-            vouchers,
-        })
-    }
-
-    /// Whether a voucher batch exists (without decrypting its secrets).
-    pub async fn voucher_batch_exists(&self, batch_id: &str) -> Result<bool, Error> {
-        let b = batch_id.to_owned();
-        let links = self
-            .db
-            .run(move |c| WithdrawLink::list_batch(c, &b))
-            .await?;
-        Ok(!links.is_empty())
-    }
-
-    fn sheet_mac(&self, batch_id: &str, expires_at: i64) -> String {
-        // The lookup key is a keyed hash (HMAC-SHA256) under a server key
-        // that never leaves the process; the prefix keeps this message apart
-        // from link secrets (32 hex characters), so a token is never the
-        // lookup value of a secret and vice versa.
-        self.keys
-            .lookup(&format!("lnurld/v1/voucher-sheet:{batch_id}:{expires_at}"))
-    }
-
-    /// A query token `t` for the voucher sheet of `batch_id`, valid until
-    /// `expires_at` (unix seconds): `{expires_at}.{hmac}`. Stateless, so any
-    /// instance sharing the server key accepts it.
-    pub fn voucher_sheet_token(&self, batch_id: &str, expires_at: i64) -> String {
-        format!("{expires_at}.{}", self.sheet_mac(batch_id, expires_at))
-    }
-
-    /// A signed voucher sheet URL valid for `ttl_secs` (clamped to
-    /// 1 s ..= [`SHEET_URL_MAX_TTL_SECS`]); returns the URL and its expiry
-    /// (unix seconds).
-    pub fn voucher_sheet_url(&self, batch_id: &str, ttl_secs: u64) -> (String, i64) {
-        let ttl = ttl_secs.clamp(1, SHEET_URL_MAX_TTL_SECS) as i64;
-        let expires_at = now() + ttl;
-        let t = self.voucher_sheet_token(batch_id, expires_at);
-        let url = self.url(&format!(
-            "/vouchers/{}?t={t}",
-            percent_encoding::utf8_percent_encode(batch_id, PATH_SEGMENT)
-        ));
-        (url, expires_at)
-    }
-
-    /// Checks a voucher sheet token for `batch_id`: right MAC (compared in
-    /// constant time) and not expired.
-    pub fn check_voucher_sheet_token(&self, batch_id: &str, token: &str) -> Result<(), Error> {
-        let refused = || Error::Unauthorized("invalid or expired voucher sheet link".into());
-        let (exp, mac) = token.split_once('.').ok_or_else(refused)?;
-        if exp.is_empty() || exp.len() > 12 || !exp.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(refused());
-        }
-        let expires_at: i64 = exp.parse().map_err(|_| refused())?;
-        let expected = self.sheet_mac(batch_id, expires_at);
-        let ok =
-            expected.len() == mac.len() && bool::from(expected.as_bytes().ct_eq(mac.as_bytes()));
-        if !ok || expires_at <= now() {
-            return Err(refused());
-        }
-        Ok(())
     }
 }
 
@@ -531,6 +397,19 @@ mod tests {
         assert_eq!(status_of(&link(3, 0), &ws, t).state, WithdrawState::UsedUp);
         let ws = [wd("succeeded", 5), wd("in_flight", 6)];
         assert_eq!(status_of(&link(3, 1), &ws, t).state, WithdrawState::Paying);
+    }
+
+    #[test]
+    fn status_json_says_whether_it_is_final() {
+        let t = 100;
+        let json = |s: WithdrawStatus| serde_json::to_string(&s).unwrap();
+        let paid = json(status_of(&link(1, 0), &[wd("succeeded", 5)], t));
+        assert!(paid.starts_with(r#"{"state":"paid","label":"#), "{paid}");
+        assert!(paid.ends_with(r#","wait_secs":0,"final":true}"#), "{paid}");
+        let paying = json(status_of(&link(1, 0), &[wd("pending", 5)], t));
+        assert!(paying.ends_with(r#","final":false}"#), "{paying}");
+        let ready = json(status_of(&link(1, 1), &[], t));
+        assert!(ready.ends_with(r#","final":false}"#), "{ready}");
     }
 
     #[test]

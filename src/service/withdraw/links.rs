@@ -1,0 +1,264 @@
+//! Withdraw links as the operator manages them: create one (idempotent by
+//! `external_id`) or a voucher batch (all or nothing), read one with its
+//! withdrawals, list them page by page, disable one.
+//!
+//! Service layer: imports `db` models and the server keys; formats no HTTP.
+
+use super::{LinkView, NewLink};
+use crate::db::models::withdraw_link::LinkStatusFilter;
+use crate::db::models::{NewWithdrawLink, WithdrawLink, Withdrawal};
+use crate::db::{new_id, DbError};
+use crate::service::secrets::random_secret;
+use crate::service::{now, page_limit, Error, Services, MAX_AMOUNT_MSAT};
+
+impl Services {
+    fn validate_new_link(&self, n: &NewLink) -> Result<(), Error> {
+        if n.min_msat < 1 {
+            return Err(Error::Invalid("min_msat must be at least 1".into()));
+        }
+        if n.max_msat < n.min_msat {
+            return Err(Error::Invalid("max_msat must not be below min_msat".into()));
+        }
+        if n.max_msat > MAX_AMOUNT_MSAT {
+            return Err(Error::Invalid("max_msat is too large".into()));
+        }
+        if n.uses < 1 || n.uses > 1_000_000 {
+            return Err(Error::Invalid("uses must be between 1 and 1000000".into()));
+        }
+        if n.wait_seconds > 366 * 86_400 {
+            return Err(Error::Invalid("wait_seconds must be at most a year".into()));
+        }
+        if let Some(e) = n.expires_at {
+            if e <= now() {
+                return Err(Error::Invalid("expires_at must be in the future".into()));
+            }
+        }
+        if n.title.chars().count() > 200 {
+            return Err(Error::Invalid(
+                "title must be at most 200 characters".into(),
+            ));
+        }
+        if n.description.chars().count() > 639 {
+            // BOLT11 descriptions are limited to 639 bytes; wallets copy this.
+            return Err(Error::Invalid(
+                "description must be at most 639 characters".into(),
+            ));
+        }
+        if let Some(x) = &n.external_id {
+            if x.is_empty() || x.len() > 200 {
+                return Err(Error::Invalid(
+                    "external_id must be 1 to 200 characters".into(),
+                ));
+            }
+        }
+        if let Some(w) = &n.webhook_url {
+            self.validate_webhook_url(w)?;
+        }
+        if let Some(p) = &n.pay_link {
+            let u =
+                url::Url::parse(p).map_err(|_| Error::Invalid("pay_link must be a URL".into()))?;
+            if !matches!(u.scheme(), "https" | "http" | "lnurlp") || u.host().is_none() {
+                return Err(Error::Invalid(
+                    "pay_link must be an lnurlp:// or https:// URL".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn new_row(
+        &self,
+        n: &NewLink,
+        batch_id: Option<String>,
+    ) -> Result<(NewWithdrawLink, String), Error> {
+        let secret = random_secret();
+        let t = now();
+        let row = NewWithdrawLink {
+            id: new_id("wl"),
+            secret_lookup: self.keys.lookup(&secret),
+            secret_enc: self.keys.encrypt(&secret)?,
+            min_msat: n.min_msat as i64,
+            max_msat: n.max_msat as i64,
+            uses_total: n.uses as i64,
+            uses_left: n.uses as i64,
+            wait_seconds: n.wait_seconds as i64,
+            next_use_at: 0,
+            expires_at: n.expires_at,
+            title: n.title.clone(),
+            description: n.description.clone(),
+            webhook_url: n.webhook_url.clone(),
+            external_id: n.external_id.clone(),
+            batch_id,
+            balance_check: n.balance_check,
+            pay_link: n.pay_link.clone(),
+            created_at: t,
+            updated_at: t,
+        };
+        Ok((row, secret))
+    }
+
+    /// Creates a link; with `external_id`, returns the existing link instead
+    /// of creating a second one (`created` tells which).
+    pub async fn create_withdraw_link(&self, n: NewLink) -> Result<(LinkView, bool), Error> {
+        self.validate_new_link(&n)?;
+        if let Some(x) = n.external_id.clone() {
+            let existing = self
+                .db
+                .run(move |c| WithdrawLink::find_by_external_id(c, &x))
+                .await?;
+            if let Some(l) = existing {
+                return Ok((self.view(&l, None)?, false));
+            }
+        }
+        let (row, _secret) = self.new_row(&n, None)?;
+        let id = row.id.clone();
+        let inserted = self.db.run(move |c| WithdrawLink::insert(c, &row)).await;
+        match inserted {
+            Ok(()) => {}
+            // A concurrent request with the same external_id won the race:
+            // answer with its link, never a second one.
+            Err(DbError::Duplicate(_)) if n.external_id.is_some() => {
+                let x = n.external_id.clone().unwrap_or_default();
+                let l = self
+                    .db
+                    .run(move |c| WithdrawLink::find_by_external_id(c, &x))
+                    .await?
+                    .ok_or_else(|| Error::Internal("external_id row vanished".into()))?;
+                return Ok((self.view(&l, None)?, false));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let l = self
+            .db
+            .run(move |c| WithdrawLink::find(c, &id))
+            .await?
+            .ok_or_else(|| Error::Internal("new link not found".into()))?;
+        Ok((self.view(&l, None)?, true))
+    }
+
+    /// Creates `count` links in one batch (vouchers), all or nothing.
+    pub async fn create_withdraw_batch(
+        &self,
+        count: u32,
+        n: NewLink,
+    ) -> Result<(String, Vec<LinkView>), Error> {
+        if count == 0 || count > 1000 {
+            return Err(Error::Invalid("count must be between 1 and 1000".into()));
+        }
+        if n.external_id.is_some() {
+            return Err(Error::Invalid(
+                "external_id is not allowed for batches".into(),
+            ));
+        }
+        self.validate_new_link(&n)?;
+        let batch_id = new_id("wb");
+        let mut rows = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            rows.push(self.new_row(&n, Some(batch_id.clone()))?.0);
+        }
+        let b = batch_id.clone();
+        let links = self
+            .db
+            .transaction(move |c| {
+                WithdrawLink::insert_many(c, &rows)?;
+                WithdrawLink::list_batch(c, &b)
+            })
+            .await?;
+        let views = links
+            .iter()
+            .map(|l| self.view(l, None))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((batch_id, views))
+    }
+
+    /// One link with its withdrawals.
+    pub async fn get_withdraw_link(&self, id: &str) -> Result<LinkView, Error> {
+        let id = id.to_owned();
+        let (l, ws) = self
+            .db
+            .run(move |c| {
+                let Some(l) = WithdrawLink::find(c, &id)? else {
+                    return Ok(None);
+                };
+                let ws = Withdrawal::list_for_link(c, &l.id)?;
+                Ok(Some((l, ws)))
+            })
+            .await?
+            .ok_or_else(|| Error::NotFound("withdraw link not found".into()))?;
+        self.view(&l, Some(&ws))
+    }
+
+    /// Links of a batch.
+    pub async fn withdraw_batch(&self, batch_id: &str) -> Result<Vec<LinkView>, Error> {
+        let b = batch_id.to_owned();
+        let links = self
+            .db
+            .run(move |c| WithdrawLink::list_batch(c, &b))
+            .await?;
+        if links.is_empty() {
+            return Err(Error::NotFound("batch not found".into()));
+        }
+        links.iter().map(|l| self.view(l, None)).collect()
+    }
+
+    /// A page of links, newest first. `cursor` is the last id of the
+    /// previous page.
+    pub async fn list_withdraw_links(
+        &self,
+        status: Option<&str>,
+        limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> Result<(Vec<LinkView>, Option<String>), Error> {
+        let status = match status {
+            None | Some("") | Some("all") => None,
+            Some(other) => Some(LinkStatusFilter::parse(other).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "status {other:?} is not one of active, spent, expired, disabled"
+                ))
+            })?),
+        };
+        let limit = page_limit(limit)?;
+        let t = now();
+        let rows = self
+            .db
+            .run(move |c| {
+                let cur = match cursor {
+                    None => None,
+                    Some(id) => match WithdrawLink::find(c, &id)? {
+                        Some(l) => Some((l.created_at, l.id)),
+                        None => return Ok(None),
+                    },
+                };
+                Ok(Some(WithdrawLink::list(c, status, t, limit as i64, cur)?))
+            })
+            .await?
+            .ok_or_else(|| Error::Invalid("cursor does not name a link".into()))?;
+        let next = if rows.len() == limit as usize {
+            rows.last().map(|l| l.id.clone())
+        } else {
+            None
+        };
+        let views = rows
+            .iter()
+            .map(|l| self.view(l, None))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((views, next))
+    }
+
+    /// Disables a link; its history stays.
+    pub async fn disable_withdraw_link(&self, id: &str) -> Result<LinkView, Error> {
+        let i = id.to_owned();
+        let t = now();
+        let found = self
+            .db
+            .run(move |c| {
+                WithdrawLink::disable(c, &i, t)?;
+                WithdrawLink::find(c, &i)
+            })
+            .await?;
+        if found.is_none() {
+            return Err(Error::NotFound("withdraw link not found".into()));
+        }
+        self.get_withdraw_link(id).await
+    }
+}

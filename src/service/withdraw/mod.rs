@@ -1,0 +1,216 @@
+//! LNURL-withdraw (LUD-03, with LUD-14 balanceCheck and LUD-19 payLink):
+//! creating links, answering the wallet, claiming a use exactly once, paying
+//! it, and what a person holding the link is shown (DESIGN.md invariants 1,
+//! 2, 4, 5). <https://github.com/lnurl/luds/blob/luds/03.md>
+//!
+//! Service layer: imports `db` models, `lnurl` and the server keys; formats
+//! no HTTP. This file holds what the parts share: the operator's views of a
+//! link and its withdrawals, and finding a link by its secret.
+//!
+//! - [`links`]: create (one or a batch), get, list, disable;
+//! - [`wallet`]: the wallet's two LUD-03 steps (request, callback);
+//! - [`payout`]: the payer's steps (send, track, record the outcome);
+//! - [`status`]: the page and its live state;
+//! - [`vouchers`]: printable voucher sheets and their signed URLs.
+
+use serde::Serialize;
+
+use super::{now, rfc3339, Error, Services};
+use crate::db::models::{WithdrawLink, Withdrawal, WithdrawalState};
+use crate::lnurl;
+
+pub mod links;
+pub mod payout;
+pub mod status;
+pub mod vouchers;
+pub mod wallet;
+
+/// What an operator asks for when creating a link.
+#[derive(Debug, Clone)]
+pub struct NewLink {
+    /// Minimum amount, msat.
+    pub min_msat: u64,
+    /// Maximum amount, msat (= min for a fixed amount).
+    pub max_msat: u64,
+    /// Number of uses (default 1).
+    pub uses: u64,
+    /// Seconds between uses.
+    pub wait_seconds: u64,
+    /// Unix seconds after which the link is dead.
+    pub expires_at: Option<i64>,
+    /// Title for pages.
+    pub title: String,
+    /// `defaultDescription` for the wallet.
+    pub description: String,
+    /// Webhook target.
+    pub webhook_url: Option<String>,
+    /// Idempotency key.
+    pub external_id: Option<String>,
+    /// Serve LUD-14 balanceCheck.
+    pub balance_check: bool,
+    /// LUD-19 payLink (an https or lnurlp:// URL).
+    pub pay_link: Option<String>,
+}
+
+/// A link as shown to the operator, with its secret-bearing URLs.
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkView {
+    /// Link id.
+    pub id: String,
+    /// Bech32 LNURL, uppercase (QR form).
+    pub lnurl: String,
+    /// Plain https URL the LNURL encodes.
+    pub url: String,
+    /// LUD-17 `lnurlw://` form.
+    pub lnurlw: String,
+    /// HTML page.
+    pub page_url: String,
+    /// QR image (SVG).
+    pub qr_url: String,
+    /// The secret (part of every URL above).
+    pub secret: String,
+    /// Minimum, msat.
+    pub min_msat: u64,
+    /// Maximum, msat.
+    pub max_msat: u64,
+    /// Uses the link was created with.
+    pub uses: u64,
+    /// Uses left.
+    pub uses_left: u64,
+    /// Seconds between uses.
+    pub wait_seconds: u64,
+    /// RFC 3339.
+    pub expires_at: Option<String>,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Webhook target.
+    pub webhook_url: Option<String>,
+    /// Idempotency key.
+    pub external_id: Option<String>,
+    /// Voucher batch.
+    pub batch_id: Option<String>,
+    /// LUD-14.
+    pub balance_check: bool,
+    /// LUD-19.
+    pub pay_link: Option<String>,
+    /// `active`, `spent`, `expired` or `disabled`.
+    pub status: &'static str,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub disabled_at: Option<String>,
+    /// Withdrawals (only in single-link views).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub withdrawals: Option<Vec<WithdrawalView>>,
+}
+
+/// One withdrawal as shown to the operator.
+#[derive(Debug, Clone, Serialize)]
+pub struct WithdrawalView {
+    /// Id.
+    pub id: String,
+    /// `pending`, `in_flight`, `succeeded`, `failed`.
+    pub state: WithdrawalState,
+    /// Invoice amount, msat.
+    pub amount_msat: u64,
+    /// Fee paid, msat.
+    pub fee_msat: Option<u64>,
+    /// Fee limit, msat.
+    pub max_fee_msat: u64,
+    /// Hex.
+    pub payment_hash: String,
+    /// Hex, once paid.
+    pub preimage: Option<String>,
+    /// Why it failed.
+    pub failure_reason: Option<String>,
+    /// The wallet's invoice.
+    pub bolt11: String,
+    /// Payer attempts.
+    pub attempts: u64,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub completed_at: Option<String>,
+}
+
+impl WithdrawalView {
+    fn from_row(w: &Withdrawal) -> WithdrawalView {
+        WithdrawalView {
+            id: w.id.clone(),
+            state: w.state(),
+            amount_msat: w.amount_msat.max(0) as u64,
+            fee_msat: w.fee_msat.map(|f| f.max(0) as u64),
+            max_fee_msat: w.max_fee_msat.max(0) as u64,
+            payment_hash: w.payment_hash.clone(),
+            preimage: w.preimage.clone(),
+            failure_reason: w.failure_reason.clone(),
+            bolt11: w.bolt11.clone(),
+            attempts: w.attempts.max(0) as u64,
+            created_at: rfc3339(w.created_at),
+            completed_at: w.completed_at.map(rfc3339),
+        }
+    }
+}
+
+impl Services {
+    /// The LUD-03 first-step URL of a secret.
+    pub fn withdraw_url(&self, secret: &str) -> String {
+        self.url(&format!("/lnurlw/{secret}"))
+    }
+
+    fn view(
+        &self,
+        l: &WithdrawLink,
+        withdrawals: Option<&[Withdrawal]>,
+    ) -> Result<LinkView, Error> {
+        let secret = self.keys.decrypt(&l.secret_enc)?;
+        let url = self.withdraw_url(&secret);
+        let parsed = url::Url::parse(&url).map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(LinkView {
+            id: l.id.clone(),
+            lnurl: lnurl::bech32::encode_upper(&url),
+            lnurlw: lnurl::bech32::lud17(&parsed, lnurl::bech32::Lud17::Withdraw),
+            page_url: self.url(&format!("/w/{secret}")),
+            qr_url: self.url(&format!("/qr/w/{secret}.svg")),
+            url,
+            secret,
+            min_msat: l.min_msat as u64,
+            max_msat: l.max_msat as u64,
+            uses: l.uses_total as u64,
+            uses_left: l.uses_left as u64,
+            wait_seconds: l.wait_seconds as u64,
+            expires_at: l.expires_at.map(rfc3339),
+            title: l.title.clone(),
+            description: l.description.clone(),
+            webhook_url: l.webhook_url.clone(),
+            external_id: l.external_id.clone(),
+            batch_id: l.batch_id.clone(),
+            balance_check: l.balance_check,
+            pay_link: l.pay_link.clone(),
+            status: l.availability(now()).bucket().as_str(),
+            created_at: rfc3339(l.created_at),
+            disabled_at: l.disabled_at.map(rfc3339),
+            withdrawals: withdrawals.map(|ws| ws.iter().map(WithdrawalView::from_row).collect()),
+        })
+    }
+
+    /// The link with this secret; `NotFound` for an unknown one.
+    async fn link_by_secret(&self, secret: &str) -> Result<WithdrawLink, Error> {
+        if !secret_shape_ok(secret) {
+            return Err(Error::NotFound("unknown withdraw link".into()));
+        }
+        let lookup = self.keys.lookup(&secret.to_ascii_lowercase());
+        self.db
+            .run(move |c| WithdrawLink::find_by_lookup(c, &lookup))
+            .await?
+            .ok_or_else(|| Error::NotFound("unknown withdraw link".into()))
+    }
+}
+
+/// Whether `secret` has the shape of a link secret (32 hex characters);
+/// anything else cannot match and is refused before hashing arbitrary input.
+fn secret_shape_ok(secret: &str) -> bool {
+    secret.len() == 32 && secret.bytes().all(|b| b.is_ascii_hexdigit())
+}
