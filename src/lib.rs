@@ -20,14 +20,14 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 pub use config::Config;
 
 use crate::config::NodeKind;
 use crate::db::{Db, DbUrl};
 use crate::node::{LightningNode, Network};
-use crate::service::{ServerKeys, Services};
+use crate::service::{Base, ServerKeys, Services};
 
 /// Why the server could not start. One line, naming what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -130,18 +130,16 @@ impl App {
             // never answer those.
             NodeCheck::Skip => Network::Regtest,
         };
-        let services = Arc::new(Services {
+        let services = Arc::new(Services::new(Base {
             config,
             db,
             node,
             network,
             keys,
             metrics,
-            payer_wake: Arc::new(Notify::new()),
-            webhook_wake: Arc::new(Notify::new()),
             instance_id: db::new_id("inst"),
             dev_node,
-        });
+        }));
         Ok(App { services })
     }
 

@@ -152,3 +152,182 @@ text_enum! {
         InvoiceExpired = "invoice.expired",
     }
 }
+
+/// Defines an id newtype stored as text (`<prefix>_<24 hex>`): passing a
+/// link id where an event id belongs no longer compiles. Serialized as the
+/// bare string, so JSON and columns are unchanged.
+macro_rules! text_id {
+    ($(#[$meta:meta])* $name:ident, $prefix:literal) => {
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord,
+            serde::Serialize, serde::Deserialize,
+            diesel::expression::AsExpression, diesel::deserialize::FromSqlRow,
+        )]
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// A fresh random id.
+            pub fn generate() -> $name {
+                $name(crate::db::new_id($prefix))
+            }
+
+            /// An id as given by a caller (a URL path, a cursor). Not
+            /// checked: an unknown id simply finds nothing.
+            pub fn from_raw(s: impl Into<String>) -> $name {
+                $name(s.into())
+            }
+
+            /// The id text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl<DB: Backend> ToSql<Text, DB> for $name
+        where
+            String: ToSql<Text, DB>,
+        {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+                self.0.to_sql(out)
+            }
+        }
+
+        impl<DB: Backend> FromSql<Text, DB> for $name
+        where
+            String: FromSql<Text, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+                Ok($name(String::from_sql(bytes)?))
+            }
+        }
+    };
+}
+
+text_id!(
+    /// A withdraw link (`wl_…`).
+    WithdrawLinkId, "wl"
+);
+text_id!(
+    /// A withdrawal, one claimed use of a link (`wd_…`).
+    WithdrawalId, "wd"
+);
+text_id!(
+    /// A batch of withdraw links created together (`wb_…`).
+    BatchId, "wb"
+);
+text_id!(
+    /// A pay link (`pl_…`).
+    PayLinkId, "pl"
+);
+text_id!(
+    /// A webhook event (`evt_…`).
+    EventId, "evt"
+);
+text_id!(
+    /// One delivery attempt of an event (`att_…`).
+    AttemptId, "att"
+);
+text_id!(
+    /// An API token (`tok_…`).
+    TokenId, "tok"
+);
+
+/// An amount in millisatoshis. Stored as BIGINT; always within
+/// `0..=i64::MAX`, so the conversions at the column and the wire cannot
+/// wrap (they are the only casts).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::BigInt)]
+pub struct Msat(i64);
+
+impl Msat {
+    /// Zero.
+    pub const ZERO: Msat = Msat(0);
+
+    /// `msat`, or `None` past what a column can hold.
+    pub fn new(msat: u64) -> Option<Msat> {
+        i64::try_from(msat).ok().map(Msat)
+    }
+
+    /// The amount.
+    pub fn get(self) -> u64 {
+        // Never negative: every constructor checks.
+        self.0.unsigned_abs()
+    }
+
+    /// Whole satoshis, rounded down.
+    pub fn sats(self) -> u64 {
+        self.get() / 1000
+    }
+
+    /// `self + other`, or `None` on overflow.
+    pub fn checked_add(self, other: Msat) -> Option<Msat> {
+        self.0.checked_add(other.0).map(Msat)
+    }
+
+    /// `self - other`, or `None` below zero.
+    pub fn checked_sub(self, other: Msat) -> Option<Msat> {
+        self.0.checked_sub(other.0).filter(|v| *v >= 0).map(Msat)
+    }
+}
+
+impl std::fmt::Display for Msat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} msat", self.0)
+    }
+}
+
+impl serde::Serialize for Msat {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.get())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Msat {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = u64::deserialize(d)?;
+        Msat::new(v).ok_or_else(|| serde::de::Error::custom("amount out of range"))
+    }
+}
+
+impl<DB: Backend> ToSql<diesel::sql_types::BigInt, DB> for Msat
+where
+    i64: ToSql<diesel::sql_types::BigInt, DB>,
+{
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+        self.0.to_sql(out)
+    }
+}
+
+impl<DB: Backend> FromSql<diesel::sql_types::BigInt, DB> for Msat
+where
+    i64: FromSql<diesel::sql_types::BigInt, DB>,
+{
+    fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+        let v = i64::from_sql(bytes)?;
+        if v < 0 {
+            return Err(format!("negative amount {v} msat in the database").into());
+        }
+        Ok(Msat(v))
+    }
+}

@@ -53,8 +53,33 @@ pub enum Error {
     Internal(String),
 }
 
+/// What the service layer is built from ([`crate::App::build`] fills it).
+/// Each per-domain handle takes from it only what it needs.
+#[derive(Clone)]
+pub struct Base {
+    /// Validated configuration.
+    pub config: Arc<Config>,
+    /// The database.
+    pub db: Db,
+    /// The node backend (instrumented).
+    pub node: Arc<dyn LightningNode>,
+    /// Network of the node, learned at start.
+    pub network: Network,
+    /// Server keys for link secrets.
+    pub keys: ServerKeys,
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// Identity of this process for row leases.
+    pub instance_id: String,
+    /// The embedded dev node, when it is the backend (for its settle route).
+    pub dev_node: Option<Arc<crate::node::dev::DevNode>>,
+}
+
 /// Everything the rules need, shared by HTTP handlers, workers and the CLI.
 pub struct Services {
+    withdraw: withdraw::WithdrawService,
+    pay: pay::PayService,
+    webhooks: webhooks::WebhookService,
     /// Validated configuration.
     pub config: Arc<Config>,
     /// The database.
@@ -78,6 +103,43 @@ pub struct Services {
 }
 
 impl Services {
+    /// Builds every handle from `base`.
+    pub fn new(base: Base) -> Services {
+        let payer_wake = Arc::new(Notify::new());
+        let webhook_wake = Arc::new(Notify::new());
+        let outbox = webhooks::Outbox::new(&base.config, webhook_wake.clone());
+        Services {
+            withdraw: withdraw::WithdrawService::new(&base, outbox.clone(), payer_wake.clone()),
+            pay: pay::PayService::new(&base, outbox),
+            webhooks: webhooks::WebhookService::new(&base, webhook_wake.clone()),
+            config: base.config,
+            db: base.db,
+            node: base.node,
+            network: base.network,
+            keys: base.keys,
+            metrics: base.metrics,
+            payer_wake,
+            webhook_wake,
+            instance_id: base.instance_id,
+            dev_node: base.dev_node,
+        }
+    }
+
+    /// Withdraw links, the LUD-03 flow, payouts, pages and vouchers.
+    pub fn withdraw(&self) -> &withdraw::WithdrawService {
+        &self.withdraw
+    }
+
+    /// Pay links, Lightning Addresses, invoices and their settlement.
+    pub fn pay(&self) -> &pay::PayService {
+        &self.pay
+    }
+
+    /// Webhook events, delivery and endpoint secrets.
+    pub fn webhooks(&self) -> &webhooks::WebhookService {
+        &self.webhooks
+    }
+
     /// `public_url` + `path` (path starts with `/`).
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.config.public_url, path)

@@ -18,7 +18,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{rfc3339, Error, Services};
+use super::webhooks::Outbox;
+use super::{rfc3339, Base, Error, Services};
 use crate::db::models::{PayInvoice, PayLink};
 use crate::db::types::InvoiceStatus;
 use crate::lnurl;
@@ -281,6 +282,24 @@ impl Services {
             created_at: rfc3339(l.created_at),
             updated_at: rfc3339(l.updated_at),
         })
+    }
+}
+
+/// The pay handle: pay links, Lightning Addresses, invoices, settlement.
+// Transitional: holds the whole base until its methods move here.
+#[allow(dead_code)]
+pub struct PayService {
+    base: Base,
+    outbox: Outbox,
+}
+
+impl PayService {
+    /// Built once by [`Services::new`].
+    pub(crate) fn new(base: &Base, outbox: Outbox) -> PayService {
+        PayService {
+            base: base.clone(),
+            outbox,
+        }
     }
 }
 

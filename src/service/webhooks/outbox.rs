@@ -17,9 +17,13 @@
 //! state `no_target` (kept for the audit log; redelivering it later uses the
 //! global URL then configured).
 
+use std::sync::Arc;
+
 use serde_json::Value;
+use tokio::sync::Notify;
 
 use super::events::{envelope, invoice_data, withdraw_data, EventType};
+use crate::config::Config;
 use crate::db::models::{Event, PayInvoice, PayLink, WithdrawLink, Withdrawal};
 use crate::db::types::EventState;
 use crate::db::{new_id, DbConn, DbError};
@@ -31,6 +35,25 @@ pub struct Outbox {
     pub global_url: Option<String>,
     /// Domain of Lightning Addresses (for `lightning_address` in invoice data).
     pub address_domain: String,
+    /// Wakes the local delivery worker.
+    wake: Arc<Notify>,
+}
+
+impl Outbox {
+    /// The outbox of `config`, waking the worker that waits on `wake`.
+    pub fn new(config: &Config, wake: Arc<Notify>) -> Outbox {
+        Outbox {
+            global_url: config.webhooks.url.clone(),
+            address_domain: config.address_domain(),
+            wake,
+        }
+    }
+
+    /// Wakes the local delivery worker; call after the event's transaction
+    /// committed (other instances find the row by polling).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
 }
 
 fn insert_event(
