@@ -10,6 +10,7 @@ pub mod db;
 pub mod lnurl;
 pub mod metrics;
 pub mod node;
+pub mod paths;
 pub mod qr;
 pub mod service;
 pub mod web;

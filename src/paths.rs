@@ -1,0 +1,144 @@
+//! Every route path in one place. Pure (no I/O, imports nothing of the
+//! crate): `web` registers its routes with the patterns, `service` builds
+//! the URLs it hands out (LNURLs, page and QR links, LUD-21 verify) with the
+//! fillers. Each filler is the pattern with its `{…}` segments filled, so a
+//! route and the links to it cannot drift apart.
+
+/// LUD-03 `withdrawRequest`.
+pub const LNURLW: &str = "/lnurlw/{secret}";
+/// LUD-03 callback.
+pub const LNURLW_CALLBACK: &str = "/lnurlw/{secret}/callback";
+/// LUD-06 `payRequest`.
+pub const LNURLP: &str = "/lnurlp/{id}";
+/// LUD-06 callback.
+pub const LNURLP_CALLBACK: &str = "/lnurlp/{id}/callback";
+/// LUD-21 verify.
+pub const LNURLP_VERIFY: &str = "/lnurlp/verify/{payment_hash}";
+/// LUD-16 Lightning Address.
+pub const WELL_KNOWN_LNURLP: &str = "/.well-known/lnurlp/{username}";
+/// Withdraw page.
+pub const WITHDRAW_PAGE: &str = "/w/{secret}";
+/// Live state of a withdraw page.
+pub const WITHDRAW_STATUS: &str = "/w/{secret}/status";
+/// Pay-link page.
+pub const PAY_PAGE: &str = "/p/{id}";
+/// Lightning Address page.
+pub const ADDRESS_PAGE: &str = "/u/{username}";
+/// Printable voucher sheet of a batch.
+pub const VOUCHERS: &str = "/vouchers/{batch_id}";
+/// QR image of a withdraw link (`{file}` is `<secret>.svg|png`).
+pub const QR_WITHDRAW: &str = "/qr/w/{file}";
+/// QR image of a pay link (`{file}` is `<id>.svg|png`).
+pub const QR_PAY: &str = "/qr/p/{file}";
+/// QR image of a Lightning Address (`{file}` is `<username>.svg|png`).
+pub const QR_ADDRESS: &str = "/qr/u/{file}";
+
+/// Fills the `{…}` segments of `pattern`, in order, with `values`.
+fn fill(pattern: &str, values: &[&str]) -> String {
+    let mut out = String::with_capacity(pattern.len() + 64);
+    let mut values = values.iter();
+    let mut rest = pattern;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let close = rest[open..].find('}').map_or(rest.len(), |c| open + c + 1);
+        out.push_str(values.next().copied().unwrap_or_default());
+        rest = &rest[close..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `/lnurlw/{secret}`.
+pub fn lnurlw(secret: &str) -> String {
+    fill(LNURLW, &[secret])
+}
+
+/// `/lnurlp/{id}`.
+pub fn lnurlp(id: &str) -> String {
+    fill(LNURLP, &[id])
+}
+
+/// `/lnurlp/verify/{payment_hash}`.
+pub fn lnurlp_verify(payment_hash: &str) -> String {
+    fill(LNURLP_VERIFY, &[payment_hash])
+}
+
+/// `/.well-known/lnurlp/{username}`.
+pub fn well_known_lnurlp(username: &str) -> String {
+    fill(WELL_KNOWN_LNURLP, &[username])
+}
+
+/// `/w/{secret}`.
+pub fn withdraw_page(secret: &str) -> String {
+    fill(WITHDRAW_PAGE, &[secret])
+}
+
+/// `/w/{secret}/status`.
+pub fn withdraw_status(secret: &str) -> String {
+    fill(WITHDRAW_STATUS, &[secret])
+}
+
+/// `/p/{id}`.
+pub fn pay_page(id: &str) -> String {
+    fill(PAY_PAGE, &[id])
+}
+
+/// `/u/{username}`.
+pub fn address_page(username: &str) -> String {
+    fill(ADDRESS_PAGE, &[username])
+}
+
+/// `/vouchers/{batch_id}`.
+pub fn vouchers(batch_id: &str) -> String {
+    fill(VOUCHERS, &[batch_id])
+}
+
+/// The image formats of the QR routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QrFormat {
+    /// `image/svg+xml`.
+    Svg,
+    /// `image/png`.
+    Png,
+}
+
+impl QrFormat {
+    /// File extension.
+    pub fn ext(self) -> &'static str {
+        match self {
+            QrFormat::Svg => "svg",
+            QrFormat::Png => "png",
+        }
+    }
+}
+
+/// `/qr/w/{secret}.{svg|png}`.
+pub fn qr_withdraw(secret: &str, f: QrFormat) -> String {
+    fill(QR_WITHDRAW, &[&format!("{secret}.{}", f.ext())])
+}
+
+/// `/qr/p/{id}.{svg|png}`.
+pub fn qr_pay(id: &str, f: QrFormat) -> String {
+    fill(QR_PAY, &[&format!("{id}.{}", f.ext())])
+}
+
+/// `/qr/u/{username}.{svg|png}`.
+pub fn qr_address(username: &str, f: QrFormat) -> String {
+    fill(QR_ADDRESS, &[&format!("{username}.{}", f.ext())])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fillers_fill_their_patterns() {
+        assert_eq!(lnurlw("s3cr3t"), "/lnurlw/s3cr3t");
+        assert_eq!(lnurlp_verify("ab"), "/lnurlp/verify/ab");
+        assert_eq!(well_known_lnurlp("alice"), "/.well-known/lnurlp/alice");
+        assert_eq!(withdraw_status("s"), "/w/s/status");
+        assert_eq!(qr_pay("pl_1", QrFormat::Png), "/qr/p/pl_1.png");
+        assert_eq!(vouchers("wb_1"), "/vouchers/wb_1");
+        assert_eq!(fill("/a/{x}/b/{y}", &["1", "2"]), "/a/1/b/2");
+    }
+}
