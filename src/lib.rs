@@ -15,7 +15,7 @@ pub mod web;
 pub mod worker;
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::{watch, Notify};
@@ -24,6 +24,7 @@ pub use config::Config;
 
 use crate::config::NodeKind;
 use crate::db::{Db, DbUrl};
+use crate::node::dev::DevNode;
 use crate::node::{LightningNode, Network};
 use crate::service::{ServerKeys, Services};
 
@@ -72,6 +73,30 @@ fn data_dir(url: &DbUrl) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// A node backend, and the dev node again when that is the one (for its
+/// admin routes).
+type Backend = (Arc<dyn LightningNode>, Option<Arc<DevNode>>);
+
+/// The configured node backend. No network I/O happens yet.
+fn connect_node(config: &Config, dir: &Path) -> Result<Backend, StartError> {
+    Ok(match config.node.kind {
+        NodeKind::Dev => {
+            let dev = Arc::new(DevNode::open(&dir.join("lnurld-dev-node.key"))?);
+            (dev.clone(), Some(dev))
+        }
+        NodeKind::Lnd => {
+            let pem = std::fs::read(config.node.tls_cert.clone().unwrap_or_default())
+                .map_err(|e| StartError::Other(format!("node.tls_cert: {e}")))?;
+            let lnd = node::lnd::LndNode::connect(node::lnd::LndConfig {
+                endpoint: config.node.endpoint.clone().unwrap_or_default(),
+                tls_cert_pem: pem,
+                macaroon: config.macaroon_bytes()?,
+            })?;
+            (Arc::new(lnd), None)
+        }
+    })
+}
+
 impl App {
     /// Connects the database (running migrations), loads the server key and
     /// sets up the node backend.
@@ -100,22 +125,7 @@ impl App {
             .map_err(|e| StartError::Other(e.to_string()))?;
 
         let metrics = Arc::new(metrics::Metrics::default());
-        let (raw, dev_node): (Arc<dyn LightningNode>, _) = match config.node.kind {
-            NodeKind::Dev => {
-                let dev = Arc::new(node::dev::DevNode::open(&dir.join("lnurld-dev-node.key"))?);
-                (dev.clone(), Some(dev))
-            }
-            NodeKind::Lnd => {
-                let pem = std::fs::read(config.node.tls_cert.clone().unwrap_or_default())
-                    .map_err(|e| StartError::Other(format!("node.tls_cert: {e}")))?;
-                let lnd = node::lnd::LndNode::connect(node::lnd::LndConfig {
-                    endpoint: config.node.endpoint.clone().unwrap_or_default(),
-                    tls_cert_pem: pem,
-                    macaroon: config.macaroon_bytes()?,
-                })?;
-                (Arc::new(lnd), None)
-            }
-        };
+        let (raw, dev_node) = connect_node(&config, &dir)?;
         let node: Arc<dyn LightningNode> =
             Arc::new(node::instrumented::Instrumented::new(raw, metrics.clone()));
         let network = match check {
