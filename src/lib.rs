@@ -18,7 +18,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use futures_util::FutureExt;
 use tokio::sync::{watch, Notify};
+use tokio::task::{JoinError, JoinHandle};
 
 pub use config::Config;
 
@@ -211,29 +213,76 @@ pub struct Running {
     pub services: Arc<Services>,
     handle: actix_web::dev::ServerHandle,
     shutdown_tx: watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Running {
     /// Stops serving and stops the workers. With `graceful = false` it is as
     /// abrupt as a crash can be made in-process: requests are cut, and
     /// withdrawals being paid are left exactly as the database has them.
-    pub async fn stop(self, graceful: bool) {
+    ///
+    /// Returns the panic messages of background tasks that panicked (each is
+    /// also logged); empty when none did. Tasks cut by a non-graceful stop
+    /// are not counted.
+    pub async fn stop(self, graceful: bool) -> Vec<String> {
         let _ = self.shutdown_tx.send(true);
         self.handle.stop(graceful).await;
-        for t in self.tasks {
-            if graceful {
-                let _ = t.await;
-            } else {
+        if !graceful {
+            for t in &self.tasks {
                 t.abort();
             }
         }
+        join_all(self.tasks).await
     }
 
-    /// Waits until the HTTP server stops.
-    pub async fn wait(self) {
-        for t in self.tasks {
-            let _ = t.await;
-        }
+    /// Waits until every task has ended; returns the panic messages as
+    /// [`Running::stop`] does.
+    pub async fn wait(self) -> Vec<String> {
+        join_all(self.tasks).await
     }
+
+    /// Panic messages of the tasks that have already ended, without waiting
+    /// (a worker that panicked ends while the server goes on). Each panic is
+    /// reported once: a later `stop` or `wait` no longer includes it.
+    pub fn take_panics(&mut self) -> Vec<String> {
+        let mut panics = Vec::new();
+        self.tasks.retain_mut(|t| {
+            if !t.is_finished() {
+                return true;
+            }
+            // Unconstrained: a finished task's result is ready, so this poll
+            // cannot be told to yield by tokio's cooperative budget.
+            match tokio::task::unconstrained(t).now_or_never() {
+                None => true,
+                Some(result) => {
+                    panics.extend(panic_of(result));
+                    false
+                }
+            }
+        });
+        panics
+    }
+}
+
+/// Awaits every task; returns the panic messages.
+async fn join_all(tasks: Vec<JoinHandle<()>>) -> Vec<String> {
+    let mut panics = Vec::new();
+    for t in tasks {
+        panics.extend(panic_of(t.await));
+    }
+    panics
+}
+
+/// The panic message of a task's result, logged; `None` when the task ended
+/// or was aborted (an aborted task is cancelled, not panicked).
+fn panic_of(result: Result<(), JoinError>) -> Option<String> {
+    let err = result.err().filter(JoinError::is_panic)?;
+    let payload = err.into_panic();
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic with a non-text payload".into());
+    tracing::error!(panic = %message, "a background task panicked");
+    Some(message)
 }
