@@ -3,6 +3,7 @@
 pub mod app;
 pub mod db;
 pub mod fake_lnd;
+pub mod receiver;
 pub mod wallet;
 
 use std::future::Future;
