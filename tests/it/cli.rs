@@ -9,7 +9,7 @@ use std::time::Duration;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::support::eventually;
+use crate::support::{eventually, free_port};
 
 fn lnurld(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_lnurld"));
@@ -155,14 +155,6 @@ fn unreadable_database_is_refused() {
     assert_ne!(code, 0);
     assert!(stderr.contains("database"), "{stderr}");
     assert!(!stderr.contains("secretpw"), "password leaked: {stderr}");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

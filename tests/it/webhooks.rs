@@ -14,10 +14,10 @@ use serde_json::{json, Value};
 use crate::both_dbs;
 use crate::support::app::{Node, TestApp};
 use crate::support::db::TestDb;
-use crate::support::eventually;
 use crate::support::fake_lnd::{FakeLnd, PayBehavior};
-use crate::support::receiver::{free_port, hook_url, Receiver, Reply};
+use crate::support::receiver::{hook_url, Receiver, Reply};
 use crate::support::wallet::{wallet_invoice, withdraw_request};
+use crate::support::{eventually, free_port};
 
 const WAIT: Duration = Duration::from_secs(30);
 

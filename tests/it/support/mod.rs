@@ -27,6 +27,16 @@ where
     }
 }
 
+/// A port of 127.0.0.1 nothing listens on (yet): connections to it are
+/// refused until something binds it.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
 /// Runs a scenario `async fn(TestDb)` once on SQLite and once on PostgreSQL
 /// (when `LNURLD_TEST_POSTGRES_URL` is set; under `CI` its absence fails).
 #[macro_export]

@@ -137,7 +137,7 @@ impl Receiver {
         Self::start_on(TcpListener::bind("127.0.0.1:0").unwrap(), script).await
     }
 
-    /// On a port chosen earlier (see [`free_port`]).
+    /// On a port chosen earlier (see [`super::free_port`]).
     pub async fn start_at(port: u16, script: &[Reply]) -> Receiver {
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("rebind the reserved port");
         Self::start_on(listener, script).await
@@ -196,13 +196,4 @@ impl Receiver {
 /// The webhook URL of a receiver on `port`.
 pub fn hook_url(port: u16) -> String {
     format!("http://127.0.0.1:{port}/hooks/lnurld")
-}
-
-/// A port nothing listens on (yet): connections to it are refused.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
