@@ -7,10 +7,11 @@
 //! `spec/LND.md`. One file per concern, the shape another backend copies:
 //!
 //! - `mod.rs`: [`LndConfig`], [`LndNode`] (connect, macaroon, the channel),
-//!   the [`LightningNode`] impl that hands each call to the files below,
-//!   the unary-call helper and the byte conversions they share;
+//!   the [`LightningNode`] impl (GetInfo and ChannelBalance here, every
+//!   other call handed to the files below), the unary-call helper and the
+//!   byte conversions the files share;
 //! - `tls.rs`: certificate pinning and endpoint normalisation;
-//! - `errors.rs`: gRPC status → [`NodeError`];
+//! - `errors.rs`: gRPC status → [`NodeError`] (`spec/LND.md` §3);
 //! - `invoices.rs`: `AddInvoice` and `LookupInvoice`;
 //! - `payments.rs`: `SendPaymentV2` and `TrackPaymentV2`;
 //! - `settlements.rs`: the `SubscribeInvoices` settlement stream.
