@@ -18,15 +18,18 @@ pub mod webhook_target;
 pub mod worker;
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use futures_util::FutureExt;
 use tokio::sync::watch;
+use tokio::task::{JoinError, JoinHandle};
 
 pub use config::Config;
 
 use crate::config::NodeKind;
 use crate::db::{Db, DbUrl};
+use crate::node::dev::DevNode;
 use crate::node::{LightningNode, Network};
 use crate::service::{Base, ServerKeys, Services};
 
@@ -75,6 +78,30 @@ fn data_dir(url: &DbUrl) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// A node backend, and the dev node again when that is the one (for its
+/// admin routes).
+type Backend = (Arc<dyn LightningNode>, Option<Arc<DevNode>>);
+
+/// The configured node backend. No network I/O happens yet.
+fn connect_node(config: &Config, dir: &Path) -> Result<Backend, StartError> {
+    Ok(match config.node.kind {
+        NodeKind::Dev => {
+            let dev = Arc::new(DevNode::open(&dir.join("lnurld-dev-node.key"))?);
+            (dev.clone(), Some(dev))
+        }
+        NodeKind::Lnd => {
+            let pem = std::fs::read(config.node.tls_cert.clone().unwrap_or_default())
+                .map_err(|e| StartError::Other(format!("node.tls_cert: {e}")))?;
+            let lnd = node::lnd::LndNode::connect(node::lnd::LndConfig {
+                endpoint: config.node.endpoint.clone().unwrap_or_default(),
+                tls_cert_pem: pem,
+                macaroon: config.macaroon_bytes()?,
+            })?;
+            (Arc::new(lnd), None)
+        }
+    })
+}
+
 impl App {
     /// Connects the database (running migrations), loads the server key and
     /// sets up the node backend.
@@ -103,22 +130,7 @@ impl App {
             .map_err(|e| StartError::Other(e.to_string()))?;
 
         let metrics = Arc::new(metrics::Metrics::default());
-        let (raw, dev_node): (Arc<dyn LightningNode>, _) = match config.node.kind {
-            NodeKind::Dev => {
-                let dev = Arc::new(node::dev::DevNode::open(&dir.join("lnurld-dev-node.key"))?);
-                (dev.clone(), Some(dev))
-            }
-            NodeKind::Lnd => {
-                let pem = std::fs::read(config.node.tls_cert.clone().unwrap_or_default())
-                    .map_err(|e| StartError::Other(format!("node.tls_cert: {e}")))?;
-                let lnd = node::lnd::LndNode::connect(node::lnd::LndConfig {
-                    endpoint: config.node.endpoint.clone().unwrap_or_default(),
-                    tls_cert_pem: pem,
-                    macaroon: config.macaroon_bytes()?,
-                })?;
-                (Arc::new(lnd), None)
-            }
-        };
+        let (raw, dev_node) = connect_node(&config, &dir)?;
         let node: Arc<dyn LightningNode> =
             Arc::new(node::instrumented::Instrumented::new(raw, metrics.clone()));
         let network = match check {
@@ -202,29 +214,76 @@ pub struct Running {
     pub services: Arc<Services>,
     handle: actix_web::dev::ServerHandle,
     shutdown_tx: watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Running {
     /// Stops serving and stops the workers. With `graceful = false` it is as
     /// abrupt as a crash can be made in-process: requests are cut, and
     /// withdrawals being paid are left exactly as the database has them.
-    pub async fn stop(self, graceful: bool) {
+    ///
+    /// Returns the panic messages of background tasks that panicked (each is
+    /// also logged); empty when none did. Tasks cut by a non-graceful stop
+    /// are not counted.
+    pub async fn stop(self, graceful: bool) -> Vec<String> {
         let _ = self.shutdown_tx.send(true);
         self.handle.stop(graceful).await;
-        for t in self.tasks {
-            if graceful {
-                let _ = t.await;
-            } else {
+        if !graceful {
+            for t in &self.tasks {
                 t.abort();
             }
         }
+        join_all(self.tasks).await
     }
 
-    /// Waits until the HTTP server stops.
-    pub async fn wait(self) {
-        for t in self.tasks {
-            let _ = t.await;
-        }
+    /// Waits until every task has ended; returns the panic messages as
+    /// [`Running::stop`] does.
+    pub async fn wait(self) -> Vec<String> {
+        join_all(self.tasks).await
     }
+
+    /// Panic messages of the tasks that have already ended, without waiting
+    /// (a worker that panicked ends while the server goes on). Each panic is
+    /// reported once: a later `stop` or `wait` no longer includes it.
+    pub fn take_panics(&mut self) -> Vec<String> {
+        let mut panics = Vec::new();
+        self.tasks.retain_mut(|t| {
+            if !t.is_finished() {
+                return true;
+            }
+            // Unconstrained: a finished task's result is ready, so this poll
+            // cannot be told to yield by tokio's cooperative budget.
+            match tokio::task::unconstrained(t).now_or_never() {
+                None => true,
+                Some(result) => {
+                    panics.extend(panic_of(result));
+                    false
+                }
+            }
+        });
+        panics
+    }
+}
+
+/// Awaits every task; returns the panic messages.
+async fn join_all(tasks: Vec<JoinHandle<()>>) -> Vec<String> {
+    let mut panics = Vec::new();
+    for t in tasks {
+        panics.extend(panic_of(t.await));
+    }
+    panics
+}
+
+/// The panic message of a task's result, logged; `None` when the task ended
+/// or was aborted (an aborted task is cancelled, not panicked).
+fn panic_of(result: Result<(), JoinError>) -> Option<String> {
+    let err = result.err().filter(JoinError::is_panic)?;
+    let payload = err.into_panic();
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic with a non-text payload".into());
+    tracing::error!(panic = %message, "a background task panicked");
+    Some(message)
 }

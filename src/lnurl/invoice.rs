@@ -55,32 +55,7 @@ pub fn check_withdraw_invoice(
     min_msat: u64,
     max_msat: u64,
 ) -> Result<CheckedInvoice, Error> {
-    let s = pr.trim();
-    let s = strip_prefix_ignore_case(s, "lightning:")
-        .unwrap_or(s)
-        .trim();
-    if s.is_empty() {
-        return Err(Error::InvalidInvoice(
-            "not a valid BOLT11 invoice: it is empty".into(),
-        ));
-    }
-    if s.len() > MAX_INVOICE_CHARS {
-        return Err(Error::InvalidInvoice(
-            "not a valid BOLT11 invoice: it is too long".into(),
-        ));
-    }
-    if !s.is_ascii() {
-        return Err(Error::InvalidInvoice(
-            "not a valid BOLT11 invoice: it contains characters that cannot be in an invoice"
-                .into(),
-        ));
-    }
-    if s.bytes().any(|b| b.is_ascii_lowercase()) && s.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Err(Error::InvalidInvoice(
-            "not a valid BOLT11 invoice: it mixes upper and lower case letters".into(),
-        ));
-    }
-    let bolt11 = s.to_ascii_lowercase();
+    let bolt11 = normalized_bolt11(pr)?;
     let invoice = Bolt11Invoice::from_str(&bolt11)
         .map_err(|e| Error::InvalidInvoice(format!("not a valid BOLT11 invoice: {e}")))?;
 
@@ -124,6 +99,38 @@ pub fn check_withdraw_invoice(
         payee_pubkey: invoice.get_payee_pub_key().to_string(),
         bolt11,
     })
+}
+
+/// The invoice text in lower case, without spaces around it or a
+/// `lightning:` prefix (any case); refuses what cannot be an invoice before
+/// the decoder sees it.
+fn normalized_bolt11(pr: &str) -> Result<String, Error> {
+    let s = pr.trim();
+    let s = strip_prefix_ignore_case(s, "lightning:")
+        .unwrap_or(s)
+        .trim();
+    if s.is_empty() {
+        return Err(Error::InvalidInvoice(
+            "not a valid BOLT11 invoice: it is empty".into(),
+        ));
+    }
+    if s.len() > MAX_INVOICE_CHARS {
+        return Err(Error::InvalidInvoice(
+            "not a valid BOLT11 invoice: it is too long".into(),
+        ));
+    }
+    if !s.is_ascii() {
+        return Err(Error::InvalidInvoice(
+            "not a valid BOLT11 invoice: it contains characters that cannot be in an invoice"
+                .into(),
+        ));
+    }
+    if s.bytes().any(|b| b.is_ascii_lowercase()) && s.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(Error::InvalidInvoice(
+            "not a valid BOLT11 invoice: it mixes upper and lower case letters".into(),
+        ));
+    }
+    Ok(s.to_ascii_lowercase())
 }
 
 /// `s` without `prefix` when it starts with it, ignoring ASCII case.

@@ -1,9 +1,14 @@
-//! Node layer: the `LightningNode` trait and its backends.
+//! Node layer: the `LightningNode` trait, its types, and its backends.
 //!
-//! May import `lnurl/` (pure helpers) and nothing else of the crate: it knows
-//! nothing about links, the database or HTTP. `lnd.rs` is the only file that
-//! sees generated gRPC types; `dev.rs` is an embedded regtest node for trying
-//! lnurld without a real node.
+//! Imports nothing of the crate but `metrics` (for `instrumented.rs`): it
+//! knows nothing about links, the database or HTTP. Holds:
+//!
+//! - `mod.rs` (this file): the trait, the types it speaks (hashes,
+//!   preimages, invoices, payment outcomes, settlements) and [`NodeError`];
+//! - `lnd/`: the `lnd` backend over gRPC, the only place that sees
+//!   generated gRPC types (its `mod.rs` says which file holds what);
+//! - `dev.rs`: an embedded regtest node for trying lnurld without a real node;
+//! - `instrumented.rs`: a wrapper that times every call of any backend.
 //!
 //! The contract below is what the payer and the invoice watcher rely on for
 //! "paid at most once" and "nothing lost" (DESIGN.md invariants 1 and 2).

@@ -6,7 +6,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::eventually;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::support::{eventually, free_port};
 
 fn lnurld(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_lnurld"));
@@ -154,14 +157,6 @@ fn unreadable_database_is_refused() {
     assert!(!stderr.contains("secretpw"), "password leaked: {stderr}");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_on_embedded_defaults_answers_healthz_and_metrics() {
     let dir = tempfile::tempdir().unwrap();
@@ -220,7 +215,10 @@ async fn serve_on_embedded_defaults_answers_healthz_and_metrics() {
     assert!(dir.path().join("lnurld.key").exists());
     assert!(dir.path().join("lnurld-dev-node.key").exists());
 
-    unsafe { libc_kill(child.id() as i32) };
+    // SIGTERM, as an operator stops it: the server shuts down gracefully and
+    // closes the database, which folds SQLite's WAL into the file read below.
+    let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid fits i32"));
+    kill(pid, Signal::SIGTERM).expect("send SIGTERM");
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("No real money moves"), "{stderr}");
@@ -231,16 +229,6 @@ async fn serve_on_embedded_defaults_answers_healthz_and_metrics() {
     // Stored only as a hash.
     let db = std::fs::read(dir.path().join("lnurld.db")).unwrap();
     assert!(!String::from_utf8_lossy(&db).contains(token));
-}
-
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill_raw(pid: i32, sig: i32) -> i32;
-}
-
-/// SIGTERM: the server shuts down gracefully.
-unsafe fn libc_kill(pid: i32) {
-    libc_kill_raw(pid, 15);
 }
 
 #[test]

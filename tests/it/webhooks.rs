@@ -1,28 +1,23 @@
-//! Webhooks end to end: a scriptable HTTP receiver on 127.0.0.1 that checks
-//! the signature itself with the secret from the admin API; events from a
-//! real withdraw (lnurl-rs wallet) and a settled invoice (fake LND); retries,
-//! a crash before delivery, two instances, and refused target URLs — on
-//! SQLite and PostgreSQL.
+//! Webhooks end to end: a scriptable HTTP receiver on 127.0.0.1
+//! (`support/receiver.rs`) that checks the signature itself with the secret
+//! from the admin API; events from a real withdraw (lnurl-rs wallet) and a
+//! settled invoice (fake LND); retries, a crash before delivery, two
+//! instances, and refused target URLs — on SQLite and PostgreSQL.
 
-use std::collections::{HashMap, VecDeque};
-use std::net::TcpListener;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
-use hmac::{Hmac, Mac};
 use lnurl::Response;
 use reqwest::Method;
 use serde_json::{json, Value};
-use sha2::Sha256;
 
 use crate::both_dbs;
 use crate::support::app::{Node, TestApp};
 use crate::support::db::TestDb;
-use crate::support::eventually;
 use crate::support::fake_lnd::{FakeLnd, PayBehavior};
+use crate::support::receiver::{hook_url, Receiver, Reply};
 use crate::support::wallet::{wallet_invoice, withdraw_request};
+use crate::support::{eventually, free_port};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -34,191 +29,6 @@ both_dbs!(
     forbidden_targets_are_refused_at_creation,
     expired_invoices_emit_an_event,
 );
-
-// ---------------------------------------------------------------------------
-// The receiver.
-
-/// How the receiver answers one request.
-#[derive(Debug, Clone, Copy)]
-enum Reply {
-    Status(u16),
-    /// Hold the answer this long (then 200).
-    Hang(Duration),
-}
-
-/// One request the receiver got.
-#[derive(Debug, Clone)]
-struct Hit {
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-    /// What the receiver answered (0: held past the sender's timeout).
-    status: u16,
-}
-
-impl Hit {
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(&name.to_ascii_lowercase())
-            .map(String::as_str)
-            .unwrap_or("")
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).expect("JSON body")
-    }
-
-    fn event_id(&self) -> String {
-        self.header("Lnurld-Event-Id").to_owned()
-    }
-
-    /// The receiver's own signature check.
-    fn signed_with(&self, secret: &str) -> bool {
-        let sig = self.header("Lnurld-Signature");
-        let mut t = None;
-        let mut v1 = None;
-        for part in sig.split(',') {
-            match part.split_once('=') {
-                Some(("t", x)) => t = Some(x.to_owned()),
-                Some(("v1", x)) => v1 = Some(x.to_owned()),
-                _ => {}
-            }
-        }
-        let (Some(t), Some(v1)) = (t, v1) else {
-            return false;
-        };
-        let age = lnurld::db::now_unix() - t.parse::<i64>().unwrap_or(0);
-        if !(-300..=300).contains(&age) {
-            return false;
-        }
-        let mut m = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-        m.update(t.as_bytes());
-        m.update(b".");
-        m.update(&self.body);
-        let expected = m.finalize().into_bytes();
-        hex::decode(v1).is_ok_and(|v| v.as_slice() == expected.as_slice())
-    }
-}
-
-#[derive(Default)]
-struct RecvState {
-    hits: Mutex<Vec<Hit>>,
-    script: Mutex<VecDeque<Reply>>,
-}
-
-async fn receive(req: HttpRequest, body: web::Bytes, st: web::Data<RecvState>) -> HttpResponse {
-    let reply = st
-        .script
-        .lock()
-        .unwrap()
-        .pop_front()
-        .unwrap_or(Reply::Status(200));
-    let status = match reply {
-        Reply::Status(s) => s,
-        Reply::Hang(_) => 200,
-    };
-    // A held answer comes after the sender gave up: not a delivery.
-    let recorded = match reply {
-        Reply::Status(s) => s,
-        Reply::Hang(_) => 0,
-    };
-    let headers = req
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_ascii_lowercase(),
-                v.to_str().unwrap_or("").to_owned(),
-            )
-        })
-        .collect();
-    st.hits.lock().unwrap().push(Hit {
-        headers,
-        body: body.to_vec(),
-        status: recorded,
-    });
-    if let Reply::Hang(d) = reply {
-        tokio::time::sleep(d).await;
-    }
-    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).finish()
-}
-
-/// A webhook receiver on 127.0.0.1 answering per its script (then 200).
-struct Receiver {
-    port: u16,
-    state: web::Data<RecvState>,
-    handle: actix_web::dev::ServerHandle,
-}
-
-impl Receiver {
-    async fn start(script: &[Reply]) -> Receiver {
-        Self::start_on(TcpListener::bind("127.0.0.1:0").unwrap(), script).await
-    }
-
-    /// On a port chosen earlier (see [`free_port`]).
-    async fn start_at(port: u16, script: &[Reply]) -> Receiver {
-        let listener = TcpListener::bind(("127.0.0.1", port)).expect("rebind the reserved port");
-        Self::start_on(listener, script).await
-    }
-
-    async fn start_on(listener: TcpListener, script: &[Reply]) -> Receiver {
-        let port = listener.local_addr().unwrap().port();
-        let state = web::Data::new(RecvState::default());
-        state.script.lock().unwrap().extend(script.iter().copied());
-        let st = state.clone();
-        let server = actix_web::HttpServer::new(move || {
-            actix_web::App::new()
-                .app_data(st.clone())
-                .default_service(web::to(receive))
-        })
-        .workers(1)
-        .disable_signals()
-        .shutdown_timeout(0)
-        .listen(listener)
-        .unwrap()
-        .run();
-        let handle = server.handle();
-        tokio::spawn(server);
-        Receiver {
-            port,
-            state,
-            handle,
-        }
-    }
-
-    fn url(&self) -> String {
-        hook_url(self.port)
-    }
-
-    fn hits(&self) -> Vec<Hit> {
-        self.state.hits.lock().unwrap().clone()
-    }
-
-    /// Successful (2xx) deliveries per event id.
-    fn delivered(&self) -> HashMap<String, usize> {
-        let mut m = HashMap::new();
-        for h in self.hits().iter().filter(|h| h.status / 100 == 2) {
-            *m.entry(h.event_id()).or_default() += 1;
-        }
-        m
-    }
-
-    async fn stop(&self) {
-        self.handle.stop(false).await;
-    }
-}
-
-fn hook_url(port: u16) -> String {
-    format!("http://127.0.0.1:{port}/hooks/lnurld")
-}
-
-/// A port nothing listens on (yet): connections to it are refused.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 // ---------------------------------------------------------------------------
 // Helpers.

@@ -96,9 +96,11 @@ impl TestApp {
     }
 
     /// Stops it (`graceful = false` is as close to a crash as in-process gets).
+    /// Panics if a background task of the app panicked.
     pub async fn stop(mut self, graceful: bool) {
         if let Some(r) = self.running.take() {
-            r.stop(graceful).await;
+            let panics = r.stop(graceful).await;
+            assert!(panics.is_empty(), "background tasks panicked: {panics:?}");
         }
     }
 
@@ -169,9 +171,143 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if let Some(r) = self.running.take() {
-            // Best effort: stop serving when a test panics.
+        if let Some(mut r) = self.running.take() {
+            // Drop cannot wait, so only tasks that have already ended are
+            // checked; a panicked one has.
+            let panics = r.take_panics();
+            // Best effort: stop serving when a test panics or forgot to stop.
             tokio::spawn(async move { r.stop(false).await });
+            // Not while the test is already panicking: that would abort.
+            if !std::thread::panicking() {
+                assert!(panics.is_empty(), "background tasks panicked: {panics:?}");
+            }
         }
+    }
+}
+
+/// The teardown checks themselves. A background task is made to panic with
+/// no hook in lnurld: the runtime's threads carry a tracing subscriber that
+/// panics when the invoice watcher logs, which it does when the node goes
+/// away, so the panic unwinds through the watcher's own task.
+mod tests {
+    use std::panic::AssertUnwindSafe;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use futures_util::FutureExt;
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::subscriber::Interest;
+    use tracing::{Event, Metadata};
+
+    use super::{Node, TestApp};
+    use crate::support::db::TestDb;
+    use crate::support::eventually;
+    use crate::support::fake_lnd::FakeLnd;
+
+    const WAIT: Duration = Duration::from_secs(30);
+    const WATCHER_PANIC: &str = "test subscriber: the invoice watcher logged";
+
+    /// Panics on any event of the invoice watcher; `fired` says it did.
+    struct PanicOnWatcherLog {
+        fired: Arc<AtomicBool>,
+    }
+
+    impl tracing::Subscriber for PanicOnWatcherLog {
+        fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
+            Interest::sometimes()
+        }
+
+        fn enabled(&self, meta: &Metadata<'_>) -> bool {
+            meta.is_event() && meta.target() == "lnurld::worker::invoices"
+        }
+
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+
+        fn event(&self, _: &Event<'_>) {
+            self.fired.store(true, Ordering::SeqCst);
+            panic!("{WATCHER_PANIC}");
+        }
+
+        fn enter(&self, _: &Id) {}
+
+        fn exit(&self, _: &Id) {}
+    }
+
+    /// Runs `scenario` on a runtime whose threads panic when the invoice
+    /// watcher logs, with an app whose watcher has just done so.
+    fn with_panicked_watcher<F, Fut>(scenario: F)
+    where
+        F: FnOnce(TestApp) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let fired = Arc::new(AtomicBool::new(false));
+        let on_threads = fired.clone();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .on_thread_start(move || {
+                let guard = tracing::subscriber::set_default(PanicOnWatcherLog {
+                    fired: on_threads.clone(),
+                });
+                // Kept for the thread's whole life.
+                std::mem::forget(guard);
+            })
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let db = TestDb::sqlite();
+            let fake = FakeLnd::start().await;
+            let app = TestApp::start(&db, Node::Lnd(&fake)).await;
+            eventually("the invoice watcher subscribes", WAIT, || async {
+                (fake.invoice_subscribers() > 0).then_some(())
+            })
+            .await;
+            fake.stop().await;
+            eventually("the invoice watcher logs", WAIT, || async {
+                fired.load(Ordering::SeqCst).then_some(())
+            })
+            .await;
+            scenario(app).await;
+        });
+    }
+
+    #[test]
+    fn stop_fails_when_a_background_task_panicked() {
+        with_panicked_watcher(|app| async move {
+            let stopped = AssertUnwindSafe(app.stop(true)).catch_unwind().await;
+            let payload = stopped.expect_err("stop must report the panicked watcher");
+            let message = payload
+                .downcast_ref::<String>()
+                .expect("assert! panics with a String");
+            assert!(message.contains("background tasks panicked"), "{message}");
+            assert!(message.contains(WATCHER_PANIC), "{message}");
+        });
+    }
+
+    #[test]
+    fn a_panicked_task_is_seen_without_waiting() {
+        // What `Drop` relies on: a task that panicked has ended, so its
+        // panic is there without awaiting anything.
+        with_panicked_watcher(|mut app| async move {
+            let running = app.running.as_mut().expect("running");
+            let panics = eventually("the panic is seen", WAIT, || {
+                let panics = running.take_panics();
+                async move { (!panics.is_empty()).then_some(panics) }
+            })
+            .await;
+            assert!(
+                panics.iter().any(|p| p.contains(WATCHER_PANIC)),
+                "{panics:?}"
+            );
+            // Reported once: the stop that follows finds no other panic.
+            app.stop(true).await;
+        });
     }
 }

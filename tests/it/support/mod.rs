@@ -3,6 +3,7 @@
 pub mod app;
 pub mod db;
 pub mod fake_lnd;
+pub mod receiver;
 pub mod wallet;
 
 use std::future::Future;
@@ -24,6 +25,16 @@ where
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A port of 127.0.0.1 nothing listens on (yet): connections to it are
+/// refused until something binds it.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 /// Runs a scenario `async fn(TestDb)` once on SQLite and once on PostgreSQL
