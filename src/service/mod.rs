@@ -7,51 +7,21 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use crate::config::Config;
-use crate::db::{Db, DbError};
+use crate::db::Db;
 use crate::metrics::Metrics;
-use crate::node::{LightningNode, Network, NodeError};
+use crate::node::{LightningNode, Network};
 
 pub mod address;
+mod error;
 pub mod pay;
 pub mod secrets;
+pub mod status;
 pub mod tokens;
 pub mod webhooks;
 pub mod withdraw;
 
+pub use error::{Error, ErrorCode};
 pub use secrets::ServerKeys;
-
-/// Errors of the service layer. `Display` is what the caller (wallet or
-/// operator) is told; internal causes are logged, not shown.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The thing asked for does not exist.
-    #[error("{0}")]
-    NotFound(String),
-    /// The request is malformed or breaks a rule; nothing was written.
-    #[error("{0}")]
-    Invalid(String),
-    /// The request conflicts with existing state.
-    #[error("{0}")]
-    Conflict(String),
-    /// The withdraw link cannot be used now (spent, expired, disabled, wait).
-    #[error("{0}")]
-    Unavailable(String),
-    /// A wallet's invoice was refused.
-    #[error("{0}")]
-    Invoice(#[from] crate::lnurl::Error),
-    /// Missing or wrong credentials.
-    #[error("unauthorized: {0}")]
-    Unauthorized(String),
-    /// The Lightning node failed.
-    #[error("lightning node error: {0}")]
-    Node(#[from] NodeError),
-    /// The database failed.
-    #[error("database error: {0}")]
-    Db(#[from] DbError),
-    /// Anything else that is our fault.
-    #[error("internal error: {0}")]
-    Internal(String),
-}
 
 /// What the service layer is built from ([`crate::App::build`] fills it).
 /// Each per-domain handle takes from it only what it needs.
@@ -80,6 +50,7 @@ pub struct Services {
     withdraw: withdraw::WithdrawService,
     pay: pay::PayService,
     webhooks: webhooks::WebhookService,
+    status: status::StatusService,
     /// Validated configuration.
     pub config: Arc<Config>,
     /// The database.
@@ -112,6 +83,7 @@ impl Services {
             withdraw: withdraw::WithdrawService::new(&base, outbox.clone(), payer_wake.clone()),
             pay: pay::PayService::new(&base, outbox),
             webhooks: webhooks::WebhookService::new(&base, webhook_wake.clone()),
+            status: status::StatusService::new(&base),
             config: base.config,
             db: base.db,
             node: base.node,
@@ -138,6 +110,16 @@ impl Services {
     /// Webhook events, delivery and endpoint secrets.
     pub fn webhooks(&self) -> &webhooks::WebhookService {
         &self.webhooks
+    }
+
+    /// Health, the node's identity, the dev node's settle route.
+    pub fn status(&self) -> &status::StatusService {
+        &self.status
+    }
+
+    /// The process's metrics (HTTP middleware, LUD error counts, `/metrics`).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// `public_url` + `path` (path starts with `/`).

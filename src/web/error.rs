@@ -1,18 +1,133 @@
-//! Service errors as JSON answers (web layer): LUD bodies for wallet routes
-//! (`{"status":"ERROR","reason":…}` with HTTP 200, because common wallet
-//! libraries raise on 4xx before reading the reason), and
-//! `{"error":{"code","message"}}` with a fitting 4xx/5xx for the admin API.
+//! The one place a service [`Error`] becomes an answer (web layer), on each
+//! of the three surfaces, all read from one table ([`Surfaces::of`]):
+//! - wallet routes: the LUD body `{"status":"ERROR","reason":…}` with HTTP
+//!   200, because common wallet libraries raise on 4xx before reading the
+//!   reason; counted in `/metrics` by route and kind;
+//! - the admin API: `{"error":{"code","message"}}` with a fitting 4xx/5xx;
+//! - pages and QR images: an HTML message page (drawn by [`super::html`]).
 //!
-//! Not the only renderer: HTML pages and QR images answer errors with
-//! [`super::html::page_error`]; the live state of a withdraw page
-//! (`/w/{secret}/status`, in `pages`) builds its own small JSON error; and
-//! `/healthz` reports its checks' failures itself.
+//! Our own trouble (node, database, bugs) is logged here with its cause and
+//! never shown to a wallet or a page; the operator's API shows node errors.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::service::Error;
+use super::html;
+use crate::service::{Error, ErrorCode, Services};
+
+/// How one [`ErrorCode`] is answered on every surface.
+struct Surfaces {
+    /// HTTP status on the admin API.
+    admin_status: StatusCode,
+    /// Whether the admin API shows the error's message (else a fixed text
+    /// pointing at the log).
+    admin_shows_message: bool,
+    /// The reason a wallet reads; `None`: the error's own message.
+    wallet_reason: Option<&'static str>,
+    /// The `kind` label of `lnurld_lud_errors_total`.
+    metric_kind: &'static str,
+    /// The HTML page.
+    page: Page,
+}
+
+/// The HTML answer of a code.
+#[derive(Clone, Copy)]
+enum Page {
+    NotFound,
+    BadRequest,
+    NotAvailable,
+    SignInNeeded,
+    ServerTrouble,
+}
+
+const SERVER_TROUBLE: &str = "Temporary server problem; please try again later.";
+
+impl Surfaces {
+    /// The table.
+    fn of(code: ErrorCode) -> Surfaces {
+        use ErrorCode as C;
+        let (admin_status, admin_shows_message, wallet_reason, metric_kind, page) = match code {
+            C::NotFound => (
+                StatusCode::NOT_FOUND,
+                true,
+                None,
+                "not_found",
+                Page::NotFound,
+            ),
+            C::InvalidRequest => (
+                StatusCode::BAD_REQUEST,
+                true,
+                None,
+                "invalid",
+                Page::BadRequest,
+            ),
+            C::InvalidInvoice => (
+                StatusCode::BAD_REQUEST,
+                true,
+                None,
+                "invoice",
+                Page::BadRequest,
+            ),
+            C::Conflict => (
+                StatusCode::CONFLICT,
+                true,
+                None,
+                "conflict",
+                Page::NotAvailable,
+            ),
+            C::Unavailable => (
+                StatusCode::CONFLICT,
+                true,
+                None,
+                "unavailable",
+                Page::NotAvailable,
+            ),
+            C::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                true,
+                Some("Not allowed."),
+                "unauthorized",
+                Page::SignInNeeded,
+            ),
+            C::NodeError => (
+                StatusCode::BAD_GATEWAY,
+                true,
+                Some("The Lightning node is not available right now; please try again later."),
+                "node",
+                Page::ServerTrouble,
+            ),
+            C::TemporarilyUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                false,
+                Some(SERVER_TROUBLE),
+                "internal",
+                Page::ServerTrouble,
+            ),
+            C::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                false,
+                Some(SERVER_TROUBLE),
+                "internal",
+                Page::ServerTrouble,
+            ),
+        };
+        Surfaces {
+            admin_status,
+            admin_shows_message,
+            wallet_reason,
+            metric_kind,
+            page,
+        }
+    }
+}
+
+/// Logs the cause of our own trouble; a caller's mistake is not logged.
+fn log_cause(surface: &'static str, route: &str, e: &Error) {
+    if e.code().is_ours() {
+        tracing::error!(surface, route, code = e.code().as_str(), error = %e, "request failed");
+    }
+}
 
 /// JSON answer to a wallet, with the headers every LNURL route carries.
 pub fn lud_json<T: Serialize>(body: &T) -> HttpResponse {
@@ -22,39 +137,34 @@ pub fn lud_json<T: Serialize>(body: &T) -> HttpResponse {
         .json(body)
 }
 
-/// A wallet-facing error answer. Internal causes are logged, not sent.
-pub fn lud_error(svc: &crate::service::Services, route: &str, e: &Error) -> HttpResponse {
-    let (kind, reason) = match e {
-        Error::NotFound(m) => ("not_found", m.clone()),
-        Error::Invalid(m) => ("invalid", m.clone()),
-        Error::Conflict(m) => ("conflict", m.clone()),
-        Error::Unavailable(m) => ("unavailable", m.clone()),
-        Error::Invoice(inv) => ("invoice", inv.to_string()),
-        Error::Unauthorized(_) => ("unauthorized", "Not allowed.".to_owned()),
-        Error::Node(err) => {
-            tracing::error!(route, error = %err, "node error on a wallet route");
-            (
-                "node",
-                "The Lightning node is not available right now; please try again later.".to_owned(),
-            )
-        }
-        Error::Db(err) => {
-            tracing::error!(route, error = %err, "database error on a wallet route");
-            (
-                "internal",
-                "Temporary server problem; please try again later.".to_owned(),
-            )
-        }
-        Error::Internal(err) => {
-            tracing::error!(route, error = %err, "internal error on a wallet route");
-            (
-                "internal",
-                "Temporary server problem; please try again later.".to_owned(),
-            )
-        }
-    };
-    svc.metrics.lud_error(route, kind);
+/// A wallet-facing error answer.
+pub fn lud_error(svc: &Services, route: &str, e: &Error) -> HttpResponse {
+    let s = Surfaces::of(e.code());
+    log_cause("wallet", route, e);
+    let reason = s.wallet_reason.map_or_else(|| e.message(), str::to_owned);
+    svc.metrics().lud_error(route, s.metric_kind);
     lud_json(&crate::lnurl::wire::LudError { reason })
+}
+
+/// A service error as an HTML page (pages and QR images).
+pub fn page_error(e: &Error) -> HttpResponse {
+    log_cause("page", "", e);
+    match Surfaces::of(e.code()).page {
+        Page::NotFound => html::not_found_page(),
+        Page::BadRequest => html::message(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "This request is not valid.",
+        ),
+        // Only the voucher sheet asks for credentials on a page.
+        Page::SignInNeeded => html::refused_unauthenticated(),
+        Page::NotAvailable => html::message(
+            StatusCode::CONFLICT,
+            "Not available",
+            "This is not available right now.",
+        ),
+        Page::ServerTrouble => html::server_trouble(),
+    }
 }
 
 /// An admin API error.
@@ -82,37 +192,22 @@ impl std::fmt::Display for ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match &self.0 {
-            Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::Invalid(_) | Error::Invoice(_) => StatusCode::BAD_REQUEST,
-            Error::Conflict(_) | Error::Unavailable(_) => StatusCode::CONFLICT,
-            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Error::Node(_) => StatusCode::BAD_GATEWAY,
-            Error::Db(crate::db::DbError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Db(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        Surfaces::of(self.0.code()).admin_status
     }
 
     fn error_response(&self) -> HttpResponse {
-        let (code, message) = match &self.0 {
-            Error::NotFound(m) => ("not_found", m.clone()),
-            Error::Invalid(m) => ("invalid_request", m.clone()),
-            Error::Invoice(e) => ("invalid_invoice", e.to_string()),
-            Error::Conflict(m) => ("conflict", m.clone()),
-            Error::Unavailable(m) => ("unavailable", m.clone()),
-            Error::Unauthorized(m) => ("unauthorized", m.clone()),
-            Error::Node(e) => ("node_error", e.to_string()),
-            Error::Db(e) => {
-                tracing::error!(error = %e, "database error on the admin API");
-                ("internal", "database error; see the server log".to_owned())
+        let code = self.0.code();
+        let s = Surfaces::of(code);
+        log_cause("admin", "", &self.0);
+        let message = match (s.admin_shows_message, code) {
+            (true, _) => self.0.message(),
+            (false, ErrorCode::TemporarilyUnavailable) => {
+                "the database is unavailable; see the server log".to_owned()
             }
-            Error::Internal(e) => {
-                tracing::error!(error = %e, "internal error on the admin API");
-                ("internal", "internal error; see the server log".to_owned())
-            }
+            (false, _) => "internal error; see the server log".to_owned(),
         };
-        let mut res = HttpResponse::build(self.status_code());
-        if matches!(self.0, Error::Unauthorized(_)) {
+        let mut res = HttpResponse::build(s.admin_status);
+        if code == ErrorCode::Unauthorized {
             res.insert_header(("WWW-Authenticate", "Bearer"));
         }
         res.insert_header(("Cache-Control", "no-store"))

@@ -1,7 +1,6 @@
-//! `GET /healthz` (database and node reachability, JSON) and `GET /metrics`
-//! (Prometheus text).
-
-use std::time::Duration;
+//! `GET /healthz` (whether the database and the node answer, JSON; 503 when
+//! either does not, with no error text: the cause is logged) and
+//! `GET /metrics` (Prometheus text). Web layer over `service::status`.
 
 use actix_web::{web, HttpResponse};
 
@@ -14,46 +13,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn healthz(svc: web::Data<Services>) -> HttpResponse {
-    let db = tokio::time::timeout(Duration::from_secs(5), svc.db.ping()).await;
-    let db_ok = matches!(db, Ok(Ok(())));
-    let db_json = match db {
-        Ok(Ok(())) => serde_json::json!({"ok": true, "backend": svc.db.url().backend()}),
-        Ok(Err(e)) => {
-            serde_json::json!({"ok": false, "backend": svc.db.url().backend(), "error": e.to_string()})
-        }
-        Err(_) => {
-            serde_json::json!({"ok": false, "backend": svc.db.url().backend(), "error": "timed out"})
-        }
-    };
-    let node = tokio::time::timeout(Duration::from_secs(5), svc.node.info()).await;
-    let node_ok = matches!(node, Ok(Ok(_)));
-    let node_json = match node {
-        Ok(Ok(i)) => serde_json::json!({
-            "ok": true, "kind": svc.node.kind(), "alias": i.alias, "pubkey": i.pubkey,
-            "network": i.network, "synced_to_chain": i.synced_to_chain,
-        }),
-        Ok(Err(e)) => {
-            serde_json::json!({"ok": false, "kind": svc.node.kind(), "error": e.to_string()})
-        }
-        Err(_) => serde_json::json!({"ok": false, "kind": svc.node.kind(), "error": "timed out"}),
-    };
-    let ok = db_ok && node_ok;
-    let body = serde_json::json!({
-        "status": if ok { "ok" } else { "degraded" },
-        "database": db_json,
-        "node": node_json,
-        "version": env!("CARGO_PKG_VERSION"),
-    });
-    let mut res = if ok {
+    let health = svc.status().health().await;
+    let mut res = if health.ok() {
         HttpResponse::Ok()
     } else {
         HttpResponse::ServiceUnavailable()
     };
-    res.insert_header(("Cache-Control", "no-store")).json(body)
+    res.insert_header(("Cache-Control", "no-store"))
+        .json(health)
 }
 
 async fn metrics(svc: web::Data<Services>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(svc.metrics.render())
+        .body(svc.metrics().render())
 }

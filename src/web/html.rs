@@ -1,9 +1,10 @@
 //! Page responses shared by the HTML pages ([`super::pages`]) and the QR
 //! image routes ([`super::qr`]): the security headers, template rendering,
-//! the plain message page, and service errors as HTML pages.
+//! the plain message page (service errors are turned into these pages by
+//! [`super::error`], re-exported here as [`page_error`]).
 //!
-//! Web layer: imports actix, askama templates from `templates/` and
-//! `service::Error`; nothing from the other route groups.
+//! Web layer: imports actix and askama templates from `templates/`; nothing
+//! from the other route groups.
 //! Every page, QR image and static file carries [`security_headers`]: a
 //! strict CSP (no inline script or style, nothing from other origins),
 //! `nosniff`, `Referrer-Policy: no-referrer` (withdraw URLs are secrets) and
@@ -15,7 +16,7 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::HttpResponse;
 use askama::Template;
 
-use crate::service::Error;
+pub use super::error::page_error;
 
 /// The Content-Security-Policy of every page, QR image and static file:
 /// only our own stylesheet, script, images (and `data:` images for the
@@ -73,7 +74,7 @@ struct MessagePage<'a> {
 }
 
 /// A [`MessagePage`] answer.
-fn message(status: StatusCode, title: &str, text: &str) -> HttpResponse {
+pub(super) fn message(status: StatusCode, title: &str, text: &str) -> HttpResponse {
     render(status, &MessagePage { title, text })
 }
 
@@ -86,39 +87,9 @@ pub fn not_found_page() -> HttpResponse {
     )
 }
 
-/// A service error as an HTML page. Internal causes are logged, never shown.
-pub fn page_error(e: &Error) -> HttpResponse {
-    match e {
-        Error::NotFound(_) => not_found_page(),
-        Error::Invalid(_) | Error::Invoice(_) => message(
-            StatusCode::BAD_REQUEST,
-            "Bad request",
-            "This request is not valid.",
-        ),
-        Error::Unauthorized(_) => refused_unauthenticated(),
-        Error::Conflict(_) | Error::Unavailable(_) => message(
-            StatusCode::CONFLICT,
-            "Not available",
-            "This is not available right now.",
-        ),
-        Error::Node(err) => {
-            tracing::error!(error = %err, "node error on a page");
-            server_trouble()
-        }
-        Error::Db(err) => {
-            tracing::error!(error = %err, "database error on a page");
-            server_trouble()
-        }
-        Error::Internal(err) => {
-            tracing::error!(error = %err, "internal error on a page");
-            server_trouble()
-        }
-    }
-}
-
 /// The 503 page for node, database and internal trouble (the cause is
 /// logged by the caller, never shown).
-fn server_trouble() -> HttpResponse {
+pub(super) fn server_trouble() -> HttpResponse {
     message(
         StatusCode::SERVICE_UNAVAILABLE,
         "Temporary problem",

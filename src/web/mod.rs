@@ -50,7 +50,7 @@ pub fn app(
         InitError = (),
     >,
 > {
-    let metrics = svc.metrics.clone();
+    let metrics = svc.metrics().clone();
     actix_web::App::new()
         .app_data(web::Data::from(svc))
         .app_data(admin::json_config())
