@@ -16,12 +16,58 @@ struct Histogram {
     sum: f64,
 }
 
+/// The plain counters: a closed set, so a name cannot be mistyped at the
+/// call site and every counter is exported (at 0) from the start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    /// A withdrawal was paid.
+    WithdrawalsSucceeded,
+    /// A withdrawal definitely failed (its use was given back).
+    WithdrawalsFailed,
+    /// A pay invoice was settled.
+    InvoicesSettled,
+    /// A webhook event was delivered (2xx).
+    WebhooksDelivered,
+    /// A webhook delivery attempt failed (it will be retried).
+    WebhookAttemptsFailed,
+    /// A webhook event ran out of retries.
+    WebhooksFailed,
+}
+
+impl Counter {
+    /// Every counter, in export order.
+    pub const ALL: [Counter; 6] = [
+        Counter::WithdrawalsSucceeded,
+        Counter::WithdrawalsFailed,
+        Counter::InvoicesSettled,
+        Counter::WebhooksDelivered,
+        Counter::WebhookAttemptsFailed,
+        Counter::WebhooksFailed,
+    ];
+
+    /// The Prometheus name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Counter::WithdrawalsSucceeded => "lnurld_withdrawals_succeeded_total",
+            Counter::WithdrawalsFailed => "lnurld_withdrawals_failed_total",
+            Counter::InvoicesSettled => "lnurld_invoices_settled_total",
+            Counter::WebhooksDelivered => "lnurld_webhooks_delivered_total",
+            Counter::WebhookAttemptsFailed => "lnurld_webhook_attempts_failed_total",
+            Counter::WebhooksFailed => "lnurld_webhooks_failed_total",
+        }
+    }
+
+    fn index(self) -> usize {
+        Counter::ALL.iter().position(|c| *c == self).unwrap_or(0)
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     http: BTreeMap<(String, String, u16), u64>,
     lud_errors: BTreeMap<(String, String), u64>,
-    node_calls: BTreeMap<(String, bool), Histogram>,
-    counters: BTreeMap<String, u64>,
+    node_calls: BTreeMap<(&'static str, bool), Histogram>,
+    counters: [u64; Counter::ALL.len()],
 }
 
 /// Counters and histograms of this process.
@@ -55,10 +101,10 @@ impl Metrics {
         }
     }
 
-    /// One node call and how long it took.
-    pub fn node_call(&self, call: &str, ok: bool, took: Duration) {
+    /// One node call (a trait method's name) and how long it took.
+    pub fn node_call(&self, call: &'static str, ok: bool, took: Duration) {
         if let Ok(mut m) = self.inner.lock() {
-            let h = m.node_calls.entry((call.to_owned(), ok)).or_default();
+            let h = m.node_calls.entry((call, ok)).or_default();
             let secs = took.as_secs_f64();
             for (i, b) in BUCKETS.iter().enumerate() {
                 if secs <= *b {
@@ -70,10 +116,18 @@ impl Metrics {
         }
     }
 
-    /// Increments a plain counter (e.g. `lnurld_withdrawals_succeeded_total`).
-    pub fn incr(&self, name: &str) {
+    /// Counts one `c`.
+    pub fn count(&self, c: Counter) {
         if let Ok(mut m) = self.inner.lock() {
-            *m.counters.entry(name.to_owned()).or_default() += 1;
+            m.counters[c.index()] += 1;
+        }
+    }
+
+    /// Transitional: counts the counter named `name` (unknown names are
+    /// ignored).
+    pub fn incr(&self, name: &str) {
+        if let Some(c) = Counter::ALL.into_iter().find(|c| c.name() == name) {
+            self.count(c);
         }
     }
 
@@ -123,9 +177,32 @@ impl Metrics {
                 h.count
             );
         }
-        for (name, n) in &m.counters {
+        for c in Counter::ALL {
+            let name = c.name();
+            let n = m.counters[c.index()];
             let _ = writeln!(out, "# TYPE {name} counter\n{name} {n}");
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_counter_is_exported_and_counts_alone() {
+        let m = Metrics::default();
+        m.count(Counter::InvoicesSettled);
+        m.count(Counter::InvoicesSettled);
+        let text = m.render();
+        for c in Counter::ALL {
+            let want = if c == Counter::InvoicesSettled { 2 } else { 0 };
+            assert!(
+                text.contains(&format!("\n{} {want}\n", c.name())),
+                "{} in {text}",
+                c.name()
+            );
+        }
     }
 }

@@ -21,7 +21,7 @@ impl Instrumented {
         Instrumented { inner, metrics }
     }
 
-    fn record<T>(&self, call: &str, start: Instant, r: &Result<T, NodeError>) {
+    fn record<T>(&self, call: &'static str, start: Instant, r: &Result<T, NodeError>) {
         self.metrics.node_call(call, r.is_ok(), start.elapsed());
     }
 }
