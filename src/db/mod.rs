@@ -272,11 +272,6 @@ impl Db {
         })
         .await
     }
-
-    /// Whether this is PostgreSQL (row locks with `SKIP LOCKED` exist).
-    pub fn is_postgres(&self) -> bool {
-        matches!(*self.url, DbUrl::Postgres(_))
-    }
 }
 
 /// Claims rows for one worker: `candidates` lists ids (on PostgreSQL it

@@ -6,17 +6,11 @@
 //! `lnurl`, but far longer than BIP-173's 90-character cap, so this module uses
 //! its own checksum type with no length limit.
 
-use ::bech32::primitives::decode::CheckedHrpstring;
 use ::bech32::primitives::iter::{ByteIterExt, Fe32IterExt};
 use ::bech32::{Checksum, Hrp};
 
-use super::Error;
-
 /// The human-readable part of every LNURL.
 const HRP: Hrp = Hrp::parse_unchecked("lnurl");
-
-/// Inputs longer than this are refused before decoding (no real URL is this long).
-const MAX_LNURL_CHARS: usize = 8192;
 
 /// The BIP-173 bech32 checksum with the code-length limit lifted: LNURLs of
 /// long URLs exceed the 1023 characters that `bech32::Bech32` allows.
@@ -43,39 +37,6 @@ pub fn encode(url: &str) -> String {
 /// (the alphanumeric QR mode is denser).
 pub fn encode_upper(url: &str) -> String {
     encode(url).to_ascii_uppercase()
-}
-
-/// Decodes a LUD-01 LNURL back to its URL.
-///
-/// Accepts all-lowercase or all-uppercase input (mixed case is invalid), with
-/// surrounding whitespace and an optional `lightning:` prefix in any case.
-pub fn decode(lnurl: &str) -> Result<String, Error> {
-    let s = lnurl.trim();
-    let s = strip_prefix_ignore_case(s, "lightning:").unwrap_or(s);
-    if s.is_empty() {
-        return Err(Error::InvalidLnurl("it is empty".into()));
-    }
-    if s.len() > MAX_LNURL_CHARS {
-        return Err(Error::InvalidLnurl("it is too long".into()));
-    }
-    if s.bytes().any(|b| b.is_ascii_lowercase()) && s.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Err(Error::InvalidLnurl(
-            "it mixes upper and lower case letters".into(),
-        ));
-    }
-    let checked = CheckedHrpstring::new::<LnurlBech32>(s)
-        .map_err(|e| Error::InvalidLnurl(format!("bad bech32 ({e})")))?;
-    if checked.hrp() != HRP {
-        return Err(Error::InvalidLnurl(format!(
-            "it starts with \"{}\" instead of \"lnurl\"",
-            checked.hrp()
-        )));
-    }
-    checked
-        .validate_segwit_padding()
-        .map_err(|e| Error::InvalidLnurl(format!("bad bech32 padding ({e})")))?;
-    let bytes: Vec<u8> = checked.byte_iter().collect();
-    String::from_utf8(bytes).map_err(|_| Error::InvalidLnurl("it does not contain text".into()))
 }
 
 /// Which LUD-17 scheme prefix to use for a raw URL.
@@ -105,19 +66,60 @@ pub fn lud17(url: &url::Url, scheme: Lud17) -> String {
     format!("{}://{rest}", scheme.scheme())
 }
 
-/// `s` without `prefix` when it starts with it, ignoring ASCII case.
-fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = s.get(..prefix.len())?;
-    if head.eq_ignore_ascii_case(prefix) {
-        s.get(prefix.len()..)
-    } else {
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use ::bech32::primitives::decode::CheckedHrpstring;
+
     use super::*;
+    use crate::lnurl::Error;
+
+    /// Inputs longer than this are refused before decoding (no real URL is
+    /// this long).
+    const MAX_LNURL_CHARS: usize = 8192;
+
+    /// Decodes a LUD-01 LNURL back to its URL. lnurld only ever encodes; this
+    /// is the wallet's side, kept to prove the encoder against the LUD vectors.
+    ///
+    /// Accepts all-lowercase or all-uppercase input (mixed case is invalid), with
+    /// surrounding whitespace and an optional `lightning:` prefix in any case.
+    pub fn decode(lnurl: &str) -> Result<String, Error> {
+        let s = lnurl.trim();
+        let s = strip_prefix_ignore_case(s, "lightning:").unwrap_or(s);
+        if s.is_empty() {
+            return Err(Error::InvalidLnurl("it is empty".into()));
+        }
+        if s.len() > MAX_LNURL_CHARS {
+            return Err(Error::InvalidLnurl("it is too long".into()));
+        }
+        if s.bytes().any(|b| b.is_ascii_lowercase()) && s.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(Error::InvalidLnurl(
+                "it mixes upper and lower case letters".into(),
+            ));
+        }
+        let checked = CheckedHrpstring::new::<LnurlBech32>(s)
+            .map_err(|e| Error::InvalidLnurl(format!("bad bech32 ({e})")))?;
+        if checked.hrp() != HRP {
+            return Err(Error::InvalidLnurl(format!(
+                "it starts with \"{}\" instead of \"lnurl\"",
+                checked.hrp()
+            )));
+        }
+        checked
+            .validate_segwit_padding()
+            .map_err(|e| Error::InvalidLnurl(format!("bad bech32 padding ({e})")))?;
+        let bytes: Vec<u8> = checked.byte_iter().collect();
+        String::from_utf8(bytes).map_err(|_| Error::InvalidLnurl("it does not contain text".into()))
+    }
+
+    /// `s` without `prefix` when it starts with it, ignoring ASCII case.
+    fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+        let head = s.get(..prefix.len())?;
+        if head.eq_ignore_ascii_case(prefix) {
+            s.get(prefix.len()..)
+        } else {
+            None
+        }
+    }
 
     const LUD01_URL: &str =
         "https://service.com/api?q=3fc3645b439ce8e7f2553a69e5267081d96dcd340693afabe04be7b0ccd178df";

@@ -340,18 +340,6 @@ impl LudError {
     }
 }
 
-impl From<&Error> for LudError {
-    fn from(err: &Error) -> Self {
-        LudError::new(err.to_string())
-    }
-}
-
-impl From<Error> for LudError {
-    fn from(err: Error) -> Self {
-        LudError::from(&err)
-    }
-}
-
 impl Serialize for LudError {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
@@ -578,7 +566,7 @@ mod tests {
             r#"{"status":"ERROR","reason":"Link not found"}"#
         );
         assert_eq!(
-            json(&LudError::from(Error::InvoiceExpired)),
+            json(&LudError::new(Error::InvoiceExpired.to_string())),
             r#"{"status":"ERROR","reason":"this invoice has expired; please create a new one"}"#
         );
     }

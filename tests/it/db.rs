@@ -24,7 +24,14 @@ async fn migrations_run_from_empty_and_are_idempotent(db: TestDb) {
     assert_eq!(ran, expected, "every migration ran on an empty database");
     assert_eq!(pool.migrate().await.unwrap(), 0, "nothing left to run");
     pool.ping().await.unwrap();
-    assert_eq!(pool.is_postgres(), db.is_postgres());
+    assert_eq!(
+        pool.url().backend(),
+        if db.is_postgres() {
+            "postgres"
+        } else {
+            "sqlite"
+        }
+    );
 }
 
 fn names(dir: &str) -> BTreeSet<String> {
