@@ -297,7 +297,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(addr = %running.addr, public_url = %public, "lnurld listening");
     wait_for_signal().await;
     tracing::info!("shutting down");
-    running.stop(true).await;
+    let panics = running.stop(true).await;
+    if !panics.is_empty() {
+        // A worker died while serving (each panic was logged when seen): a
+        // supervisor should notice, so the exit status says so.
+        bail!("{} background task(s) panicked: {}", panics.len(), panics.join("; "));
+    }
     Ok(())
 }
 
