@@ -80,6 +80,7 @@ pub struct Services {
     withdraw: withdraw::WithdrawService,
     pay: pay::PayService,
     webhooks: webhooks::WebhookService,
+    tokens: tokens::TokenService,
     /// Validated configuration.
     pub config: Arc<Config>,
     /// The database.
@@ -111,7 +112,11 @@ impl Services {
         Services {
             withdraw: withdraw::WithdrawService::new(&base, outbox.clone(), payer_wake.clone()),
             pay: pay::PayService::new(&base, outbox),
-            webhooks: webhooks::WebhookService::new(&base, webhook_wake.clone()),
+            webhooks: webhooks::WebhookService::new(
+                &base,
+                webhooks::Outbox::new(&base.config, webhook_wake.clone()),
+            ),
+            tokens: tokens::TokenService::new(base.db.clone()),
             config: base.config,
             db: base.db,
             node: base.node,
@@ -138,6 +143,11 @@ impl Services {
     /// Webhook events, delivery and endpoint secrets.
     pub fn webhooks(&self) -> &webhooks::WebhookService {
         &self.webhooks
+    }
+
+    /// Admin API tokens.
+    pub fn tokens(&self) -> &tokens::TokenService {
+        &self.tokens
     }
 
     /// `public_url` + `path` (path starts with `/`).

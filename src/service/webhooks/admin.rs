@@ -6,10 +6,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::events::EventType;
+use super::WebhookService;
 use crate::db::models::event::EventFilter;
 use crate::db::models::{Event, EventAttempt};
 use crate::db::types::EventState;
-use crate::service::{now, page_limit, rfc3339, Error, Services};
+use crate::service::{now, page_limit, rfc3339, Error};
 
 /// One delivery attempt as shown to the operator.
 #[derive(Debug, Clone, Serialize)]
@@ -85,7 +86,7 @@ impl EventView {
     }
 }
 
-impl Services {
+impl WebhookService {
     async fn event_view(&self, e: Event) -> Result<EventView, Error> {
         let ids = vec![e.id.clone()];
         let attempts = self
@@ -164,7 +165,7 @@ impl Services {
         let cur = self.get_event(id).await?;
         let target = cur
             .target_url
-            .or_else(|| self.config.webhooks.url.clone())
+            .or_else(|| self.config.url.clone())
             .ok_or_else(|| {
                 Error::Conflict(
                     "this event has no target: set [webhooks] url (or the link's webhook_url for new events)"
@@ -175,7 +176,7 @@ impl Services {
         self.db
             .transaction(move |c| Event::redeliver(c, &i, &target, t))
             .await?;
-        self.wake_webhooks();
+        self.wake();
         self.get_event(id).await
     }
 }

@@ -28,10 +28,11 @@ use hmac::{Hmac, Mac};
 use rand::Rng;
 use sha2::Sha256;
 
+use super::WebhookService;
 use crate::config::WebhooksConfig;
 use crate::db::models::{Event, EventAttempt};
 use crate::db::new_id;
-use crate::service::{now, Error, Services};
+use crate::service::{now, Error};
 use crate::webhook_target::{check_target_url, forbidden_ip};
 
 /// Header carrying `t=<unix seconds>,v1=<hex hmac>`.
@@ -61,7 +62,7 @@ pub fn signature_header(secret: &str, t: i64, body: &[u8]) -> String {
     format!("t={t},v1={}", hex::encode(sign(secret, t, body)))
 }
 
-/// HMAC-SHA256(secret, "<t>.<body>").
+/// `HMAC-SHA256(secret, "<t>.<body>")`.
 pub fn sign(secret: &str, t: i64, body: &[u8]) -> [u8; 32] {
     // HMAC takes keys of any length; new_from_slice cannot fail for it.
     let mut m = match <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()) {
@@ -162,11 +163,11 @@ fn send_error(cfg: &WebhooksConfig, e: &reqwest::Error) -> String {
     }
 }
 
-impl Services {
+impl WebhookService {
     fn lease_secs(&self) -> i64 {
         // An attempt takes at most the timeout (DNS included); the margin
         // covers recording it.
-        self.config.webhooks.timeout_secs as i64 * 2 + 5
+        self.config.timeout_secs as i64 * 2 + 5
     }
 
     /// Claims due events for this instance.
@@ -189,7 +190,7 @@ impl Services {
         secret: &str,
         ev: &Event,
     ) -> Result<u16, String> {
-        let cfg = &self.config.webhooks;
+        let cfg = &self.config;
         let url = check_target_url(target, cfg.allow_private_targets)
             .map_err(|e| format!("refused: URL {e}"))?;
         let timeout = Duration::from_secs(cfg.timeout_secs as u64);
@@ -270,7 +271,7 @@ impl Services {
     /// (see the module docs), or `None` once `max_age_secs` have passed
     /// since the event was created or redelivered.
     fn retry_at(&self, ev: &Event, t: i64) -> Option<i64> {
-        let cfg = &self.config.webhooks;
+        let cfg = &self.config;
         let deadline = ev.retry_from.saturating_add(cfg.max_age_secs as i64);
         if t >= deadline {
             return None;

@@ -11,9 +11,10 @@
 use rand::RngCore;
 use serde::Serialize;
 
+use super::WebhookService;
 use crate::db::models::WebhookEndpoint;
 use crate::db::DbError;
-use crate::service::{now, rfc3339, Error, Services};
+use crate::service::{now, rfc3339, Error};
 use crate::webhook_target::check_target_url;
 
 /// A new endpoint secret: `whsec_` + 32 random bytes in hex.
@@ -47,9 +48,9 @@ pub struct EndpointSecretView {
     pub rotated_at: Option<String>,
 }
 
-impl Services {
+impl WebhookService {
     fn check_endpoint_url(&self, u: &str) -> Result<(), Error> {
-        check_target_url(u, self.config.webhooks.allow_private_targets)
+        check_target_url(u, self.config.allow_private_targets)
             .map(|_| ())
             .map_err(|e| Error::Invalid(format!("url {e}")))
     }

@@ -8,7 +8,7 @@
 //! (the conditional UPDATE said so), so an event exists iff its change was
 //! committed, exactly once, whatever the crashes, retries or instances.
 //! After the commit the local delivery worker is woken
-//! ([`Services::wake_webhooks`](crate::service::Services::wake_webhooks));
+//! ([`Outbox::wake`]);
 //! other instances find the row within a second by polling.
 //!
 //! # Target
@@ -53,6 +53,11 @@ impl Outbox {
     /// committed (other instances find the row by polling).
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    /// Waits for [`Self::wake`] (the delivery worker's side).
+    pub(super) async fn woken(&self) {
+        self.wake.notified().await;
     }
 }
 

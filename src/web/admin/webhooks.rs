@@ -42,6 +42,7 @@ async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let limit = limit_param(&req)?;
     let (data, next) = svc
+        .webhooks()
         .list_events(
             query_param(&req, "type"),
             query_param(&req, "state"),
@@ -57,7 +58,7 @@ async fn get(
     svc: web::Data<Services>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(svc.get_event(&id).await?))
+    Ok(HttpResponse::Ok().json(svc.webhooks().get_event(&id).await?))
 }
 
 async fn redeliver(
@@ -65,11 +66,11 @@ async fn redeliver(
     svc: web::Data<Services>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(svc.redeliver_event(&id).await?))
+    Ok(HttpResponse::Ok().json(svc.webhooks().redeliver_event(&id).await?))
 }
 
 async fn endpoints(_a: Admin, svc: web::Data<Services>) -> Result<HttpResponse, ApiError> {
-    let data = svc.list_webhook_endpoints().await?;
+    let data = svc.webhooks().list_webhook_endpoints().await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
 }
 
@@ -78,7 +79,7 @@ async fn secret(
     svc: web::Data<Services>,
     body: web::Json<EndpointBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let v = svc.webhook_secret(&body.url).await?;
+    let v = svc.webhooks().webhook_secret(&body.url).await?;
     tracing::info!(token = %a.token_name, url = %v.url, "webhook secret shown");
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
@@ -90,7 +91,7 @@ async fn rotate(
     svc: web::Data<Services>,
     body: web::Json<EndpointBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let v = svc.rotate_webhook_secret(&body.url).await?;
+    let v = svc.webhooks().rotate_webhook_secret(&body.url).await?;
     tracing::info!(token = %a.token_name, url = %v.url, "webhook secret rotated");
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
