@@ -8,7 +8,8 @@ use sha2::{Digest, Sha256};
 
 use super::{now, Error};
 use crate::db::models::ApiToken;
-use crate::db::{new_id, Db};
+use crate::db::types::TokenId;
+use crate::db::Db;
 
 /// Prefix of every token, so leaked tokens are easy to grep for.
 pub const TOKEN_PREFIX: &str = "lnurld_";
@@ -45,7 +46,7 @@ impl TokenService {
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
         );
         let row = ApiToken {
-            id: new_id("tok"),
+            id: TokenId::generate(),
             name: name.to_owned(),
             token_hash: hash(&token),
             created_at: now(),

@@ -41,7 +41,11 @@ pub async fn run(svc: Arc<Services>, mut shutdown: watch::Receiver<bool>) {
         while running.try_join_next().is_some() {}
         let room = MAX_IN_FLIGHT.saturating_sub(running.len());
         if room > 0 {
-            match svc.webhooks().claim_due_events(room as i64).await {
+            match svc
+                .webhooks()
+                .claim_due_events(i64::try_from(room).unwrap_or(i64::MAX))
+                .await
+            {
                 Ok(events) => {
                     for ev in events {
                         let (svc, client) = (svc.clone(), client.clone());

@@ -9,7 +9,7 @@ use super::events::EventType;
 use super::WebhookService;
 use crate::db::models::event::EventFilter;
 use crate::db::models::{Event, EventAttempt};
-use crate::db::types::EventState;
+use crate::db::types::{EventId, EventState};
 use crate::service::{now, page_limit, rfc3339, Error};
 
 /// One delivery attempt as shown to the operator.
@@ -33,7 +33,7 @@ pub struct AttemptView {
 #[derive(Debug, Clone, Serialize)]
 pub struct EventView {
     /// `evt_…`.
-    pub id: String,
+    pub id: EventId,
     /// Event type.
     #[serde(rename = "type")]
     pub event_type: EventType,
@@ -103,8 +103,8 @@ impl WebhookService {
         event_type: Option<String>,
         state: Option<String>,
         limit: Option<u32>,
-        cursor: Option<String>,
-    ) -> Result<(Vec<EventView>, Option<String>), Error> {
+        cursor: Option<EventId>,
+    ) -> Result<(Vec<EventView>, Option<EventId>), Error> {
         let limit = page_limit(limit)?;
         let event_type = match event_type {
             None => None,
@@ -129,15 +129,15 @@ impl WebhookService {
                         None => return Ok(None),
                     },
                 };
-                let rows = Event::list(c, &filter, limit as i64, cur)?;
-                let ids: Vec<String> = rows.iter().map(|e| e.id.clone()).collect();
+                let rows = Event::list(c, &filter, i64::from(limit), cur)?;
+                let ids: Vec<EventId> = rows.iter().map(|e| e.id.clone()).collect();
                 let attempts = EventAttempt::for_events(c, &ids)?;
                 Ok(Some((rows, attempts)))
             })
             .await?;
         let (rows, attempts) =
             rows.ok_or_else(|| Error::Invalid("cursor does not name an event".into()))?;
-        let next = (rows.len() == limit as usize)
+        let next = (u32::try_from(rows.len()) == Ok(limit))
             .then(|| rows.last().map(|e| e.id.clone()))
             .flatten();
         Ok((
@@ -149,8 +149,8 @@ impl WebhookService {
     }
 
     /// One event with its attempts.
-    pub async fn get_event(&self, id: &str) -> Result<EventView, Error> {
-        let i = id.to_owned();
+    pub async fn get_event(&self, id: &EventId) -> Result<EventView, Error> {
+        let i = id.clone();
         let e = self
             .db
             .run(move |c| Event::find(c, &i))
@@ -161,7 +161,7 @@ impl WebhookService {
 
     /// Sends an event again (whatever its state) from now on, with a fresh
     /// retry window. An event without a target goes to `[webhooks] url`.
-    pub async fn redeliver_event(&self, id: &str) -> Result<EventView, Error> {
+    pub async fn redeliver_event(&self, id: &EventId) -> Result<EventView, Error> {
         let cur = self.get_event(id).await?;
         let target = cur
             .target_url
@@ -172,7 +172,7 @@ impl WebhookService {
                         .into(),
                 )
             })?;
-        let (i, t) = (id.to_owned(), now());
+        let (i, t) = (id.clone(), now());
         self.db
             .transaction(move |c| Event::redeliver(c, &i, &target, t))
             .await?;

@@ -30,7 +30,7 @@ pub use delivery::{
     MAX_RETRY_DELAY, SIGNATURE_HEADER,
 };
 pub use endpoints::{EndpointSecretView, EndpointView};
-pub use events::{invoice_data, withdraw_data, EventType};
+pub use events::{invoice_data, withdraw_data, EventId, EventType};
 pub use outbox::{invoice_event, withdraw_event, Outbox};
 
 use std::sync::Arc;

@@ -25,8 +25,8 @@ use tokio::sync::Notify;
 use super::events::{envelope, invoice_data, withdraw_data, EventType};
 use crate::config::Config;
 use crate::db::models::{Event, PayInvoice, PayLink, WithdrawLink, Withdrawal};
-use crate::db::types::EventState;
-use crate::db::{new_id, DbConn, DbError};
+use crate::db::types::{EventId, EventState};
+use crate::db::{DbConn, DbError};
 
 /// What the outbox needs from the config, cloned into DB transactions.
 #[derive(Debug, Clone)]
@@ -69,7 +69,7 @@ fn insert_event(
     data: Value,
     t: i64,
 ) -> Result<(), DbError> {
-    let id = new_id("evt");
+    let id = EventId::generate();
     let target = link_url.or_else(|| ob.global_url.clone());
     let payload = envelope(&id, kind, t, data);
     Event {

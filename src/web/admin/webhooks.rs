@@ -13,6 +13,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::{limit_param, Admin};
+use crate::service::webhooks::EventId;
 use crate::service::Services;
 use crate::web::error::ApiError;
 use crate::web::params::query_param;
@@ -47,7 +48,7 @@ async fn list(
             query_param(&req, "type"),
             query_param(&req, "state"),
             limit,
-            query_param(&req, "cursor"),
+            query_param(&req, "cursor").map(EventId::from_raw),
         )
         .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"data": data, "next_cursor": next})))
@@ -58,6 +59,7 @@ async fn get(
     svc: web::Data<Services>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let id = EventId::from_raw(id.into_inner());
     Ok(HttpResponse::Ok().json(svc.webhooks().get_event(&id).await?))
 }
 
@@ -66,6 +68,7 @@ async fn redeliver(
     svc: web::Data<Services>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let id = EventId::from_raw(id.into_inner());
     Ok(HttpResponse::Ok().json(svc.webhooks().redeliver_event(&id).await?))
 }
 
