@@ -2,7 +2,7 @@
 //! listing, one event, redelivery. Service layer: imports `db`; endpoint
 //! secrets are in `endpoints.rs`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::events::EventType;
@@ -13,7 +13,7 @@ use crate::db::types::{EventId, EventState};
 use crate::service::{now, page_limit, rfc3339, Error};
 
 /// One delivery attempt as shown to the operator.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AttemptView {
     /// 1, 2, …
     pub attempt: i64,
@@ -30,7 +30,7 @@ pub struct AttemptView {
 }
 
 /// An event as shown to the operator.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EventView {
     /// `evt_…`.
     pub id: EventId,

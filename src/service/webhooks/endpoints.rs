@@ -9,7 +9,7 @@
 //! replaced by a rotation (the old one stops at once).
 
 use rand::RngCore;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::WebhookService;
 use crate::db::models::WebhookEndpoint;
@@ -25,7 +25,7 @@ fn new_endpoint_secret() -> String {
 }
 
 /// An endpoint as listed (never with its secret).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EndpointView {
     /// The URL.
     pub url: String,
@@ -36,7 +36,7 @@ pub struct EndpointView {
 }
 
 /// An endpoint with its secret (answer of the secret and rotate routes).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EndpointSecretView {
     /// The URL.
     pub url: String,
