@@ -1,9 +1,12 @@
 //! Webhooks: tell the operator's systems when money moved — at least once,
-//! signed, never lost. Service layer: imports `db`, `config` and
-//! [`crate::webhook_target`], never `service::pay` (pay writes its events
-//! through the outbox here, not the other way round); the HTTP client here
-//! is an *outgoing* one (reqwest), never actix.
+//! signed, never lost. Service layer: imports `db`, `config`, the server
+//! keys, `metrics` and [`crate::webhook_target`], never `service::pay` (pay
+//! writes its events through the outbox here, not the other way round); the
+//! HTTP client here is an *outgoing* one (reqwest), never actix.
 //!
+//! - this file: the handle, [`WebhookService`] (`svc.webhooks()`), holding
+//!   only the database, `[webhooks]`, the keys, the metrics, the instance id
+//!   and the outbox (which carries the delivery worker's wake);
 //! - `events.rs`: the event types, the envelope and the `data` of each;
 //! - `outbox.rs`: writing an event inside the caller's transaction, and
 //!   where it will be sent;
