@@ -264,7 +264,7 @@ async fn run(cmd: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Token(TokenCmd::Create { name }) => {
             let app = App::build(config, NodeCheck::Skip).await?;
-            let token = lnurld::service::tokens::create(&app.services.db, &name).await?;
+            let token = app.services.tokens().create(&name).await?;
             println!("{token}");
             eprintln!("Store this token now: it is shown only once (lnurld keeps only its hash).");
             Ok(())
@@ -284,8 +284,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::warn!("THE DEV NODE IS ACTIVE: it moves no real money. Configure [node] kind = \"lnd\" for production.");
         eprintln!("\n  WARNING: lnurld is running on its embedded dev node (regtest). No real money moves.\n");
     }
-    if !lnurld::service::tokens::any_active(&app.services.db).await? {
-        let token = lnurld::service::tokens::create(&app.services.db, "initial").await?;
+    if !app.services.tokens().any_active().await? {
+        let token = app.services.tokens().create("initial").await?;
         eprintln!("  Admin API token (shown once, stored only as a hash):\n\n    {token}\n");
     }
     let listener = std::net::TcpListener::bind(listen)

@@ -51,6 +51,7 @@ pub struct Services {
     pay: pay::PayService,
     webhooks: webhooks::WebhookService,
     status: status::StatusService,
+    tokens: tokens::TokenService,
     /// Validated configuration.
     pub config: Arc<Config>,
     /// The database.
@@ -82,7 +83,11 @@ impl Services {
         Services {
             withdraw: withdraw::WithdrawService::new(&base, outbox.clone(), payer_wake.clone()),
             pay: pay::PayService::new(&base, outbox),
-            webhooks: webhooks::WebhookService::new(&base, webhook_wake.clone()),
+            webhooks: webhooks::WebhookService::new(
+                &base,
+                webhooks::Outbox::new(&base.config, webhook_wake.clone()),
+            ),
+            tokens: tokens::TokenService::new(base.db.clone()),
             status: status::StatusService::new(&base),
             config: base.config,
             db: base.db,
@@ -120,6 +125,11 @@ impl Services {
     /// The process's metrics (HTTP middleware, LUD error counts, `/metrics`).
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// Admin API tokens.
+    pub fn tokens(&self) -> &tokens::TokenService {
+        &self.tokens
     }
 
     /// `public_url` + `path` (path starts with `/`).

@@ -15,13 +15,14 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use base64::Engine;
 
+use super::admin::bearer_token;
 use super::html::{
     not_found_page, page_error, refused_bad_link, refused_unauthenticated, render, security_headers,
 };
 use super::params::query_param;
 use crate::service::pay::PayLinkView;
 use crate::service::withdraw::vouchers::VoucherSheet;
-use crate::service::{tokens, Error, Services};
+use crate::service::{Error, Services};
 
 /// Vouchers per printed A4 page (2 columns × 4 rows of 95 × 69 mm).
 const VOUCHERS_PER_PAGE: usize = 8;
@@ -317,14 +318,9 @@ async fn voucher_sheet(
     batch_id: web::Path<String>,
     req: HttpRequest,
 ) -> HttpResponse {
-    let bearer = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_owned());
+    let bearer = bearer_token(&req).map(str::to_owned);
     if let Some(token) = bearer {
-        match tokens::authenticate(&svc.db, &token).await {
+        match svc.tokens().authenticate(&token).await {
             Ok(_) => {}
             Err(Error::Unauthorized(_)) => return refused_unauthenticated(),
             Err(e) => return page_error(&e),

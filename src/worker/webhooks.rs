@@ -16,7 +16,6 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::service::webhooks::http_client;
 use crate::service::Services;
 
 /// How often the worker looks for due events nobody woke it for.
@@ -27,7 +26,7 @@ pub const MAX_IN_FLIGHT: usize = 16;
 /// Runs until `shutdown` turns true; a graceful stop lets running attempts
 /// finish (each is bounded by `[webhooks] timeout_secs`).
 pub async fn run(svc: Arc<Services>, mut shutdown: watch::Receiver<bool>) {
-    let client = match http_client(&svc.config.webhooks).build() {
+    let client = match svc.webhooks().http_client() {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "webhooks: cannot build the HTTP client; no deliveries");
@@ -42,12 +41,16 @@ pub async fn run(svc: Arc<Services>, mut shutdown: watch::Receiver<bool>) {
         while running.try_join_next().is_some() {}
         let room = MAX_IN_FLIGHT.saturating_sub(running.len());
         if room > 0 {
-            match svc.claim_due_events(room as i64).await {
+            match svc
+                .webhooks()
+                .claim_due_events(i64::try_from(room).unwrap_or(i64::MAX))
+                .await
+            {
                 Ok(events) => {
                     for ev in events {
                         let (svc, client) = (svc.clone(), client.clone());
                         running.spawn(async move {
-                            if let Err(e) = svc.deliver_event(&client, &ev).await {
+                            if let Err(e) = svc.webhooks().deliver_event(&client, &ev).await {
                                 tracing::error!(event = %ev.id, error = %e, "webhooks: cannot record an attempt");
                             }
                         });
@@ -57,7 +60,7 @@ pub async fn run(svc: Arc<Services>, mut shutdown: watch::Receiver<bool>) {
             }
         }
         tokio::select! {
-            _ = svc.webhook_wake.notified() => {}
+            _ = svc.webhooks().woken() => {}
             _ = tokio::time::sleep(POLL) => {}
             _ = shutdown.changed() => {}
             Some(_) = running.join_next(), if !running.is_empty() => {}

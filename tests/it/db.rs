@@ -75,7 +75,7 @@ fn database_urls_pick_the_backend_by_scheme() {
 
 fn token(id: &str) -> lnurld::db::models::ApiToken {
     lnurld::db::models::ApiToken {
-        id: id.into(),
+        id: lnurld::db::types::TokenId::from_raw(id),
         name: id.into(),
         token_hash: format!("hash-{id}"),
         created_at: 0,

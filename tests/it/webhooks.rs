@@ -8,7 +8,11 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use lnurl::Response;
+use lnurld::db::types::EventState;
+use lnurld::service::webhooks::{EndpointSecretView, EndpointView, EventId, EventView};
 use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::both_dbs;
@@ -43,6 +47,19 @@ async fn start_app(db: &TestDb, fake: &FakeLnd, global_url: Option<String>) -> T
     .await
 }
 
+/// A listing's envelope, `{data, next_cursor}`.
+#[derive(Debug, Deserialize)]
+struct Page<T> {
+    data: Vec<T>,
+    #[serde(default)]
+    next_cursor: Option<EventId>,
+}
+
+/// `v` read as the API's own view type.
+fn typed<T: DeserializeOwned>(v: Value) -> T {
+    serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{e}: {v}"))
+}
+
 async fn secret_of(app: &TestApp, url: &str) -> String {
     let (status, v) = app
         .api(
@@ -52,23 +69,25 @@ async fn secret_of(app: &TestApp, url: &str) -> String {
         )
         .await;
     assert_eq!(status, 200, "{v}");
-    v["secret"].as_str().unwrap().to_owned()
+    typed::<EndpointSecretView>(v).secret
 }
 
-async fn events(app: &TestApp, query: &str) -> Vec<Value> {
+async fn events(app: &TestApp, query: &str) -> Vec<EventView> {
     let (status, v) = app
         .api(Method::GET, &format!("/api/v1/events{query}"), None)
         .await;
     assert_eq!(status, 200, "{v}");
-    v["data"].as_array().unwrap().clone()
+    let page: Page<EventView> = typed(v);
+    assert!(page.next_cursor.is_none(), "one page is enough here");
+    page.data
 }
 
-async fn event(app: &TestApp, id: &str) -> Value {
+async fn event(app: &TestApp, id: &EventId) -> EventView {
     let (status, v) = app
         .api(Method::GET, &format!("/api/v1/events/{id}"), None)
         .await;
     assert_eq!(status, 200, "{v}");
-    v
+    typed(v)
 }
 
 /// Withdraws `amount_msat` from `link` like a wallet; returns the payment hash.
@@ -195,15 +214,16 @@ async fn withdraw_and_invoice_events_arrive_once_signed(db: TestDb) {
     let evs = events(&app, "").await;
     assert_eq!(evs.len(), 2);
     for e in &evs {
-        assert_eq!(e["attempt_count"], 1, "{e}");
-        assert_eq!(e["attempts"][0]["status_code"], 200, "{e}");
-        assert_eq!(e["target_url"], rx.url());
+        assert_eq!(e.attempt_count, 1, "{e:?}");
+        assert_eq!(e.attempts[0].status_code, Some(200), "{e:?}");
+        assert_eq!(e.target_url.as_deref(), Some(rx.url().as_str()));
     }
     let (_, eps) = app
         .api(Method::GET, "/api/v1/webhooks/endpoints", None)
         .await;
-    assert_eq!(eps["data"][0]["url"], rx.url());
     assert!(!eps.to_string().contains(&secret), "{eps}");
+    let eps: Page<EndpointView> = typed(eps);
+    assert_eq!(eps.data[0].url, rx.url());
 
     // Rotate, then redeliver: the same event id again, signed with the new secret.
     let (status, rotated) = app
@@ -214,10 +234,12 @@ async fn withdraw_and_invoice_events_arrive_once_signed(db: TestDb) {
         )
         .await;
     assert_eq!(status, 200, "{rotated}");
-    let new_secret = rotated["secret"].as_str().unwrap().to_owned();
+    let rotated: EndpointSecretView = typed(rotated);
+    assert_eq!(rotated.url, rx.url());
+    let new_secret = rotated.secret;
     assert_ne!(new_secret, secret);
     assert_eq!(secret_of(&app, &rx.url()).await, new_secret);
-    let wid = w["id"].as_str().unwrap();
+    let wid: EventId = typed(w["id"].clone());
     let (status, v) = app
         .api(
             Method::POST,
@@ -226,11 +248,14 @@ async fn withdraw_and_invoice_events_arrive_once_signed(db: TestDb) {
         )
         .await;
     assert_eq!(status, 200, "{v}");
+    // Its state may already be `delivered`: the worker was woken.
+    assert_eq!(typed::<EventView>(v).id, wid);
     eventually("redelivered", WAIT, || async {
-        let e = event(&app, wid).await;
-        (e["state"] == "delivered" && e["attempt_count"] == 2).then_some(())
+        let e = event(&app, &wid).await;
+        (e.state == EventState::Delivered && e.attempt_count == 2).then_some(())
     })
     .await;
+    let wid = wid.as_str();
     let again = rx.hits();
     assert_eq!(again.len(), 3);
     assert_eq!(again[2].event_id(), wid);
@@ -264,10 +289,10 @@ async fn fails_three_times_then_delivered_on_the_fourth(db: TestDb) {
         events(&app, "?type=withdraw.succeeded")
             .await
             .into_iter()
-            .find(|e| e["attempt_count"] == 1)
+            .find(|e| e.attempt_count == 1)
     })
     .await;
-    let id = ev["id"].as_str().unwrap().to_owned();
+    let id = ev.id;
     // 2nd: HTTP 500; 3rd: no answer within timeout_secs = 1; 4th: 200.
     let rx = Receiver::start_at(
         port,
@@ -277,25 +302,26 @@ async fn fails_three_times_then_delivered_on_the_fourth(db: TestDb) {
     let secret = secret_of(&app, &rx.url()).await;
     let done = eventually("delivered on the 4th attempt", WAIT, || async {
         let e = event(&app, &id).await;
-        (e["state"] == "delivered").then_some(e)
+        (e.state == EventState::Delivered).then_some(e)
     })
     .await;
-    assert_eq!(done["attempt_count"], 4, "{done}");
-    let a = done["attempts"].as_array().unwrap();
-    assert_eq!(a.len(), 4, "{done}");
-    let err = |i: usize| a[i]["error"].as_str().unwrap_or("").to_ascii_lowercase();
-    assert!(a[0]["status_code"].is_null());
-    assert!(err(0).contains("refused"), "{done}");
-    assert_eq!(a[1]["status_code"], 500);
-    assert_eq!(a[1]["error"], "HTTP 500");
-    assert!(a[2]["status_code"].is_null());
-    assert!(err(2).contains("timed out"), "{done}");
-    assert_eq!(a[3]["status_code"], 200);
-    assert!(a[3]["error"].is_null());
-    for (n, att) in a.iter().enumerate() {
-        assert_eq!(att["attempt"], n as i64 + 1);
-        assert_eq!(att["url"], hook_url(port));
+    assert_eq!(done.attempt_count, 4, "{done:?}");
+    let a = &done.attempts;
+    assert_eq!(a.len(), 4, "{done:?}");
+    let err = |i: usize| a[i].error.as_deref().unwrap_or("").to_ascii_lowercase();
+    assert!(a[0].status_code.is_none());
+    assert!(err(0).contains("refused"), "{done:?}");
+    assert_eq!(a[1].status_code, Some(500));
+    assert_eq!(a[1].error.as_deref(), Some("HTTP 500"));
+    assert!(a[2].status_code.is_none());
+    assert!(err(2).contains("timed out"), "{done:?}");
+    assert_eq!(a[3].status_code, Some(200));
+    assert!(a[3].error.is_none());
+    for (n, att) in (1..).zip(a) {
+        assert_eq!(att.attempt, n);
+        assert_eq!(att.url, hook_url(port));
     }
+    let id = id.as_str();
     // The receiver saw attempts 2-4 (same event, same body) and answered 2xx once.
     let hits = rx.hits();
     assert_eq!(hits.len(), 3, "{hits:?}");
@@ -303,7 +329,7 @@ async fn fails_three_times_then_delivered_on_the_fourth(db: TestDb) {
         .iter()
         .all(|h| h.event_id() == id && h.signed_with(&secret)));
     assert!(hits.windows(2).all(|w| w[0].body == w[1].body));
-    assert_eq!(rx.delivered().get(&id), Some(&1));
+    assert_eq!(rx.delivered().get(id), Some(&1));
     app.stop(true).await;
     rx.stop().await;
 }
@@ -321,21 +347,21 @@ async fn crash_before_delivery_is_delivered_after_restart(db: TestDb) {
         events(&app, "")
             .await
             .into_iter()
-            .find(|e| e["state"] == "pending" && e["attempt_count"].as_i64() >= Some(1))
+            .find(|e| e.state == EventState::Pending && e.attempt_count >= 1)
     })
     .await;
-    let id = ev["id"].as_str().unwrap().to_owned();
-    assert_eq!(ev["target_url"], hook_url(port));
+    let id = ev.id;
+    assert_eq!(ev.target_url, Some(hook_url(port)));
     app.stop(false).await;
 
     let rx = Receiver::start_at(port, &[]).await;
     let app2 = start_app(&db, &fake, Some(hook_url(port))).await;
     let secret = secret_of(&app2, &rx.url()).await;
     eventually("delivered after the restart", WAIT, || async {
-        (event(&app2, &id).await["state"] == "delivered").then_some(())
+        (event(&app2, &id).await.state == EventState::Delivered).then_some(())
     })
     .await;
-    assert_eq!(rx.delivered().get(&id), Some(&1));
+    assert_eq!(rx.delivered().get(id.as_str()), Some(&1));
     let hits = rx.hits();
     assert_eq!(hits.len(), 1, "{hits:?}");
     assert!(hits[0].signed_with(&secret));
@@ -366,24 +392,20 @@ async fn two_instances_deliver_each_event_once(db: TestDb) {
         let h = invoice_for(app, &fake, &plink, &format!("amount={}", 1_000 + i)).await;
         fake.settle_invoice(h);
     }
-    let ids: Vec<String> = eventually("8 events delivered", WAIT, || async {
+    let ids: Vec<EventId> = eventually("8 events delivered", WAIT, || async {
         let evs = events(&b, "?state=delivered").await;
-        (evs.len() == 8).then(|| {
-            evs.iter()
-                .map(|e| e["id"].as_str().unwrap().to_owned())
-                .collect()
-        })
+        (evs.len() == 8).then(|| evs.into_iter().map(|e| e.id).collect())
     })
     .await;
     let delivered = rx.delivered();
     assert_eq!(delivered.len(), 8, "{delivered:?}");
     for id in &ids {
-        assert_eq!(delivered.get(id), Some(&1), "{id} delivered once");
+        assert_eq!(delivered.get(id.as_str()), Some(&1), "{id} delivered once");
     }
     assert_eq!(rx.hits().len(), 8, "no extra requests");
     let all = events(&a, "").await;
     assert_eq!(all.len(), 8, "no event written twice");
-    assert!(all.iter().all(|e| e["attempt_count"] == 1));
+    assert!(all.iter().all(|e| e.attempt_count == 1));
     a.stop(true).await;
     b.stop(true).await;
     rx.stop().await;
@@ -506,18 +528,22 @@ async fn expired_invoices_emit_an_event(db: TestDb) {
     let keep = invoice_for(&app, &fake, &plink, "amount=6000")
         .await
         .to_hex();
-    // Let the first one run out (as if an hour had passed).
+    // Let the first one run out (as if an hour had passed), through a
+    // connection of our own: the app's database is not ours to reach into.
     let h = hash.clone();
-    app.svc
-        .db
-        .run(move |c| {
-            diesel::update(i::pay_invoices.filter(i::payment_hash.eq(h)))
-                .set(i::expires_at.eq(lnurld::db::now_unix() - 10))
-                .execute(c)?;
-            Ok(())
-        })
+    let url = lnurld::db::DbUrl::parse(&db.url()).expect("test database URL");
+    let pool = tokio::task::spawn_blocking(move || lnurld::db::Db::connect(&url, 1))
         .await
-        .unwrap();
+        .expect("connect task")
+        .expect("connect");
+    pool.run(move |c| {
+        diesel::update(i::pay_invoices.filter(i::payment_hash.eq(h)))
+            .set(i::expires_at.eq(lnurld::db::now_unix() - 10))
+            .execute(c)?;
+        Ok(())
+    })
+    .await
+    .unwrap();
     let ev = eventually("invoice.expired delivered", WAIT, || async {
         events(&app, "?type=invoice.expired&state=delivered")
             .await
@@ -525,8 +551,8 @@ async fn expired_invoices_emit_an_event(db: TestDb) {
             .next()
     })
     .await;
-    assert_eq!(ev["payload"]["data"]["payment_hash"], hash);
-    assert_eq!(ev["payload"]["data"]["state"], "expired");
+    assert_eq!(ev.payload["data"]["payment_hash"], hash);
+    assert_eq!(ev.payload["data"]["state"], "expired");
     let hits = rx.hits();
     assert_eq!(hits.len(), 1, "{hits:?}");
     assert_eq!(hits[0].json()["data"]["payment_hash"], hash);

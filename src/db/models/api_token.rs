@@ -3,14 +3,15 @@
 use diesel::prelude::*;
 
 use crate::db::schema::api_tokens;
+use crate::db::types::TokenId;
 use crate::db::{DbConn, DbError};
 
 /// An admin API token (its hash; the token itself is shown once at creation).
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = api_tokens)]
 pub struct ApiToken {
-    /// Id.
-    pub id: String,
+    /// Id (`tok_…`).
+    pub id: TokenId,
     /// Operator-given name.
     pub name: String,
     /// Lowercase hex sha256 of the token.

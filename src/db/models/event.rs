@@ -16,7 +16,7 @@ use diesel::prelude::*;
 
 use crate::db::models::PayInvoice;
 use crate::db::schema::{event_attempts, events, pay_invoices, webhook_endpoints};
-use crate::db::types::{EventState, EventType, PayInvoiceState};
+use crate::db::types::{AttemptId, EventId, EventState, EventType, PayInvoiceState};
 use crate::db::{DbConn, DbError};
 
 /// An event row (also its insert form).
@@ -24,7 +24,7 @@ use crate::db::{DbConn, DbError};
 #[diesel(table_name = events)]
 pub struct Event {
     /// Id (`evt_…`), also in the payload and the `Lnurld-Event-Id` header.
-    pub id: String,
+    pub id: EventId,
     /// What happened.
     pub event_type: EventType,
     /// The exact JSON body that is POSTed.
@@ -58,9 +58,9 @@ pub struct Event {
 #[diesel(table_name = event_attempts)]
 pub struct EventAttempt {
     /// Id (`att_…`).
-    pub id: String,
+    pub id: AttemptId,
     /// The event.
-    pub event_id: String,
+    pub event_id: EventId,
     /// 1 for the event's first attempt, 2 for the second, …
     pub attempt_no: i64,
     /// Unix seconds the request started.
@@ -108,7 +108,7 @@ impl Event {
     }
 
     /// By id.
-    pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Event>, DbError> {
+    pub fn find(conn: &mut DbConn, id: &EventId) -> Result<Option<Event>, DbError> {
         Ok(events::table
             .find(id)
             .select(Event::as_select())
@@ -121,7 +121,7 @@ impl Event {
         conn: &mut DbConn,
         filter: &EventFilter,
         limit: i64,
-        cursor: Option<(i64, String)>,
+        cursor: Option<(i64, EventId)>,
     ) -> Result<Vec<Event>, DbError> {
         use events::dsl as e;
         let mut q = e::events.into_boxed();
@@ -200,12 +200,12 @@ impl Event {
             conn,
             |c| Self::lock_due(c, now, limit),
             |c, id| Self::lease(c, id, owner, lease_until, now),
-            Self::find,
+            |c, id| Self::find(c, &EventId::from_raw(id)),
         )
     }
 
     /// pending → delivered (whoever holds the lease: the receiver has it).
-    pub fn mark_delivered(conn: &mut DbConn, id: &str, now: i64) -> Result<bool, DbError> {
+    pub fn mark_delivered(conn: &mut DbConn, id: &EventId, now: i64) -> Result<bool, DbError> {
         use events::dsl as e;
         let n = diesel::update(
             e::events
@@ -229,7 +229,7 @@ impl Event {
     /// up (`failed`) when `next_at` is `None`. Only while we hold the lease.
     pub fn mark_attempt_failed(
         conn: &mut DbConn,
-        id: &str,
+        id: &EventId,
         owner: &str,
         error: &str,
         next_at: Option<i64>,
@@ -261,7 +261,7 @@ impl Event {
     /// Back to `pending` now, with a fresh retry window (operator action).
     pub fn redeliver(
         conn: &mut DbConn,
-        id: &str,
+        id: &EventId,
         target_url: &str,
         now: i64,
     ) -> Result<bool, DbError> {
@@ -292,7 +292,7 @@ impl EventAttempt {
     }
 
     /// Attempts of these events, oldest first.
-    pub fn for_events(conn: &mut DbConn, ids: &[String]) -> Result<Vec<EventAttempt>, DbError> {
+    pub fn for_events(conn: &mut DbConn, ids: &[EventId]) -> Result<Vec<EventAttempt>, DbError> {
         use event_attempts::dsl as a;
         if ids.is_empty() {
             return Ok(Vec::new());

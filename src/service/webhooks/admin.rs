@@ -2,17 +2,18 @@
 //! listing, one event, redelivery. Service layer: imports `db`; endpoint
 //! secrets are in `endpoints.rs`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::events::EventType;
+use super::WebhookService;
 use crate::db::models::event::EventFilter;
 use crate::db::models::{Event, EventAttempt};
-use crate::db::types::EventState;
-use crate::service::{now, page_limit, rfc3339, Error, Services};
+use crate::db::types::{EventId, EventState};
+use crate::service::{now, page_limit, rfc3339, Error};
 
 /// One delivery attempt as shown to the operator.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AttemptView {
     /// 1, 2, …
     pub attempt: i64,
@@ -29,10 +30,10 @@ pub struct AttemptView {
 }
 
 /// An event as shown to the operator.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EventView {
     /// `evt_…`.
-    pub id: String,
+    pub id: EventId,
     /// Event type.
     #[serde(rename = "type")]
     pub event_type: EventType,
@@ -85,7 +86,7 @@ impl EventView {
     }
 }
 
-impl Services {
+impl WebhookService {
     async fn event_view(&self, e: Event) -> Result<EventView, Error> {
         let ids = vec![e.id.clone()];
         let attempts = self
@@ -102,8 +103,8 @@ impl Services {
         event_type: Option<String>,
         state: Option<String>,
         limit: Option<u32>,
-        cursor: Option<String>,
-    ) -> Result<(Vec<EventView>, Option<String>), Error> {
+        cursor: Option<EventId>,
+    ) -> Result<(Vec<EventView>, Option<EventId>), Error> {
         let limit = page_limit(limit)?;
         let event_type = match event_type {
             None => None,
@@ -128,15 +129,15 @@ impl Services {
                         None => return Ok(None),
                     },
                 };
-                let rows = Event::list(c, &filter, limit as i64, cur)?;
-                let ids: Vec<String> = rows.iter().map(|e| e.id.clone()).collect();
+                let rows = Event::list(c, &filter, i64::from(limit), cur)?;
+                let ids: Vec<EventId> = rows.iter().map(|e| e.id.clone()).collect();
                 let attempts = EventAttempt::for_events(c, &ids)?;
                 Ok(Some((rows, attempts)))
             })
             .await?;
         let (rows, attempts) =
             rows.ok_or_else(|| Error::Invalid("cursor does not name an event".into()))?;
-        let next = (rows.len() == limit as usize)
+        let next = (u32::try_from(rows.len()) == Ok(limit))
             .then(|| rows.last().map(|e| e.id.clone()))
             .flatten();
         Ok((
@@ -148,8 +149,8 @@ impl Services {
     }
 
     /// One event with its attempts.
-    pub async fn get_event(&self, id: &str) -> Result<EventView, Error> {
-        let i = id.to_owned();
+    pub async fn get_event(&self, id: &EventId) -> Result<EventView, Error> {
+        let i = id.clone();
         let e = self
             .db
             .run(move |c| Event::find(c, &i))
@@ -160,22 +161,22 @@ impl Services {
 
     /// Sends an event again (whatever its state) from now on, with a fresh
     /// retry window. An event without a target goes to `[webhooks] url`.
-    pub async fn redeliver_event(&self, id: &str) -> Result<EventView, Error> {
+    pub async fn redeliver_event(&self, id: &EventId) -> Result<EventView, Error> {
         let cur = self.get_event(id).await?;
         let target = cur
             .target_url
-            .or_else(|| self.config.webhooks.url.clone())
+            .or_else(|| self.config.url.clone())
             .ok_or_else(|| {
                 Error::Conflict(
                     "this event has no target: set [webhooks] url (or the link's webhook_url for new events)"
                         .into(),
                 )
             })?;
-        let (i, t) = (id.to_owned(), now());
+        let (i, t) = (id.clone(), now());
         self.db
             .transaction(move |c| Event::redeliver(c, &i, &target, t))
             .await?;
-        self.wake_webhooks();
+        self.wake();
         self.get_event(id).await
     }
 }

@@ -28,10 +28,11 @@ use hmac::{Hmac, Mac};
 use rand::Rng;
 use sha2::Sha256;
 
+use super::WebhookService;
 use crate::config::WebhooksConfig;
 use crate::db::models::{Event, EventAttempt};
-use crate::db::new_id;
-use crate::service::{now, Error, Services};
+use crate::db::types::AttemptId;
+use crate::service::{now, Error};
 use crate::webhook_target::{check_target_url, forbidden_ip};
 
 /// Header carrying `t=<unix seconds>,v1=<hex hmac>`.
@@ -61,7 +62,7 @@ pub fn signature_header(secret: &str, t: i64, body: &[u8]) -> String {
     format!("t={t},v1={}", hex::encode(sign(secret, t, body)))
 }
 
-/// HMAC-SHA256(secret, "<t>.<body>").
+/// `HMAC-SHA256(secret, "<t>.<body>")`.
 pub fn sign(secret: &str, t: i64, body: &[u8]) -> [u8; 32] {
     // HMAC takes keys of any length; new_from_slice cannot fail for it.
     let mut m = match <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()) {
@@ -77,17 +78,24 @@ pub fn sign(secret: &str, t: i64, body: &[u8]) -> [u8; 32] {
 /// Delay before attempt `attempts_done + 1`: `base · 2^(attempts_done-1)`
 /// capped at [`MAX_RETRY_DELAY`], times `jitter` (expected in 0.5..=1.0).
 pub fn retry_delay(base_ms: u64, attempts_done: i64, jitter: f64) -> Duration {
-    let exp = attempts_done.clamp(1, 40) as u32 - 1;
+    let exp = u32::try_from(attempts_done.clamp(1, 40) - 1).unwrap_or(0);
     let full = base_ms
         .saturating_mul(1u64 << exp.min(32))
-        .min(MAX_RETRY_DELAY.as_millis() as u64);
+        .min(u64::try_from(MAX_RETRY_DELAY.as_millis()).unwrap_or(u64::MAX));
+    // Scaling by a fraction goes through f64; `full` is at most an hour in
+    // ms, far inside f64's exact integers, and the product is in 0..=full.
     Duration::from_millis((full as f64 * jitter.clamp(0.0, 1.0)) as u64)
+}
+
+/// `d` in whole milliseconds, saturating (a column holds i64).
+fn millis_i64(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis().min(i64::MAX as u128) as i64)
+        .map(millis_i64)
         .unwrap_or(0)
 }
 
@@ -95,7 +103,7 @@ fn now_ms() -> i64 {
 /// redirects (a redirect could lead to a refused address), the attempt
 /// timeout from config.
 pub fn http_client(cfg: &WebhooksConfig) -> reqwest::ClientBuilder {
-    let timeout = Duration::from_secs(cfg.timeout_secs as u64);
+    let timeout = Duration::from_secs(u64::from(cfg.timeout_secs));
     reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
@@ -129,7 +137,7 @@ async fn pinned_client(
     let Some(url::Host::Domain(d)) = url.host() else {
         return Ok(None);
     };
-    let timeout = Duration::from_secs(cfg.timeout_secs as u64);
+    let timeout = Duration::from_secs(u64::from(cfg.timeout_secs));
     let port = url.port_or_known_default().unwrap_or(80);
     let addrs: Vec<SocketAddr> = tokio::time::timeout(timeout, tokio::net::lookup_host((d, port)))
         .await
@@ -162,11 +170,11 @@ fn send_error(cfg: &WebhooksConfig, e: &reqwest::Error) -> String {
     }
 }
 
-impl Services {
+impl WebhookService {
     fn lease_secs(&self) -> i64 {
         // An attempt takes at most the timeout (DNS included); the margin
         // covers recording it.
-        self.config.webhooks.timeout_secs as i64 * 2 + 5
+        i64::from(self.config.timeout_secs) * 2 + 5
     }
 
     /// Claims due events for this instance.
@@ -189,10 +197,10 @@ impl Services {
         secret: &str,
         ev: &Event,
     ) -> Result<u16, String> {
-        let cfg = &self.config.webhooks;
+        let cfg = &self.config;
         let url = check_target_url(target, cfg.allow_private_targets)
             .map_err(|e| format!("refused: URL {e}"))?;
-        let timeout = Duration::from_secs(cfg.timeout_secs as u64);
+        let timeout = Duration::from_secs(u64::from(cfg.timeout_secs));
         let pinned = pinned_client(cfg, &url).await?;
         let client = pinned.as_ref().unwrap_or(client);
         let t = now();
@@ -221,14 +229,14 @@ impl Services {
         let started_at = now();
         let t0 = Instant::now();
         let (url, outcome) = self.attempt(client, ev).await;
-        let duration_ms = t0.elapsed().as_millis().min(i64::MAX as u128) as i64;
+        let duration_ms = millis_i64(t0.elapsed());
         let (status_code, error) = match &outcome {
-            Ok(s) if (200..300).contains(s) => (Some(*s as i64), None),
-            Ok(s) => (Some(*s as i64), Some(format!("HTTP {s}"))),
+            Ok(s) if (200..300).contains(s) => (Some(i64::from(*s)), None),
+            Ok(s) => (Some(i64::from(*s)), Some(format!("HTTP {s}"))),
             Err(e) => (None, Some(e.clone())),
         };
         let attempt = EventAttempt {
-            id: new_id("att"),
+            id: AttemptId::generate(),
             event_id: ev.id.clone(),
             attempt_no: ev.attempts + 1,
             attempted_at: started_at,
@@ -270,15 +278,17 @@ impl Services {
     /// (see the module docs), or `None` once `max_age_secs` have passed
     /// since the event was created or redelivered.
     fn retry_at(&self, ev: &Event, t: i64) -> Option<i64> {
-        let cfg = &self.config.webhooks;
-        let deadline = ev.retry_from.saturating_add(cfg.max_age_secs as i64);
+        let cfg = &self.config;
+        let deadline = ev
+            .retry_from
+            .saturating_add(i64::try_from(cfg.max_age_secs).unwrap_or(i64::MAX));
         if t >= deadline {
             return None;
         }
         let jitter = rand::thread_rng().gen_range(0.5..=1.0);
         let delay = retry_delay(cfg.retry_base_ms, ev.attempts + 1, jitter);
         // Round up to whole seconds: never sooner than the delay.
-        let at_ms = now_ms().saturating_add(delay.as_millis() as i64);
+        let at_ms = now_ms().saturating_add(millis_i64(delay));
         Some(((at_ms + 999) / 1000).min(deadline))
     }
 

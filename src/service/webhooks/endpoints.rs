@@ -9,11 +9,12 @@
 //! replaced by a rotation (the old one stops at once).
 
 use rand::RngCore;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use super::WebhookService;
 use crate::db::models::WebhookEndpoint;
 use crate::db::DbError;
-use crate::service::{now, rfc3339, Error, Services};
+use crate::service::{now, rfc3339, Error};
 use crate::webhook_target::check_target_url;
 
 /// A new endpoint secret: `whsec_` + 32 random bytes in hex.
@@ -24,7 +25,7 @@ fn new_endpoint_secret() -> String {
 }
 
 /// An endpoint as listed (never with its secret).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EndpointView {
     /// The URL.
     pub url: String,
@@ -35,7 +36,7 @@ pub struct EndpointView {
 }
 
 /// An endpoint with its secret (answer of the secret and rotate routes).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EndpointSecretView {
     /// The URL.
     pub url: String,
@@ -47,9 +48,9 @@ pub struct EndpointSecretView {
     pub rotated_at: Option<String>,
 }
 
-impl Services {
+impl WebhookService {
     fn check_endpoint_url(&self, u: &str) -> Result<(), Error> {
-        check_target_url(u, self.config.webhooks.allow_private_targets)
+        check_target_url(u, self.config.allow_private_targets)
             .map(|_| ())
             .map_err(|e| Error::Invalid(format!("url {e}")))
     }

@@ -13,13 +13,14 @@ use serde_json::{json, Value};
 
 use super::outbox::Outbox;
 use crate::db::models::{PayInvoice, PayLink, WithdrawLink, Withdrawal};
-pub use crate::db::types::EventType;
+use crate::db::types::InvoiceStatus;
+pub use crate::db::types::{EventId, EventType};
 use crate::service::rfc3339;
 
 /// The JSON envelope POSTed for an event:
 /// `{"id","type","created_at","data"}`, as the string stored with the event
 /// (every attempt sends these same bytes).
-pub(super) fn envelope(id: &str, kind: EventType, t: i64, data: Value) -> String {
+pub(super) fn envelope(id: &EventId, kind: EventType, t: i64, data: Value) -> String {
     json!({
         "id": id,
         "type": kind.as_str(),
@@ -51,7 +52,7 @@ pub fn withdraw_data(l: &WithdrawLink, w: &Withdrawal) -> Value {
 /// `data` of an invoice event.
 pub fn invoice_data(ob: &Outbox, l: &PayLink, i: &PayInvoice, kind: EventType) -> Value {
     let state = match kind {
-        EventType::InvoiceExpired => "expired",
+        EventType::InvoiceExpired => InvoiceStatus::Expired.as_str(),
         _ => i.state.as_str(),
     };
     json!({

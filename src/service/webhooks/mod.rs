@@ -1,9 +1,12 @@
 //! Webhooks: tell the operator's systems when money moved — at least once,
-//! signed, never lost. Service layer: imports `db`, `config` and
-//! [`crate::webhook_target`], never `service::pay` (pay writes its events
-//! through the outbox here, not the other way round); the HTTP client here
-//! is an *outgoing* one (reqwest), never actix.
+//! signed, never lost. Service layer: imports `db`, `config`, the server
+//! keys, `metrics` and [`crate::webhook_target`], never `service::pay` (pay
+//! writes its events through the outbox here, not the other way round); the
+//! HTTP client here is an *outgoing* one (reqwest), never actix.
 //!
+//! - this file: the handle, [`WebhookService`] (`svc.webhooks()`), holding
+//!   only the database, `[webhooks]`, the keys, the metrics, the instance id
+//!   and the outbox (which carries the delivery worker's wake);
 //! - `events.rs`: the event types, the envelope and the `data` of each;
 //! - `outbox.rs`: writing an event inside the caller's transaction, and
 //!   where it will be sent;
@@ -30,50 +33,92 @@ pub use delivery::{
     MAX_RETRY_DELAY, SIGNATURE_HEADER,
 };
 pub use endpoints::{EndpointSecretView, EndpointView};
-pub use events::{invoice_data, withdraw_data, EventType};
+pub use events::{invoice_data, withdraw_data, EventId, EventType};
 pub use outbox::{invoice_event, withdraw_event, Outbox};
 
 use std::sync::Arc;
 
-use tokio::sync::Notify;
-
-use super::{Base, Error, Services};
+use super::{Base, Error, ServerKeys, Services};
+use crate::config::WebhooksConfig;
+use crate::db::Db;
+use crate::metrics::Metrics;
 use crate::webhook_target::check_target_url;
 
+// Transitional: withdraw and pay code not yet on their own handles calls
+// these on `Services`; each only forwards to the webhooks handle.
 impl Services {
     /// What the outbox needs, for use inside a DB transaction.
     pub fn outbox(&self) -> Outbox {
-        Outbox::new(&self.config, self.webhook_wake.clone())
+        self.webhooks().outbox()
     }
 
     /// Wakes the local delivery worker (after an event was committed).
     pub fn wake_webhooks(&self) {
-        self.webhook_wake.notify_one();
+        self.webhooks().wake();
     }
 
     /// Checks a link's `webhook_url` at creation (see
     /// [`crate::webhook_target`]).
     pub fn validate_webhook_url(&self, u: &str) -> Result<(), Error> {
-        check_target_url(u, self.config.webhooks.allow_private_targets)
-            .map(|_| ())
-            .map_err(|e| Error::Invalid(format!("webhook_url {e}")))
+        self.webhooks().validate_webhook_url(u)
     }
 }
 
 /// The webhooks handle: events, delivery and endpoint secrets.
-// Transitional: holds the whole base until its methods move here.
-#[allow(dead_code)]
 pub struct WebhookService {
-    base: Base,
-    wake: Arc<Notify>,
+    /// The database.
+    db: Db,
+    /// `[webhooks]`.
+    config: WebhooksConfig,
+    /// Encrypt endpoint secrets at rest.
+    keys: ServerKeys,
+    /// Delivery counters.
+    metrics: Arc<Metrics>,
+    /// Identity of this process for delivery leases.
+    instance_id: String,
+    /// Where events are written; also carries the worker's wake.
+    outbox: Outbox,
 }
 
 impl WebhookService {
     /// Built once by [`Services::new`].
-    pub(crate) fn new(base: &Base, wake: Arc<Notify>) -> WebhookService {
+    pub(crate) fn new(base: &Base, outbox: Outbox) -> WebhookService {
         WebhookService {
-            base: base.clone(),
-            wake,
+            db: base.db.clone(),
+            config: base.config.webhooks.clone(),
+            keys: base.keys.clone(),
+            metrics: base.metrics.clone(),
+            instance_id: base.instance_id.clone(),
+            outbox,
         }
+    }
+
+    /// What the outbox needs, for use inside a DB transaction.
+    pub fn outbox(&self) -> Outbox {
+        self.outbox.clone()
+    }
+
+    /// Wakes the local delivery worker (after an event was committed).
+    pub fn wake(&self) {
+        self.outbox.wake();
+    }
+
+    /// Waits until [`Self::wake`] (or [`Outbox::wake`]) is called; a wake
+    /// that came while nobody waited is kept for the next wait.
+    pub async fn woken(&self) {
+        self.outbox.woken().await;
+    }
+
+    /// The HTTP client deliveries use (see [`http_client`]).
+    pub fn http_client(&self) -> reqwest::Result<reqwest::Client> {
+        http_client(&self.config).build()
+    }
+
+    /// Checks a link's `webhook_url` at creation (see
+    /// [`crate::webhook_target`]).
+    pub fn validate_webhook_url(&self, u: &str) -> Result<(), Error> {
+        check_target_url(u, self.config.allow_private_targets)
+            .map(|_| ())
+            .map_err(|e| Error::Invalid(format!("webhook_url {e}")))
     }
 }

@@ -8,7 +8,7 @@
 //! (the conditional UPDATE said so), so an event exists iff its change was
 //! committed, exactly once, whatever the crashes, retries or instances.
 //! After the commit the local delivery worker is woken
-//! ([`Services::wake_webhooks`](crate::service::Services::wake_webhooks));
+//! ([`Outbox::wake`]);
 //! other instances find the row within a second by polling.
 //!
 //! # Target
@@ -25,8 +25,8 @@ use tokio::sync::Notify;
 use super::events::{envelope, invoice_data, withdraw_data, EventType};
 use crate::config::Config;
 use crate::db::models::{Event, PayInvoice, PayLink, WithdrawLink, Withdrawal};
-use crate::db::types::EventState;
-use crate::db::{new_id, DbConn, DbError};
+use crate::db::types::{EventId, EventState};
+use crate::db::{DbConn, DbError};
 
 /// What the outbox needs from the config, cloned into DB transactions.
 #[derive(Debug, Clone)]
@@ -54,6 +54,11 @@ impl Outbox {
     pub fn wake(&self) {
         self.wake.notify_one();
     }
+
+    /// Waits for [`Self::wake`] (the delivery worker's side).
+    pub(super) async fn woken(&self) {
+        self.wake.notified().await;
+    }
 }
 
 fn insert_event(
@@ -64,7 +69,7 @@ fn insert_event(
     data: Value,
     t: i64,
 ) -> Result<(), DbError> {
-    let id = new_id("evt");
+    let id = EventId::generate();
     let target = link_url.or_else(|| ob.global_url.clone());
     let payload = envelope(&id, kind, t, data);
     Event {

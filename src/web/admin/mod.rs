@@ -5,10 +5,11 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 
 use super::error::ApiError;
-use crate::service::{tokens, Error, Services};
+use crate::service::{Error, Services};
 
 pub mod node;
 pub mod pay;
@@ -40,6 +41,16 @@ pub fn limit_param(req: &HttpRequest) -> Result<Option<u32>, ApiError> {
         .transpose()
 }
 
+/// The token of an `Authorization: Bearer <token>` header (trimmed), if
+/// the request has one; the admin routes and the voucher sheet read it here.
+pub(crate) fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
 /// Proof that the request carried a valid admin token.
 pub struct Admin {
     /// Token name (for logs).
@@ -51,24 +62,18 @@ impl FromRequest for Admin {
     type Future = Pin<Box<dyn Future<Output = Result<Admin, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let svc = req.app_data::<web::Data<Services>>().cloned();
-        let header = req
-            .headers()
-            .get("Authorization")
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned);
+        let tokens = req
+            .app_data::<web::Data<Services>>()
+            .map(|s| s.tokens().clone());
+        let token = bearer_token(req).map(str::to_owned);
         Box::pin(async move {
-            let svc = svc.ok_or_else(|| ApiError(Error::Internal("no app state".into())))?;
-            let token = header
-                .as_deref()
-                .and_then(|h| h.strip_prefix("Bearer "))
-                .map(str::trim)
-                .ok_or_else(|| {
-                    ApiError(Error::Unauthorized(
-                        "missing Authorization: Bearer <token> header".into(),
-                    ))
-                })?;
-            let t = tokens::authenticate(&svc.db, token).await?;
+            let tokens = tokens.ok_or_else(|| ApiError(Error::Internal("no app state".into())))?;
+            let token = token.ok_or_else(|| {
+                ApiError(Error::Unauthorized(
+                    "missing Authorization: Bearer <token> header".into(),
+                ))
+            })?;
+            let t = tokens.authenticate(&token).await?;
             Ok(Admin { token_name: t.name })
         })
     }

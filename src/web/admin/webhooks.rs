@@ -13,6 +13,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::{limit_param, Admin};
+use crate::service::webhooks::EventId;
 use crate::service::Services;
 use crate::web::error::ApiError;
 use crate::web::params::query_param;
@@ -42,11 +43,12 @@ async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let limit = limit_param(&req)?;
     let (data, next) = svc
+        .webhooks()
         .list_events(
             query_param(&req, "type"),
             query_param(&req, "state"),
             limit,
-            query_param(&req, "cursor"),
+            query_param(&req, "cursor").map(EventId::from_raw),
         )
         .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"data": data, "next_cursor": next})))
@@ -57,7 +59,8 @@ async fn get(
     svc: web::Data<Services>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(svc.get_event(&id).await?))
+    let id = EventId::from_raw(id.into_inner());
+    Ok(HttpResponse::Ok().json(svc.webhooks().get_event(&id).await?))
 }
 
 async fn redeliver(
@@ -65,11 +68,12 @@ async fn redeliver(
     svc: web::Data<Services>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(svc.redeliver_event(&id).await?))
+    let id = EventId::from_raw(id.into_inner());
+    Ok(HttpResponse::Ok().json(svc.webhooks().redeliver_event(&id).await?))
 }
 
 async fn endpoints(_a: Admin, svc: web::Data<Services>) -> Result<HttpResponse, ApiError> {
-    let data = svc.list_webhook_endpoints().await?;
+    let data = svc.webhooks().list_webhook_endpoints().await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
 }
 
@@ -78,7 +82,7 @@ async fn secret(
     svc: web::Data<Services>,
     body: web::Json<EndpointBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let v = svc.webhook_secret(&body.url).await?;
+    let v = svc.webhooks().webhook_secret(&body.url).await?;
     tracing::info!(token = %a.token_name, url = %v.url, "webhook secret shown");
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
@@ -90,7 +94,7 @@ async fn rotate(
     svc: web::Data<Services>,
     body: web::Json<EndpointBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let v = svc.rotate_webhook_secret(&body.url).await?;
+    let v = svc.webhooks().rotate_webhook_secret(&body.url).await?;
     tracing::info!(token = %a.token_name, url = %v.url, "webhook secret rotated");
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))

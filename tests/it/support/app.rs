@@ -82,9 +82,7 @@ impl TestApp {
             .await
             .expect("app builds");
         let svc = app.services.clone();
-        let token = lnurld::service::tokens::create(&svc.db, "test")
-            .await
-            .expect("token");
+        let token = svc.tokens().create("test").await.expect("token");
         let running = app.spawn(listener, 2).expect("serve");
         TestApp {
             running: Some(running),
