@@ -1,5 +1,10 @@
 //! `pay_invoices`: every invoice issued for a pay link, with what the payer
-//! sent (comment, payer data) and, once settled, the preimage.
+//! sent (comment, payer data) and, once settled, the preimage. Database
+//! layer: imports `db` only.
+//!
+//! Expiry: the sweeper marks `expired_at` (state stays `open`, so a
+//! settlement learned late still records) and writes `invoice.expired` in
+//! the same transaction.
 
 use diesel::prelude::*;
 
@@ -133,5 +138,37 @@ impl PayInvoice {
             .limit(limit)
             .select(PayInvoice::as_select())
             .load(conn)?)
+    }
+
+    /// Open invoices past `expires_at <= before` not yet marked expired.
+    pub fn due_for_expiry(
+        conn: &mut DbConn,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<PayInvoice>, DbError> {
+        use pay_invoices::dsl as i;
+        Ok(i::pay_invoices
+            .filter(i::state.eq(PayInvoiceState::Open))
+            .filter(i::expired_at.is_null())
+            .filter(i::expires_at.le(before))
+            .order(i::expires_at.asc())
+            .limit(limit)
+            .select(PayInvoice::as_select())
+            .load(conn)?)
+    }
+
+    /// Marks an open invoice expired. Returns whether this call did it (so
+    /// one `invoice.expired` is written, whatever the number of instances).
+    pub fn mark_expired(conn: &mut DbConn, hash: &str, now: i64) -> Result<bool, DbError> {
+        use pay_invoices::dsl as i;
+        let n = diesel::update(
+            i::pay_invoices
+                .filter(i::payment_hash.eq(hash))
+                .filter(i::state.eq(PayInvoiceState::Open))
+                .filter(i::expired_at.is_null()),
+        )
+        .set(i::expired_at.eq(now))
+        .execute(conn)?;
+        Ok(n == 1)
     }
 }
