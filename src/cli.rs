@@ -464,7 +464,7 @@ async fn pay(cmd: PayCmd, config: Config) -> anyhow::Result<()> {
     match cmd {
         PayCmd::Create(args) => create_pay_link(&svc, args).await?,
         PayCmd::List { limit } => {
-            let (links, _) = svc.list_pay_links(false, Some(limit), None).await?;
+            let (links, _) = svc.pay().list_pay_links(false, Some(limit), None).await?;
             for l in links {
                 println!(
                     "{}  {:>8}  {}..{} msat  {}  {}",
@@ -478,9 +478,9 @@ async fn pay(cmd: PayCmd, config: Config) -> anyhow::Result<()> {
             }
         }
         PayCmd::Show { id, qr } => {
-            let l = svc.get_pay_link(&id).await?;
+            let l = svc.pay().get_pay_link(&id).await?;
             print_pay_link(&l, qr);
-            let (invoices, _) = svc.list_pay_invoices(&id, Some(20), None).await?;
+            let (invoices, _) = svc.pay().list_pay_invoices(&id, Some(20), None).await?;
             for i in invoices {
                 println!(
                     "  {} {:>8} {} msat {}",
@@ -492,7 +492,7 @@ async fn pay(cmd: PayCmd, config: Config) -> anyhow::Result<()> {
             }
         }
         PayCmd::Disable { id } => {
-            let l = svc.disable_pay_link(&id).await?;
+            let l = svc.pay().disable_pay_link(&id).await?;
             println!("{} disabled", l.id);
         }
     }
@@ -501,6 +501,7 @@ async fn pay(cmd: PayCmd, config: Config) -> anyhow::Result<()> {
 
 async fn create_pay_link(svc: &Services, args: PayCreate) -> anyhow::Result<()> {
     let l = svc
+        .pay()
         .create_pay_link(PayLinkSpec {
             min_msat: parse_amount(&args.min)?,
             max_msat: parse_amount(&args.max)?,
@@ -527,13 +528,16 @@ async fn address(cmd: AddressCmd, config: Config) -> anyhow::Result<()> {
             max,
             comment_allowed,
         } => {
-            let domain = svc.config.address_domain();
             let l = svc
+                .pay()
                 .create_pay_link(PayLinkSpec {
                     min_msat: parse_amount(&min)?,
                     max_msat: parse_amount(&max)?,
                     description: description.unwrap_or_else(|| {
-                        format!("Pay {}@{domain}", username.to_ascii_lowercase())
+                        format!(
+                            "Pay {}",
+                            svc.pay().lightning_address(&username.to_ascii_lowercase())
+                        )
                     }),
                     username: Some(username),
                     comment_allowed,
@@ -543,7 +547,7 @@ async fn address(cmd: AddressCmd, config: Config) -> anyhow::Result<()> {
             print_pay_link(&l, false);
         }
         AddressCmd::List => {
-            let (links, _) = svc.list_pay_links(true, Some(500), None).await?;
+            let (links, _) = svc.pay().list_pay_links(true, Some(500), None).await?;
             for l in links {
                 if let Some(a) = l.lightning_address {
                     println!("{a}  {}  {}", l.id, l.description);
@@ -551,8 +555,8 @@ async fn address(cmd: AddressCmd, config: Config) -> anyhow::Result<()> {
             }
         }
         AddressCmd::Remove { username } => {
-            let l = svc.pay_link_by_username(&username).await?;
-            svc.disable_pay_link(&l.id).await?;
+            let l = svc.pay().pay_link_by_username(&username).await?;
+            svc.pay().disable_pay_link(&l.id).await?;
             println!("{} removed", l.lightning_address.unwrap_or(username));
         }
     }

@@ -11,7 +11,6 @@ use crate::db::{Db, DbError};
 use crate::metrics::Metrics;
 use crate::node::{LightningNode, Network, NodeError};
 
-pub mod address;
 pub mod pay;
 pub mod secrets;
 pub mod tokens;

@@ -18,14 +18,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn pay_request(svc: web::Data<Services>, id: web::Path<String>) -> HttpResponse {
-    match svc.pay_request(&id).await {
+    match svc.pay().pay_request(&id).await {
         Ok(r) => lud_json(&r),
         Err(e) => lud_error(&svc, "/lnurlp/{id}", &e),
     }
 }
 
 async fn address(svc: web::Data<Services>, username: web::Path<String>) -> HttpResponse {
-    match svc.address_pay_request(&username).await {
+    match svc.pay().address_pay_request(&username).await {
         Ok(r) => lud_json(&r),
         Err(e) => lud_error(&svc, "/.well-known/lnurlp/{username}", &e),
     }
@@ -40,6 +40,7 @@ async fn pay_callback(
     let comment = query_param(&req, "comment");
     let payerdata = query_param(&req, "payerdata");
     match svc
+        .pay()
         .pay_callback(
             &id,
             amount.as_deref(),
@@ -54,7 +55,7 @@ async fn pay_callback(
 }
 
 async fn verify(svc: web::Data<Services>, hash: web::Path<String>) -> HttpResponse {
-    match svc.verify_invoice(&hash).await {
+    match svc.pay().verify_invoice(&hash).await {
         Ok(r) => lud_json(&r),
         Err(e) => lud_error(&svc, "/lnurlp/verify/{payment_hash}", &e),
     }

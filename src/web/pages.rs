@@ -198,7 +198,7 @@ fn pay_amount_text(l: &PayLinkView) -> String {
 }
 
 async fn pay_page(svc: web::Data<Services>, id: web::Path<String>) -> HttpResponse {
-    let l = match svc.get_pay_link(&id).await {
+    let l = match svc.pay().get_pay_link(&id).await {
         // A disabled link answers wallets "unknown pay link"; so does its page.
         Ok(l) if l.status == "active" => l,
         Ok(_) => return not_found_page(),
@@ -236,7 +236,7 @@ struct AddressTpl {
 }
 
 async fn address_page(svc: web::Data<Services>, username: web::Path<String>) -> HttpResponse {
-    let l = match svc.pay_link_by_username(&username).await {
+    let l = match svc.pay().pay_link_by_username(&username).await {
         Ok(l) => l,
         Err(e) => return page_error(&e),
     };
@@ -246,10 +246,10 @@ async fn address_page(svc: web::Data<Services>, username: web::Path<String>) -> 
     render(
         StatusCode::OK,
         &AddressTpl {
-            address: svc.lightning_address(&name),
+            address: svc.pay().lightning_address(&name),
             amount: pay_amount_text(&l),
             description: l.description,
-            lnurl: svc.address_lnurl(&name),
+            lnurl: svc.pay().address_lnurl(&name),
             qr_svg: format!("/qr/u/{name}.svg"),
             qr_png: format!("/qr/u/{name}.png"),
         },

@@ -81,7 +81,7 @@ async fn pay_qr(svc: web::Data<Services>, file: web::Path<String>) -> HttpRespon
     let Some((id, format)) = split_file(&file) else {
         return not_found_page();
     };
-    match svc.get_pay_link(id).await {
+    match svc.pay().get_pay_link(id).await {
         Ok(link) => image_response(&link.lnurl, format).unwrap_or_else(|e| page_error(&e)),
         Err(e) => page_error(&e),
     }
@@ -91,10 +91,11 @@ async fn address_qr(svc: web::Data<Services>, file: web::Path<String>) -> HttpRe
     let Some((username, format)) = split_file(&file) else {
         return not_found_page();
     };
-    match svc.pay_link_by_username(username).await {
+    match svc.pay().pay_link_by_username(username).await {
         Ok(link) => {
             let name = link.username.as_deref().unwrap_or(username);
-            image_response(&svc.address_lnurl(name), format).unwrap_or_else(|e| page_error(&e))
+            image_response(&svc.pay().address_lnurl(name), format)
+                .unwrap_or_else(|e| page_error(&e))
         }
         Err(e) => page_error(&e),
     }

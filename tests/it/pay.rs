@@ -394,7 +394,7 @@ async fn settlement_and_verify_across_restarts(db: TestDb) {
         metrics.contains("lnurld_invoices_settled_total 3"),
         "2 caught up + 1 live on this instance: {metrics}"
     );
-    assert_eq!(app2.svc.stored_settle_index().await.unwrap(), 4);
+    assert_eq!(app2.svc.pay().stored_settle_index().await.unwrap(), 4);
     let (_, v) = app2
         .get_json(&app2.url(&format!("/lnurlp/verify/{}", "ab".repeat(32))))
         .await;

@@ -6,14 +6,14 @@
 
 use super::{
     normalize_username, ImageConfig, PayInvoiceView, PayLinkPatch, PayLinkSpec, PayLinkView,
-    SuccessActionConfig, MAX_COMMENT_ALLOWED,
+    PayService, SuccessActionConfig, MAX_COMMENT_ALLOWED,
 };
 use crate::db::models::{PayInvoice, PayLink};
 use crate::db::{new_id, DbError};
 use crate::lnurl;
 use crate::lnurl::metadata::{ImageMime, Metadata};
 use crate::lnurl::wire::SuccessAction;
-use crate::service::{now, page_limit, Error, Services, MAX_AMOUNT_MSAT};
+use crate::service::{now, page_limit, Error, MAX_AMOUNT_MSAT};
 
 fn image_mime(m: &str) -> Result<ImageMime, Error> {
     match m.to_ascii_lowercase().as_str() {
@@ -61,7 +61,7 @@ fn check_limits(s: &PayLinkSpec) -> Result<&str, Error> {
     Ok(description)
 }
 
-impl Services {
+impl PayService {
     /// Checks a spec and builds the row's derived columns (metadata).
     fn build_pay_row(
         &self,
@@ -72,7 +72,7 @@ impl Services {
         let description = check_limits(s)?;
         let username = s.username.as_deref().map(normalize_username).transpose()?;
         if let Some(w) = &s.webhook_url {
-            self.validate_webhook_url(w)?;
+            self.check_webhook_url(w)?;
         }
         if let Some(sa) = &s.success_action {
             self.check_success_action(sa)?;
@@ -120,12 +120,6 @@ impl Services {
     /// Checks a configured success action as a wallet would see it (LUD-09
     /// url on the public host, LUD-10 within the size limit).
     fn check_success_action(&self, sa: &SuccessActionConfig) -> Result<(), Error> {
-        let host = self
-            .config
-            .public_url()
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_default();
         let probe = match sa {
             SuccessActionConfig::Message { message } => SuccessAction::Message {
                 message: message.clone(),
@@ -149,7 +143,7 @@ impl Services {
             }
         };
         probe
-            .validate(&host)
+            .validate(&self.public_host)
             .map_err(|e| Error::Invalid(format!("success_action: {e}")))
     }
 
@@ -171,7 +165,7 @@ impl Services {
                 .map_err(|e| Error::Invalid(format!("image: {e}")))?;
         }
         if let Some(u) = username {
-            meta = meta.identifier(&format!("{u}@{}", self.config.address_domain()));
+            meta = meta.identifier(&self.lightning_address(u));
         }
         Ok(meta.to_json_string())
     }

@@ -6,24 +6,33 @@
 //! requested one.
 //! <https://github.com/lnurl/luds/blob/luds/06.md>
 //!
-//! Service layer: imports `lnurl`, `db`, `node` and the outbox of
-//! `service::webhooks` (never the other way round).
+//! Service layer: imports `lnurl`, `db`, `node`, [`crate::webhook_target`]
+//! (a link's `webhook_url`) and the outbox of `service::webhooks` (never
+//! the other way round).
 //!
-//! - `mod.rs`: what the operator gives (spec, patch) and sees (views);
+//! - `mod.rs`: what the operator gives (spec, patch) and sees (views); the
+//!   [`PayService`] handle with the URLs and Lightning Addresses it hands
+//!   out;
 //! - `links.rs`: pay-link management, checks and metadata, lookups by id
 //!   and username;
 //! - `wallet.rs`: the wallet's protocol (pay request, callback, verify);
 //! - `settlement.rs`: recording settlements, reconciling with the node,
 //!   expiring unpaid invoices.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use super::webhooks::Outbox;
-use super::{rfc3339, Base, Error, Services};
+use super::{rfc3339, Base, Error};
 use crate::db::models::{PayInvoice, PayLink};
 use crate::db::types::InvoiceStatus;
+use crate::db::Db;
 use crate::lnurl;
 use crate::lnurl::wire::PayerDataSpec;
+use crate::metrics::Metrics;
+use crate::node::LightningNode;
+use crate::webhook_target::check_target_url;
 
 mod links;
 mod settlement;
@@ -234,14 +243,75 @@ pub fn normalize_username(u: &str) -> Result<String, Error> {
     Ok(u)
 }
 
-impl Services {
+/// The pay handle: pay links, Lightning Addresses, invoices, settlement.
+/// Holds only what these need; built once by [`Services::new`](super::Services::new).
+pub struct PayService {
+    db: Db,
+    node: Arc<dyn LightningNode>,
+    metrics: Arc<Metrics>,
+    /// Where `invoice.settled`/`invoice.expired` are written, and the wake
+    /// of the delivery worker.
+    outbox: Outbox,
+    /// `public_url`, the prefix of every URL handed out.
+    public_url: String,
+    /// Host of `public_url`: LUD-09 url actions must point there.
+    public_host: String,
+    /// Domain of Lightning Addresses.
+    address_domain: String,
+    /// `[pay] invoice_expiry_secs`.
+    invoice_expiry_secs: u32,
+    /// `[webhooks] allow_private_targets`, for a link's `webhook_url`.
+    allow_private_targets: bool,
+}
+
+impl PayService {
+    /// Built once by [`Services::new`](super::Services::new).
+    pub(crate) fn new(base: &Base, outbox: Outbox) -> PayService {
+        let config = &base.config;
+        PayService {
+            db: base.db.clone(),
+            node: base.node.clone(),
+            metrics: base.metrics.clone(),
+            outbox,
+            public_url: config.public_url.clone(),
+            public_host: config
+                .public_url()
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_default(),
+            address_domain: config.address_domain(),
+            invoice_expiry_secs: config.pay.invoice_expiry_secs,
+            allow_private_targets: config.webhooks.allow_private_targets,
+        }
+    }
+
+    /// `public_url` + `path` (path starts with `/`).
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.public_url, path)
+    }
+
     fn pay_url(&self, id: &str) -> String {
         self.url(&format!("/lnurlp/{id}"))
     }
 
-    /// `{public}/.well-known/lnurlp/{username}`.
-    pub fn address_url(&self, username: &str) -> String {
-        self.url(&format!("/.well-known/lnurlp/{username}"))
+    /// The Lightning Address of `username` on this server.
+    pub fn lightning_address(&self, username: &str) -> String {
+        format!("{username}@{}", self.address_domain)
+    }
+
+    /// The uppercase LNURL of a Lightning Address: LUD-16's
+    /// `{public_url}/.well-known/lnurlp/{username}`, bech32-encoded (LUD-01),
+    /// so wallets that do not know addresses can still scan it.
+    pub fn address_lnurl(&self, username: &str) -> String {
+        lnurl::bech32::encode_upper(&self.url(&format!("/.well-known/lnurlp/{username}")))
+    }
+
+    /// Checks a link's `webhook_url` at creation (see
+    /// [`crate::webhook_target`]).
+    fn check_webhook_url(&self, u: &str) -> Result<(), Error> {
+        check_target_url(u, self.allow_private_targets)
+            .map(|_| ())
+            .map_err(|e| Error::Invalid(format!("webhook_url {e}")))
     }
 
     fn pay_view(&self, l: &PayLink) -> Result<PayLinkView, Error> {
@@ -251,10 +321,7 @@ impl Services {
             id: l.id.clone(),
             lnurl: lnurl::bech32::encode_upper(&url),
             lnurlp: lnurl::bech32::lud17(&parsed, lnurl::bech32::Lud17::Pay),
-            lightning_address: l
-                .username
-                .as_ref()
-                .map(|u| format!("{u}@{}", self.config.address_domain())),
+            lightning_address: l.username.as_deref().map(|u| self.lightning_address(u)),
             page_url: self.url(&format!("/p/{}", l.id)),
             qr_url: self.url(&format!("/qr/p/{}.svg", l.id)),
             url,
@@ -282,24 +349,6 @@ impl Services {
             created_at: rfc3339(l.created_at),
             updated_at: rfc3339(l.updated_at),
         })
-    }
-}
-
-/// The pay handle: pay links, Lightning Addresses, invoices, settlement.
-// Transitional: holds the whole base until its methods move here.
-#[allow(dead_code)]
-pub struct PayService {
-    base: Base,
-    outbox: Outbox,
-}
-
-impl PayService {
-    /// Built once by [`Services::new`].
-    pub(crate) fn new(base: &Base, outbox: Outbox) -> PayService {
-        PayService {
-            base: base.clone(),
-            outbox,
-        }
     }
 }
 

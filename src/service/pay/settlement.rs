@@ -5,11 +5,12 @@
 //! `invoice.expired`. Service layer: imports `db`, `node` and the outbox
 //! of `service::webhooks` (which never calls back into pay).
 
+use super::PayService;
 use crate::db::models::node_state::{self, SETTLE_INDEX};
 use crate::db::models::PayInvoice;
-use crate::node::{InvoiceState, InvoiceStatus, PaymentHash, Settlement};
+use crate::node::{InvoiceState, InvoiceStatus, PaymentHash, Settlement, SettlementStream};
 use crate::service::webhooks::{self, EventType};
-use crate::service::{now, Error, Services};
+use crate::service::{now, Error};
 
 /// The settlement a node's answer about `hash` reports: only a `Settled`
 /// invoice with its preimage (lnd returns a preimage for open invoices too,
@@ -27,7 +28,7 @@ pub(super) fn settlement_of(hash: PaymentHash, st: &InvoiceStatus) -> Option<Set
     }
 }
 
-impl Services {
+impl PayService {
     /// Records one settlement and raises the stored settle index, in one
     /// transaction. Idempotent: returns whether this call settled the invoice.
     pub async fn record_settlement(&self, s: &Settlement) -> Result<bool, Error> {
@@ -42,7 +43,7 @@ impl Services {
                 now()
             },
         );
-        let ob = self.outbox();
+        let ob = self.outbox.clone();
         let changed = self
             .db
             .transaction(move |c| {
@@ -59,7 +60,7 @@ impl Services {
             })
             .await?;
         if changed {
-            self.wake_webhooks();
+            self.outbox.wake();
             self.metrics.incr("lnurld_invoices_settled_total");
             tracing::info!(payment_hash = %s.payment_hash, amount_msat = s.amount_paid_msat, "invoice settled");
         }
@@ -92,7 +93,7 @@ impl Services {
                     Err(e) => return Err(e.into()),
                 }
             }
-            let (h, ob, t) = (inv.payment_hash.clone(), self.outbox(), now());
+            let (h, ob, t) = (inv.payment_hash.clone(), self.outbox.clone(), now());
             let changed = self
                 .db
                 .transaction(move |c| {
@@ -108,7 +109,7 @@ impl Services {
             }
         }
         if expired > 0 {
-            self.wake_webhooks();
+            self.outbox.wake();
         }
         Ok(expired)
     }
@@ -120,6 +121,13 @@ impl Services {
             .run(|c| node_state::get(c, SETTLE_INDEX))
             .await?
             .max(0) as u64)
+    }
+
+    /// The node's settlements after the highest settle index recorded, so
+    /// that none is missed or counted twice across restarts.
+    pub async fn settlements(&self) -> Result<SettlementStream, Error> {
+        let from = self.stored_settle_index().await?;
+        Ok(self.node.settlements(from).await?)
     }
 
     /// Asks the node about every open invoice that has not long expired and

@@ -9,15 +9,16 @@
 use rand::RngCore;
 
 use super::settlement::settlement_of;
+use super::PayService;
 use super::SuccessActionConfig;
 use crate::db::models::{PayInvoice, PayLink};
 use crate::db::types::PayInvoiceState;
 use crate::lnurl;
 use crate::lnurl::wire::{PayCallbackResponse, PayRequest, PayerDataSpec, SuccessAction};
 use crate::node::{InvoiceRequest, PaymentHash, Preimage};
-use crate::service::{now, Error, Services};
+use crate::service::{now, Error};
 
-impl Services {
+impl PayService {
     fn pay_request_of(&self, l: &PayLink) -> PayRequest {
         PayRequest {
             callback: format!("{}/callback", self.pay_url(&l.id)),
@@ -67,7 +68,7 @@ impl Services {
             .as_deref()
             .and_then(|s| serde_json::from_str(s).ok());
         let preimage = preimage_for(action.as_ref());
-        let expiry_secs = self.config.pay.invoice_expiry_secs;
+        let expiry_secs = self.invoice_expiry_secs;
         let created = self
             .node
             .create_invoice(InvoiceRequest {

@@ -83,6 +83,7 @@ async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     let view = svc
+        .pay()
         .create_pay_link(PayLinkSpec {
             min_msat: b.min_msat,
             max_msat: b.max_msat,
@@ -107,6 +108,7 @@ async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     let view = svc
+        .pay()
         .update_pay_link(
             &id,
             PayLinkPatch {
@@ -136,6 +138,7 @@ async fn list(
         Some("true" | "1")
     );
     let (links, next) = svc
+        .pay()
         .list_pay_links(
             addresses_only,
             limit_param(&req)?,
@@ -150,7 +153,7 @@ async fn get(
     svc: web::Data<Services>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(svc.get_pay_link(&id).await?))
+    Ok(HttpResponse::Ok().json(svc.pay().get_pay_link(&id).await?))
 }
 
 async fn disable(
@@ -158,7 +161,7 @@ async fn disable(
     svc: web::Data<Services>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(svc.disable_pay_link(&id).await?))
+    Ok(HttpResponse::Ok().json(svc.pay().disable_pay_link(&id).await?))
 }
 
 async fn invoices(
@@ -168,6 +171,7 @@ async fn invoices(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (data, next) = svc
+        .pay()
         .list_pay_invoices(&id, limit_param(&req)?, query_param(&req, "cursor"))
         .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"data": data, "next_cursor": next})))
