@@ -9,6 +9,7 @@ use anyhow::{anyhow, bail, Context};
 use clap::{Parser, Subcommand};
 
 use lnurld::config::{Config, LogFormat, NodeKind, Overrides};
+use lnurld::db::types::PayLinkId;
 use lnurld::qr::QrError;
 use lnurld::service::pay::{PayLinkSpec, PayLinkView, SuccessActionConfig};
 use lnurld::service::withdraw::{LinkView, NewLink};
@@ -446,7 +447,9 @@ fn print_pay_link(l: &PayLinkView, qr: bool) {
     println!("id:       {}", l.id);
     println!(
         "amount:   {}..{} msat, {}",
-        l.min_msat, l.max_msat, l.status
+        l.min_msat.get(),
+        l.max_msat.get(),
+        l.status
     );
     if let Some(a) = &l.lightning_address {
         println!("address:  {a}");
@@ -469,15 +472,17 @@ async fn pay(cmd: PayCmd, config: Config) -> anyhow::Result<()> {
                 println!(
                     "{}  {:>8}  {}..{} msat  {}  {}",
                     l.id,
-                    l.status,
-                    l.min_msat,
-                    l.max_msat,
+                    // `as_str`: padding applies to a str, not to Display.
+                    l.status.as_str(),
+                    l.min_msat.get(),
+                    l.max_msat.get(),
                     l.lightning_address.unwrap_or_default(),
                     l.description
                 );
             }
         }
         PayCmd::Show { id, qr } => {
+            let id = PayLinkId::from_raw(id);
             let l = svc.pay().get_pay_link(&id).await?;
             print_pay_link(&l, qr);
             let (invoices, _) = svc.pay().list_pay_invoices(&id, Some(20), None).await?;
@@ -485,14 +490,14 @@ async fn pay(cmd: PayCmd, config: Config) -> anyhow::Result<()> {
                 println!(
                     "  {} {:>8} {} msat {}",
                     i.payment_hash,
-                    i.state,
-                    i.amount_msat,
+                    i.state.as_str(),
+                    i.amount_msat.get(),
                     i.comment.unwrap_or_default()
                 );
             }
         }
         PayCmd::Disable { id } => {
-            let l = svc.pay().disable_pay_link(&id).await?;
+            let l = svc.pay().disable_pay_link(&PayLinkId::from_raw(id)).await?;
             println!("{} disabled", l.id);
         }
     }

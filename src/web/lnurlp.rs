@@ -7,6 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::error::{lud_error, lud_json};
 use super::params::query_param;
+use crate::db::types::PayLinkId;
 use crate::service::Services;
 
 /// Registers the routes.
@@ -18,7 +19,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn pay_request(svc: web::Data<Services>, id: web::Path<String>) -> HttpResponse {
-    match svc.pay().pay_request(&id).await {
+    match svc
+        .pay()
+        .pay_request(&PayLinkId::from_raw(id.into_inner()))
+        .await
+    {
         Ok(r) => lud_json(&r),
         Err(e) => lud_error(&svc, "/lnurlp/{id}", &e),
     }
@@ -42,7 +47,7 @@ async fn pay_callback(
     match svc
         .pay()
         .pay_callback(
-            &id,
+            &PayLinkId::from_raw(id.into_inner()),
             amount.as_deref(),
             comment.as_deref(),
             payerdata.as_deref(),

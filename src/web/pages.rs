@@ -19,6 +19,7 @@ use super::html::{
     not_found_page, page_error, refused_bad_link, refused_unauthenticated, render, security_headers,
 };
 use super::params::query_param;
+use crate::db::types::{PayLinkId, PayLinkStatus};
 use crate::service::pay::PayLinkView;
 use crate::service::withdraw::vouchers::VoucherSheet;
 use crate::service::{tokens, Error, Services};
@@ -186,21 +187,22 @@ struct PayTpl {
 
 /// `Any amount from 1 to 1,000 sats` for ranges, the amount for fixed ones.
 fn pay_amount_text(l: &PayLinkView) -> String {
-    if l.min_msat == l.max_msat {
-        amount_text(l.min_msat, l.max_msat)
+    let (min, max) = (l.min_msat.get(), l.max_msat.get());
+    if min == max {
+        amount_text(min, max)
     } else {
-        format!(
-            "Any amount from {} to {} sats",
-            sats(l.min_msat),
-            sats(l.max_msat)
-        )
+        format!("Any amount from {} to {} sats", sats(min), sats(max))
     }
 }
 
 async fn pay_page(svc: web::Data<Services>, id: web::Path<String>) -> HttpResponse {
-    let l = match svc.pay().get_pay_link(&id).await {
+    let l = match svc
+        .pay()
+        .get_pay_link(&PayLinkId::from_raw(id.into_inner()))
+        .await
+    {
         // A disabled link answers wallets "unknown pay link"; so does its page.
-        Ok(l) if l.status == "active" => l,
+        Ok(l) if l.status == PayLinkStatus::Active => l,
         Ok(_) => return not_found_page(),
         Err(e) => return page_error(&e),
     };
@@ -212,7 +214,7 @@ async fn pay_page(svc: web::Data<Services>, id: web::Path<String>) -> HttpRespon
                 None => "Pay with Lightning".to_owned(),
             },
             amount: pay_amount_text(&l),
-            msat_note: msat_note(l.min_msat, l.max_msat),
+            msat_note: msat_note(l.min_msat.get(), l.max_msat.get()),
             qr_svg: format!("/qr/p/{}.svg", l.id),
             qr_png: format!("/qr/p/{}.png", l.id),
             description: l.description,

@@ -10,6 +10,7 @@ use actix_web::http::header::ContentType;
 use actix_web::{web, HttpResponse};
 
 use super::html::{not_found_page, page_error, security_headers};
+use crate::db::types::PayLinkId;
 use crate::service::{Error, Services};
 
 /// Registers the routes.
@@ -81,7 +82,7 @@ async fn pay_qr(svc: web::Data<Services>, file: web::Path<String>) -> HttpRespon
     let Some((id, format)) = split_file(&file) else {
         return not_found_page();
     };
-    match svc.pay().get_pay_link(id).await {
+    match svc.pay().get_pay_link(&PayLinkId::from_raw(id)).await {
         Ok(link) => image_response(&link.lnurl, format).unwrap_or_else(|e| page_error(&e)),
         Err(e) => page_error(&e),
     }

@@ -9,7 +9,7 @@
 use diesel::prelude::*;
 
 use crate::db::schema::pay_invoices;
-use crate::db::types::{InvoiceStatus, PayInvoiceState};
+use crate::db::types::{InvoiceStatus, Msat, PayInvoiceState, PayLinkId};
 use crate::db::{DbConn, DbError};
 
 /// An invoice row.
@@ -19,11 +19,11 @@ pub struct PayInvoice {
     /// Hex payment hash.
     pub payment_hash: String,
     /// The pay link.
-    pub pay_link_id: String,
+    pub pay_link_id: PayLinkId,
     /// BOLT11.
     pub bolt11: String,
-    /// Requested amount, msat.
-    pub amount_msat: i64,
+    /// Requested amount.
+    pub amount_msat: Msat,
     /// LUD-12 comment.
     pub comment: Option<String>,
     /// LUD-18 payer data as received.
@@ -32,8 +32,8 @@ pub struct PayInvoice {
     pub state: PayInvoiceState,
     /// Hex preimage, once settled.
     pub preimage: Option<String>,
-    /// Amount received, msat.
-    pub amount_paid_msat: Option<i64>,
+    /// Amount received.
+    pub amount_paid_msat: Option<Msat>,
     /// The node's settle index.
     pub settle_index: Option<i64>,
     /// Unix seconds.
@@ -77,7 +77,7 @@ impl PayInvoice {
         conn: &mut DbConn,
         hash: &str,
         preimage: &str,
-        amount_paid_msat: i64,
+        amount_paid_msat: Msat,
         settle_index: i64,
         settled_at: i64,
     ) -> Result<bool, DbError> {
@@ -119,7 +119,7 @@ impl PayInvoice {
     /// Invoices of a link, newest first, keyset-paginated below `cursor`.
     pub fn list_for_link(
         conn: &mut DbConn,
-        link_id: &str,
+        link_id: &PayLinkId,
         limit: i64,
         cursor: Option<(i64, String)>,
     ) -> Result<Vec<PayInvoice>, DbError> {

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use super::webhooks::Outbox;
 use super::{rfc3339, Base, Error};
 use crate::db::models::{PayInvoice, PayLink};
-use crate::db::types::InvoiceStatus;
+use crate::db::types::{InvoiceStatus, Msat, PayLinkId, PayLinkStatus};
 use crate::db::Db;
 use crate::lnurl;
 use crate::lnurl::wire::PayerDataSpec;
@@ -133,7 +133,7 @@ pub struct PayLinkPatch {
 #[derive(Debug, Clone, Serialize)]
 pub struct PayLinkView {
     /// Id.
-    pub id: String,
+    pub id: PayLinkId,
     /// Bech32 LNURL of `url`, uppercase (QR form).
     pub lnurl: String,
     /// `{public}/lnurlp/{id}`.
@@ -146,10 +146,10 @@ pub struct PayLinkView {
     pub page_url: String,
     /// QR image (SVG).
     pub qr_url: String,
-    /// minSendable, msat.
-    pub min_msat: u64,
-    /// maxSendable, msat.
-    pub max_msat: u64,
+    /// minSendable.
+    pub min_msat: Msat,
+    /// maxSendable.
+    pub max_msat: Msat,
     /// `text/plain`.
     pub description: String,
     /// LUD-20.
@@ -167,7 +167,7 @@ pub struct PayLinkView {
     /// The exact metadata string served.
     pub metadata: String,
     /// `active` or `disabled`.
-    pub status: &'static str,
+    pub status: PayLinkStatus,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
@@ -181,8 +181,8 @@ pub struct PayInvoiceView {
     pub payment_hash: String,
     /// BOLT11.
     pub bolt11: String,
-    /// Requested amount, msat.
-    pub amount_msat: u64,
+    /// Requested amount.
+    pub amount_msat: Msat,
     /// LUD-12 comment.
     pub comment: Option<String>,
     /// LUD-18 payer data (parsed JSON).
@@ -191,8 +191,8 @@ pub struct PayInvoiceView {
     pub state: InvoiceStatus,
     /// Hex, once settled.
     pub preimage: Option<String>,
-    /// msat, once settled.
-    pub amount_paid_msat: Option<u64>,
+    /// Received, once settled.
+    pub amount_paid_msat: Option<Msat>,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
@@ -208,7 +208,7 @@ impl PayInvoiceView {
         PayInvoiceView {
             payment_hash: i.payment_hash.clone(),
             bolt11: i.bolt11.clone(),
-            amount_msat: i.amount_msat.max(0) as u64,
+            amount_msat: i.amount_msat,
             comment: i.comment.clone(),
             payer_data: i
                 .payer_data
@@ -216,7 +216,7 @@ impl PayInvoiceView {
                 .and_then(|p| serde_json::from_str(p).ok()),
             state,
             preimage: i.preimage.clone(),
-            amount_paid_msat: i.amount_paid_msat.map(|a| a.max(0) as u64),
+            amount_paid_msat: i.amount_paid_msat,
             created_at: rfc3339(i.created_at),
             expires_at: rfc3339(i.expires_at),
             settled_at: i.settled_at.map(rfc3339),
@@ -290,7 +290,7 @@ impl PayService {
         format!("{}{}", self.public_url, path)
     }
 
-    fn pay_url(&self, id: &str) -> String {
+    fn pay_url(&self, id: &PayLinkId) -> String {
         self.url(&format!("/lnurlp/{id}"))
     }
 
@@ -325,12 +325,12 @@ impl PayService {
             page_url: self.url(&format!("/p/{}", l.id)),
             qr_url: self.url(&format!("/qr/p/{}.svg", l.id)),
             url,
-            min_msat: l.min_msat.max(0) as u64,
-            max_msat: l.max_msat.max(0) as u64,
+            min_msat: l.min_msat,
+            max_msat: l.max_msat,
             description: l.description.clone(),
             long_description: l.long_description.clone(),
             username: l.username.clone(),
-            comment_allowed: l.comment_allowed.clamp(0, u32::MAX as i64) as u32,
+            comment_allowed: l.comment_chars(),
             success_action: l
                 .success_action
                 .as_deref()
@@ -341,11 +341,7 @@ impl PayService {
                 .and_then(|s| serde_json::from_str(s).ok()),
             webhook_url: l.webhook_url.clone(),
             metadata: l.metadata.clone(),
-            status: if l.disabled_at.is_some() {
-                "disabled"
-            } else {
-                "active"
-            },
+            status: l.status(),
             created_at: rfc3339(l.created_at),
             updated_at: rfc3339(l.updated_at),
         })

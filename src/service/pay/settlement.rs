@@ -8,6 +8,7 @@
 use super::PayService;
 use crate::db::models::node_state::{self, SETTLE_INDEX};
 use crate::db::models::PayInvoice;
+use crate::db::types::Msat;
 use crate::node::{InvoiceState, InvoiceStatus, PaymentHash, Settlement, SettlementStream};
 use crate::service::webhooks::{self, EventType};
 use crate::service::{now, Error};
@@ -35,8 +36,8 @@ impl PayService {
         let (hash, pre, paid, idx, at) = (
             s.payment_hash.to_hex(),
             s.preimage.to_hex(),
-            s.amount_paid_msat.min(i64::MAX as u64) as i64,
-            s.settle_index.min(i64::MAX as u64) as i64,
+            Msat::saturating(s.amount_paid_msat),
+            i64::try_from(s.settle_index).unwrap_or(i64::MAX),
             if s.settled_at > 0 {
                 s.settled_at
             } else {
@@ -116,11 +117,9 @@ impl PayService {
 
     /// The highest settle index recorded.
     pub async fn stored_settle_index(&self) -> Result<u64, Error> {
-        Ok(self
-            .db
-            .run(|c| node_state::get(c, SETTLE_INDEX))
-            .await?
-            .max(0) as u64)
+        let stored = self.db.run(|c| node_state::get(c, SETTLE_INDEX)).await?;
+        // Never negative (only raised from a u64); 0 reads as "from the start".
+        Ok(u64::try_from(stored).unwrap_or(0))
     }
 
     /// The node's settlements after the highest settle index recorded, so
