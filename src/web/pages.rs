@@ -20,6 +20,7 @@ use super::html::{
 };
 use super::params::query_param;
 use crate::db::types::{PayLinkId, PayLinkStatus};
+use crate::paths::{self, QrFormat};
 use crate::service::pay::PayLinkView;
 use crate::service::withdraw::vouchers::VoucherSheet;
 use crate::service::{tokens, Error, Services};
@@ -32,8 +33,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     let page = |path: &str| web::resource(path.to_owned()).wrap(security_headers());
     cfg.service(page("/w/{secret}").route(web::get().to(withdraw_page)))
         .service(page("/w/{secret}/status").route(web::get().to(withdraw_status)))
-        .service(page("/p/{id}").route(web::get().to(pay_page)))
-        .service(page("/u/{username}").route(web::get().to(address_page)))
+        .service(page(paths::PAY_PAGE).route(web::get().to(pay_page)))
+        .service(page(paths::ADDRESS_PAGE).route(web::get().to(address_page)))
         .service(page("/vouchers/{batch_id}").route(web::get().to(voucher_sheet)))
         .service(page("/static/{file}").route(web::get().to(static_file)));
 }
@@ -215,8 +216,8 @@ async fn pay_page(svc: web::Data<Services>, id: web::Path<String>) -> HttpRespon
             },
             amount: pay_amount_text(&l),
             msat_note: msat_note(l.min_msat.get(), l.max_msat.get()),
-            qr_svg: format!("/qr/p/{}.svg", l.id),
-            qr_png: format!("/qr/p/{}.png", l.id),
+            qr_svg: paths::qr_pay(l.id.as_str(), QrFormat::Svg),
+            qr_png: paths::qr_pay(l.id.as_str(), QrFormat::Png),
             description: l.description,
             long_description: l.long_description,
             lightning_address: l.lightning_address,
@@ -252,8 +253,8 @@ async fn address_page(svc: web::Data<Services>, username: web::Path<String>) -> 
             amount: pay_amount_text(&l),
             description: l.description,
             lnurl: svc.pay().address_lnurl(&name),
-            qr_svg: format!("/qr/u/{name}.svg"),
-            qr_png: format!("/qr/u/{name}.png"),
+            qr_svg: paths::qr_address(&name, QrFormat::Svg),
+            qr_png: paths::qr_address(&name, QrFormat::Png),
         },
     )
 }

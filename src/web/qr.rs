@@ -11,6 +11,7 @@ use actix_web::{web, HttpResponse};
 
 use super::html::{not_found_page, page_error, security_headers};
 use crate::db::types::PayLinkId;
+use crate::paths;
 use crate::service::{Error, Services};
 
 /// Registers the routes.
@@ -21,12 +22,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(withdraw_qr)),
     )
     .service(
-        web::resource("/qr/p/{file}")
+        web::resource(paths::QR_PAY)
             .wrap(security_headers())
             .route(web::get().to(pay_qr)),
     )
     .service(
-        web::resource("/qr/u/{file}")
+        web::resource(paths::QR_ADDRESS)
             .wrap(security_headers())
             .route(web::get().to(address_qr)),
     );

@@ -32,6 +32,7 @@ use crate::lnurl;
 use crate::lnurl::wire::PayerDataSpec;
 use crate::metrics::Metrics;
 use crate::node::LightningNode;
+use crate::paths::{self, QrFormat};
 use crate::webhook_target::check_target_url;
 
 mod links;
@@ -291,7 +292,7 @@ impl PayService {
     }
 
     fn pay_url(&self, id: &PayLinkId) -> String {
-        self.url(&format!("/lnurlp/{id}"))
+        self.url(&paths::lnurlp(id.as_str()))
     }
 
     /// The Lightning Address of `username` on this server.
@@ -303,7 +304,7 @@ impl PayService {
     /// `{public_url}/.well-known/lnurlp/{username}`, bech32-encoded (LUD-01),
     /// so wallets that do not know addresses can still scan it.
     pub fn address_lnurl(&self, username: &str) -> String {
-        lnurl::bech32::encode_upper(&self.url(&format!("/.well-known/lnurlp/{username}")))
+        lnurl::bech32::encode_upper(&self.url(&paths::well_known_lnurlp(username)))
     }
 
     /// Checks a link's `webhook_url` at creation (see
@@ -322,8 +323,8 @@ impl PayService {
             lnurl: lnurl::bech32::encode_upper(&url),
             lnurlp: lnurl::bech32::lud17(&parsed, lnurl::bech32::Lud17::Pay),
             lightning_address: l.username.as_deref().map(|u| self.lightning_address(u)),
-            page_url: self.url(&format!("/p/{}", l.id)),
-            qr_url: self.url(&format!("/qr/p/{}.svg", l.id)),
+            page_url: self.url(&paths::pay_page(l.id.as_str())),
+            qr_url: self.url(&paths::qr_pay(l.id.as_str(), QrFormat::Svg)),
             url,
             min_msat: l.min_msat,
             max_msat: l.max_msat,

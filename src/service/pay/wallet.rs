@@ -16,6 +16,7 @@ use crate::db::types::{Msat, PayInvoiceState, PayLinkId};
 use crate::lnurl;
 use crate::lnurl::wire::{PayCallbackResponse, PayRequest, PayerDataSpec, SuccessAction};
 use crate::node::{InvoiceRequest, PaymentHash, Preimage};
+use crate::paths;
 use crate::service::{now, Error};
 
 impl PayService {
@@ -102,7 +103,7 @@ impl PayService {
             routes: Vec::new(),
             success_action,
             disposable: Some(false),
-            verify: Some(self.url(&format!("/lnurlp/verify/{hash}"))),
+            verify: Some(self.url(&paths::lnurlp_verify(&hash))),
         })
     }
 
