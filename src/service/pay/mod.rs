@@ -130,8 +130,9 @@ pub struct PayLinkPatch {
     pub webhook_url: Option<Option<String>>,
 }
 
-/// A pay link as shown to the operator and the pages.
-#[derive(Debug, Clone, Serialize)]
+/// A pay link as shown to the operator and the pages (and, deserialized,
+/// as clients such as the tests read it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PayLinkView {
     /// Id.
     pub id: PayLinkId,
@@ -175,8 +176,9 @@ pub struct PayLinkView {
     pub updated_at: String,
 }
 
-/// An issued invoice as shown to the operator.
-#[derive(Debug, Clone, Serialize)]
+/// An issued invoice as shown to the operator (and, deserialized, as
+/// clients such as the tests read it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PayInvoiceView {
     /// Hex.
     pub payment_hash: String,
