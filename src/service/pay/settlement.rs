@@ -86,6 +86,11 @@ impl PayService {
                             self.record_settlement(&s).await?;
                             continue;
                         }
+                        // Note: a node that says Settled but gives no
+                        // preimage falls through, and the invoice is marked
+                        // expired (with `invoice.expired`) although it was
+                        // paid. Kept as it is; a late settlement still
+                        // records, because the state stays `open`.
                     }
                     // Held HTLCs may still settle: look again later.
                     Ok(Some(st)) if st.state == InvoiceState::Accepted => continue,
