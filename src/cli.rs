@@ -9,6 +9,7 @@ use anyhow::{anyhow, bail, Context};
 use clap::{Parser, Subcommand};
 
 use lnurld::config::{Config, LogFormat, NodeKind, Overrides};
+use lnurld::db::types::PayLinkId;
 use lnurld::qr::QrError;
 use lnurld::service::pay::{PayLinkSpec, PayLinkView, SuccessActionConfig};
 use lnurld::service::withdraw::{LinkView, NewLink};
@@ -451,7 +452,9 @@ fn print_pay_link(l: &PayLinkView, qr: bool) {
     println!("id:       {}", l.id);
     println!(
         "amount:   {}..{} msat, {}",
-        l.min_msat, l.max_msat, l.status
+        l.min_msat.get(),
+        l.max_msat.get(),
+        l.status
     );
     if let Some(a) = &l.lightning_address {
         println!("address:  {a}");
@@ -469,35 +472,37 @@ async fn pay(cmd: PayCmd, config: Config) -> anyhow::Result<()> {
     match cmd {
         PayCmd::Create(args) => create_pay_link(&svc, args).await?,
         PayCmd::List { limit } => {
-            let (links, _) = svc.list_pay_links(false, Some(limit), None).await?;
+            let (links, _) = svc.pay().list_pay_links(false, Some(limit), None).await?;
             for l in links {
                 println!(
                     "{}  {:>8}  {}..{} msat  {}  {}",
                     l.id,
-                    l.status,
-                    l.min_msat,
-                    l.max_msat,
+                    // `as_str`: padding applies to a str, not to Display.
+                    l.status.as_str(),
+                    l.min_msat.get(),
+                    l.max_msat.get(),
                     l.lightning_address.unwrap_or_default(),
                     l.description
                 );
             }
         }
         PayCmd::Show { id, qr } => {
-            let l = svc.get_pay_link(&id).await?;
+            let id = PayLinkId::from_raw(id);
+            let l = svc.pay().get_pay_link(&id).await?;
             print_pay_link(&l, qr);
-            let (invoices, _) = svc.list_pay_invoices(&id, Some(20), None).await?;
+            let (invoices, _) = svc.pay().list_pay_invoices(&id, Some(20), None).await?;
             for i in invoices {
                 println!(
                     "  {} {:>8} {} msat {}",
                     i.payment_hash,
-                    i.state,
-                    i.amount_msat,
+                    i.state.as_str(),
+                    i.amount_msat.get(),
                     i.comment.unwrap_or_default()
                 );
             }
         }
         PayCmd::Disable { id } => {
-            let l = svc.disable_pay_link(&id).await?;
+            let l = svc.pay().disable_pay_link(&PayLinkId::from_raw(id)).await?;
             println!("{} disabled", l.id);
         }
     }
@@ -506,6 +511,7 @@ async fn pay(cmd: PayCmd, config: Config) -> anyhow::Result<()> {
 
 async fn create_pay_link(svc: &Services, args: PayCreate) -> anyhow::Result<()> {
     let l = svc
+        .pay()
         .create_pay_link(PayLinkSpec {
             min_msat: parse_amount(&args.min)?,
             max_msat: parse_amount(&args.max)?,
@@ -532,13 +538,16 @@ async fn address(cmd: AddressCmd, config: Config) -> anyhow::Result<()> {
             max,
             comment_allowed,
         } => {
-            let domain = svc.config.address_domain();
             let l = svc
+                .pay()
                 .create_pay_link(PayLinkSpec {
                     min_msat: parse_amount(&min)?,
                     max_msat: parse_amount(&max)?,
                     description: description.unwrap_or_else(|| {
-                        format!("Pay {}@{domain}", username.to_ascii_lowercase())
+                        format!(
+                            "Pay {}",
+                            svc.pay().lightning_address(&username.to_ascii_lowercase())
+                        )
                     }),
                     username: Some(username),
                     comment_allowed,
@@ -548,7 +557,7 @@ async fn address(cmd: AddressCmd, config: Config) -> anyhow::Result<()> {
             print_pay_link(&l, false);
         }
         AddressCmd::List => {
-            let (links, _) = svc.list_pay_links(true, Some(500), None).await?;
+            let (links, _) = svc.pay().list_pay_links(true, Some(500), None).await?;
             for l in links {
                 if let Some(a) = l.lightning_address {
                     println!("{a}  {}  {}", l.id, l.description);
@@ -556,8 +565,8 @@ async fn address(cmd: AddressCmd, config: Config) -> anyhow::Result<()> {
             }
         }
         AddressCmd::Remove { username } => {
-            let l = svc.pay_link_by_username(&username).await?;
-            svc.disable_pay_link(&l.id).await?;
+            let l = svc.pay().pay_link_by_username(&username).await?;
+            svc.pay().disable_pay_link(&l.id).await?;
             println!("{} removed", l.lightning_address.unwrap_or(username));
         }
     }

@@ -331,3 +331,22 @@ where
         Ok(Msat(v))
     }
 }
+
+text_enum! {
+    /// Whether a pay link answers wallets. Stored as `disabled_at` (null or
+    /// not), never as text; this is how the operator and the pages see it.
+    pub enum PayLinkStatus {
+        /// Answers wallets; its username (if any) is taken.
+        Active = "active",
+        /// Answers "unknown pay link"; its username was freed.
+        Disabled = "disabled",
+    }
+}
+
+impl Msat {
+    /// `msat`, capped at the largest amount a column holds (for amounts a
+    /// node reports, which are recorded rather than refused).
+    pub fn saturating(msat: u64) -> Msat {
+        Msat::new(msat).unwrap_or(Msat(i64::MAX))
+    }
+}

@@ -11,7 +11,6 @@ use crate::db::Db;
 use crate::metrics::Metrics;
 use crate::node::{LightningNode, Network};
 
-pub mod address;
 mod error;
 pub mod pay;
 pub mod secrets;

@@ -1,5 +1,7 @@
 //! LUD-06/16/21 wallet routes: `GET /lnurlp/{id}`, its callback,
-//! `GET /.well-known/lnurlp/{username}` and `GET /lnurlp/verify/{hash}`.
+//! `GET /.well-known/lnurlp/{username}` and `GET /lnurlp/verify/{hash}`
+//! (patterns from [`crate::paths`], which are also the metric labels).
+//! Web layer: calls [`crate::service::pay::PayService`] only.
 //! <https://github.com/lnurl/luds/blob/luds/06.md>,
 //! <https://github.com/lnurl/luds/blob/luds/16.md>
 
@@ -7,27 +9,33 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::error::{lud_error, lud_json};
 use super::params::query_param;
+use crate::db::types::PayLinkId;
+use crate::paths;
 use crate::service::Services;
 
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/lnurlp/verify/{payment_hash}", web::get().to(verify))
-        .route("/lnurlp/{id}", web::get().to(pay_request))
-        .route("/lnurlp/{id}/callback", web::get().to(pay_callback))
-        .route("/.well-known/lnurlp/{username}", web::get().to(address));
+    cfg.route(paths::LNURLP_VERIFY, web::get().to(verify))
+        .route(paths::LNURLP, web::get().to(pay_request))
+        .route(paths::LNURLP_CALLBACK, web::get().to(pay_callback))
+        .route(paths::WELL_KNOWN_LNURLP, web::get().to(address));
 }
 
 async fn pay_request(svc: web::Data<Services>, id: web::Path<String>) -> HttpResponse {
-    match svc.pay_request(&id).await {
+    match svc
+        .pay()
+        .pay_request(&PayLinkId::from_raw(id.into_inner()))
+        .await
+    {
         Ok(r) => lud_json(&r),
-        Err(e) => lud_error(&svc, "/lnurlp/{id}", &e),
+        Err(e) => lud_error(&svc, paths::LNURLP, &e),
     }
 }
 
 async fn address(svc: web::Data<Services>, username: web::Path<String>) -> HttpResponse {
-    match svc.address_pay_request(&username).await {
+    match svc.pay().address_pay_request(&username).await {
         Ok(r) => lud_json(&r),
-        Err(e) => lud_error(&svc, "/.well-known/lnurlp/{username}", &e),
+        Err(e) => lud_error(&svc, paths::WELL_KNOWN_LNURLP, &e),
     }
 }
 
@@ -40,8 +48,9 @@ async fn pay_callback(
     let comment = query_param(&req, "comment");
     let payerdata = query_param(&req, "payerdata");
     match svc
+        .pay()
         .pay_callback(
-            &id,
+            &PayLinkId::from_raw(id.into_inner()),
             amount.as_deref(),
             comment.as_deref(),
             payerdata.as_deref(),
@@ -49,13 +58,13 @@ async fn pay_callback(
         .await
     {
         Ok(r) => lud_json(&r),
-        Err(e) => lud_error(&svc, "/lnurlp/{id}/callback", &e),
+        Err(e) => lud_error(&svc, paths::LNURLP_CALLBACK, &e),
     }
 }
 
 async fn verify(svc: web::Data<Services>, hash: web::Path<String>) -> HttpResponse {
-    match svc.verify_invoice(&hash).await {
+    match svc.pay().verify_invoice(&hash).await {
         Ok(r) => lud_json(&r),
-        Err(e) => lud_error(&svc, "/lnurlp/verify/{payment_hash}", &e),
+        Err(e) => lud_error(&svc, paths::LNURLP_VERIFY, &e),
     }
 }

@@ -20,6 +20,8 @@ use super::html::{
     not_found_page, page_error, refused_bad_link, refused_unauthenticated, render, security_headers,
 };
 use super::params::query_param;
+use crate::db::types::{PayLinkId, PayLinkStatus};
+use crate::paths::{self, QrFormat};
 use crate::service::pay::PayLinkView;
 use crate::service::withdraw::vouchers::VoucherSheet;
 use crate::service::{Error, Services};
@@ -32,8 +34,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     let page = |path: &str| web::resource(path.to_owned()).wrap(security_headers());
     cfg.service(page("/w/{secret}").route(web::get().to(withdraw_page)))
         .service(page("/w/{secret}/status").route(web::get().to(withdraw_status)))
-        .service(page("/p/{id}").route(web::get().to(pay_page)))
-        .service(page("/u/{username}").route(web::get().to(address_page)))
+        .service(page(paths::PAY_PAGE).route(web::get().to(pay_page)))
+        .service(page(paths::ADDRESS_PAGE).route(web::get().to(address_page)))
         .service(page("/vouchers/{batch_id}").route(web::get().to(voucher_sheet)))
         .service(page("/static/{file}").route(web::get().to(static_file)));
 }
@@ -187,21 +189,22 @@ struct PayTpl {
 
 /// `Any amount from 1 to 1,000 sats` for ranges, the amount for fixed ones.
 fn pay_amount_text(l: &PayLinkView) -> String {
-    if l.min_msat == l.max_msat {
-        amount_text(l.min_msat, l.max_msat)
+    let (min, max) = (l.min_msat.get(), l.max_msat.get());
+    if min == max {
+        amount_text(min, max)
     } else {
-        format!(
-            "Any amount from {} to {} sats",
-            sats(l.min_msat),
-            sats(l.max_msat)
-        )
+        format!("Any amount from {} to {} sats", sats(min), sats(max))
     }
 }
 
 async fn pay_page(svc: web::Data<Services>, id: web::Path<String>) -> HttpResponse {
-    let l = match svc.get_pay_link(&id).await {
+    let l = match svc
+        .pay()
+        .get_pay_link(&PayLinkId::from_raw(id.into_inner()))
+        .await
+    {
         // A disabled link answers wallets "unknown pay link"; so does its page.
-        Ok(l) if l.status == "active" => l,
+        Ok(l) if l.status == PayLinkStatus::Active => l,
         Ok(_) => return not_found_page(),
         Err(e) => return page_error(&e),
     };
@@ -213,9 +216,9 @@ async fn pay_page(svc: web::Data<Services>, id: web::Path<String>) -> HttpRespon
                 None => "Pay with Lightning".to_owned(),
             },
             amount: pay_amount_text(&l),
-            msat_note: msat_note(l.min_msat, l.max_msat),
-            qr_svg: format!("/qr/p/{}.svg", l.id),
-            qr_png: format!("/qr/p/{}.png", l.id),
+            msat_note: msat_note(l.min_msat.get(), l.max_msat.get()),
+            qr_svg: paths::qr_pay(l.id.as_str(), QrFormat::Svg),
+            qr_png: paths::qr_pay(l.id.as_str(), QrFormat::Png),
             description: l.description,
             long_description: l.long_description,
             lightning_address: l.lightning_address,
@@ -237,7 +240,7 @@ struct AddressTpl {
 }
 
 async fn address_page(svc: web::Data<Services>, username: web::Path<String>) -> HttpResponse {
-    let l = match svc.pay_link_by_username(&username).await {
+    let l = match svc.pay().pay_link_by_username(&username).await {
         Ok(l) => l,
         Err(e) => return page_error(&e),
     };
@@ -247,12 +250,12 @@ async fn address_page(svc: web::Data<Services>, username: web::Path<String>) -> 
     render(
         StatusCode::OK,
         &AddressTpl {
-            address: svc.lightning_address(&name),
+            address: svc.pay().lightning_address(&name),
             amount: pay_amount_text(&l),
             description: l.description,
-            lnurl: svc.address_lnurl(&name),
-            qr_svg: format!("/qr/u/{name}.svg"),
-            qr_png: format!("/qr/u/{name}.png"),
+            lnurl: svc.pay().address_lnurl(&name),
+            qr_svg: paths::qr_address(&name, QrFormat::Svg),
+            qr_png: paths::qr_address(&name, QrFormat::Png),
         },
     )
 }

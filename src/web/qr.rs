@@ -10,6 +10,8 @@ use actix_web::http::header::ContentType;
 use actix_web::{web, HttpResponse};
 
 use super::html::{not_found_page, page_error, security_headers};
+use crate::db::types::PayLinkId;
+use crate::paths;
 use crate::service::{Error, Services};
 
 /// Registers the routes.
@@ -20,12 +22,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(withdraw_qr)),
     )
     .service(
-        web::resource("/qr/p/{file}")
+        web::resource(paths::QR_PAY)
             .wrap(security_headers())
             .route(web::get().to(pay_qr)),
     )
     .service(
-        web::resource("/qr/u/{file}")
+        web::resource(paths::QR_ADDRESS)
             .wrap(security_headers())
             .route(web::get().to(address_qr)),
     );
@@ -81,7 +83,7 @@ async fn pay_qr(svc: web::Data<Services>, file: web::Path<String>) -> HttpRespon
     let Some((id, format)) = split_file(&file) else {
         return not_found_page();
     };
-    match svc.get_pay_link(id).await {
+    match svc.pay().get_pay_link(&PayLinkId::from_raw(id)).await {
         Ok(link) => image_response(&link.lnurl, format).unwrap_or_else(|e| page_error(&e)),
         Err(e) => page_error(&e),
     }
@@ -91,10 +93,11 @@ async fn address_qr(svc: web::Data<Services>, file: web::Path<String>) -> HttpRe
     let Some((username, format)) = split_file(&file) else {
         return not_found_page();
     };
-    match svc.pay_link_by_username(username).await {
+    match svc.pay().pay_link_by_username(username).await {
         Ok(link) => {
             let name = link.username.as_deref().unwrap_or(username);
-            image_response(&svc.address_lnurl(name), format).unwrap_or_else(|e| page_error(&e))
+            image_response(&svc.pay().address_lnurl(name), format)
+                .unwrap_or_else(|e| page_error(&e))
         }
         Err(e) => page_error(&e),
     }

@@ -5,7 +5,7 @@
 //!
 //! The expiry sweeper: every [`SWEEP_EVERY`], open pay invoices past their
 //! expiry become expired with an `invoice.expired` event (see
-//! [`Services::expire_invoices`](crate::service::Services::expire_invoices)).
+//! [`PayService::expire_invoices`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +13,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::watch;
 
+use crate::service::pay::PayService;
 use crate::service::Services;
 
 /// How often expired invoices are swept.
@@ -25,7 +26,7 @@ pub async fn run(svc: Arc<Services>, mut shutdown: watch::Receiver<bool>) {
         if *shutdown.borrow() {
             return;
         }
-        match follow(&svc, &mut shutdown).await {
+        match follow(svc.pay(), &mut shutdown).await {
             Ok(()) => return,
             Err(e) => tracing::warn!(error = %e, "invoice watcher: stream ended; resubscribing"),
         }
@@ -39,11 +40,10 @@ pub async fn run(svc: Arc<Services>, mut shutdown: watch::Receiver<bool>) {
 
 /// One subscription; `Ok(())` only on shutdown.
 async fn follow(
-    svc: &Services,
+    pay: &PayService,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), crate::service::Error> {
-    let from = svc.stored_settle_index().await?;
-    let mut stream = svc.node.settlements(from).await?;
+    let mut stream = pay.settlements().await?;
     // Reconcile while the stream is being read (lnd sends the subscription's
     // headers only with its first event, so the subscribe call happens on the
     // first poll): the short delay lets lnd register the subscription before
@@ -51,7 +51,7 @@ async fn follow(
     // idempotent, so landing in both is harmless.
     let reconcile = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        svc.reconcile_open_invoices().await
+        pay.reconcile_open_invoices().await
     };
     tokio::pin!(reconcile);
     let mut reconciled = false;
@@ -67,7 +67,7 @@ async fn follow(
             }
             item = stream.next() => match item {
                 Some(Ok(s)) => {
-                    svc.record_settlement(&s).await?;
+                    pay.record_settlement(&s).await?;
                 }
                 Some(Err(e)) => return Err(e.into()),
                 None => return Err(crate::service::Error::Node(crate::node::NodeError::Unreachable(
@@ -85,7 +85,7 @@ pub async fn sweep_expired(svc: Arc<Services>, mut shutdown: watch::Receiver<boo
         if *shutdown.borrow() {
             return;
         }
-        match svc.expire_invoices().await {
+        match svc.pay().expire_invoices().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(count = n, "invoices expired"),
             Err(e) => tracing::warn!(error = %e, "expiry sweep failed; retrying later"),

@@ -131,6 +131,7 @@ fn main() {
         let app = App::build(config, NodeCheck::Required).await.expect("app");
         let svc = app.services.clone();
         let pay = svc
+            .pay()
             .create_pay_link(PayLinkSpec {
                 min_msat: 1_000,
                 max_msat: 100_000_000,

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use lnurl::api::LnUrlResponse;
 use lnurl::Response;
+use lnurld::service::pay::PayLinkView;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -354,10 +355,10 @@ async fn withdraw_states_multi_use_and_disabled(db: TestDb) {
 
 // ---- pay links and addresses ------------------------------------------------------
 
-async fn create_pay(app: &TestApp, body: Value) -> Value {
+async fn create_pay(app: &TestApp, body: Value) -> PayLinkView {
     let (status, v) = app.api(Method::POST, "/api/v1/pay-links", Some(body)).await;
     assert_eq!(status, 201, "{v}");
-    v
+    serde_json::from_value(v).expect("a pay link view")
 }
 
 async fn pay_page(db: TestDb) {
@@ -369,11 +370,11 @@ async fn pay_page(db: TestDb) {
                "comment_allowed": 100}),
     )
     .await;
-    let id = link["id"].as_str().unwrap();
-    let lnurl_str = link["lnurl"].as_str().unwrap();
-    assert_eq!(link["page_url"], app.url(&format!("/p/{id}")));
+    let id = link.id.as_str();
+    let lnurl_str = link.lnurl.as_str();
+    assert_eq!(link.page_url, app.url(&format!("/p/{id}")));
 
-    let g = get(&app, link["page_url"].as_str().unwrap()).await;
+    let g = get(&app, &link.page_url).await;
     let page = assert_html_page(&g, StatusCode::OK, "pay page");
     assert!(page.contains("Tips for the band"));
     assert!(page.contains("Any amount from 1 to 1,000 sats"));

@@ -8,7 +8,11 @@ use std::time::Duration;
 use lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescriptionRef, Currency};
 use lnurl::api::LnUrlResponse;
 use lnurl::pay::PayResponse;
+use lnurld::db::types::{InvoiceStatus, PayLinkStatus};
+use lnurld::service::pay::{PayInvoiceView, PayLinkView};
 use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -31,10 +35,22 @@ both_dbs!(
     admin_listing_patch_and_disable,
 );
 
-async fn create_pay(app: &TestApp, body: Value) -> Value {
+/// A listing of the admin API.
+#[derive(Debug, Deserialize)]
+struct Page<T> {
+    data: Vec<T>,
+    next_cursor: Option<String>,
+}
+
+/// `v` as the API's own type `T`.
+fn typed<T: DeserializeOwned>(v: Value) -> T {
+    serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{e}: {v}"))
+}
+
+async fn create_pay(app: &TestApp, body: Value) -> PayLinkView {
     let (status, v) = app.api(Method::POST, "/api/v1/pay-links", Some(body)).await;
     assert_eq!(status, 201, "{v}");
-    v
+    typed(v)
 }
 
 async fn pay_response(app: &TestApp, url: &str) -> PayResponse {
@@ -64,7 +80,7 @@ fn assert_invoice(pr: &str, hashed: &str, amount_msat: u64) -> Bolt11Invoice {
     inv
 }
 
-async fn invoices_of(app: &TestApp, id: &str) -> Vec<Value> {
+async fn invoices_of(app: &TestApp, id: &str) -> Vec<PayInvoiceView> {
     let (status, v) = app
         .api(
             Method::GET,
@@ -73,7 +89,7 @@ async fn invoices_of(app: &TestApp, id: &str) -> Vec<Value> {
         )
         .await;
     assert_eq!(status, 200, "{v}");
-    v["data"].as_array().unwrap().clone()
+    typed::<Page<PayInvoiceView>>(v).data
 }
 
 async fn address_and_pay_link_invoices_commit_to_the_metadata(db: TestDb) {
@@ -85,7 +101,7 @@ async fn address_and_pay_link_invoices_commit_to_the_metadata(db: TestDb) {
                "long_description": "Line one\nLine two", "username": "alice"}),
     )
     .await;
-    assert_eq!(link["lightning_address"], "alice@127.0.0.1");
+    assert_eq!(link.lightning_address.as_deref(), Some("alice@127.0.0.1"));
 
     // Lightning Address: lnurl-rs builds https URLs, so GET the http one it would.
     let addr = lnurl::lightning_address::LightningAddress::from_str("alice@127.0.0.1").unwrap();
@@ -109,7 +125,7 @@ async fn address_and_pay_link_invoices_commit_to_the_metadata(db: TestDb) {
     assert_invoice(inv.invoice(), &pay.metadata, 123_456);
 
     // The bech32 pay link serves the very same metadata string.
-    let decoded = lnurl::lnurl::LnUrl::decode(link["lnurl"].as_str().unwrap().to_owned()).unwrap();
+    let decoded = lnurl::lnurl::LnUrl::decode(link.lnurl.clone()).unwrap();
     let pay2 = pay_response(&app, &decoded.url).await;
     assert_eq!(
         pay2.metadata, pay.metadata,
@@ -138,10 +154,7 @@ async fn address_and_pay_link_invoices_commit_to_the_metadata(db: TestDb) {
         .unwrap();
     assert_eq!(res.headers()["access-control-allow-origin"], "*");
     assert_eq!(fake.invoices().len(), 3);
-    assert_eq!(
-        invoices_of(&app, link["id"].as_str().unwrap()).await.len(),
-        3
-    );
+    assert_eq!(invoices_of(&app, link.id.as_str()).await.len(), 3);
     app.stop(true).await;
 }
 
@@ -155,10 +168,10 @@ async fn comments_and_payer_data(db: TestDb) {
                "payer_data": {"name": {"mandatory": false}, "email": {"mandatory": true}}}),
     )
     .await;
-    let id = link["id"].as_str().unwrap();
-    let pay = pay_response(&app, link["url"].as_str().unwrap()).await;
+    let id = link.id.as_str();
+    let pay = pay_response(&app, &link.url).await;
     assert_eq!(pay.comment_allowed, Some(20));
-    let (_, raw_req) = app.get_json(link["url"].as_str().unwrap()).await;
+    let (_, raw_req) = app.get_json(&link.url).await;
     assert_eq!(raw_req["payerData"]["email"]["mandatory"], true);
 
     // A comment is not part of the hash; payer data is (LUD-18).
@@ -179,9 +192,10 @@ async fn comments_and_payer_data(db: TestDb) {
 
     let invoices = invoices_of(&app, id).await;
     assert_eq!(invoices.len(), 1);
-    assert_eq!(invoices[0]["comment"], "thanks a lot");
-    assert_eq!(invoices[0]["payer_data"]["name"], "Bob");
-    assert_eq!(invoices[0]["state"], "open");
+    assert_eq!(invoices[0].comment.as_deref(), Some("thanks a lot"));
+    let payer_data = invoices[0].payer_data.as_ref().expect("payer data");
+    assert_eq!(payer_data["name"], "Bob");
+    assert_eq!(invoices[0].state, InvoiceStatus::Open);
 
     // Through lnurl-rs with a comment (on a link without payer data).
     let plain = create_pay(
@@ -189,15 +203,15 @@ async fn comments_and_payer_data(db: TestDb) {
         json!({"min_msat": 1_000, "max_msat": 1_000_000, "description": "Tips", "comment_allowed": 50}),
     )
     .await;
-    let pay = pay_response(&app, plain["url"].as_str().unwrap()).await;
+    let pay = pay_response(&app, &plain.url).await;
     let inv = app
         .wallet()
         .get_invoice(&pay, 3_000, None, Some("gracias"))
         .await
         .unwrap();
     assert_invoice(inv.invoice(), &pay.metadata, 3_000);
-    let invoices = invoices_of(&app, plain["id"].as_str().unwrap()).await;
-    assert_eq!(invoices[0]["comment"], "gracias");
+    let invoices = invoices_of(&app, plain.id.as_str()).await;
+    assert_eq!(invoices[0].comment.as_deref(), Some("gracias"));
     app.stop(true).await;
 }
 
@@ -209,7 +223,11 @@ async fn usernames(db: TestDb) {
         json!({"min_msat": 1_000, "max_msat": 2_000, "description": "Bob", "username": "Bob.Smith"}),
     )
     .await;
-    assert_eq!(link["username"], "bob.smith", "stored lowercase");
+    assert_eq!(
+        link.username.as_deref(),
+        Some("bob.smith"),
+        "stored lowercase"
+    );
     for path in ["bob.smith", "BOB.SMITH", "Bob.Smith", "bob.smith+coffee"] {
         let (_, v) = app
             .get_json(&app.url(&format!("/.well-known/lnurlp/{path}")))
@@ -251,7 +269,7 @@ async fn bad_callbacks_write_nothing(db: TestDb) {
         json!({"min_msat": 1_000, "max_msat": 5_000, "description": "x", "comment_allowed": 5}),
     )
     .await;
-    let id = link["id"].as_str().unwrap();
+    let id = link.id.as_str();
     let cb = app.url(&format!("/lnurlp/{id}/callback"));
     for (query, needle) in [
         ("amount=0", "minimum"),
@@ -292,7 +310,7 @@ async fn bad_callbacks_write_nothing(db: TestDb) {
     let (_, v) = app
         .get_json(&app.url(&format!(
             "/lnurlp/{}/callback?amount=2000&comment=hi",
-            nocomment["id"].as_str().unwrap()
+            nocomment.id
         )))
         .await;
     assert_eq!(v["status"], "ERROR");
@@ -324,7 +342,7 @@ async fn settlement_and_verify_across_restarts(db: TestDb) {
         json!({"min_msat": 1_000, "max_msat": 50_000, "description": "x"}),
     )
     .await;
-    let id = link["id"].as_str().unwrap().to_owned();
+    let id = link.id.as_str();
     let cb = app.url(&format!("/lnurlp/{id}/callback"));
     let mut verify = Vec::new();
     for amount in [1_000, 2_000, 3_000, 4_000] {
@@ -346,9 +364,9 @@ async fn settlement_and_verify_across_restarts(db: TestDb) {
     );
     fake.settle_invoice(hashes[0].0);
     eventually("watcher records the settlement", WAIT, || async {
-        let inv = invoices_of(&app, &id).await;
+        let inv = invoices_of(&app, id).await;
         inv.iter()
-            .any(|i| i["payment_hash"] == hashes[0].0.to_hex() && i["state"] == "settled")
+            .any(|i| i.payment_hash == hashes[0].0.to_hex() && i.state == InvoiceStatus::Settled)
             .then_some(())
     })
     .await;
@@ -362,16 +380,21 @@ async fn settlement_and_verify_across_restarts(db: TestDb) {
     fake.settle_invoice(hashes[2].0);
     let app2 = TestApp::start(&db, Node::Lnd(&fake)).await;
     eventually("caught up after restart", WAIT, || async {
-        let inv = invoices_of(&app2, &id).await;
-        let settled = inv.iter().filter(|i| i["state"] == "settled").count();
+        let inv = invoices_of(&app2, id).await;
+        let settled = inv
+            .iter()
+            .filter(|i| i.state == InvoiceStatus::Settled)
+            .count();
         (settled == 3).then_some(())
     })
     .await;
     // And a live one after the restart; nothing counted twice.
     fake.settle_invoice(hashes[3].0);
     eventually("live after restart", WAIT, || async {
-        let inv = invoices_of(&app2, &id).await;
-        inv.iter().all(|i| i["state"] == "settled").then_some(())
+        let inv = invoices_of(&app2, id).await;
+        inv.iter()
+            .all(|i| i.state == InvoiceStatus::Settled)
+            .then_some(())
     })
     .await;
     for (i, (hash, pre)) in hashes.iter().enumerate() {
@@ -394,7 +417,7 @@ async fn settlement_and_verify_across_restarts(db: TestDb) {
         metrics.contains("lnurld_invoices_settled_total 3"),
         "2 caught up + 1 live on this instance: {metrics}"
     );
-    assert_eq!(app2.svc.stored_settle_index().await.unwrap(), 4);
+    assert_eq!(app2.svc.pay().stored_settle_index().await.unwrap(), 4);
     let (_, v) = app2
         .get_json(&app2.url(&format!("/lnurlp/verify/{}", "ab".repeat(32))))
         .await;
@@ -423,7 +446,7 @@ async fn success_actions(db: TestDb) {
                "success_action": {"tag": "aes", "description": "Your code", "plaintext": "GIFT-1234-XYZ"}}),
     )
     .await;
-    let pay = pay_response(&app, message["url"].as_str().unwrap()).await;
+    let pay = pay_response(&app, &message.url).await;
     let inv = app
         .wallet()
         .get_invoice(&pay, 2_000, None, None)
@@ -437,10 +460,7 @@ async fn success_actions(db: TestDb) {
     drop(inv);
 
     let (_, raw) = app
-        .get_json(&format!(
-            "{}/callback?amount=2000",
-            url_action["url"].as_str().unwrap()
-        ))
+        .get_json(&format!("{}/callback?amount=2000", url_action.url))
         .await;
     assert_eq!(
         raw["successAction"],
@@ -448,10 +468,7 @@ async fn success_actions(db: TestDb) {
     );
 
     let (_, raw) = app
-        .get_json(&format!(
-            "{}/callback?amount=2000",
-            aes["url"].as_str().unwrap()
-        ))
+        .get_json(&format!("{}/callback?amount=2000", aes.url))
         .await;
     let sa = &raw["successAction"];
     assert_eq!(sa["tag"], "aes");
@@ -472,10 +489,7 @@ async fn success_actions(db: TestDb) {
     assert_eq!(plain, "GIFT-1234-XYZ");
     // Each invoice gets its own preimage and IV.
     let (_, raw2) = app
-        .get_json(&format!(
-            "{}/callback?amount=2000",
-            aes["url"].as_str().unwrap()
-        ))
+        .get_json(&format!("{}/callback?amount=2000", aes.url))
         .await;
     assert_ne!(raw2["successAction"]["ciphertext"], sa["ciphertext"]);
     app.stop(true).await;
@@ -522,7 +536,7 @@ async fn admin_listing_patch_and_disable(db: TestDb) {
         json!({"min_msat": 1_000, "max_msat": 5_000, "description": "Before", "username": "dave"}),
     )
     .await;
-    let id = link["id"].as_str().unwrap();
+    let id = link.id.as_str();
     let before = pay_response(&app, &app.url("/.well-known/lnurlp/dave")).await;
     let (status, patched) = app
         .api(
@@ -532,6 +546,9 @@ async fn admin_listing_patch_and_disable(db: TestDb) {
         )
         .await;
     assert_eq!(status, 200, "{patched}");
+    let patched: PayLinkView = typed(patched);
+    assert_eq!(patched.description, "After");
+    assert_eq!(patched.long_description, None);
     let after = pay_response(&app, &app.url("/.well-known/lnurlp/dave")).await;
     assert_ne!(before.metadata, after.metadata, "a new link version");
     assert!(after.metadata.contains("After"));
@@ -556,8 +573,9 @@ async fn admin_listing_patch_and_disable(db: TestDb) {
             None,
         )
         .await;
-    assert_eq!(page1["data"].as_array().unwrap().len(), 3);
-    let cursor = page1["next_cursor"].as_str().unwrap();
+    let page1: Page<PayInvoiceView> = typed(page1);
+    assert_eq!(page1.data.len(), 3);
+    let cursor = page1.next_cursor.expect("a next page");
     let (_, page2) = app
         .api(
             Method::GET,
@@ -565,14 +583,15 @@ async fn admin_listing_patch_and_disable(db: TestDb) {
             None,
         )
         .await;
-    assert_eq!(page2["data"].as_array().unwrap().len(), 2);
-    assert!(page2["next_cursor"].is_null());
+    let page2: Page<PayInvoiceView> = typed(page2);
+    assert_eq!(page2.data.len(), 2);
+    assert_eq!(page2.next_cursor, None);
 
     let (status, v) = app
         .api(Method::DELETE, &format!("/api/v1/pay-links/{id}"), None)
         .await;
     assert_eq!(status, 200);
-    assert_eq!(v["status"], "disabled");
+    assert_eq!(typed::<PayLinkView>(v).status, PayLinkStatus::Disabled);
     let (_, v) = app.get_json(&app.url("/.well-known/lnurlp/dave")).await;
     assert_eq!(v["status"], "ERROR");
     let (_, v) = app
@@ -581,6 +600,6 @@ async fn admin_listing_patch_and_disable(db: TestDb) {
     assert_eq!(v["status"], "ERROR");
     let (status, list) = app.api(Method::GET, "/api/v1/pay-links", None).await;
     assert_eq!(status, 200);
-    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert_eq!(typed::<Page<PayLinkView>>(list).data.len(), 1);
     app.stop(true).await;
 }

@@ -14,9 +14,8 @@
 
 use diesel::prelude::*;
 
-use crate::db::models::PayInvoice;
-use crate::db::schema::{event_attempts, events, pay_invoices, webhook_endpoints};
-use crate::db::types::{AttemptId, EventId, EventState, EventType, PayInvoiceState};
+use crate::db::schema::{event_attempts, events, webhook_endpoints};
+use crate::db::types::{AttemptId, EventId, EventState, EventType};
 use crate::db::{DbConn, DbError};
 
 /// An event row (also its insert form).
@@ -346,43 +345,6 @@ impl WebhookEndpoint {
         let n = diesel::update(w::webhook_endpoints.filter(w::url.eq(url)))
             .set((w::secret_enc.eq(secret_enc), w::rotated_at.eq(now)))
             .execute(conn)?;
-        Ok(n == 1)
-    }
-}
-
-// Expiry of pay invoices, kept here beside the event it causes: the sweeper
-// marks `expired_at` (state stays `open`, so a settlement learned late still
-// records) and writes `invoice.expired` in the same transaction.
-impl PayInvoice {
-    /// Open invoices past `expires_at <= before` not yet marked expired.
-    pub fn due_for_expiry(
-        conn: &mut DbConn,
-        before: i64,
-        limit: i64,
-    ) -> Result<Vec<PayInvoice>, DbError> {
-        use pay_invoices::dsl as i;
-        Ok(i::pay_invoices
-            .filter(i::state.eq(PayInvoiceState::Open))
-            .filter(i::expired_at.is_null())
-            .filter(i::expires_at.le(before))
-            .order(i::expires_at.asc())
-            .limit(limit)
-            .select(PayInvoice::as_select())
-            .load(conn)?)
-    }
-
-    /// Marks an open invoice expired. Returns whether this call did it (so
-    /// one `invoice.expired` is written, whatever the number of instances).
-    pub fn mark_expired(conn: &mut DbConn, hash: &str, now: i64) -> Result<bool, DbError> {
-        use pay_invoices::dsl as i;
-        let n = diesel::update(
-            i::pay_invoices
-                .filter(i::payment_hash.eq(hash))
-                .filter(i::state.eq(PayInvoiceState::Open))
-                .filter(i::expired_at.is_null()),
-        )
-        .set(i::expired_at.eq(now))
-        .execute(conn)?;
         Ok(n == 1)
     }
 }

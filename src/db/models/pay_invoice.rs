@@ -1,10 +1,15 @@
 //! `pay_invoices`: every invoice issued for a pay link, with what the payer
-//! sent (comment, payer data) and, once settled, the preimage.
+//! sent (comment, payer data) and, once settled, the preimage. Database
+//! layer: imports `db` only.
+//!
+//! Expiry: the sweeper marks `expired_at` (state stays `open`, so a
+//! settlement learned late still records) and writes `invoice.expired` in
+//! the same transaction.
 
 use diesel::prelude::*;
 
 use crate::db::schema::pay_invoices;
-use crate::db::types::{InvoiceStatus, PayInvoiceState};
+use crate::db::types::{InvoiceStatus, Msat, PayInvoiceState, PayLinkId};
 use crate::db::{DbConn, DbError};
 
 /// An invoice row.
@@ -14,11 +19,11 @@ pub struct PayInvoice {
     /// Hex payment hash.
     pub payment_hash: String,
     /// The pay link.
-    pub pay_link_id: String,
+    pub pay_link_id: PayLinkId,
     /// BOLT11.
     pub bolt11: String,
-    /// Requested amount, msat.
-    pub amount_msat: i64,
+    /// Requested amount.
+    pub amount_msat: Msat,
     /// LUD-12 comment.
     pub comment: Option<String>,
     /// LUD-18 payer data as received.
@@ -27,8 +32,8 @@ pub struct PayInvoice {
     pub state: PayInvoiceState,
     /// Hex preimage, once settled.
     pub preimage: Option<String>,
-    /// Amount received, msat.
-    pub amount_paid_msat: Option<i64>,
+    /// Amount received.
+    pub amount_paid_msat: Option<Msat>,
     /// The node's settle index.
     pub settle_index: Option<i64>,
     /// Unix seconds.
@@ -72,7 +77,7 @@ impl PayInvoice {
         conn: &mut DbConn,
         hash: &str,
         preimage: &str,
-        amount_paid_msat: i64,
+        amount_paid_msat: Msat,
         settle_index: i64,
         settled_at: i64,
     ) -> Result<bool, DbError> {
@@ -114,7 +119,7 @@ impl PayInvoice {
     /// Invoices of a link, newest first, keyset-paginated below `cursor`.
     pub fn list_for_link(
         conn: &mut DbConn,
-        link_id: &str,
+        link_id: &PayLinkId,
         limit: i64,
         cursor: Option<(i64, String)>,
     ) -> Result<Vec<PayInvoice>, DbError> {
@@ -133,5 +138,37 @@ impl PayInvoice {
             .limit(limit)
             .select(PayInvoice::as_select())
             .load(conn)?)
+    }
+
+    /// Open invoices past `expires_at <= before` not yet marked expired.
+    pub fn due_for_expiry(
+        conn: &mut DbConn,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<PayInvoice>, DbError> {
+        use pay_invoices::dsl as i;
+        Ok(i::pay_invoices
+            .filter(i::state.eq(PayInvoiceState::Open))
+            .filter(i::expired_at.is_null())
+            .filter(i::expires_at.le(before))
+            .order(i::expires_at.asc())
+            .limit(limit)
+            .select(PayInvoice::as_select())
+            .load(conn)?)
+    }
+
+    /// Marks an open invoice expired. Returns whether this call did it (so
+    /// one `invoice.expired` is written, whatever the number of instances).
+    pub fn mark_expired(conn: &mut DbConn, hash: &str, now: i64) -> Result<bool, DbError> {
+        use pay_invoices::dsl as i;
+        let n = diesel::update(
+            i::pay_invoices
+                .filter(i::payment_hash.eq(hash))
+                .filter(i::state.eq(PayInvoiceState::Open))
+                .filter(i::expired_at.is_null()),
+        )
+        .set(i::expired_at.eq(now))
+        .execute(conn)?;
+        Ok(n == 1)
     }
 }

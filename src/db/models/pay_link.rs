@@ -1,9 +1,11 @@
 //! `pay_links`: LUD-06 pay links; with a `username` also a LUD-16 Lightning
-//! Address. `metadata` is the exact string served (and hashed).
+//! Address. `metadata` is the exact string served (and hashed). Database
+//! layer: imports `db` only.
 
 use diesel::prelude::*;
 
 use crate::db::schema::pay_links;
+use crate::db::types::{Msat, PayLinkId, PayLinkStatus};
 use crate::db::{DbConn, DbError};
 
 /// A pay link row (also its insert and full-update form).
@@ -11,7 +13,7 @@ use crate::db::{DbConn, DbError};
 #[diesel(table_name = pay_links, treat_none_as_null = true)]
 pub struct PayLink {
     /// Id (`pl_…`).
-    pub id: String,
+    pub id: PayLinkId,
     /// Lowercase LUD-16 username, unique.
     pub username: Option<String>,
     /// `text/plain` metadata entry.
@@ -22,10 +24,10 @@ pub struct PayLink {
     pub image_mime: Option<String>,
     /// Base64 image for the metadata.
     pub image_base64: Option<String>,
-    /// minSendable, msat.
-    pub min_msat: i64,
-    /// maxSendable, msat.
-    pub max_msat: i64,
+    /// minSendable.
+    pub min_msat: Msat,
+    /// maxSendable.
+    pub max_msat: Msat,
     /// LUD-12 commentAllowed (0 = off).
     pub comment_allowed: i64,
     /// Configured success action, JSON.
@@ -45,6 +47,20 @@ pub struct PayLink {
 }
 
 impl PayLink {
+    /// Active until disabled. The conditional UPDATEs below
+    /// (`disabled_at IS NULL`) are this rule in SQL.
+    pub fn status(&self) -> PayLinkStatus {
+        match self.disabled_at {
+            None => PayLinkStatus::Active,
+            Some(_) => PayLinkStatus::Disabled,
+        }
+    }
+
+    /// LUD-12 `commentAllowed` as a length (0 = comments off).
+    pub fn comment_chars(&self) -> u32 {
+        u32::try_from(self.comment_allowed.max(0)).unwrap_or(u32::MAX)
+    }
+
     /// Inserts a link.
     pub fn insert(&self, conn: &mut DbConn) -> Result<(), DbError> {
         diesel::insert_into(pay_links::table)
@@ -68,7 +84,7 @@ impl PayLink {
     }
 
     /// Disables a link and frees its username (one conditional UPDATE).
-    pub fn disable(conn: &mut DbConn, id: &str, now: i64) -> Result<bool, DbError> {
+    pub fn disable(conn: &mut DbConn, id: &PayLinkId, now: i64) -> Result<bool, DbError> {
         let n = diesel::update(
             pay_links::table
                 .find(id)
@@ -84,7 +100,7 @@ impl PayLink {
     }
 
     /// By id.
-    pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<PayLink>, DbError> {
+    pub fn find(conn: &mut DbConn, id: &PayLinkId) -> Result<Option<PayLink>, DbError> {
         Ok(pay_links::table
             .find(id)
             .select(PayLink::as_select())
@@ -107,7 +123,7 @@ impl PayLink {
         conn: &mut DbConn,
         addresses_only: bool,
         limit: i64,
-        cursor: Option<(i64, String)>,
+        cursor: Option<(i64, PayLinkId)>,
     ) -> Result<Vec<PayLink>, DbError> {
         use pay_links::dsl as p;
         let mut q = p::pay_links.into_boxed();

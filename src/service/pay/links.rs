@@ -6,14 +6,15 @@
 
 use super::{
     normalize_username, ImageConfig, PayInvoiceView, PayLinkPatch, PayLinkSpec, PayLinkView,
-    SuccessActionConfig, MAX_COMMENT_ALLOWED,
+    PayService, SuccessActionConfig, MAX_COMMENT_ALLOWED,
 };
 use crate::db::models::{PayInvoice, PayLink};
-use crate::db::{new_id, DbError};
+use crate::db::types::{Msat, PayLinkId, PayLinkStatus};
+use crate::db::DbError;
 use crate::lnurl;
 use crate::lnurl::metadata::{ImageMime, Metadata};
 use crate::lnurl::wire::SuccessAction;
-use crate::service::{now, page_limit, Error, Services, MAX_AMOUNT_MSAT};
+use crate::service::{now, page_limit, Error, MAX_AMOUNT_MSAT};
 
 fn image_mime(m: &str) -> Result<ImageMime, Error> {
     match m.to_ascii_lowercase().as_str() {
@@ -61,18 +62,18 @@ fn check_limits(s: &PayLinkSpec) -> Result<&str, Error> {
     Ok(description)
 }
 
-impl Services {
+impl PayService {
     /// Checks a spec and builds the row's derived columns (metadata).
     fn build_pay_row(
         &self,
-        id: String,
+        id: PayLinkId,
         s: &PayLinkSpec,
         created_at: i64,
     ) -> Result<PayLink, Error> {
         let description = check_limits(s)?;
         let username = s.username.as_deref().map(normalize_username).transpose()?;
         if let Some(w) = &s.webhook_url {
-            self.validate_webhook_url(w)?;
+            self.check_webhook_url(w)?;
         }
         if let Some(sa) = &s.success_action {
             self.check_success_action(sa)?;
@@ -85,6 +86,10 @@ impl Services {
             }
         }
         let metadata = self.metadata_of(description, s, username.as_deref())?;
+        // Within MAX_AMOUNT_MSAT (checked above), so both fit a column.
+        let (min_msat, max_msat) = Msat::new(s.min_msat)
+            .zip(Msat::new(s.max_msat))
+            .ok_or_else(|| Error::Invalid("max_msat is too large".into()))?;
         let success_action = s
             .success_action
             .as_ref()
@@ -104,9 +109,9 @@ impl Services {
             long_description: s.long_description.clone(),
             image_mime: s.image.as_ref().map(|i| i.mime.clone()),
             image_base64: s.image.as_ref().map(|i| i.base64.clone()),
-            min_msat: s.min_msat as i64,
-            max_msat: s.max_msat as i64,
-            comment_allowed: s.comment_allowed as i64,
+            min_msat,
+            max_msat,
+            comment_allowed: i64::from(s.comment_allowed),
             success_action,
             payer_data,
             metadata,
@@ -120,12 +125,6 @@ impl Services {
     /// Checks a configured success action as a wallet would see it (LUD-09
     /// url on the public host, LUD-10 within the size limit).
     fn check_success_action(&self, sa: &SuccessActionConfig) -> Result<(), Error> {
-        let host = self
-            .config
-            .public_url()
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_default();
         let probe = match sa {
             SuccessActionConfig::Message { message } => SuccessAction::Message {
                 message: message.clone(),
@@ -149,7 +148,7 @@ impl Services {
             }
         };
         probe
-            .validate(&host)
+            .validate(&self.public_host)
             .map_err(|e| Error::Invalid(format!("success_action: {e}")))
     }
 
@@ -171,7 +170,7 @@ impl Services {
                 .map_err(|e| Error::Invalid(format!("image: {e}")))?;
         }
         if let Some(u) = username {
-            meta = meta.identifier(&format!("{u}@{}", self.config.address_domain()));
+            meta = meta.identifier(&self.lightning_address(u));
         }
         Ok(meta.to_json_string())
     }
@@ -185,7 +184,7 @@ impl Services {
 
     /// Creates a pay link (a Lightning Address when `username` is set).
     pub async fn create_pay_link(&self, s: PayLinkSpec) -> Result<PayLinkView, Error> {
-        let row = self.build_pay_row(new_id("pl"), &s, now())?;
+        let row = self.build_pay_row(PayLinkId::generate(), &s, now())?;
         let r = row.clone();
         self.db
             .run(move |c| r.insert(c))
@@ -196,14 +195,18 @@ impl Services {
 
     /// Applies a partial update; the metadata (and so every later invoice's
     /// description hash) is rebuilt as one new link version.
-    pub async fn update_pay_link(&self, id: &str, p: PayLinkPatch) -> Result<PayLinkView, Error> {
+    pub async fn update_pay_link(
+        &self,
+        id: &PayLinkId,
+        p: PayLinkPatch,
+    ) -> Result<PayLinkView, Error> {
         let i = id.to_owned();
         let cur = self
             .db
             .run(move |c| PayLink::find(c, &i))
             .await?
             .ok_or_else(|| Error::NotFound("pay link not found".into()))?;
-        if cur.disabled_at.is_some() {
+        if cur.status() == PayLinkStatus::Disabled {
             return Err(Error::Conflict("pay link is disabled".into()));
         }
         let view = self.pay_view(&cur)?;
@@ -212,8 +215,8 @@ impl Services {
             _ => None,
         };
         let s = PayLinkSpec {
-            min_msat: p.min_msat.unwrap_or(view.min_msat),
-            max_msat: p.max_msat.unwrap_or(view.max_msat),
+            min_msat: p.min_msat.unwrap_or(view.min_msat.get()),
+            max_msat: p.max_msat.unwrap_or(view.max_msat.get()),
             description: p.description.unwrap_or(view.description),
             long_description: p.long_description.unwrap_or(view.long_description),
             image: p.image.unwrap_or(image),
@@ -237,7 +240,7 @@ impl Services {
     }
 
     /// Disables a pay link and frees its username; invoices are kept.
-    pub async fn disable_pay_link(&self, id: &str) -> Result<PayLinkView, Error> {
+    pub async fn disable_pay_link(&self, id: &PayLinkId) -> Result<PayLinkView, Error> {
         let i = id.to_owned();
         let t = now();
         let row = self
@@ -252,7 +255,7 @@ impl Services {
     }
 
     /// One pay link (also disabled ones; `status` tells).
-    pub async fn get_pay_link(&self, id: &str) -> Result<PayLinkView, Error> {
+    pub async fn get_pay_link(&self, id: &PayLinkId) -> Result<PayLinkView, Error> {
         let i = id.to_owned();
         let l = self
             .db
@@ -262,13 +265,13 @@ impl Services {
         self.pay_view(&l)
     }
 
-    pub(super) async fn active_pay_link(&self, id: &str) -> Result<PayLink, Error> {
-        if id.is_empty() || id.len() > 64 {
+    pub(super) async fn active_pay_link(&self, id: &PayLinkId) -> Result<PayLink, Error> {
+        if id.as_str().is_empty() || id.as_str().len() > 64 {
             return Err(Error::NotFound("unknown pay link".into()));
         }
         let i = id.to_owned();
         match self.db.run(move |c| PayLink::find(c, &i)).await? {
-            Some(l) if l.disabled_at.is_none() => Ok(l),
+            Some(l) if l.status() == PayLinkStatus::Active => Ok(l),
             _ => Err(Error::NotFound("unknown pay link".into())),
         }
     }
@@ -285,7 +288,7 @@ impl Services {
             .run(move |c| PayLink::find_by_username(c, &lookup))
             .await?
         {
-            Some(l) if l.disabled_at.is_none() => Ok(l),
+            Some(l) if l.status() == PayLinkStatus::Active => Ok(l),
             _ => Err(Error::NotFound(format!("unknown user {u:?}"))),
         }
     }
@@ -302,8 +305,8 @@ impl Services {
         &self,
         addresses_only: bool,
         limit: Option<u32>,
-        cursor: Option<String>,
-    ) -> Result<(Vec<PayLinkView>, Option<String>), Error> {
+        cursor: Option<PayLinkId>,
+    ) -> Result<(Vec<PayLinkView>, Option<PayLinkId>), Error> {
         let limit = page_limit(limit)?;
         let rows = self
             .db
@@ -315,7 +318,12 @@ impl Services {
                         None => return Ok(None),
                     },
                 };
-                Ok(Some(PayLink::list(c, addresses_only, limit as i64, cur)?))
+                Ok(Some(PayLink::list(
+                    c,
+                    addresses_only,
+                    i64::from(limit),
+                    cur,
+                )?))
             })
             .await?
             .ok_or_else(|| Error::Invalid("cursor does not name a pay link".into()))?;
@@ -333,7 +341,7 @@ impl Services {
     /// hash of the previous page.
     pub async fn list_pay_invoices(
         &self,
-        link_id: &str,
+        link_id: &PayLinkId,
         limit: Option<u32>,
         cursor: Option<String>,
     ) -> Result<(Vec<PayInvoiceView>, Option<String>), Error> {
@@ -350,7 +358,12 @@ impl Services {
                         _ => return Ok(None),
                     },
                 };
-                Ok(Some(PayInvoice::list_for_link(c, &id, limit as i64, cur)?))
+                Ok(Some(PayInvoice::list_for_link(
+                    c,
+                    &id,
+                    i64::from(limit),
+                    cur,
+                )?))
             })
             .await?
             .ok_or_else(|| Error::Invalid("cursor does not name an invoice of this link".into()))?;

@@ -6,24 +6,34 @@
 //! requested one.
 //! <https://github.com/lnurl/luds/blob/luds/06.md>
 //!
-//! Service layer: imports `lnurl`, `db`, `node` and the outbox of
-//! `service::webhooks` (never the other way round).
+//! Service layer: imports `lnurl`, `db`, `node`, [`crate::webhook_target`]
+//! (a link's `webhook_url`) and the outbox of `service::webhooks` (never
+//! the other way round).
 //!
-//! - `mod.rs`: what the operator gives (spec, patch) and sees (views);
+//! - `mod.rs`: what the operator gives (spec, patch) and sees (views); the
+//!   [`PayService`] handle with the URLs and Lightning Addresses it hands
+//!   out;
 //! - `links.rs`: pay-link management, checks and metadata, lookups by id
 //!   and username;
 //! - `wallet.rs`: the wallet's protocol (pay request, callback, verify);
 //! - `settlement.rs`: recording settlements, reconciling with the node,
 //!   expiring unpaid invoices.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use super::webhooks::Outbox;
-use super::{rfc3339, Base, Error, Services};
+use super::{rfc3339, Base, Error};
 use crate::db::models::{PayInvoice, PayLink};
-use crate::db::types::InvoiceStatus;
+use crate::db::types::{InvoiceStatus, Msat, PayLinkId, PayLinkStatus};
+use crate::db::Db;
 use crate::lnurl;
 use crate::lnurl::wire::PayerDataSpec;
+use crate::metrics::Metrics;
+use crate::node::LightningNode;
+use crate::paths::{self, QrFormat};
+use crate::webhook_target::check_target_url;
 
 mod links;
 mod settlement;
@@ -120,11 +130,12 @@ pub struct PayLinkPatch {
     pub webhook_url: Option<Option<String>>,
 }
 
-/// A pay link as shown to the operator and the pages.
-#[derive(Debug, Clone, Serialize)]
+/// A pay link as shown to the operator and the pages (and, deserialized,
+/// as clients such as the tests read it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PayLinkView {
     /// Id.
-    pub id: String,
+    pub id: PayLinkId,
     /// Bech32 LNURL of `url`, uppercase (QR form).
     pub lnurl: String,
     /// `{public}/lnurlp/{id}`.
@@ -137,10 +148,10 @@ pub struct PayLinkView {
     pub page_url: String,
     /// QR image (SVG).
     pub qr_url: String,
-    /// minSendable, msat.
-    pub min_msat: u64,
-    /// maxSendable, msat.
-    pub max_msat: u64,
+    /// minSendable.
+    pub min_msat: Msat,
+    /// maxSendable.
+    pub max_msat: Msat,
     /// `text/plain`.
     pub description: String,
     /// LUD-20.
@@ -158,22 +169,23 @@ pub struct PayLinkView {
     /// The exact metadata string served.
     pub metadata: String,
     /// `active` or `disabled`.
-    pub status: &'static str,
+    pub status: PayLinkStatus,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
     pub updated_at: String,
 }
 
-/// An issued invoice as shown to the operator.
-#[derive(Debug, Clone, Serialize)]
+/// An issued invoice as shown to the operator (and, deserialized, as
+/// clients such as the tests read it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PayInvoiceView {
     /// Hex.
     pub payment_hash: String,
     /// BOLT11.
     pub bolt11: String,
-    /// Requested amount, msat.
-    pub amount_msat: u64,
+    /// Requested amount.
+    pub amount_msat: Msat,
     /// LUD-12 comment.
     pub comment: Option<String>,
     /// LUD-18 payer data (parsed JSON).
@@ -182,8 +194,8 @@ pub struct PayInvoiceView {
     pub state: InvoiceStatus,
     /// Hex, once settled.
     pub preimage: Option<String>,
-    /// msat, once settled.
-    pub amount_paid_msat: Option<u64>,
+    /// Received, once settled.
+    pub amount_paid_msat: Option<Msat>,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
@@ -199,7 +211,7 @@ impl PayInvoiceView {
         PayInvoiceView {
             payment_hash: i.payment_hash.clone(),
             bolt11: i.bolt11.clone(),
-            amount_msat: i.amount_msat.max(0) as u64,
+            amount_msat: i.amount_msat,
             comment: i.comment.clone(),
             payer_data: i
                 .payer_data
@@ -207,7 +219,7 @@ impl PayInvoiceView {
                 .and_then(|p| serde_json::from_str(p).ok()),
             state,
             preimage: i.preimage.clone(),
-            amount_paid_msat: i.amount_paid_msat.map(|a| a.max(0) as u64),
+            amount_paid_msat: i.amount_paid_msat,
             created_at: rfc3339(i.created_at),
             expires_at: rfc3339(i.expires_at),
             settled_at: i.settled_at.map(rfc3339),
@@ -234,14 +246,75 @@ pub fn normalize_username(u: &str) -> Result<String, Error> {
     Ok(u)
 }
 
-impl Services {
-    fn pay_url(&self, id: &str) -> String {
-        self.url(&format!("/lnurlp/{id}"))
+/// The pay handle: pay links, Lightning Addresses, invoices, settlement.
+/// Holds only what these need; built once by [`Services::new`](super::Services::new).
+pub struct PayService {
+    db: Db,
+    node: Arc<dyn LightningNode>,
+    metrics: Arc<Metrics>,
+    /// Where `invoice.settled`/`invoice.expired` are written, and the wake
+    /// of the delivery worker.
+    outbox: Outbox,
+    /// `public_url`, the prefix of every URL handed out.
+    public_url: String,
+    /// Host of `public_url`: LUD-09 url actions must point there.
+    public_host: String,
+    /// Domain of Lightning Addresses.
+    address_domain: String,
+    /// `[pay] invoice_expiry_secs`.
+    invoice_expiry_secs: u32,
+    /// `[webhooks] allow_private_targets`, for a link's `webhook_url`.
+    allow_private_targets: bool,
+}
+
+impl PayService {
+    /// Built once by [`Services::new`](super::Services::new).
+    pub(crate) fn new(base: &Base, outbox: Outbox) -> PayService {
+        let config = &base.config;
+        PayService {
+            db: base.db.clone(),
+            node: base.node.clone(),
+            metrics: base.metrics.clone(),
+            outbox,
+            public_url: config.public_url.clone(),
+            public_host: config
+                .public_url()
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_default(),
+            address_domain: config.address_domain(),
+            invoice_expiry_secs: config.pay.invoice_expiry_secs,
+            allow_private_targets: config.webhooks.allow_private_targets,
+        }
     }
 
-    /// `{public}/.well-known/lnurlp/{username}`.
-    pub fn address_url(&self, username: &str) -> String {
-        self.url(&format!("/.well-known/lnurlp/{username}"))
+    /// `public_url` + `path` (path starts with `/`).
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.public_url, path)
+    }
+
+    fn pay_url(&self, id: &PayLinkId) -> String {
+        self.url(&paths::lnurlp(id.as_str()))
+    }
+
+    /// The Lightning Address of `username` on this server.
+    pub fn lightning_address(&self, username: &str) -> String {
+        format!("{username}@{}", self.address_domain)
+    }
+
+    /// The uppercase LNURL of a Lightning Address: LUD-16's
+    /// `{public_url}/.well-known/lnurlp/{username}`, bech32-encoded (LUD-01),
+    /// so wallets that do not know addresses can still scan it.
+    pub fn address_lnurl(&self, username: &str) -> String {
+        lnurl::bech32::encode_upper(&self.url(&paths::well_known_lnurlp(username)))
+    }
+
+    /// Checks a link's `webhook_url` at creation (see
+    /// [`crate::webhook_target`]).
+    fn check_webhook_url(&self, u: &str) -> Result<(), Error> {
+        check_target_url(u, self.allow_private_targets)
+            .map(|_| ())
+            .map_err(|e| Error::Invalid(format!("webhook_url {e}")))
     }
 
     fn pay_view(&self, l: &PayLink) -> Result<PayLinkView, Error> {
@@ -251,19 +324,16 @@ impl Services {
             id: l.id.clone(),
             lnurl: lnurl::bech32::encode_upper(&url),
             lnurlp: lnurl::bech32::lud17(&parsed, lnurl::bech32::Lud17::Pay),
-            lightning_address: l
-                .username
-                .as_ref()
-                .map(|u| format!("{u}@{}", self.config.address_domain())),
-            page_url: self.url(&format!("/p/{}", l.id)),
-            qr_url: self.url(&format!("/qr/p/{}.svg", l.id)),
+            lightning_address: l.username.as_deref().map(|u| self.lightning_address(u)),
+            page_url: self.url(&paths::pay_page(l.id.as_str())),
+            qr_url: self.url(&paths::qr_pay(l.id.as_str(), QrFormat::Svg)),
             url,
-            min_msat: l.min_msat.max(0) as u64,
-            max_msat: l.max_msat.max(0) as u64,
+            min_msat: l.min_msat,
+            max_msat: l.max_msat,
             description: l.description.clone(),
             long_description: l.long_description.clone(),
             username: l.username.clone(),
-            comment_allowed: l.comment_allowed.clamp(0, u32::MAX as i64) as u32,
+            comment_allowed: l.comment_chars(),
             success_action: l
                 .success_action
                 .as_deref()
@@ -274,32 +344,10 @@ impl Services {
                 .and_then(|s| serde_json::from_str(s).ok()),
             webhook_url: l.webhook_url.clone(),
             metadata: l.metadata.clone(),
-            status: if l.disabled_at.is_some() {
-                "disabled"
-            } else {
-                "active"
-            },
+            status: l.status(),
             created_at: rfc3339(l.created_at),
             updated_at: rfc3339(l.updated_at),
         })
-    }
-}
-
-/// The pay handle: pay links, Lightning Addresses, invoices, settlement.
-// Transitional: holds the whole base until its methods move here.
-#[allow(dead_code)]
-pub struct PayService {
-    base: Base,
-    outbox: Outbox,
-}
-
-impl PayService {
-    /// Built once by [`Services::new`].
-    pub(crate) fn new(base: &Base, outbox: Outbox) -> PayService {
-        PayService {
-            base: base.clone(),
-            outbox,
-        }
     }
 }
 

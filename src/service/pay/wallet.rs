@@ -9,22 +9,24 @@
 use rand::RngCore;
 
 use super::settlement::settlement_of;
+use super::PayService;
 use super::SuccessActionConfig;
 use crate::db::models::{PayInvoice, PayLink};
-use crate::db::types::PayInvoiceState;
+use crate::db::types::{Msat, PayInvoiceState, PayLinkId};
 use crate::lnurl;
 use crate::lnurl::wire::{PayCallbackResponse, PayRequest, PayerDataSpec, SuccessAction};
 use crate::node::{InvoiceRequest, PaymentHash, Preimage};
-use crate::service::{now, Error, Services};
+use crate::paths;
+use crate::service::{now, Error};
 
-impl Services {
+impl PayService {
     fn pay_request_of(&self, l: &PayLink) -> PayRequest {
         PayRequest {
             callback: format!("{}/callback", self.pay_url(&l.id)),
-            min_sendable: l.min_msat.max(0) as u64,
-            max_sendable: l.max_msat.max(0) as u64,
+            min_sendable: l.min_msat.get(),
+            max_sendable: l.max_msat.get(),
             metadata: l.metadata.clone(),
-            comment_allowed: (l.comment_allowed > 0).then_some(l.comment_allowed as u32),
+            comment_allowed: Some(l.comment_chars()).filter(|n| *n > 0),
             payer_data: l
                 .payer_data
                 .as_deref()
@@ -33,7 +35,7 @@ impl Services {
     }
 
     /// LUD-06 step 1 for `/lnurlp/{id}`.
-    pub async fn pay_request(&self, id: &str) -> Result<PayRequest, Error> {
+    pub async fn pay_request(&self, id: &PayLinkId) -> Result<PayRequest, Error> {
         let l = self.active_pay_link(id).await?;
         Ok(self.pay_request_of(&l))
     }
@@ -50,13 +52,13 @@ impl Services {
     /// not called when a check fails.
     pub async fn pay_callback(
         &self,
-        id: &str,
+        id: &PayLinkId,
         amount: Option<&str>,
         comment: Option<&str>,
         payerdata: Option<&str>,
     ) -> Result<PayCallbackResponse, Error> {
         let l = self.active_pay_link(id).await?;
-        let amount_msat = parse_amount(amount, l.min_msat.max(0) as u64, l.max_msat.max(0) as u64)?;
+        let amount_msat = parse_amount(amount, l.min_msat, l.max_msat)?;
         let comment = comment.filter(|c| !c.is_empty());
         check_comment(&l, comment)?;
         let payerdata = checked_payer_data(&l, payerdata)?;
@@ -67,11 +69,11 @@ impl Services {
             .as_deref()
             .and_then(|s| serde_json::from_str(s).ok());
         let preimage = preimage_for(action.as_ref());
-        let expiry_secs = self.config.pay.invoice_expiry_secs;
+        let expiry_secs = self.invoice_expiry_secs;
         let created = self
             .node
             .create_invoice(InvoiceRequest {
-                amount_msat,
+                amount_msat: amount_msat.get(),
                 description_hash,
                 expiry_secs,
                 preimage,
@@ -84,14 +86,14 @@ impl Services {
             payment_hash: hash.clone(),
             pay_link_id: l.id.clone(),
             bolt11: created.bolt11.clone(),
-            amount_msat: amount_msat as i64,
+            amount_msat,
             comment: comment.map(str::to_owned),
             payer_data: payerdata.map(str::to_owned),
             state: PayInvoiceState::Open,
             preimage: None,
             amount_paid_msat: None,
             settle_index: None,
-            expires_at: t + expiry_secs as i64,
+            expires_at: t + i64::from(expiry_secs),
             created_at: t,
             settled_at: None,
         };
@@ -101,7 +103,7 @@ impl Services {
             routes: Vec::new(),
             success_action,
             disposable: Some(false),
-            verify: Some(self.url(&format!("/lnurlp/verify/{hash}"))),
+            verify: Some(self.url(&paths::lnurlp_verify(&hash))),
         })
     }
 
@@ -152,7 +154,7 @@ fn check_comment(l: &PayLink, comment: Option<&str>) -> Result<(), Error> {
             return Err(Error::Invalid("This link does not accept comments.".into()));
         }
         let n = c.chars().count();
-        if n as i64 > l.comment_allowed {
+        if i64::try_from(n).map_or(true, |n| n > l.comment_allowed) {
             return Err(Error::Invalid(format!(
                 "Comment is too long: {n} characters, at most {} allowed.",
                 l.comment_allowed
@@ -235,7 +237,8 @@ fn success_action_of(
 }
 
 /// LUD-06 `amount`: a whole number of msat within the link's bounds.
-fn parse_amount(amount: Option<&str>, min: u64, max: u64) -> Result<u64, Error> {
+fn parse_amount(amount: Option<&str>, min: Msat, max: Msat) -> Result<Msat, Error> {
+    let (min, max) = (min.get(), max.get());
     let a = amount
         .map(str::trim)
         .filter(|a| !a.is_empty())
@@ -263,7 +266,8 @@ fn parse_amount(amount: Option<&str>, min: u64, max: u64) -> Result<u64, Error> 
             "Amount {n} is above the maximum of {max} millisatoshis."
         )));
     }
-    Ok(n)
+    // n <= max, which came from a column, so it fits one.
+    Msat::new(n).ok_or_else(|| Error::Internal(format!("amount {n} does not fit a column")))
 }
 
 #[cfg(test)]
@@ -272,9 +276,10 @@ mod tests {
 
     #[test]
     fn amounts_are_whole_msat_within_bounds() {
+        let msat = |n| Msat::new(n).expect("test amount fits");
         assert_eq!(
-            parse_amount(Some("1000"), 1000, 2000).expect("test input is valid"),
-            1000
+            parse_amount(Some("1000"), msat(1000), msat(2000)).expect("test input is valid"),
+            msat(1000)
         );
         for bad in [
             "",
@@ -288,8 +293,11 @@ mod tests {
             "abc",
             "99999999999999999999999",
         ] {
-            assert!(parse_amount(Some(bad), 1000, 2000).is_err(), "{bad}");
+            assert!(
+                parse_amount(Some(bad), msat(1000), msat(2000)).is_err(),
+                "{bad}"
+            );
         }
-        assert!(parse_amount(None, 1, 2).is_err());
+        assert!(parse_amount(None, msat(1), msat(2)).is_err());
     }
 }

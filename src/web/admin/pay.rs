@@ -4,6 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Deserializer};
 
 use super::{limit_param, Admin};
+use crate::db::types::PayLinkId;
 use crate::lnurl::wire::PayerDataSpec;
 use crate::service::pay::{ImageConfig, PayLinkPatch, PayLinkSpec, SuccessActionConfig};
 use crate::service::Services;
@@ -83,6 +84,7 @@ async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     let view = svc
+        .pay()
         .create_pay_link(PayLinkSpec {
             min_msat: b.min_msat,
             max_msat: b.max_msat,
@@ -107,8 +109,9 @@ async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     let view = svc
+        .pay()
         .update_pay_link(
-            &id,
+            &PayLinkId::from_raw(id.into_inner()),
             PayLinkPatch {
                 min_msat: b.min_msat,
                 max_msat: b.max_msat,
@@ -136,10 +139,11 @@ async fn list(
         Some("true" | "1")
     );
     let (links, next) = svc
+        .pay()
         .list_pay_links(
             addresses_only,
             limit_param(&req)?,
-            query_param(&req, "cursor"),
+            query_param(&req, "cursor").map(PayLinkId::from_raw),
         )
         .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"data": links, "next_cursor": next})))
@@ -150,7 +154,11 @@ async fn get(
     svc: web::Data<Services>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(svc.get_pay_link(&id).await?))
+    Ok(HttpResponse::Ok().json(
+        svc.pay()
+            .get_pay_link(&PayLinkId::from_raw(id.into_inner()))
+            .await?,
+    ))
 }
 
 async fn disable(
@@ -158,7 +166,11 @@ async fn disable(
     svc: web::Data<Services>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(svc.disable_pay_link(&id).await?))
+    Ok(HttpResponse::Ok().json(
+        svc.pay()
+            .disable_pay_link(&PayLinkId::from_raw(id.into_inner()))
+            .await?,
+    ))
 }
 
 async fn invoices(
@@ -168,7 +180,12 @@ async fn invoices(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (data, next) = svc
-        .list_pay_invoices(&id, limit_param(&req)?, query_param(&req, "cursor"))
+        .pay()
+        .list_pay_invoices(
+            &PayLinkId::from_raw(id.into_inner()),
+            limit_param(&req)?,
+            query_param(&req, "cursor"),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"data": data, "next_cursor": next})))
 }
