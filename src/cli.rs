@@ -364,6 +364,7 @@ async fn withdraw(cmd: WithdrawCmd, config: Config) -> anyhow::Result<()> {
         WithdrawCmd::Create(args) => create_withdraw_link(&svc, args).await?,
         WithdrawCmd::List { status, limit } => {
             let (links, _) = svc
+                .withdraw()
                 .list_withdraw_links(status.as_deref(), Some(limit), None)
                 .await?;
             for l in links {
@@ -374,7 +375,7 @@ async fn withdraw(cmd: WithdrawCmd, config: Config) -> anyhow::Result<()> {
             }
         }
         WithdrawCmd::Show { id, qr } => {
-            let l = svc.get_withdraw_link(&id).await?;
+            let l = svc.withdraw().get_withdraw_link(&id).await?;
             print_link(&l, qr);
             for w in l.withdrawals.unwrap_or_default() {
                 println!(
@@ -388,7 +389,7 @@ async fn withdraw(cmd: WithdrawCmd, config: Config) -> anyhow::Result<()> {
             }
         }
         WithdrawCmd::Disable { id } => {
-            let l = svc.disable_withdraw_link(&id).await?;
+            let l = svc.withdraw().disable_withdraw_link(&id).await?;
             println!("{} disabled", l.id);
         }
     }
@@ -413,6 +414,7 @@ async fn create_withdraw_link(svc: &Services, args: WithdrawCreate) -> anyhow::R
         ),
     };
     let (view, created) = svc
+        .withdraw()
         .create_withdraw_link(NewLink {
             min_msat,
             max_msat,

@@ -18,7 +18,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn withdraw_request(svc: web::Data<Services>, secret: web::Path<String>) -> HttpResponse {
-    match svc.withdraw_request(&secret).await {
+    match svc.withdraw().withdraw_request(&secret).await {
         Ok(r) => lud_json(&r),
         Err(e) => lud_error(&svc, "/lnurlw/{secret}", &e),
     }
@@ -37,7 +37,7 @@ async fn withdraw_callback(
             &Error::Invalid("Missing k1 or pr parameter.".into()),
         );
     };
-    match svc.withdraw_callback(&secret, &k1, &pr).await {
+    match svc.withdraw().withdraw_callback(&secret, &k1, &pr).await {
         Ok(()) => lud_json(&crate::lnurl::wire::StatusOk),
         Err(e) => lud_error(&svc, ROUTE, &e),
     }

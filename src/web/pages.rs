@@ -120,7 +120,7 @@ struct WithdrawTpl {
 }
 
 async fn withdraw_page(svc: web::Data<Services>, secret: web::Path<String>) -> HttpResponse {
-    let p = match svc.withdraw_page(&secret).await {
+    let p = match svc.withdraw().withdraw_page(&secret).await {
         Ok(p) => p,
         Err(e) => return page_error(&e),
     };
@@ -155,7 +155,7 @@ async fn withdraw_page(svc: web::Data<Services>, secret: web::Path<String>) -> H
 }
 
 async fn withdraw_status(svc: web::Data<Services>, secret: web::Path<String>) -> HttpResponse {
-    match svc.withdraw_status(&secret).await {
+    match svc.withdraw().withdraw_status(&secret).await {
         Ok(s) => HttpResponse::Ok().json(s),
         Err(Error::NotFound(_)) => HttpResponse::NotFound().json(serde_json::json!({
             "error": {"code": "not_found", "message": "unknown withdraw link"}
@@ -330,13 +330,17 @@ async fn voucher_sheet(
             Err(e) => return page_error(&e),
         }
     } else if let Some(t) = query_param(&req, "t") {
-        if svc.check_voucher_sheet_token(&batch_id, &t).is_err() {
+        if svc
+            .withdraw()
+            .check_voucher_sheet_token(&batch_id, &t)
+            .is_err()
+        {
             return refused_bad_link();
         }
     } else {
         return refused_unauthenticated();
     }
-    let sheet = match svc.voucher_sheet(&batch_id).await {
+    let sheet = match svc.withdraw().voucher_sheet(&batch_id).await {
         Ok(s) => s,
         Err(e) => return page_error(&e),
     };

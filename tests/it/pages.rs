@@ -497,9 +497,12 @@ async fn voucher_sheet(db: TestDb) {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let expired = app.svc.voucher_sheet_token(batch_id, now - 5);
-    let other_batch = app.svc.voucher_sheet_token("wb_other", now + 600);
-    let valid = app.svc.voucher_sheet_token(batch_id, now + 600);
+    let expired = app.svc.withdraw().voucher_sheet_token(batch_id, now - 5);
+    let other_batch = app
+        .svc
+        .withdraw()
+        .voucher_sheet_token("wb_other", now + 600);
+    let valid = app.svc.withdraw().voucher_sheet_token(batch_id, now + 600);
     let (exp, mac) = valid.split_once('.').unwrap();
     let forged_expiry = format!("{}.{mac}", now + 7200);
     let flipped = format!(
@@ -577,7 +580,7 @@ async fn voucher_sheet(db: TestDb) {
     let decoded: HashSet<String> = data_uri_pngs(&page).iter().map(|p| decode_qr(p)).collect();
     assert!(!decoded.contains(first));
     // Unknown batch, even with a valid signature for it: 404.
-    let t = app.svc.voucher_sheet_token("wb_nope", now + 600);
+    let t = app.svc.withdraw().voucher_sheet_token("wb_nope", now + 600);
     let g = get(&app, &format!("/vouchers/wb_nope?t={t}")).await;
     assert_html_page(&g, StatusCode::NOT_FOUND, "unknown batch");
     app.stop(true).await;

@@ -801,7 +801,10 @@ async fn a_refused_resend_never_gives_back_a_use_still_in_flight(db: TestDb) {
         .unwrap();
     // A second send is refused ("invoice expired") before lnd looks at the
     // hash; the payment is still in flight, so the use must stay claimed.
-    assert_eq!(app.svc.send_withdrawal(&row).await.unwrap(), Step::Unknown);
+    assert_eq!(
+        app.svc.withdraw().send_withdrawal(&row).await.unwrap(),
+        Step::Unknown
+    );
     let l = app.withdraw_link(&id).await;
     assert_eq!(l["uses_left"], 0);
     assert_eq!(l["withdrawals"][0]["state"], "in_flight");

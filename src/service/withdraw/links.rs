@@ -4,14 +4,16 @@
 //!
 //! Service layer: imports `db` models and the server keys; formats no HTTP.
 
+use super::WithdrawService;
 use super::{LinkView, NewLink};
 use crate::db::models::withdraw_link::LinkStatusFilter;
 use crate::db::models::{NewWithdrawLink, WithdrawLink, Withdrawal};
 use crate::db::{new_id, DbError};
 use crate::service::secrets::random_secret;
-use crate::service::{now, page_limit, Error, Services, MAX_AMOUNT_MSAT};
+use crate::service::{now, page_limit, Error, MAX_AMOUNT_MSAT};
+use crate::webhook_target::check_target_url;
 
-impl Services {
+impl WithdrawService {
     fn validate_new_link(&self, n: &NewLink) -> Result<(), Error> {
         if n.min_msat < 1 {
             return Err(Error::Invalid("min_msat must be at least 1".into()));
@@ -52,7 +54,8 @@ impl Services {
             }
         }
         if let Some(w) = &n.webhook_url {
-            self.validate_webhook_url(w)?;
+            check_target_url(w, self.allow_private_targets)
+                .map_err(|e| Error::Invalid(format!("webhook_url {e}")))?;
         }
         if let Some(p) = &n.pay_link {
             let u =

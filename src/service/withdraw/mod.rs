@@ -13,16 +13,20 @@
 //! - [`status`]: the page and its live state;
 //! - [`vouchers`]: printable voucher sheets and their signed URLs.
 
-use serde::Serialize;
-
 use std::sync::Arc;
+use std::time::Duration;
 
+use serde::Serialize;
 use tokio::sync::Notify;
 
 use super::webhooks::Outbox;
-use super::{now, rfc3339, Base, Error, Services};
+use super::{now, rfc3339, Base, Error, ServerKeys};
+use crate::config::WithdrawConfig;
 use crate::db::models::{WithdrawLink, Withdrawal, WithdrawalState};
+use crate::db::Db;
 use crate::lnurl;
+use crate::metrics::Metrics;
+use crate::node::{LightningNode, Network};
 
 pub mod links;
 pub mod payout;
@@ -159,7 +163,67 @@ impl WithdrawalView {
     }
 }
 
-impl Services {
+/// The withdraw handle: links, the LUD-03 flow, payouts, pages, vouchers.
+/// Holds only what those need; built once by
+/// [`Services::new`](super::Services::new).
+pub struct WithdrawService {
+    db: Db,
+    node: Arc<dyn LightningNode>,
+    keys: ServerKeys,
+    metrics: Arc<Metrics>,
+    /// `[withdraw]`: fee limits, payment timeout, lease length.
+    config: WithdrawConfig,
+    /// `public_url`, the prefix of every URL handed out.
+    public_url: String,
+    /// Network of the node: a wallet's invoice must be for it.
+    network: Network,
+    /// `[webhooks] allow_private_targets`, for a link's `webhook_url`.
+    allow_private_targets: bool,
+    /// Identity of this process for the payer's leases.
+    instance_id: String,
+    /// Where `withdraw.succeeded`/`withdraw.failed` are written.
+    outbox: Outbox,
+    /// Wakes the payer when a withdrawal was committed.
+    payer_wake: Arc<Notify>,
+}
+
+impl WithdrawService {
+    /// Built once by [`Services::new`](super::Services::new).
+    pub(crate) fn new(base: &Base, outbox: Outbox, payer_wake: Arc<Notify>) -> WithdrawService {
+        WithdrawService {
+            db: base.db.clone(),
+            node: base.node.clone(),
+            keys: base.keys.clone(),
+            metrics: base.metrics.clone(),
+            config: base.config.withdraw.clone(),
+            public_url: base.config.public_url.clone(),
+            network: base.network,
+            allow_private_targets: base.config.webhooks.allow_private_targets,
+            instance_id: base.instance_id.clone(),
+            outbox,
+            payer_wake,
+        }
+    }
+
+    /// Resolves when a wallet's claim was committed since the last call
+    /// (or while nobody waited): the payer's wake-up. Meant for the one
+    /// payer loop of the process (see the wake in
+    /// [`withdraw_callback`](Self::withdraw_callback)).
+    pub async fn claim_committed(&self) {
+        self.payer_wake.notified().await;
+    }
+
+    /// How long the payer waits for a final state when it tracks a
+    /// payment: half a lease, 1 to 20 seconds.
+    pub fn track_wait(&self) -> Duration {
+        Duration::from_secs((self.config.lease_secs as u64 / 2).clamp(1, 20))
+    }
+
+    /// `public_url` + `path` (path starts with `/`).
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.public_url, path)
+    }
+
     /// The LUD-03 first-step URL of a secret.
     pub fn withdraw_url(&self, secret: &str) -> String {
         self.url(&format!("/lnurlw/{secret}"))
@@ -218,23 +282,4 @@ impl Services {
 /// anything else cannot match and is refused before hashing arbitrary input.
 fn secret_shape_ok(secret: &str) -> bool {
     secret.len() == 32 && secret.bytes().all(|b| b.is_ascii_hexdigit())
-}
-/// The withdraw handle: links, the LUD-03 flow, payouts, pages, vouchers.
-// Transitional: holds the whole base until its methods move here.
-#[allow(dead_code)]
-pub struct WithdrawService {
-    base: Base,
-    outbox: Outbox,
-    payer_wake: Arc<Notify>,
-}
-
-impl WithdrawService {
-    /// Built once by [`Services::new`].
-    pub(crate) fn new(base: &Base, outbox: Outbox, payer_wake: Arc<Notify>) -> WithdrawService {
-        WithdrawService {
-            base: base.clone(),
-            outbox,
-            payer_wake,
-        }
-    }
 }

@@ -8,10 +8,11 @@
 
 use std::time::Duration;
 
+use super::WithdrawService;
 use crate::db::models::{WithdrawLink, Withdrawal};
 use crate::node::{NodeError, PaymentHash, PaymentOutcome};
 use crate::service::webhooks::{withdraw_event, EventType};
-use crate::service::{now, Error, Services};
+use crate::service::{now, Error};
 
 /// What became of one withdrawal after a payer step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,9 +27,9 @@ pub enum Step {
     LostLease,
 }
 
-impl Services {
+impl WithdrawService {
     fn lease_until(&self) -> i64 {
-        now() + self.config.withdraw.lease_secs as i64
+        now() + self.config.lease_secs as i64
     }
 
     /// Takes pending withdrawals for this instance.
@@ -69,8 +70,7 @@ impl Services {
     /// instance (which, seeing no record yet, might send it again).
     async fn holding_lease<T>(&self, id: &str, fut: impl std::future::Future<Output = T>) -> T {
         tokio::pin!(fut);
-        let every =
-            Duration::from_millis((self.config.withdraw.lease_secs as u64 * 1000 / 3).max(300));
+        let every = Duration::from_millis((self.config.lease_secs as u64 * 1000 / 3).max(300));
         loop {
             tokio::select! {
                 r = &mut fut => return r,
@@ -91,7 +91,7 @@ impl Services {
     /// Asks the node to pay a withdrawal this instance has taken
     /// (`in_flight`, leased to us), and records a final outcome if there is one.
     pub async fn send_withdrawal(&self, w: &Withdrawal) -> Result<Step, Error> {
-        let timeout = Duration::from_secs(self.config.withdraw.payment_timeout_secs as u64);
+        let timeout = Duration::from_secs(self.config.payment_timeout_secs as u64);
         let r = self
             .holding_lease(
                 &w.id,
@@ -167,7 +167,7 @@ impl Services {
                 }
                 let (id, pre, t) = (w.id.clone(), preimage.map(|p| p.to_hex()), now());
                 let fee = fee_msat.min(i64::MAX as u64) as i64;
-                let ob = self.outbox();
+                let ob = self.outbox.clone();
                 // The withdraw.succeeded event is written in the same
                 // transaction, and only by the call that made the change.
                 let changed = self
@@ -181,7 +181,7 @@ impl Services {
                     })
                     .await?;
                 if changed {
-                    self.wake_webhooks();
+                    self.outbox.wake();
                     self.metrics.incr("lnurld_withdrawals_succeeded_total");
                     tracing::info!(withdrawal = %w.id, fee_msat, "withdrawal paid");
                 }
@@ -192,7 +192,7 @@ impl Services {
 
     async fn finish_failed(&self, w: &Withdrawal, reason: &str) -> Result<Step, Error> {
         let (id, link, r, t) = (w.id.clone(), w.link_id.clone(), reason.to_owned(), now());
-        let ob = self.outbox();
+        let ob = self.outbox.clone();
         // Mark failed, give the use back and write withdraw.failed in one
         // transaction, and only if this call moved the row out of
         // in_flight: a use is returned (and the event written) once.
@@ -208,7 +208,7 @@ impl Services {
             })
             .await?;
         if changed {
-            self.wake_webhooks();
+            self.outbox.wake();
             self.metrics.incr("lnurld_withdrawals_failed_total");
             tracing::info!(withdrawal = %w.id, reason, "withdrawal failed; use given back");
         }

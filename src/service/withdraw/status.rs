@@ -9,10 +9,11 @@
 use serde::Serialize;
 
 use super::secret_shape_ok;
+use super::WithdrawService;
 use crate::db::models::withdraw_link::Availability;
 use crate::db::models::{WithdrawLink, Withdrawal, WithdrawalState};
 use crate::lnurl;
-use crate::service::{now, Error, Services};
+use crate::service::{now, Error};
 
 /// What a person sees about a withdraw link, as one word.
 ///
@@ -248,7 +249,7 @@ fn human_duration(secs: u64) -> String {
     }
 }
 
-impl Services {
+impl WithdrawService {
     async fn link_and_withdrawals(
         &self,
         secret: &str,

@@ -7,9 +7,10 @@
 
 use subtle::ConstantTimeEq;
 
+use super::WithdrawService;
 use crate::db::models::withdraw_link::LinkStatusFilter;
 use crate::db::models::WithdrawLink;
-use crate::service::{now, Error, Services};
+use crate::service::{now, Error};
 
 /// Default lifetime of a signed voucher sheet URL.
 pub const SHEET_URL_DEFAULT_TTL_SECS: u64 = 15 * 60;
@@ -52,7 +53,7 @@ pub struct VoucherSheet {
     pub left_off: usize,
 }
 
-impl Services {
+impl WithdrawService {
     /// The withdraw links of a batch that can still be withdrawn.
     pub async fn voucher_sheet(&self, batch_id: &str) -> Result<VoucherSheet, Error> {
         let links = self.withdraw_batch(batch_id).await?;

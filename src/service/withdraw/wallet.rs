@@ -7,11 +7,12 @@
 //! Service layer: imports `db` models, `lnurl` and the server keys; formats
 //! no HTTP.
 
+use super::WithdrawService;
 use crate::db::models::withdraw_link::Availability;
 use crate::db::models::{NewWithdrawal, WithdrawLink, Withdrawal, WithdrawalState};
 use crate::db::{new_id, DbError};
 use crate::lnurl;
-use crate::service::{now, Error, Services};
+use crate::service::{now, Error};
 
 /// Why a link cannot be used right now, in words for the wallet user.
 fn refusal(a: Availability) -> Option<String> {
@@ -26,7 +27,7 @@ fn refusal(a: Availability) -> Option<String> {
     }
 }
 
-impl Services {
+impl WithdrawService {
     /// LUD-03 step 1: the `withdrawRequest` for a secret.
     pub async fn withdraw_request(
         &self,
@@ -92,7 +93,13 @@ impl Services {
             .await
         {
             Ok(true) => {
-                self.payer_wake.notify_waiters();
+                // `notify_one` alone: there is one waiter (this process's
+                // payer loop), and it is not always waiting (it may be
+                // taking or tracking rows). `notify_one` then keeps a permit
+                // that its next wait consumes, so this claim is not missed;
+                // `notify_waiters` keeps none and would be lost. The two
+                // used together only woke the payer twice (one scan for
+                // nothing).
                 self.payer_wake.notify_one();
                 tracing::info!(link = %l.id, payment_hash = %hash, amount_msat = inv.amount_msat, "withdrawal claimed");
                 Ok(())
@@ -122,7 +129,7 @@ impl Services {
             payment_hash: hash.to_owned(),
             bolt11: inv.bolt11.clone(),
             amount_msat: inv.amount_msat as i64,
-            max_fee_msat: self.config.withdraw.max_fee_msat(inv.amount_msat) as i64,
+            max_fee_msat: self.config.max_fee_msat(inv.amount_msat) as i64,
             state: WithdrawalState::Pending.as_str().to_owned(),
             attempts: 0,
             created_at: t,

@@ -94,7 +94,7 @@ async fn create_link(
     body: web::Json<CreateLinkBody>,
 ) -> Result<HttpResponse, ApiError> {
     let n = body.into_inner().into_new_link()?;
-    let (view, created) = svc.create_withdraw_link(n).await?;
+    let (view, created) = svc.withdraw().create_withdraw_link(n).await?;
     Ok(if created {
         HttpResponse::Created().json(view)
     } else {
@@ -119,6 +119,7 @@ async fn create_batch(
     let req: CreateLinkBody = serde_json::from_value(v)
         .map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?;
     let (batch_id, links) = svc
+        .withdraw()
         .create_withdraw_batch(count, req.into_new_link()?)
         .await?;
     Ok(HttpResponse::Created().json(serde_json::json!({
@@ -137,6 +138,7 @@ async fn list_links(
     let status = query_param(&req, "status");
     let cursor = query_param(&req, "cursor");
     let (links, next) = svc
+        .withdraw()
         .list_withdraw_links(status.as_deref(), limit, cursor)
         .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"data": links, "next_cursor": next})))
@@ -147,7 +149,7 @@ async fn get_link(
     svc: web::Data<Services>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(svc.get_withdraw_link(&id).await?))
+    Ok(HttpResponse::Ok().json(svc.withdraw().get_withdraw_link(&id).await?))
 }
 
 async fn disable_link(
@@ -155,7 +157,7 @@ async fn disable_link(
     svc: web::Data<Services>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(svc.disable_withdraw_link(&id).await?))
+    Ok(HttpResponse::Ok().json(svc.withdraw().disable_withdraw_link(&id).await?))
 }
 
 /// Body of `POST /api/v1/withdraw-links/batch/{batch_id}/sheet-url`
@@ -185,10 +187,10 @@ async fn create_sheet_url(
             "ttl_seconds must be between 1 and {SHEET_URL_MAX_TTL_SECS}"
         )));
     }
-    if !svc.voucher_batch_exists(&batch_id).await? {
+    if !svc.withdraw().voucher_batch_exists(&batch_id).await? {
         return Err(Error::NotFound("batch not found".into()).into());
     }
-    let (url, expires_at) = svc.voucher_sheet_url(&batch_id, ttl);
+    let (url, expires_at) = svc.withdraw().voucher_sheet_url(&batch_id, ttl);
     Ok(HttpResponse::Created()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(serde_json::json!({
