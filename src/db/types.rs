@@ -331,3 +331,36 @@ where
         Ok(Msat(v))
     }
 }
+
+text_enum! {
+    /// Lifecycle state of a withdrawal (`withdrawals.state`): `pending`
+    /// (claimed, never sent to the node) → `in_flight` (a payer took it and
+    /// may have asked the node; from here on it is only ever *tracked*,
+    /// never paid blindly again) → `succeeded` | `failed`.
+    pub enum WithdrawalState {
+        /// Claimed and committed; no payer has taken it yet.
+        Pending = "pending",
+        /// A payer has taken it; the node may be paying it.
+        InFlight = "in_flight",
+        /// Paid.
+        Succeeded = "succeeded",
+        /// Definitely not paid; the use was given back.
+        Failed = "failed",
+    }
+}
+
+text_enum! {
+    /// A withdraw link's status as the admin API names it (`status` of a
+    /// link, the `status` filter of the list): the buckets of
+    /// `withdraw_link::Availability`. Never stored: derived at read time.
+    pub enum WithdrawLinkStatus {
+        /// Usable now or later (uses left, not disabled, not expired).
+        Active = "active",
+        /// No uses left.
+        Spent = "spent",
+        /// Past `expires_at`.
+        Expired = "expired",
+        /// Disabled by the operator.
+        Disabled = "disabled",
+    }
+}

@@ -19,6 +19,7 @@ use super::html::{
     not_found_page, page_error, refused_bad_link, refused_unauthenticated, render, security_headers,
 };
 use super::params::query_param;
+use crate::db::types::BatchId;
 use crate::service::pay::PayLinkView;
 use crate::service::withdraw::vouchers::VoucherSheet;
 use crate::service::{tokens, Error, Services};
@@ -124,7 +125,8 @@ async fn withdraw_page(svc: web::Data<Services>, secret: web::Path<String>) -> H
         Ok(p) => p,
         Err(e) => return page_error(&e),
     };
-    let amount = amount_text(p.min_msat, p.max_msat);
+    let (min_msat, max_msat) = (p.min_msat.get(), p.max_msat.get());
+    let amount = amount_text(min_msat, max_msat);
     let heading = if p.title.trim().is_empty() {
         format!("Withdraw {amount}")
     } else {
@@ -139,7 +141,7 @@ async fn withdraw_page(svc: web::Data<Services>, secret: web::Path<String>) -> H
                 p.description.clone()
             },
             heading,
-            msat_note: msat_note(p.min_msat, p.max_msat),
+            msat_note: msat_note(min_msat, max_msat),
             amount,
             qr_svg: format!("/qr/w/{}.svg", p.secret),
             qr_png: format!("/qr/w/{}.png", p.secret),
@@ -284,11 +286,11 @@ fn sheet_template(sheet: VoucherSheet) -> Result<VouchersTpl, Error> {
     for v in sheet.vouchers {
         let png = crate::qr::png(&v.lnurl).map_err(|e| Error::Internal(e.to_string()))?;
         cards.push(VoucherCard {
-            amount: amount_text(v.min_msat, v.max_msat),
-            msat_note: msat_note(v.min_msat, v.max_msat),
+            amount: amount_text(v.min_msat.get(), v.max_msat.get()),
+            msat_note: msat_note(v.min_msat.get(), v.max_msat.get()),
             title: v.title,
             expires: v.expires_at.map(date_text),
-            id: v.id,
+            id: v.id.to_string(),
             uses: v.uses,
             qr_data_uri: format!(
                 "data:image/png;base64,{}",
@@ -302,7 +304,7 @@ fn sheet_template(sheet: VoucherSheet) -> Result<VouchersTpl, Error> {
         pages.push(it.by_ref().take(VOUCHERS_PER_PAGE).collect());
     }
     Ok(VouchersTpl {
-        batch_id: sheet.batch_id,
+        batch_id: sheet.batch_id.to_string(),
         count,
         left_off: sheet.left_off,
         pages,
@@ -317,6 +319,7 @@ async fn voucher_sheet(
     batch_id: web::Path<String>,
     req: HttpRequest,
 ) -> HttpResponse {
+    let batch_id = BatchId::from_raw(batch_id.into_inner());
     let bearer = req
         .headers()
         .get(header::AUTHORIZATION)

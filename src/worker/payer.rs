@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::db::models::Withdrawal;
+use crate::db::types::WithdrawalId;
 use crate::service::withdraw::payout::Step;
 use crate::service::Services;
 
@@ -18,7 +20,7 @@ const POLL: Duration = Duration::from_millis(1000);
 
 /// Runs until `shutdown` turns true.
 pub async fn run(svc: Arc<Services>, mut shutdown: watch::Receiver<bool>) {
-    let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let busy: Arc<Mutex<HashSet<WithdrawalId>>> = Arc::default();
     loop {
         if *shutdown.borrow() {
             return;
@@ -52,8 +54,8 @@ pub async fn run(svc: Arc<Services>, mut shutdown: watch::Receiver<bool>) {
 
 fn spawn_payment(
     svc: Arc<Services>,
-    busy: Arc<Mutex<HashSet<String>>>,
-    w: crate::db::models::Withdrawal,
+    busy: Arc<Mutex<HashSet<WithdrawalId>>>,
+    w: Withdrawal,
     fresh: bool,
     mut shutdown: watch::Receiver<bool>,
 ) {

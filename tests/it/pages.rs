@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use lnurl::api::LnUrlResponse;
 use lnurl::Response;
+use lnurld::db::types::BatchId;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -497,12 +498,13 @@ async fn voucher_sheet(db: TestDb) {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let expired = app.svc.withdraw().voucher_sheet_token(batch_id, now - 5);
+    let batch = BatchId::from_raw(batch_id);
+    let expired = app.svc.withdraw().voucher_sheet_token(&batch, now - 5);
     let other_batch = app
         .svc
         .withdraw()
-        .voucher_sheet_token("wb_other", now + 600);
-    let valid = app.svc.withdraw().voucher_sheet_token(batch_id, now + 600);
+        .voucher_sheet_token(&BatchId::from_raw("wb_other"), now + 600);
+    let valid = app.svc.withdraw().voucher_sheet_token(&batch, now + 600);
     let (exp, mac) = valid.split_once('.').unwrap();
     let forged_expiry = format!("{}.{mac}", now + 7200);
     let flipped = format!(
@@ -580,7 +582,10 @@ async fn voucher_sheet(db: TestDb) {
     let decoded: HashSet<String> = data_uri_pngs(&page).iter().map(|p| decode_qr(p)).collect();
     assert!(!decoded.contains(first));
     // Unknown batch, even with a valid signature for it: 404.
-    let t = app.svc.withdraw().voucher_sheet_token("wb_nope", now + 600);
+    let t = app
+        .svc
+        .withdraw()
+        .voucher_sheet_token(&BatchId::from_raw("wb_nope"), now + 600);
     let g = get(&app, &format!("/vouchers/wb_nope?t={t}")).await;
     assert_html_page(&g, StatusCode::NOT_FOUND, "unknown batch");
     app.stop(true).await;

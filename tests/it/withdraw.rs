@@ -773,6 +773,7 @@ async fn balance_check_pay_link_and_extra_params(db: TestDb) {
 
 async fn a_refused_resend_never_gives_back_a_use_still_in_flight(db: TestDb) {
     use lnurld::db::models::Withdrawal;
+    use lnurld::db::{Db, DbUrl};
     use lnurld::service::withdraw::payout::Step;
     let fake = FakeLnd::start().await;
     fake.set_pay_behavior(PayBehavior::Hold);
@@ -792,9 +793,13 @@ async fn a_refused_resend_never_gives_back_a_use_still_in_flight(db: TestDb) {
     // Let the invoice expire while the first attempt is still held by the node.
     tokio::time::sleep(Duration::from_millis(3500)).await;
     let h = hash.to_hex();
-    let row = app
-        .svc
-        .db
+    // Its own connection: the service layer does not lend out its pool.
+    let url = DbUrl::parse(&db.url()).unwrap();
+    let pool = tokio::task::spawn_blocking(move || Db::connect(&url, 1))
+        .await
+        .unwrap()
+        .unwrap();
+    let row = pool
         .run(move |c| Withdrawal::find_by_hash(c, &h))
         .await
         .unwrap()

@@ -23,6 +23,7 @@ use super::webhooks::Outbox;
 use super::{now, rfc3339, Base, Error, ServerKeys};
 use crate::config::WithdrawConfig;
 use crate::db::models::{WithdrawLink, Withdrawal, WithdrawalState};
+use crate::db::types::{BatchId, Msat, WithdrawLinkId, WithdrawLinkStatus, WithdrawalId};
 use crate::db::Db;
 use crate::lnurl;
 use crate::metrics::Metrics;
@@ -34,7 +35,9 @@ pub mod status;
 pub mod vouchers;
 pub mod wallet;
 
-/// What an operator asks for when creating a link.
+/// What an operator asks for when creating a link. Amounts and counts are
+/// as asked (plain numbers): checking them, and the errors that say what
+/// is wrong, is the service's job.
 #[derive(Debug, Clone)]
 pub struct NewLink {
     /// Minimum amount, msat.
@@ -65,7 +68,7 @@ pub struct NewLink {
 #[derive(Debug, Clone, Serialize)]
 pub struct LinkView {
     /// Link id.
-    pub id: String,
+    pub id: WithdrawLinkId,
     /// Bech32 LNURL, uppercase (QR form).
     pub lnurl: String,
     /// Plain https URL the LNURL encodes.
@@ -78,10 +81,10 @@ pub struct LinkView {
     pub qr_url: String,
     /// The secret (part of every URL above).
     pub secret: String,
-    /// Minimum, msat.
-    pub min_msat: u64,
-    /// Maximum, msat.
-    pub max_msat: u64,
+    /// Minimum.
+    pub min_msat: Msat,
+    /// Maximum.
+    pub max_msat: Msat,
     /// Uses the link was created with.
     pub uses: u64,
     /// Uses left.
@@ -99,13 +102,13 @@ pub struct LinkView {
     /// Idempotency key.
     pub external_id: Option<String>,
     /// Voucher batch.
-    pub batch_id: Option<String>,
+    pub batch_id: Option<BatchId>,
     /// LUD-14.
     pub balance_check: bool,
     /// LUD-19.
     pub pay_link: Option<String>,
     /// `active`, `spent`, `expired` or `disabled`.
-    pub status: &'static str,
+    pub status: WithdrawLinkStatus,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
@@ -119,15 +122,15 @@ pub struct LinkView {
 #[derive(Debug, Clone, Serialize)]
 pub struct WithdrawalView {
     /// Id.
-    pub id: String,
+    pub id: WithdrawalId,
     /// `pending`, `in_flight`, `succeeded`, `failed`.
     pub state: WithdrawalState,
-    /// Invoice amount, msat.
-    pub amount_msat: u64,
-    /// Fee paid, msat.
-    pub fee_msat: Option<u64>,
-    /// Fee limit, msat.
-    pub max_fee_msat: u64,
+    /// Invoice amount.
+    pub amount_msat: Msat,
+    /// Fee paid.
+    pub fee_msat: Option<Msat>,
+    /// Fee limit.
+    pub max_fee_msat: Msat,
     /// Hex.
     pub payment_hash: String,
     /// Hex, once paid.
@@ -148,15 +151,15 @@ impl WithdrawalView {
     fn from_row(w: &Withdrawal) -> WithdrawalView {
         WithdrawalView {
             id: w.id.clone(),
-            state: w.state(),
-            amount_msat: w.amount_msat.max(0) as u64,
-            fee_msat: w.fee_msat.map(|f| f.max(0) as u64),
-            max_fee_msat: w.max_fee_msat.max(0) as u64,
+            state: w.state,
+            amount_msat: w.amount_msat,
+            fee_msat: w.fee_msat,
+            max_fee_msat: w.max_fee_msat,
             payment_hash: w.payment_hash.clone(),
             preimage: w.preimage.clone(),
             failure_reason: w.failure_reason.clone(),
             bolt11: w.bolt11.clone(),
-            attempts: w.attempts.max(0) as u64,
+            attempts: count(w.attempts),
             created_at: rfc3339(w.created_at),
             completed_at: w.completed_at.map(rfc3339),
         }
@@ -216,7 +219,7 @@ impl WithdrawService {
     /// How long the payer waits for a final state when it tracks a
     /// payment: half a lease, 1 to 20 seconds.
     pub fn track_wait(&self) -> Duration {
-        Duration::from_secs((self.config.lease_secs as u64 / 2).clamp(1, 20))
+        Duration::from_secs((u64::from(self.config.lease_secs) / 2).clamp(1, 20))
     }
 
     /// `public_url` + `path` (path starts with `/`).
@@ -245,11 +248,11 @@ impl WithdrawService {
             qr_url: self.url(&format!("/qr/w/{secret}.svg")),
             url,
             secret,
-            min_msat: l.min_msat as u64,
-            max_msat: l.max_msat as u64,
-            uses: l.uses_total as u64,
-            uses_left: l.uses_left as u64,
-            wait_seconds: l.wait_seconds as u64,
+            min_msat: l.min_msat,
+            max_msat: l.max_msat,
+            uses: count(l.uses_total),
+            uses_left: count(l.uses_left),
+            wait_seconds: count(l.wait_seconds),
             expires_at: l.expires_at.map(rfc3339),
             title: l.title.clone(),
             description: l.description.clone(),
@@ -258,7 +261,7 @@ impl WithdrawService {
             batch_id: l.batch_id.clone(),
             balance_check: l.balance_check,
             pay_link: l.pay_link.clone(),
-            status: l.availability(now()).bucket().as_str(),
+            status: l.availability(now()).bucket(),
             created_at: rfc3339(l.created_at),
             disabled_at: l.disabled_at.map(rfc3339),
             withdrawals: withdrawals.map(|ws| ws.iter().map(WithdrawalView::from_row).collect()),
@@ -276,6 +279,19 @@ impl WithdrawService {
             .await?
             .ok_or_else(|| Error::NotFound("unknown withdraw link".into()))
     }
+}
+
+/// A stored count (uses, seconds, attempts) as shown: never negative, so
+/// the conversion cannot fail; 0 if a row ever held a negative one.
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// `msat` as stored, saturated at what a column holds. Only for amounts
+/// the node or the fee policy computed (a wallet's invoice and the
+/// operator's amounts are checked against their bounds instead).
+fn saturating_msat(msat: u64) -> Msat {
+    Msat::new(msat.min(i64::MAX.unsigned_abs())).unwrap_or_default()
 }
 
 /// Whether `secret` has the shape of a link secret (32 hex characters);

@@ -8,8 +8,9 @@
 
 use std::time::Duration;
 
-use super::WithdrawService;
+use super::{saturating_msat, WithdrawService};
 use crate::db::models::{WithdrawLink, Withdrawal};
+use crate::db::types::WithdrawalId;
 use crate::node::{NodeError, PaymentHash, PaymentOutcome};
 use crate::service::webhooks::{withdraw_event, EventType};
 use crate::service::{now, Error};
@@ -29,7 +30,7 @@ pub enum Step {
 
 impl WithdrawService {
     fn lease_until(&self) -> i64 {
-        now() + self.config.lease_secs as i64
+        now() + i64::from(self.config.lease_secs)
     }
 
     /// Takes pending withdrawals for this instance.
@@ -52,9 +53,9 @@ impl WithdrawService {
             .await?)
     }
 
-    async fn renew_lease(&self, id: &str) -> Result<bool, Error> {
+    async fn renew_lease(&self, id: &WithdrawalId) -> Result<bool, Error> {
         let (i, owner, until, t) = (
-            id.to_owned(),
+            id.clone(),
             self.instance_id.clone(),
             self.lease_until(),
             now(),
@@ -68,9 +69,13 @@ impl WithdrawService {
     /// Runs `fut` while renewing this instance's lease on `id`, so a node
     /// call that takes longer than a lease is never taken over by another
     /// instance (which, seeing no record yet, might send it again).
-    async fn holding_lease<T>(&self, id: &str, fut: impl std::future::Future<Output = T>) -> T {
+    async fn holding_lease<T>(
+        &self,
+        id: &WithdrawalId,
+        fut: impl std::future::Future<Output = T>,
+    ) -> T {
         tokio::pin!(fut);
-        let every = Duration::from_millis((self.config.lease_secs as u64 * 1000 / 3).max(300));
+        let every = Duration::from_millis((u64::from(self.config.lease_secs) * 1000 / 3).max(300));
         loop {
             tokio::select! {
                 r = &mut fut => return r,
@@ -91,12 +96,11 @@ impl WithdrawService {
     /// Asks the node to pay a withdrawal this instance has taken
     /// (`in_flight`, leased to us), and records a final outcome if there is one.
     pub async fn send_withdrawal(&self, w: &Withdrawal) -> Result<Step, Error> {
-        let timeout = Duration::from_secs(self.config.payment_timeout_secs as u64);
+        let timeout = Duration::from_secs(u64::from(self.config.payment_timeout_secs));
         let r = self
             .holding_lease(
                 &w.id,
-                self.node
-                    .pay(&w.bolt11, w.max_fee_msat.max(0) as u64, timeout),
+                self.node.pay(&w.bolt11, w.max_fee_msat.get(), timeout),
             )
             .await;
         match r {
@@ -166,7 +170,8 @@ impl WithdrawService {
                     }
                 }
                 let (id, pre, t) = (w.id.clone(), preimage.map(|p| p.to_hex()), now());
-                let fee = fee_msat.min(i64::MAX as u64) as i64;
+                // Saturated, not refused: the payment happened and is recorded.
+                let fee = saturating_msat(fee_msat);
                 let ob = self.outbox.clone();
                 // The withdraw.succeeded event is written in the same
                 // transaction, and only by the call that made the change.

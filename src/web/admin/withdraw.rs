@@ -7,6 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::{limit_param, Admin};
+use crate::db::types::{BatchId, WithdrawLinkId};
 use crate::service::withdraw::vouchers::{SHEET_URL_DEFAULT_TTL_SECS, SHEET_URL_MAX_TTL_SECS};
 use crate::service::withdraw::NewLink;
 use crate::service::{Error, Services};
@@ -136,7 +137,7 @@ async fn list_links(
 ) -> Result<HttpResponse, ApiError> {
     let limit = limit_param(&req)?;
     let status = query_param(&req, "status");
-    let cursor = query_param(&req, "cursor");
+    let cursor = query_param(&req, "cursor").map(WithdrawLinkId::from_raw);
     let (links, next) = svc
         .withdraw()
         .list_withdraw_links(status.as_deref(), limit, cursor)
@@ -149,6 +150,7 @@ async fn get_link(
     svc: web::Data<Services>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let id = WithdrawLinkId::from_raw(id.into_inner());
     Ok(HttpResponse::Ok().json(svc.withdraw().get_withdraw_link(&id).await?))
 }
 
@@ -157,6 +159,7 @@ async fn disable_link(
     svc: web::Data<Services>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let id = WithdrawLinkId::from_raw(id.into_inner());
     Ok(HttpResponse::Ok().json(svc.withdraw().disable_withdraw_link(&id).await?))
 }
 
@@ -181,6 +184,7 @@ async fn create_sheet_url(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?
     };
+    let batch_id = BatchId::from_raw(batch_id.into_inner());
     let ttl = body.ttl_seconds.unwrap_or(SHEET_URL_DEFAULT_TTL_SECS);
     if ttl == 0 || ttl > SHEET_URL_MAX_TTL_SECS {
         return Err(ApiError::invalid(format!(
