@@ -20,6 +20,7 @@ use super::html::{
 };
 use super::params::query_param;
 use crate::db::types::BatchId;
+use crate::paths::{self, QrFormat};
 use crate::service::pay::PayLinkView;
 use crate::service::withdraw::vouchers::VoucherSheet;
 use crate::service::{tokens, Error, Services};
@@ -30,11 +31,11 @@ const VOUCHERS_PER_PAGE: usize = 8;
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let page = |path: &str| web::resource(path.to_owned()).wrap(security_headers());
-    cfg.service(page("/w/{secret}").route(web::get().to(withdraw_page)))
-        .service(page("/w/{secret}/status").route(web::get().to(withdraw_status)))
+    cfg.service(page(paths::WITHDRAW_PAGE).route(web::get().to(withdraw_page)))
+        .service(page(paths::WITHDRAW_STATUS).route(web::get().to(withdraw_status)))
         .service(page("/p/{id}").route(web::get().to(pay_page)))
         .service(page("/u/{username}").route(web::get().to(address_page)))
-        .service(page("/vouchers/{batch_id}").route(web::get().to(voucher_sheet)))
+        .service(page(paths::VOUCHERS).route(web::get().to(voucher_sheet)))
         .service(page("/static/{file}").route(web::get().to(static_file)));
 }
 
@@ -143,9 +144,9 @@ async fn withdraw_page(svc: web::Data<Services>, secret: web::Path<String>) -> H
             heading,
             msat_note: msat_note(min_msat, max_msat),
             amount,
-            qr_svg: format!("/qr/w/{}.svg", p.secret),
-            qr_png: format!("/qr/w/{}.png", p.secret),
-            status_url: format!("/w/{}/status", p.secret),
+            qr_svg: paths::qr_withdraw(&p.secret, QrFormat::Svg),
+            qr_png: paths::qr_withdraw(&p.secret, QrFormat::Png),
+            status_url: paths::withdraw_status(&p.secret),
             lnurl: p.lnurl,
             state: p.status.state.as_str(),
             label: p.status.label,

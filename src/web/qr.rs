@@ -15,7 +15,7 @@ use crate::service::{Error, Services};
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/qr/w/{file}")
+        web::resource(crate::paths::QR_WITHDRAW)
             .wrap(security_headers())
             .route(web::get().to(withdraw_qr)),
     )

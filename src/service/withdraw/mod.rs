@@ -28,6 +28,7 @@ use crate::db::Db;
 use crate::lnurl;
 use crate::metrics::Metrics;
 use crate::node::{LightningNode, Network};
+use crate::paths::{self, QrFormat};
 
 pub mod links;
 pub mod payout;
@@ -229,7 +230,7 @@ impl WithdrawService {
 
     /// The LUD-03 first-step URL of a secret.
     pub fn withdraw_url(&self, secret: &str) -> String {
-        self.url(&format!("/lnurlw/{secret}"))
+        self.url(&paths::lnurlw(secret))
     }
 
     fn view(
@@ -244,8 +245,8 @@ impl WithdrawService {
             id: l.id.clone(),
             lnurl: lnurl::bech32::encode_upper(&url),
             lnurlw: lnurl::bech32::lud17(&parsed, lnurl::bech32::Lud17::Withdraw),
-            page_url: self.url(&format!("/w/{secret}")),
-            qr_url: self.url(&format!("/qr/w/{secret}.svg")),
+            page_url: self.url(&paths::withdraw_page(&secret)),
+            qr_url: self.url(&paths::qr_withdraw(&secret, QrFormat::Svg)),
             url,
             secret,
             min_msat: l.min_msat,

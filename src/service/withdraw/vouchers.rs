@@ -10,6 +10,7 @@ use subtle::ConstantTimeEq;
 use super::WithdrawService;
 use crate::db::models::WithdrawLink;
 use crate::db::types::{BatchId, Msat, WithdrawLinkId, WithdrawLinkStatus};
+use crate::paths;
 use crate::service::{now, Error};
 
 /// Default lifetime of a signed voucher sheet URL.
@@ -82,6 +83,12 @@ impl WithdrawService {
         })
     }
 
+    /// The sheet of a batch, for an operator with an API token (the batch
+    /// API answers it as `vouchers_url`).
+    pub fn vouchers_url(&self, batch_id: &BatchId) -> String {
+        self.url(&paths::vouchers(batch_id.as_str()))
+    }
+
     /// Whether a voucher batch exists (without decrypting its secrets).
     pub async fn voucher_batch_exists(&self, batch_id: &BatchId) -> Result<bool, Error> {
         let b = batch_id.clone();
@@ -116,10 +123,9 @@ impl WithdrawService {
         let ttl = i64::try_from(ttl_secs.clamp(1, SHEET_URL_MAX_TTL_SECS)).unwrap_or(1);
         let expires_at = now() + ttl;
         let t = self.voucher_sheet_token(batch_id, expires_at);
-        let url = self.url(&format!(
-            "/vouchers/{}?t={t}",
-            percent_encoding::utf8_percent_encode(batch_id.as_str(), PATH_SEGMENT)
-        ));
+        let segment =
+            percent_encoding::utf8_percent_encode(batch_id.as_str(), PATH_SEGMENT).to_string();
+        let url = self.url(&format!("{}?t={t}", paths::vouchers(&segment)));
         (url, expires_at)
     }
 

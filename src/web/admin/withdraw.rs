@@ -125,7 +125,7 @@ async fn create_batch(
         .await?;
     Ok(HttpResponse::Created().json(serde_json::json!({
         "batch_id": batch_id,
-        "vouchers_url": svc.url(&format!("/vouchers/{batch_id}")),
+        "vouchers_url": svc.withdraw().vouchers_url(&batch_id),
         "links": links,
     })))
 }
