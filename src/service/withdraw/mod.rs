@@ -16,7 +16,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use super::webhooks::Outbox;
@@ -66,7 +66,9 @@ pub struct NewLink {
 }
 
 /// A link as shown to the operator, with its secret-bearing URLs.
-#[derive(Debug, Clone, Serialize)]
+/// `Deserialize` too: it is the API's own type, so clients (and the tests)
+/// read it back as it was written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LinkView {
     /// Link id.
     pub id: WithdrawLinkId,
@@ -119,8 +121,9 @@ pub struct LinkView {
     pub withdrawals: Option<Vec<WithdrawalView>>,
 }
 
-/// One withdrawal as shown to the operator.
-#[derive(Debug, Clone, Serialize)]
+/// One withdrawal as shown to the operator (`Deserialize`: see
+/// [`LinkView`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WithdrawalView {
     /// Id.
     pub id: WithdrawalId,
