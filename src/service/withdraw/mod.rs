@@ -4,8 +4,10 @@
 //! 2, 4, 5). <https://github.com/lnurl/luds/blob/luds/03.md>
 //!
 //! Service layer: imports `db` models, `lnurl` and the server keys; formats
-//! no HTTP. This file holds what the parts share: the operator's views of a
-//! link and its withdrawals, and finding a link by its secret.
+//! no HTTP. This file holds the handle, [`WithdrawService`] (what
+//! `svc.withdraw()` returns, with only the pieces of the base it needs), and
+//! what the parts share: the operator's views of a link and its
+//! withdrawals, URLs from [`crate::paths`], and finding a link by its secret.
 //!
 //! - [`links`]: create (one or a batch), get, list, disable;
 //! - [`wallet`]: the wallet's two LUD-03 steps (request, callback);
