@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail, Context};
 use clap::{Parser, Subcommand};
 
 use lnurld::config::{Config, LogFormat, NodeKind, Overrides};
-use lnurld::db::types::PayLinkId;
+use lnurld::db::types::{Msat, PayLinkId, WithdrawLinkId};
 use lnurld::qr::QrError;
 use lnurld::service::pay::{PayLinkSpec, PayLinkView, SuccessActionConfig};
 use lnurld::service::withdraw::{LinkView, NewLink};
@@ -302,7 +302,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if !panics.is_empty() {
         // A worker died while serving (each panic was logged when seen): a
         // supervisor should notice, so the exit status says so.
-        bail!("{} background task(s) panicked: {}", panics.len(), panics.join("; "));
+        bail!(
+            "{} background task(s) panicked: {}",
+            panics.len(),
+            panics.join("; ")
+        );
     }
     Ok(())
 }
@@ -353,7 +357,11 @@ fn print_link(l: &LinkView, qr: bool) {
     println!("id:       {}", l.id);
     println!(
         "amount:   {}..{} msat, {} of {} uses left, {}",
-        l.min_msat, l.max_msat, l.uses_left, l.uses, l.status
+        l.min_msat.get(),
+        l.max_msat.get(),
+        l.uses_left,
+        l.uses,
+        l.status
     );
     println!("lnurl:    {}", l.lnurl);
     println!("url:      {}", l.url);
@@ -370,31 +378,45 @@ async fn withdraw(cmd: WithdrawCmd, config: Config) -> anyhow::Result<()> {
         WithdrawCmd::Create(args) => create_withdraw_link(&svc, args).await?,
         WithdrawCmd::List { status, limit } => {
             let (links, _) = svc
+                .withdraw()
                 .list_withdraw_links(status.as_deref(), Some(limit), None)
                 .await?;
             for l in links {
                 println!(
                     "{}  {:>9}  {}..{} msat  {}/{} uses left  {}",
-                    l.id, l.status, l.min_msat, l.max_msat, l.uses_left, l.uses, l.title
+                    l.id,
+                    // `as_str`: Display would not pad.
+                    l.status.as_str(),
+                    l.min_msat.get(),
+                    l.max_msat.get(),
+                    l.uses_left,
+                    l.uses,
+                    l.title
                 );
             }
         }
         WithdrawCmd::Show { id, qr } => {
-            let l = svc.get_withdraw_link(&id).await?;
+            let l = svc
+                .withdraw()
+                .get_withdraw_link(&WithdrawLinkId::from_raw(id))
+                .await?;
             print_link(&l, qr);
             for w in l.withdrawals.unwrap_or_default() {
                 println!(
                     "  {} {:?} {} msat fee {:?} {}",
                     w.id,
                     w.state,
-                    w.amount_msat,
-                    w.fee_msat,
+                    w.amount_msat.get(),
+                    w.fee_msat.map(Msat::get),
                     w.failure_reason.unwrap_or_default()
                 );
             }
         }
         WithdrawCmd::Disable { id } => {
-            let l = svc.disable_withdraw_link(&id).await?;
+            let l = svc
+                .withdraw()
+                .disable_withdraw_link(&WithdrawLinkId::from_raw(id))
+                .await?;
             println!("{} disabled", l.id);
         }
     }
@@ -419,6 +441,7 @@ async fn create_withdraw_link(svc: &Services, args: WithdrawCreate) -> anyhow::R
         ),
     };
     let (view, created) = svc
+        .withdraw()
         .create_withdraw_link(NewLink {
             min_msat,
             max_msat,

@@ -56,7 +56,8 @@ macro_rules! text_enum {
 
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
+                // pad, so width and alignment in format strings apply (CLI tables).
+                f.pad(self.as_str())
             }
         }
 
@@ -348,5 +349,38 @@ impl Msat {
     /// node reports, which are recorded rather than refused).
     pub fn saturating(msat: u64) -> Msat {
         Msat::new(msat).unwrap_or(Msat(i64::MAX))
+    }
+}
+
+text_enum! {
+    /// Lifecycle state of a withdrawal (`withdrawals.state`): `pending`
+    /// (claimed, never sent to the node) → `in_flight` (a payer took it and
+    /// may have asked the node; from here on it is only ever *tracked*,
+    /// never paid blindly again) → `succeeded` | `failed`.
+    pub enum WithdrawalState {
+        /// Claimed and committed; no payer has taken it yet.
+        Pending = "pending",
+        /// A payer has taken it; the node may be paying it.
+        InFlight = "in_flight",
+        /// Paid.
+        Succeeded = "succeeded",
+        /// Definitely not paid; the use was given back.
+        Failed = "failed",
+    }
+}
+
+text_enum! {
+    /// A withdraw link's status as the admin API names it (`status` of a
+    /// link, the `status` filter of the list): the buckets of
+    /// `withdraw_link::Availability`. Never stored: derived at read time.
+    pub enum WithdrawLinkStatus {
+        /// Usable now or later (uses left, not disabled, not expired).
+        Active = "active",
+        /// No uses left.
+        Spent = "spent",
+        /// Past `expires_at`.
+        Expired = "expired",
+        /// Disabled by the operator.
+        Disabled = "disabled",
     }
 }

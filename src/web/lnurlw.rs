@@ -6,21 +6,19 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::error::{lud_error, lud_json};
 use super::params::query_param;
+use crate::paths;
 use crate::service::{Error, Services};
 
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/lnurlw/{secret}", web::get().to(withdraw_request))
-        .route(
-            "/lnurlw/{secret}/callback",
-            web::get().to(withdraw_callback),
-        );
+    cfg.route(paths::LNURLW, web::get().to(withdraw_request))
+        .route(paths::LNURLW_CALLBACK, web::get().to(withdraw_callback));
 }
 
 async fn withdraw_request(svc: web::Data<Services>, secret: web::Path<String>) -> HttpResponse {
-    match svc.withdraw_request(&secret).await {
+    match svc.withdraw().withdraw_request(&secret).await {
         Ok(r) => lud_json(&r),
-        Err(e) => lud_error(&svc, "/lnurlw/{secret}", &e),
+        Err(e) => lud_error(&svc, paths::LNURLW, &e),
     }
 }
 
@@ -29,7 +27,7 @@ async fn withdraw_callback(
     secret: web::Path<String>,
     req: HttpRequest,
 ) -> HttpResponse {
-    const ROUTE: &str = "/lnurlw/{secret}/callback";
+    const ROUTE: &str = paths::LNURLW_CALLBACK;
     let (Some(k1), Some(pr)) = (query_param(&req, "k1"), query_param(&req, "pr")) else {
         return lud_error(
             &svc,
@@ -37,7 +35,7 @@ async fn withdraw_callback(
             &Error::Invalid("Missing k1 or pr parameter.".into()),
         );
     };
-    match svc.withdraw_callback(&secret, &k1, &pr).await {
+    match svc.withdraw().withdraw_callback(&secret, &k1, &pr).await {
         Ok(()) => lud_json(&crate::lnurl::wire::StatusOk),
         Err(e) => lud_error(&svc, ROUTE, &e),
     }

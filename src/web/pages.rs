@@ -20,7 +20,7 @@ use super::html::{
     not_found_page, page_error, refused_bad_link, refused_unauthenticated, render, security_headers,
 };
 use super::params::query_param;
-use crate::db::types::{PayLinkId, PayLinkStatus};
+use crate::db::types::{BatchId, PayLinkId, PayLinkStatus};
 use crate::paths::{self, QrFormat};
 use crate::service::pay::PayLinkView;
 use crate::service::withdraw::vouchers::VoucherSheet;
@@ -32,11 +32,11 @@ const VOUCHERS_PER_PAGE: usize = 8;
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let page = |path: &str| web::resource(path.to_owned()).wrap(security_headers());
-    cfg.service(page("/w/{secret}").route(web::get().to(withdraw_page)))
-        .service(page("/w/{secret}/status").route(web::get().to(withdraw_status)))
+    cfg.service(page(paths::WITHDRAW_PAGE).route(web::get().to(withdraw_page)))
+        .service(page(paths::WITHDRAW_STATUS).route(web::get().to(withdraw_status)))
         .service(page(paths::PAY_PAGE).route(web::get().to(pay_page)))
         .service(page(paths::ADDRESS_PAGE).route(web::get().to(address_page)))
-        .service(page("/vouchers/{batch_id}").route(web::get().to(voucher_sheet)))
+        .service(page(paths::VOUCHERS).route(web::get().to(voucher_sheet)))
         .service(page("/static/{file}").route(web::get().to(static_file)));
 }
 
@@ -123,11 +123,12 @@ struct WithdrawTpl {
 }
 
 async fn withdraw_page(svc: web::Data<Services>, secret: web::Path<String>) -> HttpResponse {
-    let p = match svc.withdraw_page(&secret).await {
+    let p = match svc.withdraw().withdraw_page(&secret).await {
         Ok(p) => p,
         Err(e) => return page_error(&e),
     };
-    let amount = amount_text(p.min_msat, p.max_msat);
+    let (min_msat, max_msat) = (p.min_msat.get(), p.max_msat.get());
+    let amount = amount_text(min_msat, max_msat);
     let heading = if p.title.trim().is_empty() {
         format!("Withdraw {amount}")
     } else {
@@ -142,11 +143,11 @@ async fn withdraw_page(svc: web::Data<Services>, secret: web::Path<String>) -> H
                 p.description.clone()
             },
             heading,
-            msat_note: msat_note(p.min_msat, p.max_msat),
+            msat_note: msat_note(min_msat, max_msat),
             amount,
-            qr_svg: format!("/qr/w/{}.svg", p.secret),
-            qr_png: format!("/qr/w/{}.png", p.secret),
-            status_url: format!("/w/{}/status", p.secret),
+            qr_svg: paths::qr_withdraw(&p.secret, QrFormat::Svg),
+            qr_png: paths::qr_withdraw(&p.secret, QrFormat::Png),
+            status_url: paths::withdraw_status(&p.secret),
             lnurl: p.lnurl,
             state: p.status.state.as_str(),
             label: p.status.label,
@@ -158,7 +159,7 @@ async fn withdraw_page(svc: web::Data<Services>, secret: web::Path<String>) -> H
 }
 
 async fn withdraw_status(svc: web::Data<Services>, secret: web::Path<String>) -> HttpResponse {
-    match svc.withdraw_status(&secret).await {
+    match svc.withdraw().withdraw_status(&secret).await {
         Ok(s) => HttpResponse::Ok().json(s),
         Err(Error::NotFound(_)) => HttpResponse::NotFound().json(serde_json::json!({
             "error": {"code": "not_found", "message": "unknown withdraw link"}
@@ -288,11 +289,11 @@ fn sheet_template(sheet: VoucherSheet) -> Result<VouchersTpl, Error> {
     for v in sheet.vouchers {
         let png = crate::qr::png(&v.lnurl).map_err(|e| Error::Internal(e.to_string()))?;
         cards.push(VoucherCard {
-            amount: amount_text(v.min_msat, v.max_msat),
-            msat_note: msat_note(v.min_msat, v.max_msat),
+            amount: amount_text(v.min_msat.get(), v.max_msat.get()),
+            msat_note: msat_note(v.min_msat.get(), v.max_msat.get()),
             title: v.title,
             expires: v.expires_at.map(date_text),
-            id: v.id,
+            id: v.id.to_string(),
             uses: v.uses,
             qr_data_uri: format!(
                 "data:image/png;base64,{}",
@@ -306,7 +307,7 @@ fn sheet_template(sheet: VoucherSheet) -> Result<VouchersTpl, Error> {
         pages.push(it.by_ref().take(VOUCHERS_PER_PAGE).collect());
     }
     Ok(VouchersTpl {
-        batch_id: sheet.batch_id,
+        batch_id: sheet.batch_id.to_string(),
         count,
         left_off: sheet.left_off,
         pages,
@@ -321,6 +322,7 @@ async fn voucher_sheet(
     batch_id: web::Path<String>,
     req: HttpRequest,
 ) -> HttpResponse {
+    let batch_id = BatchId::from_raw(batch_id.into_inner());
     let bearer = bearer_token(&req).map(str::to_owned);
     if let Some(token) = bearer {
         match svc.tokens().authenticate(&token).await {
@@ -329,13 +331,17 @@ async fn voucher_sheet(
             Err(e) => return page_error(&e),
         }
     } else if let Some(t) = query_param(&req, "t") {
-        if svc.check_voucher_sheet_token(&batch_id, &t).is_err() {
+        if svc
+            .withdraw()
+            .check_voucher_sheet_token(&batch_id, &t)
+            .is_err()
+        {
             return refused_bad_link();
         }
     } else {
         return refused_unauthenticated();
     }
-    let sheet = match svc.voucher_sheet(&batch_id).await {
+    let sheet = match svc.withdraw().voucher_sheet(&batch_id).await {
         Ok(s) => s,
         Err(e) => return page_error(&e),
     };

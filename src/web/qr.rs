@@ -17,7 +17,7 @@ use crate::service::{Error, Services};
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/qr/w/{file}")
+        web::resource(crate::paths::QR_WITHDRAW)
             .wrap(security_headers())
             .route(web::get().to(withdraw_qr)),
     )
@@ -73,7 +73,7 @@ async fn withdraw_qr(svc: web::Data<Services>, file: web::Path<String>) -> HttpR
     };
     // Withdraw QRs are spendable secrets: `security_headers` already makes
     // every answer `no-store` and `no-referrer`.
-    match svc.withdraw_lnurl(secret).await {
+    match svc.withdraw().withdraw_lnurl(secret).await {
         Ok(lnurl) => image_response(&lnurl, format).unwrap_or_else(|e| page_error(&e)),
         Err(e) => page_error(&e),
     }

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::db::models::Withdrawal;
+use crate::db::types::WithdrawalId;
 use crate::service::withdraw::payout::Step;
 use crate::service::Services;
 
@@ -18,12 +20,12 @@ const POLL: Duration = Duration::from_millis(1000);
 
 /// Runs until `shutdown` turns true.
 pub async fn run(svc: Arc<Services>, mut shutdown: watch::Receiver<bool>) {
-    let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let busy: Arc<Mutex<HashSet<WithdrawalId>>> = Arc::default();
     loop {
         if *shutdown.borrow() {
             return;
         }
-        match svc.take_pending_withdrawals(32).await {
+        match svc.withdraw().take_pending_withdrawals(32).await {
             Ok(taken) => {
                 for w in taken {
                     spawn_payment(svc.clone(), busy.clone(), w, true, shutdown.clone());
@@ -31,7 +33,7 @@ pub async fn run(svc: Arc<Services>, mut shutdown: watch::Receiver<bool>) {
             }
             Err(e) => tracing::error!(error = %e, "payer: cannot take pending withdrawals"),
         }
-        match svc.orphaned_withdrawals(32).await {
+        match svc.withdraw().orphaned_withdrawals(32).await {
             Ok(rows) => {
                 for w in rows {
                     let mine = busy.lock().map(|b| b.contains(&w.id)).unwrap_or(true);
@@ -43,7 +45,7 @@ pub async fn run(svc: Arc<Services>, mut shutdown: watch::Receiver<bool>) {
             Err(e) => tracing::error!(error = %e, "payer: cannot list in-flight withdrawals"),
         }
         tokio::select! {
-            _ = svc.payer_wake.notified() => {}
+            _ = svc.withdraw().claim_committed() => {}
             _ = tokio::time::sleep(POLL) => {}
             _ = shutdown.changed() => {}
         }
@@ -52,8 +54,8 @@ pub async fn run(svc: Arc<Services>, mut shutdown: watch::Receiver<bool>) {
 
 fn spawn_payment(
     svc: Arc<Services>,
-    busy: Arc<Mutex<HashSet<String>>>,
-    w: crate::db::models::Withdrawal,
+    busy: Arc<Mutex<HashSet<WithdrawalId>>>,
+    w: Withdrawal,
     fresh: bool,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -63,11 +65,11 @@ fn spawn_payment(
         }
     }
     tokio::spawn(async move {
-        let wait = Duration::from_secs((svc.config.withdraw.lease_secs as u64 / 2).clamp(1, 20));
+        let wait = svc.withdraw().track_wait();
         let mut step = if fresh {
-            svc.send_withdrawal(&w).await
+            svc.withdraw().send_withdrawal(&w).await
         } else {
-            svc.track_withdrawal(&w, wait).await
+            svc.withdraw().track_withdrawal(&w, wait).await
         };
         let mut backoff = Duration::from_millis(200);
         loop {
@@ -84,7 +86,7 @@ fn spawn_payment(
                 _ = shutdown.changed() => break,
             }
             backoff = (backoff * 2).min(Duration::from_secs(5));
-            step = svc.track_withdrawal(&w, wait).await;
+            step = svc.withdraw().track_withdrawal(&w, wait).await;
         }
         if let Ok(mut b) = busy.lock() {
             b.remove(&w.id);

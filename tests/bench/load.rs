@@ -143,6 +143,7 @@ fn main() {
             .await
             .expect("pay link");
         let (withdraw, _) = svc
+            .withdraw()
             .create_withdraw_link(NewLink {
                 min_msat: 1_000,
                 max_msat: 1_000,

@@ -4,8 +4,9 @@
 //! both are run against a real database for every combination of uses left,
 //! expiry, disabling and the wait between uses, and must agree row by row.
 
-use lnurld::db::models::withdraw_link::{Availability, LinkStatusFilter};
-use lnurld::db::models::{NewWithdrawLink, WithdrawLink};
+use lnurld::db::models::withdraw_link::Availability;
+use lnurld::db::models::WithdrawLink;
+use lnurld::db::types::{Msat, WithdrawLinkId, WithdrawLinkStatus};
 use lnurld::db::{Db, DbUrl};
 
 use crate::both_dbs;
@@ -15,12 +16,7 @@ both_dbs!(claim_and_list_sql_agree_with_availability);
 
 /// The clock of the whole table (unix seconds); rows sit around it.
 const NOW: i64 = 1_000_000;
-const BUCKETS: [LinkStatusFilter; 4] = [
-    LinkStatusFilter::Active,
-    LinkStatusFilter::Spent,
-    LinkStatusFilter::Expired,
-    LinkStatusFilter::Disabled,
-];
+const BUCKETS: &[WithdrawLinkStatus] = WithdrawLinkStatus::ALL;
 
 /// One row of the truth table.
 #[derive(Debug, Clone, Copy)]
@@ -53,13 +49,17 @@ impl Case {
         cases
     }
 
-    fn row(self, i: usize) -> NewWithdrawLink {
-        NewWithdrawLink {
-            id: format!("wl_case{i:03}"),
+    fn id(i: usize) -> WithdrawLinkId {
+        WithdrawLinkId::from_raw(format!("wl_case{i:03}"))
+    }
+
+    fn row(self, i: usize) -> WithdrawLink {
+        WithdrawLink {
+            id: Case::id(i),
             secret_lookup: format!("lookup{i:03}"),
             secret_enc: String::new(),
-            min_msat: 1000,
-            max_msat: 1000,
+            min_msat: Msat::new(1000).unwrap(),
+            max_msat: Msat::new(1000).unwrap(),
             uses_total: 3,
             uses_left: self.uses_left,
             wait_seconds: 60,
@@ -72,6 +72,7 @@ impl Case {
             batch_id: None,
             balance_check: false,
             pay_link: None,
+            disabled_at: None,
             // Distinct, so the list's order (and the test's output) is stable.
             created_at: i as i64,
             updated_at: i as i64,
@@ -85,7 +86,7 @@ struct Verdict {
     case: Case,
     availability: Availability,
     /// Every list filter whose SQL returned the row.
-    listed_in: Vec<LinkStatusFilter>,
+    listed_in: Vec<WithdrawLinkStatus>,
     /// Whether the claim's SQL claimed a use.
     claimed: bool,
 }
@@ -103,15 +104,15 @@ async fn claim_and_list_sql_agree_with_availability(db: TestDb) {
             for (i, case) in cases.iter().enumerate() {
                 WithdrawLink::insert(c, &case.row(i))?;
                 if case.disabled {
-                    WithdrawLink::disable(c, &format!("wl_case{i:03}"), NOW - 1)?;
+                    WithdrawLink::disable(c, &Case::id(i), NOW - 1)?;
                 }
             }
             let mut verdicts = Vec::new();
             for (i, case) in cases.iter().enumerate() {
-                let id = format!("wl_case{i:03}");
+                let id = Case::id(i);
                 let row = WithdrawLink::find(c, &id)?.expect("row just inserted");
                 let mut listed_in = Vec::new();
-                for bucket in BUCKETS {
+                for &bucket in BUCKETS {
                     let rows = WithdrawLink::list(c, Some(bucket), NOW, 1000, None)?;
                     if rows.iter().any(|r| r.id == id) {
                         listed_in.push(bucket);

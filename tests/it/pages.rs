@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use lnurl::api::LnUrlResponse;
 use lnurl::Response;
+use lnurld::db::types::BatchId;
 use lnurld::service::pay::PayLinkView;
+use lnurld::service::withdraw::LinkView;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -179,6 +181,14 @@ async fn withdraw(app: &TestApp, lnurl_str: &str, amount_msat: u64) -> lnurld::n
     hash
 }
 
+/// `POST /api/v1/withdraw-links`, read as the API's own view.
+async fn create_withdraw(app: &TestApp, body: Value) -> LinkView {
+    let v = app.create_withdraw(body).await;
+    serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{e}: {v}"))
+}
+
+// The live state stays `Value`: `WithdrawStatus` is written, never read
+// (its `label` is a `&'static str`).
 async fn status(app: &TestApp, secret: &str) -> Value {
     let (code, v) = app.get_json(&app.url(&format!("/w/{secret}/status"))).await;
     assert_eq!(code, 200, "{v}");
@@ -199,19 +209,21 @@ async fn withdraw_page_qr_and_live_state(db: TestDb) {
     let fake = FakeLnd::start().await;
     fake.set_pay_behavior(PayBehavior::Hold);
     let app = TestApp::start(&db, Node::Lnd(&fake)).await;
-    let link = app
-        .create_withdraw(json!({
+    let link = create_withdraw(
+        &app,
+        json!({
             "min_msat": 100_500, "max_msat": 100_500,
             "title": "Coffee <voucher>", "description": "Thanks for coming"
-        }))
-        .await;
-    let secret = link["secret"].as_str().unwrap();
-    let lnurl_str = link["lnurl"].as_str().unwrap();
-    assert_eq!(link["page_url"], app.url(&format!("/w/{secret}")));
-    assert_eq!(link["qr_url"], app.url(&format!("/qr/w/{secret}.svg")));
+        }),
+    )
+    .await;
+    let secret = link.secret.as_str();
+    let lnurl_str = link.lnurl.as_str();
+    assert_eq!(link.page_url, app.url(&format!("/w/{secret}")));
+    assert_eq!(link.qr_url, app.url(&format!("/qr/w/{secret}.svg")));
 
     // The page, rendered server-side in the ready state.
-    let g = get(&app, link["page_url"].as_str().unwrap()).await;
+    let g = get(&app, &link.page_url).await;
     let page = assert_html_page(&g, StatusCode::OK, "withdraw page");
     assert!(
         page.contains("<title>Coffee &#60;voucher&#62; · Lightning</title>")
@@ -307,11 +319,13 @@ async fn withdraw_page_qr_and_live_state(db: TestDb) {
 async fn withdraw_states_multi_use_and_disabled(db: TestDb) {
     let fake = FakeLnd::start().await;
     let app = TestApp::start(&db, Node::Lnd(&fake)).await;
-    let link = app
-        .create_withdraw(json!({"min_msat": 1_000, "max_msat": 5_000_000, "uses": 2}))
-        .await;
-    let secret = link["secret"].as_str().unwrap();
-    let lnurl_str = link["lnurl"].as_str().unwrap();
+    let link = create_withdraw(
+        &app,
+        json!({"min_msat": 1_000, "max_msat": 5_000_000, "uses": 2}),
+    )
+    .await;
+    let secret = link.secret.as_str();
+    let lnurl_str = link.lnurl.as_str();
     let page = get(&app, &format!("/w/{secret}")).await.text();
     assert!(page.contains("1 – 5,000 sats"), "range");
     assert!(page.contains("<title>Withdraw 1 – 5,000 sats · Lightning</title>"));
@@ -334,10 +348,8 @@ async fn withdraw_states_multi_use_and_disabled(db: TestDb) {
     assert_eq!(s["uses_left"], 0);
 
     // Disabled by the operator.
-    let other = app
-        .create_withdraw(json!({"min_msat": 1_000, "max_msat": 1_000}))
-        .await;
-    let id = other["id"].as_str().unwrap();
+    let other = create_withdraw(&app, json!({"min_msat": 1_000, "max_msat": 1_000})).await;
+    let id = &other.id;
     let (code, _) = app
         .api(
             Method::DELETE,
@@ -346,7 +358,7 @@ async fn withdraw_states_multi_use_and_disabled(db: TestDb) {
         )
         .await;
     assert_eq!(code, 200);
-    let secret = other["secret"].as_str().unwrap();
+    let secret = other.secret.as_str();
     assert_eq!(status(&app, secret).await["state"], "disabled");
     let page = get(&app, &format!("/w/{secret}")).await.text();
     assert!(page.contains(r#"data-state="disabled""#) && page.contains("Disabled"));
@@ -498,9 +510,13 @@ async fn voucher_sheet(db: TestDb) {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let expired = app.svc.voucher_sheet_token(batch_id, now - 5);
-    let other_batch = app.svc.voucher_sheet_token("wb_other", now + 600);
-    let valid = app.svc.voucher_sheet_token(batch_id, now + 600);
+    let batch = BatchId::from_raw(batch_id);
+    let expired = app.svc.withdraw().voucher_sheet_token(&batch, now - 5);
+    let other_batch = app
+        .svc
+        .withdraw()
+        .voucher_sheet_token(&BatchId::from_raw("wb_other"), now + 600);
+    let valid = app.svc.withdraw().voucher_sheet_token(&batch, now + 600);
     let (exp, mac) = valid.split_once('.').unwrap();
     let forged_expiry = format!("{}.{mac}", now + 7200);
     let flipped = format!(
@@ -578,7 +594,10 @@ async fn voucher_sheet(db: TestDb) {
     let decoded: HashSet<String> = data_uri_pngs(&page).iter().map(|p| decode_qr(p)).collect();
     assert!(!decoded.contains(first));
     // Unknown batch, even with a valid signature for it: 404.
-    let t = app.svc.voucher_sheet_token("wb_nope", now + 600);
+    let t = app
+        .svc
+        .withdraw()
+        .voucher_sheet_token(&BatchId::from_raw("wb_nope"), now + 600);
     let g = get(&app, &format!("/vouchers/wb_nope?t={t}")).await;
     assert_html_page(&g, StatusCode::NOT_FOUND, "unknown batch");
     app.stop(true).await;
@@ -810,14 +829,16 @@ async fn withdraw_page_in_headless_chromium() {
     let fake = FakeLnd::start().await;
     fake.set_pay_behavior(PayBehavior::Hold);
     let app = TestApp::start(&db, Node::Lnd(&fake)).await;
-    let link = app
-        .create_withdraw(json!({
+    let link = create_withdraw(
+        &app,
+        json!({
             "min_msat": 21_000, "max_msat": 21_000,
             "title": "Welcome gift", "description": "21 sats to try Lightning"
-        }))
-        .await;
-    let lnurl_str = link["lnurl"].as_str().unwrap();
-    browser.goto(link["page_url"].as_str().unwrap()).await;
+        }),
+    )
+    .await;
+    let lnurl_str = link.lnurl.as_str();
+    browser.goto(&link.page_url).await;
 
     // The QR is displayed, loaded and has a real size.
     let qr = browser.element("#qr").await;

@@ -10,6 +10,10 @@ use lnurl::Response;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use lnurld::db::models::WithdrawalState;
+use lnurld::db::types::{Msat, WithdrawLinkId, WithdrawLinkStatus};
+use lnurld::service::withdraw::{LinkView, WithdrawalView};
+
 use crate::both_dbs;
 use crate::support::app::{Node, TestApp};
 use crate::support::db::TestDb;
@@ -19,27 +23,51 @@ use crate::support::wallet::{wallet_invoice, withdraw_request};
 
 const WAIT: Duration = Duration::from_secs(20);
 
+/// `GET /api/v1/withdraw-links`: a page of links (the handler builds this
+/// envelope inline, so the test names the part it reads).
+#[derive(Debug, serde::Deserialize)]
+struct LinkPage {
+    data: Vec<LinkView>,
+}
+
+/// Reads a JSON body as `T`, failing the test with the body on a mismatch.
+fn typed<T: serde::de::DeserializeOwned>(v: Value) -> T {
+    serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{e}: {v}"))
+}
+
+/// `POST /api/v1/withdraw-links`, read as the API's own view.
+async fn create(app: &TestApp, body: Value) -> LinkView {
+    typed(app.create_withdraw(body).await)
+}
+
+/// `GET /api/v1/withdraw-links/{id}`, read as the API's own view.
+async fn get_link(app: &TestApp, id: &WithdrawLinkId) -> LinkView {
+    typed(app.withdraw_link(id.as_str()).await)
+}
+
 /// Decodes the link's LNURL and does LUD-03 step 1 like a wallet.
-async fn first_step(app: &TestApp, link: &Value) -> WithdrawalResponse {
-    let w = withdraw_request(app, link["lnurl"].as_str().expect("lnurl")).await;
-    let decoded = lnurl::lnurl::LnUrl::decode(link["lnurl"].as_str().unwrap().to_owned()).unwrap();
-    assert_eq!(decoded.url, link["url"].as_str().unwrap());
+async fn first_step(app: &TestApp, link: &LinkView) -> WithdrawalResponse {
+    let w = withdraw_request(app, &link.lnurl).await;
+    let decoded = lnurl::lnurl::LnUrl::decode(link.lnurl.clone()).expect("an LNURL");
+    assert_eq!(decoded.url, link.url);
     w
 }
 
-async fn withdrawal_states(app: &TestApp, id: &str) -> Vec<Value> {
-    app.withdraw_link(id).await["withdrawals"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+async fn withdrawal_states(app: &TestApp, id: &WithdrawLinkId) -> Vec<WithdrawalView> {
+    get_link(app, id).await.withdrawals.unwrap_or_default()
 }
 
-async fn wait_state(app: &TestApp, link_id: &str, hash: &str, state: &str) -> Value {
+async fn wait_state(
+    app: &TestApp,
+    link_id: &WithdrawLinkId,
+    hash: &str,
+    state: WithdrawalState,
+) -> WithdrawalView {
     eventually(&format!("withdrawal {hash} {state}"), WAIT, || async {
         withdrawal_states(app, link_id)
             .await
             .into_iter()
-            .find(|w| w["payment_hash"] == hash && w["state"] == state)
+            .find(|w| w.payment_hash == hash && w.state == state)
     })
     .await
 }
@@ -65,14 +93,10 @@ async fn happy_path(db: TestDb) {
     let fake = FakeLnd::start().await;
     fake.set_pay_behavior(PayBehavior::Succeed { fee_msat: 7 });
     let app = TestApp::start(&db, Node::Lnd(&fake)).await;
-    let link = app
-        .create_withdraw(json!({"min_msat": 100_000, "max_msat": 100_000, "title": "Voucher", "description": "Voucher #1"}))
+    let link = create(&app, json!({"min_msat": 100_000, "max_msat": 100_000, "title": "Voucher", "description": "Voucher #1"}))
         .await;
-    assert!(link["lnurl"].as_str().unwrap().starts_with("LNURL1"));
-    assert!(link["lnurlw"]
-        .as_str()
-        .unwrap()
-        .starts_with("lnurlw://127.0.0.1:"));
+    assert!(link.lnurl.as_str().starts_with("LNURL1"));
+    assert!(link.lnurlw.starts_with("lnurlw://127.0.0.1:"));
 
     let w = first_step(&app, &link).await;
     assert_eq!(w.min_withdrawable, Some(100_000));
@@ -84,22 +108,22 @@ async fn happy_path(db: TestDb) {
     let res = app.wallet().do_withdrawal(&w, &pr).await.expect("callback");
     assert_eq!(res, Response::Ok(()));
 
-    let id = link["id"].as_str().unwrap();
-    let done = wait_state(&app, id, &hash.to_hex(), "succeeded").await;
-    assert_eq!(done["fee_msat"], 7);
-    assert_eq!(done["amount_msat"], 100_000);
-    assert!(done["preimage"].is_string());
+    let id = &link.id;
+    let done = wait_state(&app, id, &hash.to_hex(), WithdrawalState::Succeeded).await;
+    assert_eq!(done.fee_msat.map(Msat::get), Some(7));
+    assert_eq!(done.amount_msat.get(), 100_000);
+    assert!(done.preimage.is_some());
     let paid = fake.payments();
     assert_eq!(paid.len(), 1);
     assert_eq!(paid[0].bolt11, pr);
     // The fee limit follows [withdraw]: max(2000 msat, 1% of 100000 msat).
     assert_eq!(paid[0].fee_limit_msat, 2_000);
-    let l = app.withdraw_link(id).await;
-    assert_eq!(l["uses_left"], 0);
-    assert_eq!(l["status"], "spent");
+    let l = get_link(&app, id).await;
+    assert_eq!(l.uses_left, 0);
+    assert_eq!(l.status, WithdrawLinkStatus::Spent);
 
     // The used-up link now answers step 1 with a readable ERROR.
-    let (_, body) = app.get_json(link["url"].as_str().unwrap()).await;
+    let (_, body) = app.get_json(link.url.as_str()).await;
     assert_eq!(body["status"], "ERROR");
     assert!(
         body["reason"]
@@ -114,9 +138,11 @@ async fn happy_path(db: TestDb) {
 async fn concurrent_callbacks(db: TestDb, uses: u64) {
     let fake = FakeLnd::start().await;
     let app = TestApp::start(&db, Node::Lnd(&fake)).await;
-    let link = app
-        .create_withdraw(json!({"min_msat": 1_000, "max_msat": 50_000, "uses": uses}))
-        .await;
+    let link = create(
+        &app,
+        json!({"min_msat": 1_000, "max_msat": 50_000, "uses": uses}),
+    )
+    .await;
     let w = first_step(&app, &link).await;
     let mut tasks = Vec::new();
     for _ in 0..50 {
@@ -140,10 +166,11 @@ async fn concurrent_callbacks(db: TestDb, uses: u64) {
     }
     assert_eq!(ok, uses, "exactly {uses} callbacks accepted");
     assert_eq!(errors, 50 - uses);
-    let id = link["id"].as_str().unwrap().to_owned();
+    let id = link.id.clone();
     eventually("all accepted withdrawals paid", WAIT, || async {
         let ws = withdrawal_states(&app, &id).await;
-        (ws.len() as u64 == uses && ws.iter().all(|w| w["state"] == "succeeded")).then_some(())
+        (ws.len() as u64 == uses && ws.iter().all(|w| w.state == WithdrawalState::Succeeded))
+            .then_some(())
     })
     .await;
     assert_eq!(fake.payments().len() as u64, uses);
@@ -152,7 +179,7 @@ async fn concurrent_callbacks(db: TestDb, uses: u64) {
         uses,
         "no second attempt reached the node"
     );
-    assert_eq!(app.withdraw_link(&id).await["uses_left"], 0);
+    assert_eq!(get_link(&app, &id).await.uses_left, 0);
     app.stop(true).await;
 }
 
@@ -167,9 +194,11 @@ async fn concurrent_callbacks_three_uses(db: TestDb) {
 async fn same_invoice_twice_is_paid_once(db: TestDb) {
     let fake = FakeLnd::start().await;
     let app = TestApp::start(&db, Node::Lnd(&fake)).await;
-    let link = app
-        .create_withdraw(json!({"min_msat": 1_000, "max_msat": 50_000, "uses": 3}))
-        .await;
+    let link = create(
+        &app,
+        json!({"min_msat": 1_000, "max_msat": 50_000, "uses": 3}),
+    )
+    .await;
     let w = first_step(&app, &link).await;
     let (pr, hash) = wallet_invoice(20_000);
     // Twice at the same time, then again after it was paid.
@@ -177,31 +206,26 @@ async fn same_invoice_twice_is_paid_once(db: TestDb) {
     let (a, b) = tokio::join!(wa.do_withdrawal(&w, &pr), wb.do_withdrawal(&w, &pr));
     assert_eq!(a.unwrap(), Response::Ok(()));
     assert_eq!(b.unwrap(), Response::Ok(()));
-    let id = link["id"].as_str().unwrap();
-    wait_state(&app, id, &hash.to_hex(), "succeeded").await;
+    let id = &link.id;
+    wait_state(&app, id, &hash.to_hex(), WithdrawalState::Succeeded).await;
     assert_eq!(
         app.wallet().do_withdrawal(&w, &pr).await.unwrap(),
         Response::Ok(())
     );
     assert_eq!(fake.payments().len(), 1);
     assert_eq!(fake.send_attempts(), 1);
-    let l = app.withdraw_link(id).await;
-    assert_eq!(l["uses_left"], 2, "one invoice took one use");
-    assert_eq!(l["withdrawals"].as_array().unwrap().len(), 1);
+    let l = get_link(&app, id).await;
+    assert_eq!(l.uses_left, 2, "one invoice took one use");
+    assert_eq!(l.withdrawals.unwrap_or_default().len(), 1);
 
     // The same invoice on another link is refused.
-    let other = app
-        .create_withdraw(json!({"min_msat": 1_000, "max_msat": 50_000}))
-        .await;
+    let other = create(&app, json!({"min_msat": 1_000, "max_msat": 50_000})).await;
     let w2 = first_step(&app, &other).await;
     match app.wallet().do_withdrawal(&w2, &pr).await.unwrap() {
         Response::Error { reason } => assert!(reason.contains("already been used"), "{reason}"),
         ok => panic!("expected ERROR, got {ok:?}"),
     }
-    assert_eq!(
-        app.withdraw_link(other["id"].as_str().unwrap()).await["uses_left"],
-        1
-    );
+    assert_eq!(get_link(&app, &other.id).await.uses_left, 1);
     app.stop(true).await;
 }
 
@@ -223,9 +247,7 @@ async fn refused(app: &TestApp, url: &str, needle: &str) {
 async fn bad_requests_change_nothing(db: TestDb) {
     let fake = FakeLnd::start().await;
     let app = TestApp::start(&db, Node::Lnd(&fake)).await;
-    let link = app
-        .create_withdraw(json!({"min_msat": 10_000, "max_msat": 20_000}))
-        .await;
+    let link = create(&app, json!({"min_msat": 10_000, "max_msat": 20_000})).await;
     let w = first_step(&app, &link).await;
     let cb = |k1: &str, pr: &str| format!("{}?k1={}&pr={}", w.callback, k1, pr);
     let (good_pr, _) = wallet_invoice(15_000);
@@ -270,9 +292,9 @@ async fn bad_requests_change_nothing(db: TestDb) {
     tokio::time::sleep(Duration::from_millis(2100)).await;
     refused(&app, &cb(&w.k1, &expiring), "expired").await;
 
-    let l = app.withdraw_link(link["id"].as_str().unwrap()).await;
-    assert_eq!(l["uses_left"], 1);
-    assert_eq!(l["withdrawals"].as_array().unwrap().len(), 0);
+    let l = get_link(&app, &link.id).await;
+    assert_eq!(l.uses_left, 1);
+    assert_eq!(l.withdrawals.unwrap_or_default().len(), 0);
     assert_eq!(fake.send_attempts(), 0);
 
     // Still usable afterwards.
@@ -302,7 +324,7 @@ async fn bad_requests_change_nothing(db: TestDb) {
         .await;
     assert_eq!(status, 200);
     assert_eq!(
-        v["data"].as_array().unwrap().len(),
+        typed::<LinkPage>(v).data.len(),
         1,
         "no partly written links"
     );
@@ -322,11 +344,9 @@ async fn link_state_refusals(db: TestDb) {
     let app = TestApp::start(&db, Node::Lnd(&fake)).await;
 
     // Disabled.
-    let link = app
-        .create_withdraw(json!({"min_msat": 1_000, "max_msat": 1_000}))
-        .await;
+    let link = create(&app, json!({"min_msat": 1_000, "max_msat": 1_000})).await;
     let w = first_step(&app, &link).await;
-    let id = link["id"].as_str().unwrap();
+    let id = &link.id;
     let (status, v) = app
         .api(
             Method::DELETE,
@@ -335,8 +355,8 @@ async fn link_state_refusals(db: TestDb) {
         )
         .await;
     assert_eq!(status, 200);
-    assert_eq!(v["status"], "disabled");
-    refused(&app, link["url"].as_str().unwrap(), "disabled").await;
+    assert_eq!(typed::<LinkView>(v).status, WithdrawLinkStatus::Disabled);
+    refused(&app, link.url.as_str(), "disabled").await;
     refused(
         &app,
         &format!("{}?k1={}&pr={}", w.callback, w.k1, wallet_invoice(1_000).0),
@@ -349,12 +369,14 @@ async fn link_state_refusals(db: TestDb) {
     let soon = soon
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
-    let link = app
-        .create_withdraw(json!({"min_msat": 1_000, "max_msat": 1_000, "expires_at": soon}))
-        .await;
+    let link = create(
+        &app,
+        json!({"min_msat": 1_000, "max_msat": 1_000, "expires_at": soon}),
+    )
+    .await;
     let w = first_step(&app, &link).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    refused(&app, link["url"].as_str().unwrap(), "expired").await;
+    refused(&app, link.url.as_str(), "expired").await;
     refused(
         &app,
         &format!("{}?k1={}&pr={}", w.callback, w.k1, wallet_invoice(1_000).0),
@@ -363,11 +385,11 @@ async fn link_state_refusals(db: TestDb) {
     .await;
 
     // Wait time between uses.
-    let link = app
-        .create_withdraw(
-            json!({"min_msat": 1_000, "max_msat": 1_000, "uses": 2, "wait_seconds": 3600}),
-        )
-        .await;
+    let link = create(
+        &app,
+        json!({"min_msat": 1_000, "max_msat": 1_000, "uses": 2, "wait_seconds": 3600}),
+    )
+    .await;
     let w = first_step(&app, &link).await;
     assert_eq!(
         app.wallet()
@@ -382,9 +404,9 @@ async fn link_state_refusals(db: TestDb) {
         "wait",
     )
     .await;
-    let l = app.withdraw_link(link["id"].as_str().unwrap()).await;
-    assert_eq!(l["uses_left"], 1);
-    assert_eq!(l["withdrawals"].as_array().unwrap().len(), 1);
+    let l = get_link(&app, &link.id).await;
+    assert_eq!(l.uses_left, 1);
+    assert_eq!(l.withdrawals.unwrap_or_default().len(), 1);
     app.stop(true).await;
 }
 
@@ -392,10 +414,8 @@ async fn crash_while_in_flight_then_success(db: TestDb) {
     let fake = FakeLnd::start().await;
     fake.set_pay_behavior(PayBehavior::Hold);
     let app = TestApp::start(&db, Node::Lnd(&fake)).await;
-    let link = app
-        .create_withdraw(json!({"min_msat": 5_000, "max_msat": 5_000}))
-        .await;
-    let id = link["id"].as_str().unwrap().to_owned();
+    let link = create(&app, json!({"min_msat": 5_000, "max_msat": 5_000})).await;
+    let id = link.id.clone();
     let w = first_step(&app, &link).await;
     let (pr, hash) = wallet_invoice(5_000);
     assert_eq!(
@@ -406,7 +426,7 @@ async fn crash_while_in_flight_then_success(db: TestDb) {
         (fake.payments().len() == 1).then_some(())
     })
     .await;
-    wait_state(&app, &id, &hash.to_hex(), "in_flight").await;
+    wait_state(&app, &id, &hash.to_hex(), WithdrawalState::InFlight).await;
 
     app.stop(false).await;
     let app2 = TestApp::start(&db, Node::Lnd(&fake)).await;
@@ -418,8 +438,8 @@ async fn crash_while_in_flight_then_success(db: TestDb) {
         "the restarted server did not pay again"
     );
     assert!(fake.finish(hash, Finish::Succeed { fee_msat: 3 }));
-    let done = wait_state(&app2, &id, &hash.to_hex(), "succeeded").await;
-    assert_eq!(done["fee_msat"], 3);
+    let done = wait_state(&app2, &id, &hash.to_hex(), WithdrawalState::Succeeded).await;
+    assert_eq!(done.fee_msat.map(Msat::get), Some(3));
     assert_eq!(fake.payments().len(), 1);
     assert_eq!(fake.send_attempts(), 1);
     app2.stop(true).await;
@@ -429,32 +449,29 @@ async fn crash_while_in_flight_then_failure_gives_use_back(db: TestDb) {
     let fake = FakeLnd::start().await;
     fake.set_pay_behavior(PayBehavior::Hold);
     let app = TestApp::start(&db, Node::Lnd(&fake)).await;
-    let link = app
-        .create_withdraw(json!({"min_msat": 5_000, "max_msat": 5_000}))
-        .await;
-    let id = link["id"].as_str().unwrap().to_owned();
+    let link = create(&app, json!({"min_msat": 5_000, "max_msat": 5_000})).await;
+    let id = link.id.clone();
     let w = first_step(&app, &link).await;
     let (pr, hash) = wallet_invoice(5_000);
     assert_eq!(
         app.wallet().do_withdrawal(&w, &pr).await.unwrap(),
         Response::Ok(())
     );
-    wait_state(&app, &id, &hash.to_hex(), "in_flight").await;
-    assert_eq!(app.withdraw_link(&id).await["uses_left"], 0);
+    wait_state(&app, &id, &hash.to_hex(), WithdrawalState::InFlight).await;
+    assert_eq!(get_link(&app, &id).await.uses_left, 0);
 
     app.stop(false).await;
     let app2 = TestApp::start(&db, Node::Lnd(&fake)).await;
     assert!(fake.finish(hash, Finish::Fail(FailureReason::FailureReasonNoRoute)));
-    let failed = wait_state(&app2, &id, &hash.to_hex(), "failed").await;
+    let failed = wait_state(&app2, &id, &hash.to_hex(), WithdrawalState::Failed).await;
     assert!(
-        failed["failure_reason"].as_str().unwrap().contains("route"),
-        "{failed}"
+        failed
+            .failure_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("route")),
+        "{failed:?}"
     );
-    assert_eq!(
-        app2.withdraw_link(&id).await["uses_left"],
-        1,
-        "use given back"
-    );
+    assert_eq!(get_link(&app2, &id).await.uses_left, 1, "use given back");
 
     // Retrying the failed invoice is refused with the reason; a new one works.
     let w = first_step(&app2, &link).await;
@@ -468,9 +485,9 @@ async fn crash_while_in_flight_then_failure_gives_use_back(db: TestDb) {
         app2.wallet().do_withdrawal(&w, &pr2).await.unwrap(),
         Response::Ok(())
     );
-    wait_state(&app2, &id, &hash2.to_hex(), "succeeded").await;
+    wait_state(&app2, &id, &hash2.to_hex(), WithdrawalState::Succeeded).await;
     assert_eq!(fake.payments().len(), 2);
-    assert_eq!(app2.withdraw_link(&id).await["uses_left"], 0);
+    assert_eq!(get_link(&app2, &id).await.uses_left, 0);
     app2.stop(true).await;
 }
 
@@ -478,12 +495,14 @@ async fn two_instances_one_database(db: TestDb) {
     let fake = FakeLnd::start().await;
     let a = TestApp::start(&db, Node::Lnd(&fake)).await;
     let b = TestApp::start(&db, Node::Lnd(&fake)).await;
-    let link = a
-        .create_withdraw(json!({"min_msat": 1_000, "max_msat": 50_000, "uses": 3}))
-        .await;
+    let link = create(
+        &a,
+        json!({"min_msat": 1_000, "max_msat": 50_000, "uses": 3}),
+    )
+    .await;
     let w_a = first_step(&a, &link).await;
     // The same link as served by the other instance (its own base URL).
-    let secret = link["secret"].as_str().unwrap();
+    let secret = link.secret.as_str();
     let w_b = match b
         .wallet()
         .make_request(&b.url(&format!("/lnurlw/{secret}")))
@@ -510,10 +529,10 @@ async fn two_instances_one_database(db: TestDb) {
         }
     }
     assert_eq!(ok, 3);
-    let id = link["id"].as_str().unwrap().to_owned();
+    let id = link.id.clone();
     eventually("three paid", WAIT, || async {
         let ws = withdrawal_states(&b, &id).await;
-        (ws.len() == 3 && ws.iter().all(|w| w["state"] == "succeeded")).then_some(())
+        (ws.len() == 3 && ws.iter().all(|w| w.state == WithdrawalState::Succeeded)).then_some(())
     })
     .await;
     assert_eq!(fake.payments().len(), 3);
@@ -538,8 +557,9 @@ async fn external_id_is_idempotent(db: TestDb) {
         .api(Method::POST, "/api/v1/withdraw-links", Some(body.clone()))
         .await;
     assert_eq!(s2, 200);
-    assert_eq!(first["id"], again["id"]);
-    assert_eq!(first["lnurl"], again["lnurl"], "the same link, shown again");
+    let (first, again): (LinkView, LinkView) = (typed(first), typed(again));
+    assert_eq!(first.id, again.id);
+    assert_eq!(first.lnurl, again.lnurl, "the same link, shown again");
 
     // Concurrent creations with one new external id make one link.
     let body = json!({"min_msat": 1_000, "max_msat": 1_000, "external_id": "order-43"});
@@ -558,10 +578,7 @@ async fn external_id_is_idempotent(db: TestDb) {
                 .await
                 .unwrap();
             assert!(r.status().is_success(), "{}", r.status());
-            r.json::<Value>().await.unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
+            r.json::<LinkView>().await.expect("a LinkView").id
         }));
     }
     let mut ids = Vec::new();
@@ -571,7 +588,7 @@ async fn external_id_is_idempotent(db: TestDb) {
     ids.dedup();
     assert_eq!(ids.len(), 1, "one link for one external id");
     let (_, list) = app.api(Method::GET, "/api/v1/withdraw-links", None).await;
-    assert_eq!(list["data"].as_array().unwrap().len(), 2);
+    assert_eq!(typed::<LinkPage>(list).data.len(), 2);
     app.stop(true).await;
 }
 
@@ -580,10 +597,8 @@ async fn secrets_are_not_stored_in_clear(db: TestDb) {
     use lnurld::db::schema::withdraw_links::dsl as w;
     let fake = FakeLnd::start().await;
     let app = TestApp::start(&db, Node::Lnd(&fake)).await;
-    let link = app
-        .create_withdraw(json!({"min_msat": 1_000, "max_msat": 1_000}))
-        .await;
-    let secret = link["secret"].as_str().unwrap().to_owned();
+    let link = create(&app, json!({"min_msat": 1_000, "max_msat": 1_000})).await;
+    let secret = link.secret.as_str().to_owned();
     let k1 = first_step(&app, &link).await.k1;
     let rows: Vec<(String, String, String)> = app
         .svc
@@ -601,8 +616,8 @@ async fn secrets_are_not_stored_in_clear(db: TestDb) {
         assert!(!col.contains(&k1), "k1 stored");
     }
     // Shown again by the admin API (decrypted with the server key).
-    let again = app.withdraw_link(link["id"].as_str().unwrap()).await;
-    assert_eq!(again["secret"], secret);
+    let again = get_link(&app, &link.id).await;
+    assert_eq!(again.secret, secret);
     app.stop(true).await;
 
     // The database without the server key spends nothing.
@@ -617,7 +632,7 @@ async fn secrets_are_not_stored_in_clear(db: TestDb) {
     let (status, v) = other
         .api(
             Method::GET,
-            &format!("/api/v1/withdraw-links/{}", link["id"].as_str().unwrap()),
+            &format!("/api/v1/withdraw-links/{}", link.id),
             None,
         )
         .await;
@@ -629,10 +644,8 @@ async fn secrets_are_not_stored_in_clear(db: TestDb) {
 async fn garbage_never_gets_a_server_error(db: TestDb) {
     let fake = FakeLnd::start().await;
     let app = TestApp::start(&db, Node::Lnd(&fake)).await;
-    let link = app
-        .create_withdraw(json!({"min_msat": 1_000, "max_msat": 2_000}))
-        .await;
-    let secret = link["secret"].as_str().unwrap();
+    let link = create(&app, json!({"min_msat": 1_000, "max_msat": 2_000})).await;
+    let secret = link.secret.as_str();
     let garbage = [
         "%00",
         "%ZZ",
@@ -671,8 +684,8 @@ async fn garbage_never_gets_a_server_error(db: TestDb) {
             }
         }
     }
-    let l = app.withdraw_link(link["id"].as_str().unwrap()).await;
-    assert_eq!(l["uses_left"], 1);
+    let l = get_link(&app, &link.id).await;
+    assert_eq!(l.uses_left, 1);
     assert_eq!(fake.send_attempts(), 0);
     app.stop(true).await;
 }
@@ -680,10 +693,8 @@ async fn garbage_never_gets_a_server_error(db: TestDb) {
 async fn balance_check_pay_link_and_extra_params(db: TestDb) {
     let fake = FakeLnd::start().await;
     let app = TestApp::start(&db, Node::Lnd(&fake)).await;
-    let plain = app
-        .create_withdraw(json!({"min_msat": 1_000, "max_msat": 1_000}))
-        .await;
-    let (_, body) = app.get_json(plain["url"].as_str().unwrap()).await;
+    let plain = create(&app, json!({"min_msat": 1_000, "max_msat": 1_000})).await;
+    let (_, body) = app.get_json(plain.url.as_str()).await;
     assert!(
         body.get("balanceCheck").is_none() && body.get("payLink").is_none(),
         "{body}"
@@ -691,13 +702,15 @@ async fn balance_check_pay_link_and_extra_params(db: TestDb) {
     assert_eq!(body["tag"], "withdrawRequest");
     assert_eq!(body["minWithdrawable"], 1_000);
 
-    let link = app
-        .create_withdraw(json!({"min_msat": 1_000, "max_msat": 3_000, "uses": 2,
-            "balance_check": true, "pay_link": "lnurlp://127.0.0.1/lnurlp/pl_abc"}))
-        .await;
-    let (_, body) = app.get_json(link["url"].as_str().unwrap()).await;
+    let link = create(
+        &app,
+        json!({"min_msat": 1_000, "max_msat": 3_000, "uses": 2,
+            "balance_check": true, "pay_link": "lnurlp://127.0.0.1/lnurlp/pl_abc"}),
+    )
+    .await;
+    let (_, body) = app.get_json(link.url.as_str()).await;
     assert_eq!(
-        body["balanceCheck"], link["url"],
+        body["balanceCheck"], link.url,
         "LUD-14: the same link answers again"
     );
     assert_eq!(body["payLink"], "lnurlp://127.0.0.1/lnurlp/pl_abc");
@@ -717,37 +730,27 @@ async fn balance_check_pay_link_and_extra_params(db: TestDb) {
         ))
         .await;
     assert_eq!(ok, json!({"status": "OK"}));
-    wait_state(
-        &app,
-        link["id"].as_str().unwrap(),
-        &hash.to_hex(),
-        "succeeded",
-    )
-    .await;
+    wait_state(&app, &link.id, &hash.to_hex(), WithdrawalState::Succeeded).await;
 
     // Nothing left to withdraw on a balance-checked link: min = max = 0, not
     // an ERROR (LUD-14, 2026), so the wallet keeps balanceCheck and payLink.
-    let single = app
-        .create_withdraw(json!({"min_msat": 1_000, "max_msat": 1_000, "balance_check": true}))
-        .await;
+    let single = create(
+        &app,
+        json!({"min_msat": 1_000, "max_msat": 1_000, "balance_check": true}),
+    )
+    .await;
     let w1 = first_step(&app, &single).await;
     let (pr, hash) = wallet_invoice(1_000);
     assert_eq!(
         app.wallet().do_withdrawal(&w1, &pr).await.unwrap(),
         Response::Ok(())
     );
-    wait_state(
-        &app,
-        single["id"].as_str().unwrap(),
-        &hash.to_hex(),
-        "succeeded",
-    )
-    .await;
-    let (_, empty) = app.get_json(single["url"].as_str().unwrap()).await;
+    wait_state(&app, &single.id, &hash.to_hex(), WithdrawalState::Succeeded).await;
+    let (_, empty) = app.get_json(single.url.as_str()).await;
     assert_eq!(empty["tag"], "withdrawRequest", "{empty}");
     assert_eq!(empty["minWithdrawable"], 0);
     assert_eq!(empty["maxWithdrawable"], 0);
-    assert_eq!(empty["balanceCheck"], single["url"]);
+    assert_eq!(empty["balanceCheck"], single.url);
     refused(
         &app,
         &format!(
@@ -773,14 +776,13 @@ async fn balance_check_pay_link_and_extra_params(db: TestDb) {
 
 async fn a_refused_resend_never_gives_back_a_use_still_in_flight(db: TestDb) {
     use lnurld::db::models::Withdrawal;
+    use lnurld::db::{Db, DbUrl};
     use lnurld::service::withdraw::payout::Step;
     let fake = FakeLnd::start().await;
     fake.set_pay_behavior(PayBehavior::Hold);
     let app = TestApp::start(&db, Node::Lnd(&fake)).await;
-    let link = app
-        .create_withdraw(json!({"min_msat": 5_000, "max_msat": 5_000}))
-        .await;
-    let id = link["id"].as_str().unwrap().to_owned();
+    let link = create(&app, json!({"min_msat": 5_000, "max_msat": 5_000})).await;
+    let id = link.id.clone();
     let w = first_step(&app, &link).await;
     let (pr, hash, _) =
         FakeLnd::wallet_invoice(Some(5_000), Duration::from_secs(3), Currency::Regtest);
@@ -788,25 +790,35 @@ async fn a_refused_resend_never_gives_back_a_use_still_in_flight(db: TestDb) {
         app.wallet().do_withdrawal(&w, &pr).await.unwrap(),
         Response::Ok(())
     );
-    wait_state(&app, &id, &hash.to_hex(), "in_flight").await;
+    wait_state(&app, &id, &hash.to_hex(), WithdrawalState::InFlight).await;
     // Let the invoice expire while the first attempt is still held by the node.
     tokio::time::sleep(Duration::from_millis(3500)).await;
     let h = hash.to_hex();
-    let row = app
-        .svc
-        .db
+    // Its own connection: the service layer does not lend out its pool.
+    let url = DbUrl::parse(&db.url()).unwrap();
+    let pool = tokio::task::spawn_blocking(move || Db::connect(&url, 1))
+        .await
+        .unwrap()
+        .unwrap();
+    let row = pool
         .run(move |c| Withdrawal::find_by_hash(c, &h))
         .await
         .unwrap()
         .unwrap();
     // A second send is refused ("invoice expired") before lnd looks at the
     // hash; the payment is still in flight, so the use must stay claimed.
-    assert_eq!(app.svc.send_withdrawal(&row).await.unwrap(), Step::Unknown);
-    let l = app.withdraw_link(&id).await;
-    assert_eq!(l["uses_left"], 0);
-    assert_eq!(l["withdrawals"][0]["state"], "in_flight");
+    assert_eq!(
+        app.svc.withdraw().send_withdrawal(&row).await.unwrap(),
+        Step::Unknown
+    );
+    let l = get_link(&app, &id).await;
+    assert_eq!(l.uses_left, 0);
+    assert_eq!(
+        l.withdrawals.unwrap_or_default()[0].state,
+        WithdrawalState::InFlight
+    );
     assert!(fake.finish(hash, Finish::Succeed { fee_msat: 1 }));
-    wait_state(&app, &id, &hash.to_hex(), "succeeded").await;
+    wait_state(&app, &id, &hash.to_hex(), WithdrawalState::Succeeded).await;
     assert_eq!(fake.payments().len(), 1);
     app.stop(true).await;
 }

@@ -12,5 +12,5 @@ pub use api_token::ApiToken;
 pub use event::{Event, EventAttempt, WebhookEndpoint};
 pub use pay_invoice::PayInvoice;
 pub use pay_link::PayLink;
-pub use withdraw_link::{NewWithdrawLink, WithdrawLink};
-pub use withdrawal::{NewWithdrawal, Withdrawal, WithdrawalState};
+pub use withdraw_link::WithdrawLink;
+pub use withdrawal::{Withdrawal, WithdrawalState};

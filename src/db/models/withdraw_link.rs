@@ -9,22 +9,24 @@ use diesel::prelude::*;
 
 use crate::db::schema::withdraw_links;
 use crate::db::schema::withdraw_links::dsl as w;
+use crate::db::types::{BatchId, Msat, WithdrawLinkId, WithdrawLinkStatus};
 use crate::db::{DbConn, DbError};
 
-/// A withdraw link row.
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+/// A withdraw link row; also its insert form (`disabled_at` is `None` for
+/// a new link).
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
 #[diesel(table_name = withdraw_links)]
 pub struct WithdrawLink {
     /// Id (`wl_…`).
-    pub id: String,
+    pub id: WithdrawLinkId,
     /// Keyed hash of the secret (lookup key).
     pub secret_lookup: String,
     /// AEAD-encrypted secret.
     pub secret_enc: String,
-    /// Minimum withdrawable, msat.
-    pub min_msat: i64,
-    /// Maximum withdrawable, msat.
-    pub max_msat: i64,
+    /// Minimum withdrawable.
+    pub min_msat: Msat,
+    /// Maximum withdrawable.
+    pub max_msat: Msat,
     /// Uses the link was created with.
     pub uses_total: i64,
     /// Uses not yet claimed.
@@ -44,7 +46,7 @@ pub struct WithdrawLink {
     /// Caller's idempotency key.
     pub external_id: Option<String>,
     /// Batch (voucher sheet) this link belongs to.
-    pub batch_id: Option<String>,
+    pub batch_id: Option<BatchId>,
     /// Serve LUD-14 `balanceCheck`.
     pub balance_check: bool,
     /// LUD-19 `payLink` (a pay link URL) to serve.
@@ -55,87 +57,6 @@ pub struct WithdrawLink {
     pub created_at: i64,
     /// Unix seconds.
     pub updated_at: i64,
-}
-
-/// Insert form of [`WithdrawLink`].
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = withdraw_links)]
-pub struct NewWithdrawLink {
-    /// See [`WithdrawLink`].
-    pub id: String,
-    /// See [`WithdrawLink`].
-    pub secret_lookup: String,
-    /// See [`WithdrawLink`].
-    pub secret_enc: String,
-    /// See [`WithdrawLink`].
-    pub min_msat: i64,
-    /// See [`WithdrawLink`].
-    pub max_msat: i64,
-    /// See [`WithdrawLink`].
-    pub uses_total: i64,
-    /// See [`WithdrawLink`].
-    pub uses_left: i64,
-    /// See [`WithdrawLink`].
-    pub wait_seconds: i64,
-    /// See [`WithdrawLink`].
-    pub next_use_at: i64,
-    /// See [`WithdrawLink`].
-    pub expires_at: Option<i64>,
-    /// See [`WithdrawLink`].
-    pub title: String,
-    /// See [`WithdrawLink`].
-    pub description: String,
-    /// See [`WithdrawLink`].
-    pub webhook_url: Option<String>,
-    /// See [`WithdrawLink`].
-    pub external_id: Option<String>,
-    /// See [`WithdrawLink`].
-    pub batch_id: Option<String>,
-    /// See [`WithdrawLink`].
-    pub balance_check: bool,
-    /// See [`WithdrawLink`].
-    pub pay_link: Option<String>,
-    /// See [`WithdrawLink`].
-    pub created_at: i64,
-    /// See [`WithdrawLink`].
-    pub updated_at: i64,
-}
-
-/// A link's status as the admin API names it and filters lists by: the
-/// buckets of [`Availability`] (see [`Availability::bucket`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkStatusFilter {
-    /// Usable now or later (uses left, not disabled, not expired).
-    Active,
-    /// No uses left.
-    Spent,
-    /// Disabled by the operator.
-    Disabled,
-    /// Past `expires_at`.
-    Expired,
-}
-
-impl LinkStatusFilter {
-    /// The API's word: `active`, `spent`, `expired` or `disabled`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LinkStatusFilter::Active => "active",
-            LinkStatusFilter::Spent => "spent",
-            LinkStatusFilter::Disabled => "disabled",
-            LinkStatusFilter::Expired => "expired",
-        }
-    }
-
-    /// Parses the API's word.
-    pub fn parse(s: &str) -> Option<LinkStatusFilter> {
-        Some(match s {
-            "active" => LinkStatusFilter::Active,
-            "spent" => LinkStatusFilter::Spent,
-            "disabled" => LinkStatusFilter::Disabled,
-            "expired" => LinkStatusFilter::Expired,
-            _ => return None,
-        })
-    }
 }
 
 /// Whether a withdraw link can be used now and, if not, why. The one rule
@@ -166,12 +87,12 @@ pub enum Availability {
 
 impl Availability {
     /// The admin API's status (and list filter) of a link in this state.
-    pub fn bucket(self) -> LinkStatusFilter {
+    pub fn bucket(self) -> WithdrawLinkStatus {
         match self {
-            Availability::Usable | Availability::Waiting { .. } => LinkStatusFilter::Active,
-            Availability::UsedUp => LinkStatusFilter::Spent,
-            Availability::Expired => LinkStatusFilter::Expired,
-            Availability::Disabled => LinkStatusFilter::Disabled,
+            Availability::Usable | Availability::Waiting { .. } => WithdrawLinkStatus::Active,
+            Availability::UsedUp => WithdrawLinkStatus::Spent,
+            Availability::Expired => WithdrawLinkStatus::Expired,
+            Availability::Disabled => WithdrawLinkStatus::Disabled,
         }
     }
 }
@@ -204,8 +125,9 @@ impl WithdrawLink {
     /// Seconds until the next use may be claimed, while uses are left
     /// (0 when it may be claimed now, or when no use is left).
     pub fn wait_secs(&self, now: i64) -> u64 {
-        if self.uses_left > 0 && self.next_use_at > now {
-            (self.next_use_at - now) as u64
+        if self.uses_left > 0 {
+            // Negative (the wait has passed) reads as 0.
+            u64::try_from(self.next_use_at.saturating_sub(now)).unwrap_or(0)
         } else {
             0
         }
@@ -261,7 +183,7 @@ fn disabled_sql() -> _ {
 
 impl WithdrawLink {
     /// Inserts one link.
-    pub fn insert(conn: &mut DbConn, new: &NewWithdrawLink) -> Result<(), DbError> {
+    pub fn insert(conn: &mut DbConn, new: &WithdrawLink) -> Result<(), DbError> {
         diesel::insert_into(withdraw_links::table)
             .values(new)
             .execute(conn)?;
@@ -269,7 +191,7 @@ impl WithdrawLink {
     }
 
     /// Inserts many links (a voucher batch) in the caller's transaction.
-    pub fn insert_many(conn: &mut DbConn, new: &[NewWithdrawLink]) -> Result<(), DbError> {
+    pub fn insert_many(conn: &mut DbConn, new: &[WithdrawLink]) -> Result<(), DbError> {
         for n in new {
             Self::insert(conn, n)?;
         }
@@ -277,7 +199,7 @@ impl WithdrawLink {
     }
 
     /// By id.
-    pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<WithdrawLink>, DbError> {
+    pub fn find(conn: &mut DbConn, id: &WithdrawLinkId) -> Result<Option<WithdrawLink>, DbError> {
         Ok(withdraw_links::table
             .find(id)
             .select(WithdrawLink::as_select())
@@ -310,7 +232,7 @@ impl WithdrawLink {
     }
 
     /// Links of a batch, in creation order.
-    pub fn list_batch(conn: &mut DbConn, batch_id: &str) -> Result<Vec<WithdrawLink>, DbError> {
+    pub fn list_batch(conn: &mut DbConn, batch_id: &BatchId) -> Result<Vec<WithdrawLink>, DbError> {
         Ok(withdraw_links::table
             .filter(withdraw_links::batch_id.eq(batch_id))
             .order((withdraw_links::created_at.asc(), withdraw_links::id.asc()))
@@ -321,10 +243,10 @@ impl WithdrawLink {
     /// Newest first, keyset-paginated by `(created_at, id)` below `cursor`.
     pub fn list(
         conn: &mut DbConn,
-        status: Option<LinkStatusFilter>,
+        status: Option<WithdrawLinkStatus>,
         now: i64,
         limit: i64,
-        cursor: Option<(i64, String)>,
+        cursor: Option<(i64, WithdrawLinkId)>,
     ) -> Result<Vec<WithdrawLink>, DbError> {
         let mut q = w::withdraw_links.into_boxed();
         if let Some((created, id)) = cursor {
@@ -337,10 +259,10 @@ impl WithdrawLink {
         // The buckets of `availability`, in SQL (see `active_sql` & co.).
         q = match status {
             None => q,
-            Some(LinkStatusFilter::Active) => q.filter(active_sql(now)),
-            Some(LinkStatusFilter::Spent) => q.filter(spent_sql()),
-            Some(LinkStatusFilter::Expired) => q.filter(expired_sql(now)),
-            Some(LinkStatusFilter::Disabled) => q.filter(disabled_sql()),
+            Some(WithdrawLinkStatus::Active) => q.filter(active_sql(now)),
+            Some(WithdrawLinkStatus::Spent) => q.filter(spent_sql()),
+            Some(WithdrawLinkStatus::Expired) => q.filter(expired_sql(now)),
+            Some(WithdrawLinkStatus::Disabled) => q.filter(disabled_sql()),
         };
         Ok(q.order((w::created_at.desc(), w::id.desc()))
             .limit(limit)
@@ -349,7 +271,7 @@ impl WithdrawLink {
     }
 
     /// Disables a link (history is kept). Returns whether a row changed.
-    pub fn disable(conn: &mut DbConn, id: &str, now: i64) -> Result<bool, DbError> {
+    pub fn disable(conn: &mut DbConn, id: &WithdrawLinkId, now: i64) -> Result<bool, DbError> {
         let n = diesel::update(
             withdraw_links::table
                 .find(id)
@@ -366,7 +288,7 @@ impl WithdrawLink {
     /// Claims one use: a single conditional UPDATE, so that however many
     /// callers race (threads, instances), at most `uses_left` succeed.
     /// DESIGN.md invariant 1.
-    pub fn claim_use(conn: &mut DbConn, id: &str, now: i64) -> Result<bool, DbError> {
+    pub fn claim_use(conn: &mut DbConn, id: &WithdrawLinkId, now: i64) -> Result<bool, DbError> {
         // `usable_sql` is `availability(now) == Usable`, checked and acted
         // on in one statement.
         let n = diesel::update(
@@ -384,7 +306,11 @@ impl WithdrawLink {
     }
 
     /// Gives one use back after a payment definitely failed.
-    pub fn give_use_back(conn: &mut DbConn, id: &str, now: i64) -> Result<bool, DbError> {
+    pub fn give_use_back(
+        conn: &mut DbConn,
+        id: &WithdrawLinkId,
+        now: i64,
+    ) -> Result<bool, DbError> {
         let n = diesel::update(
             w::withdraw_links
                 .filter(w::id.eq(id))

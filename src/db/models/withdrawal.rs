@@ -3,70 +3,40 @@
 //!
 //! States: `pending` (claimed, never sent to the node) → `in_flight` (a payer
 //! took it and may have asked the node; from here on it is only ever
-//! *tracked*, never paid blindly again) → `succeeded` | `failed`.
+//! *tracked*, never paid blindly again) → `succeeded` | `failed`
+//! ([`WithdrawalState`], defined with the other stored states in
+//! `db/types.rs`).
+//!
+//! Database layer (imports only `db`).
 
 use diesel::prelude::*;
 
 use crate::db::schema::withdrawals;
+pub use crate::db::types::WithdrawalState;
+use crate::db::types::{Msat, WithdrawLinkId, WithdrawalId};
 use crate::db::{DbConn, DbError};
 
-/// Lifecycle state of a withdrawal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WithdrawalState {
-    /// Claimed and committed; no payer has taken it yet.
-    Pending,
-    /// A payer has taken it; the node may be paying it.
-    InFlight,
-    /// Paid.
-    Succeeded,
-    /// Definitely not paid; the use was given back.
-    Failed,
-}
-
-impl WithdrawalState {
-    /// Column value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WithdrawalState::Pending => "pending",
-            WithdrawalState::InFlight => "in_flight",
-            WithdrawalState::Succeeded => "succeeded",
-            WithdrawalState::Failed => "failed",
-        }
-    }
-
-    /// Parses a column value.
-    pub fn parse(s: &str) -> Option<WithdrawalState> {
-        Some(match s {
-            "pending" => WithdrawalState::Pending,
-            "in_flight" => WithdrawalState::InFlight,
-            "succeeded" => WithdrawalState::Succeeded,
-            "failed" => WithdrawalState::Failed,
-            _ => return None,
-        })
-    }
-}
-
-/// A withdrawal row.
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+/// A withdrawal row; also its insert form (a new row is `pending`, with
+/// the outcome fields and the lease `None`).
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
 #[diesel(table_name = withdrawals)]
 pub struct Withdrawal {
     /// Id (`wd_…`).
-    pub id: String,
+    pub id: WithdrawalId,
     /// The withdraw link.
-    pub link_id: String,
+    pub link_id: WithdrawLinkId,
     /// Hex payment hash (UNIQUE: an invoice is paid at most once).
     pub payment_hash: String,
     /// The wallet's invoice.
     pub bolt11: String,
-    /// Invoice amount, msat.
-    pub amount_msat: i64,
-    /// Routing fee limit, msat.
-    pub max_fee_msat: i64,
+    /// Invoice amount.
+    pub amount_msat: Msat,
+    /// Routing fee limit.
+    pub max_fee_msat: Msat,
     /// See [`WithdrawalState`].
-    pub state: String,
-    /// Fee paid, msat (on success).
-    pub fee_msat: Option<i64>,
+    pub state: WithdrawalState,
+    /// Fee paid (on success).
+    pub fee_msat: Option<Msat>,
     /// Hex preimage (on success).
     pub preimage: Option<String>,
     /// Why it failed.
@@ -86,41 +56,8 @@ pub struct Withdrawal {
 }
 
 impl Withdrawal {
-    /// Parsed state (unknown values read as in flight: never re-pay).
-    pub fn state(&self) -> WithdrawalState {
-        WithdrawalState::parse(&self.state).unwrap_or(WithdrawalState::InFlight)
-    }
-}
-
-/// Insert form of [`Withdrawal`].
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = withdrawals)]
-pub struct NewWithdrawal {
-    /// See [`Withdrawal`].
-    pub id: String,
-    /// See [`Withdrawal`].
-    pub link_id: String,
-    /// See [`Withdrawal`].
-    pub payment_hash: String,
-    /// See [`Withdrawal`].
-    pub bolt11: String,
-    /// See [`Withdrawal`].
-    pub amount_msat: i64,
-    /// See [`Withdrawal`].
-    pub max_fee_msat: i64,
-    /// See [`Withdrawal`].
-    pub state: String,
-    /// See [`Withdrawal`].
-    pub attempts: i64,
-    /// See [`Withdrawal`].
-    pub created_at: i64,
-    /// See [`Withdrawal`].
-    pub updated_at: i64,
-}
-
-impl Withdrawal {
     /// Inserts a `pending` withdrawal.
-    pub fn insert(conn: &mut DbConn, new: &NewWithdrawal) -> Result<(), DbError> {
+    pub fn insert(conn: &mut DbConn, new: &Withdrawal) -> Result<(), DbError> {
         diesel::insert_into(withdrawals::table)
             .values(new)
             .execute(conn)?;
@@ -128,7 +65,7 @@ impl Withdrawal {
     }
 
     /// By id.
-    pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Withdrawal>, DbError> {
+    pub fn find(conn: &mut DbConn, id: &WithdrawalId) -> Result<Option<Withdrawal>, DbError> {
         Ok(withdrawals::table
             .find(id)
             .select(Withdrawal::as_select())
@@ -146,7 +83,10 @@ impl Withdrawal {
     }
 
     /// All withdrawals of a link, oldest first.
-    pub fn list_for_link(conn: &mut DbConn, link_id: &str) -> Result<Vec<Withdrawal>, DbError> {
+    pub fn list_for_link(
+        conn: &mut DbConn,
+        link_id: &WithdrawLinkId,
+    ) -> Result<Vec<Withdrawal>, DbError> {
         Ok(withdrawals::table
             .filter(withdrawals::link_id.eq(link_id))
             .order((withdrawals::created_at.asc(), withdrawals::id.asc()))
@@ -158,9 +98,9 @@ impl Withdrawal {
     /// locked `FOR UPDATE SKIP LOCKED` (the caller's transaction then moves
     /// them to `in_flight`), so concurrent payers pick disjoint rows instead
     /// of queueing on the same ones.
-    pub fn lock_pending(conn: &mut DbConn, limit: i64) -> Result<Vec<String>, DbError> {
+    pub fn lock_pending(conn: &mut DbConn, limit: i64) -> Result<Vec<WithdrawalId>, DbError> {
         let q = withdrawals::table
-            .filter(withdrawals::state.eq(WithdrawalState::Pending.as_str()))
+            .filter(withdrawals::state.eq(WithdrawalState::Pending))
             .order(withdrawals::created_at.asc())
             .limit(limit)
             .select(withdrawals::id);
@@ -179,11 +119,15 @@ impl Withdrawal {
         now: i64,
         limit: i64,
     ) -> Result<Vec<Withdrawal>, DbError> {
+        // `claim_rows` is shared with the event outbox and works on raw ids.
         crate::db::claim_rows(
             conn,
-            |c| Self::lock_pending(c, limit),
-            |c, id| Self::take_pending(c, id, owner, lease_until, now),
-            Self::find,
+            |c| {
+                let ids = Self::lock_pending(c, limit)?;
+                Ok(ids.iter().map(|i| i.as_str().to_owned()).collect())
+            },
+            |c, id| Self::take_pending(c, &WithdrawalId::from_raw(id), owner, lease_until, now),
+            |c, id| Self::find(c, &WithdrawalId::from_raw(id)),
         )
     }
 
@@ -191,7 +135,7 @@ impl Withdrawal {
     /// The conditional UPDATE is what makes one payer the only payer.
     pub fn take_pending(
         conn: &mut DbConn,
-        id: &str,
+        id: &WithdrawalId,
         owner: &str,
         lease_until: i64,
         now: i64,
@@ -200,10 +144,10 @@ impl Withdrawal {
         let n = diesel::update(
             w::withdrawals
                 .filter(w::id.eq(id))
-                .filter(w::state.eq(WithdrawalState::Pending.as_str())),
+                .filter(w::state.eq(WithdrawalState::Pending)),
         )
         .set((
-            w::state.eq(WithdrawalState::InFlight.as_str()),
+            w::state.eq(WithdrawalState::InFlight),
             w::lease_owner.eq(owner),
             w::lease_until.eq(lease_until),
             w::attempts.eq(w::attempts + 1),
@@ -222,7 +166,7 @@ impl Withdrawal {
     ) -> Result<Vec<Withdrawal>, DbError> {
         use withdrawals::dsl as w;
         Ok(w::withdrawals
-            .filter(w::state.eq(WithdrawalState::InFlight.as_str()))
+            .filter(w::state.eq(WithdrawalState::InFlight))
             .filter(w::lease_until.is_null().or(w::lease_until.lt(now)))
             .order(w::updated_at.asc())
             .limit(limit)
@@ -234,7 +178,7 @@ impl Withdrawal {
     /// already ours.
     pub fn lease_in_flight(
         conn: &mut DbConn,
-        id: &str,
+        id: &WithdrawalId,
         owner: &str,
         lease_until: i64,
         now: i64,
@@ -243,7 +187,7 @@ impl Withdrawal {
         let n = diesel::update(
             w::withdrawals
                 .filter(w::id.eq(id))
-                .filter(w::state.eq(WithdrawalState::InFlight.as_str()))
+                .filter(w::state.eq(WithdrawalState::InFlight))
                 .filter(
                     w::lease_until
                         .is_null()
@@ -263,8 +207,8 @@ impl Withdrawal {
     /// in_flight → succeeded. Returns whether this call made the change.
     pub fn mark_succeeded(
         conn: &mut DbConn,
-        id: &str,
-        fee_msat: i64,
+        id: &WithdrawalId,
+        fee_msat: Msat,
         preimage: Option<String>,
         now: i64,
     ) -> Result<bool, DbError> {
@@ -272,10 +216,10 @@ impl Withdrawal {
         let n = diesel::update(
             w::withdrawals
                 .filter(w::id.eq(id))
-                .filter(w::state.eq(WithdrawalState::InFlight.as_str())),
+                .filter(w::state.eq(WithdrawalState::InFlight)),
         )
         .set((
-            w::state.eq(WithdrawalState::Succeeded.as_str()),
+            w::state.eq(WithdrawalState::Succeeded),
             w::fee_msat.eq(fee_msat),
             w::preimage.eq(preimage),
             w::lease_owner.eq(None::<String>),
@@ -291,7 +235,7 @@ impl Withdrawal {
     /// caller gives the use back only then, in the same transaction).
     pub fn mark_failed(
         conn: &mut DbConn,
-        id: &str,
+        id: &WithdrawalId,
         reason: &str,
         now: i64,
     ) -> Result<bool, DbError> {
@@ -299,10 +243,10 @@ impl Withdrawal {
         let n = diesel::update(
             w::withdrawals
                 .filter(w::id.eq(id))
-                .filter(w::state.eq(WithdrawalState::InFlight.as_str())),
+                .filter(w::state.eq(WithdrawalState::InFlight)),
         )
         .set((
-            w::state.eq(WithdrawalState::Failed.as_str()),
+            w::state.eq(WithdrawalState::Failed),
             w::failure_reason.eq(reason),
             w::lease_owner.eq(None::<String>),
             w::lease_until.eq(None::<i64>),

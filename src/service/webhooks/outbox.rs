@@ -25,7 +25,7 @@ use tokio::sync::Notify;
 use super::events::{envelope, invoice_data, withdraw_data, EventType};
 use crate::config::Config;
 use crate::db::models::{Event, PayInvoice, PayLink, WithdrawLink, Withdrawal};
-use crate::db::types::{EventId, EventState};
+use crate::db::types::{EventId, EventState, WithdrawalId};
 use crate::db::{DbConn, DbError};
 
 /// What the outbox needs from the config, cloned into DB transactions.
@@ -106,7 +106,7 @@ pub fn withdraw_event(
     c: &mut DbConn,
     ob: &Outbox,
     kind: EventType,
-    withdrawal_id: &str,
+    withdrawal_id: &WithdrawalId,
     t: i64,
 ) -> Result<(), DbError> {
     let w = Withdrawal::find(c, withdrawal_id)?.ok_or_else(|| missing("withdrawal"))?;

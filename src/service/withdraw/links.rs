@@ -4,14 +4,16 @@
 //!
 //! Service layer: imports `db` models and the server keys; formats no HTTP.
 
+use super::WithdrawService;
 use super::{LinkView, NewLink};
-use crate::db::models::withdraw_link::LinkStatusFilter;
-use crate::db::models::{NewWithdrawLink, WithdrawLink, Withdrawal};
-use crate::db::{new_id, DbError};
+use crate::db::models::{WithdrawLink, Withdrawal};
+use crate::db::types::{BatchId, Msat, WithdrawLinkId, WithdrawLinkStatus};
+use crate::db::DbError;
 use crate::service::secrets::random_secret;
-use crate::service::{now, page_limit, Error, Services, MAX_AMOUNT_MSAT};
+use crate::service::{now, page_limit, Error, MAX_AMOUNT_MSAT};
+use crate::webhook_target::check_target_url;
 
-impl Services {
+impl WithdrawService {
     fn validate_new_link(&self, n: &NewLink) -> Result<(), Error> {
         if n.min_msat < 1 {
             return Err(Error::Invalid("min_msat must be at least 1".into()));
@@ -52,7 +54,8 @@ impl Services {
             }
         }
         if let Some(w) = &n.webhook_url {
-            self.validate_webhook_url(w)?;
+            check_target_url(w, self.allow_private_targets)
+                .map_err(|e| Error::Invalid(format!("webhook_url {e}")))?;
         }
         if let Some(p) = &n.pay_link {
             let u =
@@ -66,22 +69,27 @@ impl Services {
         Ok(())
     }
 
+    /// The row of a link `n` (already validated, so the conversions to
+    /// column values cannot fail; should they, nothing is written).
     fn new_row(
         &self,
         n: &NewLink,
-        batch_id: Option<String>,
-    ) -> Result<(NewWithdrawLink, String), Error> {
+        batch_id: Option<BatchId>,
+    ) -> Result<(WithdrawLink, String), Error> {
+        let too_large = |what: &str| Error::Invalid(format!("{what} is too large"));
+        let msat = |v: u64, what| Msat::new(v).ok_or_else(|| too_large(what));
+        let int = |v: u64, what| i64::try_from(v).map_err(|_| too_large(what));
         let secret = random_secret();
         let t = now();
-        let row = NewWithdrawLink {
-            id: new_id("wl"),
+        let row = WithdrawLink {
+            id: WithdrawLinkId::generate(),
             secret_lookup: self.keys.lookup(&secret),
             secret_enc: self.keys.encrypt(&secret)?,
-            min_msat: n.min_msat as i64,
-            max_msat: n.max_msat as i64,
-            uses_total: n.uses as i64,
-            uses_left: n.uses as i64,
-            wait_seconds: n.wait_seconds as i64,
+            min_msat: msat(n.min_msat, "min_msat")?,
+            max_msat: msat(n.max_msat, "max_msat")?,
+            uses_total: int(n.uses, "uses")?,
+            uses_left: int(n.uses, "uses")?,
+            wait_seconds: int(n.wait_seconds, "wait_seconds")?,
             next_use_at: 0,
             expires_at: n.expires_at,
             title: n.title.clone(),
@@ -91,6 +99,7 @@ impl Services {
             batch_id,
             balance_check: n.balance_check,
             pay_link: n.pay_link.clone(),
+            disabled_at: None,
             created_at: t,
             updated_at: t,
         };
@@ -141,7 +150,7 @@ impl Services {
         &self,
         count: u32,
         n: NewLink,
-    ) -> Result<(String, Vec<LinkView>), Error> {
+    ) -> Result<(BatchId, Vec<LinkView>), Error> {
         if count == 0 || count > 1000 {
             return Err(Error::Invalid("count must be between 1 and 1000".into()));
         }
@@ -151,8 +160,8 @@ impl Services {
             ));
         }
         self.validate_new_link(&n)?;
-        let batch_id = new_id("wb");
-        let mut rows = Vec::with_capacity(count as usize);
+        let batch_id = BatchId::generate();
+        let mut rows = Vec::new();
         for _ in 0..count {
             rows.push(self.new_row(&n, Some(batch_id.clone()))?.0);
         }
@@ -172,8 +181,8 @@ impl Services {
     }
 
     /// One link with its withdrawals.
-    pub async fn get_withdraw_link(&self, id: &str) -> Result<LinkView, Error> {
-        let id = id.to_owned();
+    pub async fn get_withdraw_link(&self, id: &WithdrawLinkId) -> Result<LinkView, Error> {
+        let id = id.clone();
         let (l, ws) = self
             .db
             .run(move |c| {
@@ -189,8 +198,8 @@ impl Services {
     }
 
     /// Links of a batch.
-    pub async fn withdraw_batch(&self, batch_id: &str) -> Result<Vec<LinkView>, Error> {
-        let b = batch_id.to_owned();
+    pub async fn withdraw_batch(&self, batch_id: &BatchId) -> Result<Vec<LinkView>, Error> {
+        let b = batch_id.clone();
         let links = self
             .db
             .run(move |c| WithdrawLink::list_batch(c, &b))
@@ -207,13 +216,14 @@ impl Services {
         &self,
         status: Option<&str>,
         limit: Option<u32>,
-        cursor: Option<String>,
-    ) -> Result<(Vec<LinkView>, Option<String>), Error> {
+        cursor: Option<WithdrawLinkId>,
+    ) -> Result<(Vec<LinkView>, Option<WithdrawLinkId>), Error> {
         let status = match status {
             None | Some("") | Some("all") => None,
-            Some(other) => Some(LinkStatusFilter::parse(other).ok_or_else(|| {
+            Some(other) => Some(WithdrawLinkStatus::parse(other).ok_or_else(|| {
                 Error::Invalid(format!(
-                    "status {other:?} is not one of active, spent, expired, disabled"
+                    "status {other:?} is not one of {}",
+                    WithdrawLinkStatus::choices()
                 ))
             })?),
         };
@@ -229,11 +239,17 @@ impl Services {
                         None => return Ok(None),
                     },
                 };
-                Ok(Some(WithdrawLink::list(c, status, t, limit as i64, cur)?))
+                Ok(Some(WithdrawLink::list(
+                    c,
+                    status,
+                    t,
+                    i64::from(limit),
+                    cur,
+                )?))
             })
             .await?
             .ok_or_else(|| Error::Invalid("cursor does not name a link".into()))?;
-        let next = if rows.len() == limit as usize {
+        let next = if u32::try_from(rows.len()) == Ok(limit) {
             rows.last().map(|l| l.id.clone())
         } else {
             None
@@ -246,8 +262,8 @@ impl Services {
     }
 
     /// Disables a link; its history stays.
-    pub async fn disable_withdraw_link(&self, id: &str) -> Result<LinkView, Error> {
-        let i = id.to_owned();
+    pub async fn disable_withdraw_link(&self, id: &WithdrawLinkId) -> Result<LinkView, Error> {
+        let i = id.clone();
         let t = now();
         let found = self
             .db

@@ -4,8 +4,10 @@
 //! 2, 4, 5). <https://github.com/lnurl/luds/blob/luds/03.md>
 //!
 //! Service layer: imports `db` models, `lnurl` and the server keys; formats
-//! no HTTP. This file holds what the parts share: the operator's views of a
-//! link and its withdrawals, and finding a link by its secret.
+//! no HTTP. This file holds the handle, [`WithdrawService`] (what
+//! `svc.withdraw()` returns, with only the pieces of the base it needs), and
+//! what the parts share: the operator's views of a link and its
+//! withdrawals, URLs from [`crate::paths`], and finding a link by its secret.
 //!
 //! - [`links`]: create (one or a batch), get, list, disable;
 //! - [`wallet`]: the wallet's two LUD-03 steps (request, callback);
@@ -13,16 +15,22 @@
 //! - [`status`]: the page and its live state;
 //! - [`vouchers`]: printable voucher sheets and their signed URLs.
 
-use serde::Serialize;
-
 use std::sync::Arc;
+use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use super::webhooks::Outbox;
-use super::{now, rfc3339, Base, Error, Services};
+use super::{now, rfc3339, Base, Error, ServerKeys};
+use crate::config::WithdrawConfig;
 use crate::db::models::{WithdrawLink, Withdrawal, WithdrawalState};
+use crate::db::types::{BatchId, Msat, WithdrawLinkId, WithdrawLinkStatus, WithdrawalId};
+use crate::db::Db;
 use crate::lnurl;
+use crate::metrics::Metrics;
+use crate::node::{LightningNode, Network};
+use crate::paths::{self, QrFormat};
 
 pub mod links;
 pub mod payout;
@@ -30,7 +38,9 @@ pub mod status;
 pub mod vouchers;
 pub mod wallet;
 
-/// What an operator asks for when creating a link.
+/// What an operator asks for when creating a link. Amounts and counts are
+/// as asked (plain numbers): checking them, and the errors that say what
+/// is wrong, is the service's job.
 #[derive(Debug, Clone)]
 pub struct NewLink {
     /// Minimum amount, msat.
@@ -58,10 +68,12 @@ pub struct NewLink {
 }
 
 /// A link as shown to the operator, with its secret-bearing URLs.
-#[derive(Debug, Clone, Serialize)]
+/// `Deserialize` too: it is the API's own type, so clients (and the tests)
+/// read it back as it was written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LinkView {
     /// Link id.
-    pub id: String,
+    pub id: WithdrawLinkId,
     /// Bech32 LNURL, uppercase (QR form).
     pub lnurl: String,
     /// Plain https URL the LNURL encodes.
@@ -74,10 +86,10 @@ pub struct LinkView {
     pub qr_url: String,
     /// The secret (part of every URL above).
     pub secret: String,
-    /// Minimum, msat.
-    pub min_msat: u64,
-    /// Maximum, msat.
-    pub max_msat: u64,
+    /// Minimum.
+    pub min_msat: Msat,
+    /// Maximum.
+    pub max_msat: Msat,
     /// Uses the link was created with.
     pub uses: u64,
     /// Uses left.
@@ -95,13 +107,13 @@ pub struct LinkView {
     /// Idempotency key.
     pub external_id: Option<String>,
     /// Voucher batch.
-    pub batch_id: Option<String>,
+    pub batch_id: Option<BatchId>,
     /// LUD-14.
     pub balance_check: bool,
     /// LUD-19.
     pub pay_link: Option<String>,
     /// `active`, `spent`, `expired` or `disabled`.
-    pub status: &'static str,
+    pub status: WithdrawLinkStatus,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
@@ -111,19 +123,20 @@ pub struct LinkView {
     pub withdrawals: Option<Vec<WithdrawalView>>,
 }
 
-/// One withdrawal as shown to the operator.
-#[derive(Debug, Clone, Serialize)]
+/// One withdrawal as shown to the operator (`Deserialize`: see
+/// [`LinkView`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WithdrawalView {
     /// Id.
-    pub id: String,
+    pub id: WithdrawalId,
     /// `pending`, `in_flight`, `succeeded`, `failed`.
     pub state: WithdrawalState,
-    /// Invoice amount, msat.
-    pub amount_msat: u64,
-    /// Fee paid, msat.
-    pub fee_msat: Option<u64>,
-    /// Fee limit, msat.
-    pub max_fee_msat: u64,
+    /// Invoice amount.
+    pub amount_msat: Msat,
+    /// Fee paid.
+    pub fee_msat: Option<Msat>,
+    /// Fee limit.
+    pub max_fee_msat: Msat,
     /// Hex.
     pub payment_hash: String,
     /// Hex, once paid.
@@ -144,25 +157,85 @@ impl WithdrawalView {
     fn from_row(w: &Withdrawal) -> WithdrawalView {
         WithdrawalView {
             id: w.id.clone(),
-            state: w.state(),
-            amount_msat: w.amount_msat.max(0) as u64,
-            fee_msat: w.fee_msat.map(|f| f.max(0) as u64),
-            max_fee_msat: w.max_fee_msat.max(0) as u64,
+            state: w.state,
+            amount_msat: w.amount_msat,
+            fee_msat: w.fee_msat,
+            max_fee_msat: w.max_fee_msat,
             payment_hash: w.payment_hash.clone(),
             preimage: w.preimage.clone(),
             failure_reason: w.failure_reason.clone(),
             bolt11: w.bolt11.clone(),
-            attempts: w.attempts.max(0) as u64,
+            attempts: count(w.attempts),
             created_at: rfc3339(w.created_at),
             completed_at: w.completed_at.map(rfc3339),
         }
     }
 }
 
-impl Services {
+/// The withdraw handle: links, the LUD-03 flow, payouts, pages, vouchers.
+/// Holds only what those need; built once by
+/// [`Services::new`](super::Services::new).
+pub struct WithdrawService {
+    db: Db,
+    node: Arc<dyn LightningNode>,
+    keys: ServerKeys,
+    metrics: Arc<Metrics>,
+    /// `[withdraw]`: fee limits, payment timeout, lease length.
+    config: WithdrawConfig,
+    /// `public_url`, the prefix of every URL handed out.
+    public_url: String,
+    /// Network of the node: a wallet's invoice must be for it.
+    network: Network,
+    /// `[webhooks] allow_private_targets`, for a link's `webhook_url`.
+    allow_private_targets: bool,
+    /// Identity of this process for the payer's leases.
+    instance_id: String,
+    /// Where `withdraw.succeeded`/`withdraw.failed` are written.
+    outbox: Outbox,
+    /// Wakes the payer when a withdrawal was committed.
+    payer_wake: Arc<Notify>,
+}
+
+impl WithdrawService {
+    /// Built once by [`Services::new`](super::Services::new).
+    pub(crate) fn new(base: &Base, outbox: Outbox, payer_wake: Arc<Notify>) -> WithdrawService {
+        WithdrawService {
+            db: base.db.clone(),
+            node: base.node.clone(),
+            keys: base.keys.clone(),
+            metrics: base.metrics.clone(),
+            config: base.config.withdraw.clone(),
+            public_url: base.config.public_url.clone(),
+            network: base.network,
+            allow_private_targets: base.config.webhooks.allow_private_targets,
+            instance_id: base.instance_id.clone(),
+            outbox,
+            payer_wake,
+        }
+    }
+
+    /// Resolves when a wallet's claim was committed since the last call
+    /// (or while nobody waited): the payer's wake-up. Meant for the one
+    /// payer loop of the process (see the wake in
+    /// [`withdraw_callback`](Self::withdraw_callback)).
+    pub async fn claim_committed(&self) {
+        self.payer_wake.notified().await;
+    }
+
+    /// How long the payer waits for a final state when it tracks a
+    /// payment: half a lease, 1 to 20 seconds.
+    pub fn track_wait(&self) -> Duration {
+        Duration::from_secs((u64::from(self.config.lease_secs) / 2).clamp(1, 20))
+    }
+
+    /// `public_url` + `path` (path starts with `/`).
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.public_url, path)
+    }
+
     /// The LUD-03 first-step URL of a secret.
     pub fn withdraw_url(&self, secret: &str) -> String {
-        self.url(&format!("/lnurlw/{secret}"))
+        self.url(&paths::lnurlw(secret))
     }
 
     fn view(
@@ -177,15 +250,15 @@ impl Services {
             id: l.id.clone(),
             lnurl: lnurl::bech32::encode_upper(&url),
             lnurlw: lnurl::bech32::lud17(&parsed, lnurl::bech32::Lud17::Withdraw),
-            page_url: self.url(&format!("/w/{secret}")),
-            qr_url: self.url(&format!("/qr/w/{secret}.svg")),
+            page_url: self.url(&paths::withdraw_page(&secret)),
+            qr_url: self.url(&paths::qr_withdraw(&secret, QrFormat::Svg)),
             url,
             secret,
-            min_msat: l.min_msat as u64,
-            max_msat: l.max_msat as u64,
-            uses: l.uses_total as u64,
-            uses_left: l.uses_left as u64,
-            wait_seconds: l.wait_seconds as u64,
+            min_msat: l.min_msat,
+            max_msat: l.max_msat,
+            uses: count(l.uses_total),
+            uses_left: count(l.uses_left),
+            wait_seconds: count(l.wait_seconds),
             expires_at: l.expires_at.map(rfc3339),
             title: l.title.clone(),
             description: l.description.clone(),
@@ -194,7 +267,7 @@ impl Services {
             batch_id: l.batch_id.clone(),
             balance_check: l.balance_check,
             pay_link: l.pay_link.clone(),
-            status: l.availability(now()).bucket().as_str(),
+            status: l.availability(now()).bucket(),
             created_at: rfc3339(l.created_at),
             disabled_at: l.disabled_at.map(rfc3339),
             withdrawals: withdrawals.map(|ws| ws.iter().map(WithdrawalView::from_row).collect()),
@@ -214,27 +287,21 @@ impl Services {
     }
 }
 
+/// A stored count (uses, seconds, attempts) as shown: never negative, so
+/// the conversion cannot fail; 0 if a row ever held a negative one.
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// `msat` as stored, saturated at what a column holds. Only for amounts
+/// the node or the fee policy computed (a wallet's invoice and the
+/// operator's amounts are checked against their bounds instead).
+fn saturating_msat(msat: u64) -> Msat {
+    Msat::new(msat.min(i64::MAX.unsigned_abs())).unwrap_or_default()
+}
+
 /// Whether `secret` has the shape of a link secret (32 hex characters);
 /// anything else cannot match and is refused before hashing arbitrary input.
 fn secret_shape_ok(secret: &str) -> bool {
     secret.len() == 32 && secret.bytes().all(|b| b.is_ascii_hexdigit())
-}
-/// The withdraw handle: links, the LUD-03 flow, payouts, pages, vouchers.
-// Transitional: holds the whole base until its methods move here.
-#[allow(dead_code)]
-pub struct WithdrawService {
-    base: Base,
-    outbox: Outbox,
-    payer_wake: Arc<Notify>,
-}
-
-impl WithdrawService {
-    /// Built once by [`Services::new`].
-    pub(crate) fn new(base: &Base, outbox: Outbox, payer_wake: Arc<Notify>) -> WithdrawService {
-        WithdrawService {
-            base: base.clone(),
-            outbox,
-            payer_wake,
-        }
-    }
 }

@@ -8,10 +8,12 @@
 
 use std::time::Duration;
 
+use super::{saturating_msat, WithdrawService};
 use crate::db::models::{WithdrawLink, Withdrawal};
+use crate::db::types::WithdrawalId;
 use crate::node::{NodeError, PaymentHash, PaymentOutcome};
 use crate::service::webhooks::{withdraw_event, EventType};
-use crate::service::{now, Error, Services};
+use crate::service::{now, Error};
 
 /// What became of one withdrawal after a payer step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,9 +28,9 @@ pub enum Step {
     LostLease,
 }
 
-impl Services {
+impl WithdrawService {
     fn lease_until(&self) -> i64 {
-        now() + self.config.withdraw.lease_secs as i64
+        now() + i64::from(self.config.lease_secs)
     }
 
     /// Takes pending withdrawals for this instance.
@@ -51,9 +53,9 @@ impl Services {
             .await?)
     }
 
-    async fn renew_lease(&self, id: &str) -> Result<bool, Error> {
+    async fn renew_lease(&self, id: &WithdrawalId) -> Result<bool, Error> {
         let (i, owner, until, t) = (
-            id.to_owned(),
+            id.clone(),
             self.instance_id.clone(),
             self.lease_until(),
             now(),
@@ -67,10 +69,13 @@ impl Services {
     /// Runs `fut` while renewing this instance's lease on `id`, so a node
     /// call that takes longer than a lease is never taken over by another
     /// instance (which, seeing no record yet, might send it again).
-    async fn holding_lease<T>(&self, id: &str, fut: impl std::future::Future<Output = T>) -> T {
+    async fn holding_lease<T>(
+        &self,
+        id: &WithdrawalId,
+        fut: impl std::future::Future<Output = T>,
+    ) -> T {
         tokio::pin!(fut);
-        let every =
-            Duration::from_millis((self.config.withdraw.lease_secs as u64 * 1000 / 3).max(300));
+        let every = Duration::from_millis((u64::from(self.config.lease_secs) * 1000 / 3).max(300));
         loop {
             tokio::select! {
                 r = &mut fut => return r,
@@ -91,12 +96,11 @@ impl Services {
     /// Asks the node to pay a withdrawal this instance has taken
     /// (`in_flight`, leased to us), and records a final outcome if there is one.
     pub async fn send_withdrawal(&self, w: &Withdrawal) -> Result<Step, Error> {
-        let timeout = Duration::from_secs(self.config.withdraw.payment_timeout_secs as u64);
+        let timeout = Duration::from_secs(u64::from(self.config.payment_timeout_secs));
         let r = self
             .holding_lease(
                 &w.id,
-                self.node
-                    .pay(&w.bolt11, w.max_fee_msat.max(0) as u64, timeout),
+                self.node.pay(&w.bolt11, w.max_fee_msat.get(), timeout),
             )
             .await;
         match r {
@@ -166,8 +170,9 @@ impl Services {
                     }
                 }
                 let (id, pre, t) = (w.id.clone(), preimage.map(|p| p.to_hex()), now());
-                let fee = fee_msat.min(i64::MAX as u64) as i64;
-                let ob = self.outbox();
+                // Saturated, not refused: the payment happened and is recorded.
+                let fee = saturating_msat(fee_msat);
+                let ob = self.outbox.clone();
                 // The withdraw.succeeded event is written in the same
                 // transaction, and only by the call that made the change.
                 let changed = self
@@ -181,7 +186,7 @@ impl Services {
                     })
                     .await?;
                 if changed {
-                    self.wake_webhooks();
+                    self.outbox.wake();
                     self.metrics.incr("lnurld_withdrawals_succeeded_total");
                     tracing::info!(withdrawal = %w.id, fee_msat, "withdrawal paid");
                 }
@@ -192,7 +197,7 @@ impl Services {
 
     async fn finish_failed(&self, w: &Withdrawal, reason: &str) -> Result<Step, Error> {
         let (id, link, r, t) = (w.id.clone(), w.link_id.clone(), reason.to_owned(), now());
-        let ob = self.outbox();
+        let ob = self.outbox.clone();
         // Mark failed, give the use back and write withdraw.failed in one
         // transaction, and only if this call moved the row out of
         // in_flight: a use is returned (and the event written) once.
@@ -208,7 +213,7 @@ impl Services {
             })
             .await?;
         if changed {
-            self.wake_webhooks();
+            self.outbox.wake();
             self.metrics.incr("lnurld_withdrawals_failed_total");
             tracing::info!(withdrawal = %w.id, reason, "withdrawal failed; use given back");
         }

@@ -8,11 +8,12 @@
 
 use serde::Serialize;
 
-use super::secret_shape_ok;
+use super::{count, secret_shape_ok, WithdrawService};
 use crate::db::models::withdraw_link::Availability;
 use crate::db::models::{WithdrawLink, Withdrawal, WithdrawalState};
+use crate::db::types::Msat;
 use crate::lnurl;
-use crate::service::{now, Error, Services};
+use crate::service::{now, Error};
 
 /// What a person sees about a withdraw link, as one word.
 ///
@@ -109,10 +110,10 @@ pub struct WithdrawPage {
     pub title: String,
     /// Description given by the operator (may be empty).
     pub description: String,
-    /// Minimum, msat.
-    pub min_msat: u64,
-    /// Maximum, msat.
-    pub max_msat: u64,
+    /// Minimum.
+    pub min_msat: Msat,
+    /// Maximum.
+    pub max_msat: Msat,
     /// Unix seconds of expiry, if any.
     pub expires_at: Option<i64>,
     /// Current state.
@@ -120,11 +121,11 @@ pub struct WithdrawPage {
 }
 
 fn status_of(l: &WithdrawLink, ws: &[Withdrawal], t: i64) -> WithdrawStatus {
-    let uses = l.uses_total.max(0) as u64;
-    let uses_left = l.uses_left.max(0) as u64;
+    let uses = count(l.uses_total);
+    let uses_left = count(l.uses_left);
     let paying = ws.iter().any(|w| {
         matches!(
-            w.state(),
+            w.state,
             WithdrawalState::Pending | WithdrawalState::InFlight
         )
     });
@@ -176,12 +177,12 @@ fn last_done(ws: &[Withdrawal]) -> Option<WithdrawalState> {
     ws.iter()
         .filter(|w| {
             matches!(
-                w.state(),
+                w.state,
                 WithdrawalState::Succeeded | WithdrawalState::Failed
             )
         })
         .max_by_key(|w| (w.completed_at.unwrap_or(w.created_at), w.created_at))
-        .map(Withdrawal::state)
+        .map(|w| w.state)
 }
 
 /// A link with no uses left: `Paid` for a single-use link whose payment
@@ -248,7 +249,7 @@ fn human_duration(secs: u64) -> String {
     }
 }
 
-impl Services {
+impl WithdrawService {
     async fn link_and_withdrawals(
         &self,
         secret: &str,
@@ -289,8 +290,8 @@ impl Services {
             secret,
             title: l.title,
             description: l.description,
-            min_msat: l.min_msat.max(0) as u64,
-            max_msat: l.max_msat.max(0) as u64,
+            min_msat: l.min_msat,
+            max_msat: l.max_msat,
             expires_at: l.expires_at,
             status,
         })
@@ -306,14 +307,16 @@ impl Services {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::types::{WithdrawLinkId, WithdrawalId};
+    use WithdrawalState::{Failed, InFlight, Pending, Succeeded};
 
     fn link(uses_total: i64, uses_left: i64) -> WithdrawLink {
         WithdrawLink {
-            id: "wl_1".into(),
+            id: WithdrawLinkId::from_raw("wl_1"),
             secret_lookup: String::new(),
             secret_enc: String::new(),
-            min_msat: 1000,
-            max_msat: 1000,
+            min_msat: Msat::new(1000).unwrap(),
+            max_msat: Msat::new(1000).unwrap(),
             uses_total,
             uses_left,
             wait_seconds: 0,
@@ -332,15 +335,15 @@ mod tests {
         }
     }
 
-    fn wd(state: &str, created_at: i64) -> Withdrawal {
+    fn wd(state: WithdrawalState, created_at: i64) -> Withdrawal {
         Withdrawal {
-            id: format!("wd_{created_at}"),
-            link_id: "wl_1".into(),
+            id: WithdrawalId::from_raw(format!("wd_{created_at}")),
+            link_id: WithdrawLinkId::from_raw("wl_1"),
             payment_hash: String::new(),
             bolt11: String::new(),
-            amount_msat: 1000,
-            max_fee_msat: 0,
-            state: state.into(),
+            amount_msat: Msat::new(1000).unwrap(),
+            max_fee_msat: Msat::ZERO,
+            state,
             fee_msat: None,
             preimage: None,
             failure_reason: None,
@@ -349,7 +352,7 @@ mod tests {
             lease_until: None,
             created_at,
             updated_at: created_at,
-            completed_at: (state == "succeeded" || state == "failed").then_some(created_at + 1),
+            completed_at: matches!(state, Succeeded | Failed).then_some(created_at + 1),
         }
     }
 
@@ -358,19 +361,19 @@ mod tests {
         let t = 100;
         assert_eq!(status_of(&link(1, 1), &[], t).state, WithdrawState::Ready);
         assert_eq!(
-            status_of(&link(1, 0), &[wd("pending", 5)], t).state,
+            status_of(&link(1, 0), &[wd(Pending, 5)], t).state,
             WithdrawState::Paying
         );
         assert_eq!(
-            status_of(&link(1, 0), &[wd("in_flight", 5)], t).state,
+            status_of(&link(1, 0), &[wd(InFlight, 5)], t).state,
             WithdrawState::Paying
         );
         assert_eq!(
-            status_of(&link(1, 0), &[wd("succeeded", 5)], t).state,
+            status_of(&link(1, 0), &[wd(Succeeded, 5)], t).state,
             WithdrawState::Paid
         );
         // A failed payment gives the use back: ready again, and it says so.
-        let s = status_of(&link(1, 1), &[wd("failed", 5)], t);
+        let s = status_of(&link(1, 1), &[wd(Failed, 5)], t);
         assert_eq!(s.state, WithdrawState::Ready);
         assert!(s.detail.contains("failed"));
         let mut l = link(1, 1);
@@ -383,19 +386,19 @@ mod tests {
     #[test]
     fn multi_use_states() {
         let t = 100;
-        let s = status_of(&link(3, 2), &[wd("succeeded", 5)], t);
+        let s = status_of(&link(3, 2), &[wd(Succeeded, 5)], t);
         assert_eq!(s.state, WithdrawState::Ready);
         assert!(s.detail.contains("was paid"), "{}", s.detail);
         assert!(s.detail.contains("2 of 3 uses left"), "{}", s.detail);
         let mut l = link(3, 2);
         l.next_use_at = t + 120;
-        let s = status_of(&l, &[wd("succeeded", 5)], t);
+        let s = status_of(&l, &[wd(Succeeded, 5)], t);
         assert_eq!((s.state, s.wait_secs), (WithdrawState::Ready, 120));
         assert_eq!(s.label, "Available again soon");
         assert!(s.detail.contains("2 minutes"), "{}", s.detail);
-        let ws = [wd("succeeded", 5), wd("succeeded", 6), wd("succeeded", 7)];
+        let ws = [wd(Succeeded, 5), wd(Succeeded, 6), wd(Succeeded, 7)];
         assert_eq!(status_of(&link(3, 0), &ws, t).state, WithdrawState::UsedUp);
-        let ws = [wd("succeeded", 5), wd("in_flight", 6)];
+        let ws = [wd(Succeeded, 5), wd(InFlight, 6)];
         assert_eq!(status_of(&link(3, 1), &ws, t).state, WithdrawState::Paying);
     }
 
@@ -403,10 +406,10 @@ mod tests {
     fn status_json_says_whether_it_is_final() {
         let t = 100;
         let json = |s: WithdrawStatus| serde_json::to_string(&s).unwrap();
-        let paid = json(status_of(&link(1, 0), &[wd("succeeded", 5)], t));
+        let paid = json(status_of(&link(1, 0), &[wd(Succeeded, 5)], t));
         assert!(paid.starts_with(r#"{"state":"paid","label":"#), "{paid}");
         assert!(paid.ends_with(r#","wait_secs":0,"final":true}"#), "{paid}");
-        let paying = json(status_of(&link(1, 0), &[wd("pending", 5)], t));
+        let paying = json(status_of(&link(1, 0), &[wd(Pending, 5)], t));
         assert!(paying.ends_with(r#","final":false}"#), "{paying}");
         let ready = json(status_of(&link(1, 1), &[], t));
         assert!(ready.ends_with(r#","final":false}"#), "{ready}");

@@ -7,9 +7,11 @@
 
 use subtle::ConstantTimeEq;
 
-use crate::db::models::withdraw_link::LinkStatusFilter;
+use super::WithdrawService;
 use crate::db::models::WithdrawLink;
-use crate::service::{now, Error, Services};
+use crate::db::types::{BatchId, Msat, WithdrawLinkId, WithdrawLinkStatus};
+use crate::paths;
+use crate::service::{now, Error};
 
 /// Default lifetime of a signed voucher sheet URL.
 pub const SHEET_URL_DEFAULT_TTL_SECS: u64 = 15 * 60;
@@ -25,13 +27,13 @@ const PATH_SEGMENT: &percent_encoding::AsciiSet =
 #[derive(Debug, Clone)]
 pub struct Voucher {
     /// Link id (printed small, for the operator's records).
-    pub id: String,
+    pub id: WithdrawLinkId,
     /// Uppercase bech32 LNURL (what the QR encodes).
     pub lnurl: String,
-    /// Minimum, msat.
-    pub min_msat: u64,
-    /// Maximum, msat.
-    pub max_msat: u64,
+    /// Minimum.
+    pub min_msat: Msat,
+    /// Maximum.
+    pub max_msat: Msat,
     /// Title.
     pub title: String,
     /// Uses the link was created with.
@@ -44,7 +46,7 @@ pub struct Voucher {
 #[derive(Debug, Clone)]
 pub struct VoucherSheet {
     /// Batch id.
-    pub batch_id: String,
+    pub batch_id: BatchId,
     /// Vouchers that can still be withdrawn, in creation order.
     pub vouchers: Vec<Voucher>,
     /// Links of the batch left off because they are used, expired or
@@ -52,14 +54,14 @@ pub struct VoucherSheet {
     pub left_off: usize,
 }
 
-impl Services {
+impl WithdrawService {
     /// The withdraw links of a batch that can still be withdrawn.
-    pub async fn voucher_sheet(&self, batch_id: &str) -> Result<VoucherSheet, Error> {
+    pub async fn voucher_sheet(&self, batch_id: &BatchId) -> Result<VoucherSheet, Error> {
         let links = self.withdraw_batch(batch_id).await?;
         let total = links.len();
         let vouchers: Vec<Voucher> = links
             .into_iter()
-            .filter(|l| l.status == LinkStatusFilter::Active.as_str())
+            .filter(|l| l.status == WithdrawLinkStatus::Active)
             .map(|l| Voucher {
                 id: l.id,
                 lnurl: l.lnurl,
@@ -75,15 +77,21 @@ impl Services {
             })
             .collect();
         Ok(VoucherSheet {
-            batch_id: batch_id.to_owned(),
+            batch_id: batch_id.clone(),
             left_off: total - vouchers.len(),
             vouchers,
         })
     }
 
+    /// The sheet of a batch, for an operator with an API token (the batch
+    /// API answers it as `vouchers_url`).
+    pub fn vouchers_url(&self, batch_id: &BatchId) -> String {
+        self.url(&paths::vouchers(batch_id.as_str()))
+    }
+
     /// Whether a voucher batch exists (without decrypting its secrets).
-    pub async fn voucher_batch_exists(&self, batch_id: &str) -> Result<bool, Error> {
-        let b = batch_id.to_owned();
+    pub async fn voucher_batch_exists(&self, batch_id: &BatchId) -> Result<bool, Error> {
+        let b = batch_id.clone();
         let links = self
             .db
             .run(move |c| WithdrawLink::list_batch(c, &b))
@@ -91,7 +99,7 @@ impl Services {
         Ok(!links.is_empty())
     }
 
-    fn sheet_mac(&self, batch_id: &str, expires_at: i64) -> String {
+    fn sheet_mac(&self, batch_id: &BatchId, expires_at: i64) -> String {
         // The lookup key is a keyed hash (HMAC-SHA256) under a server key
         // that never leaves the process; the prefix keeps this message apart
         // from link secrets (32 hex characters), so a token is never the
@@ -103,27 +111,27 @@ impl Services {
     /// A query token `t` for the voucher sheet of `batch_id`, valid until
     /// `expires_at` (unix seconds): `{expires_at}.{hmac}`. Stateless, so any
     /// instance sharing the server key accepts it.
-    pub fn voucher_sheet_token(&self, batch_id: &str, expires_at: i64) -> String {
+    pub fn voucher_sheet_token(&self, batch_id: &BatchId, expires_at: i64) -> String {
         format!("{expires_at}.{}", self.sheet_mac(batch_id, expires_at))
     }
 
     /// A signed voucher sheet URL valid for `ttl_secs` (clamped to
     /// 1 s ..= [`SHEET_URL_MAX_TTL_SECS`]); returns the URL and its expiry
     /// (unix seconds).
-    pub fn voucher_sheet_url(&self, batch_id: &str, ttl_secs: u64) -> (String, i64) {
-        let ttl = ttl_secs.clamp(1, SHEET_URL_MAX_TTL_SECS) as i64;
+    pub fn voucher_sheet_url(&self, batch_id: &BatchId, ttl_secs: u64) -> (String, i64) {
+        // At most a day once clamped, so it always fits.
+        let ttl = i64::try_from(ttl_secs.clamp(1, SHEET_URL_MAX_TTL_SECS)).unwrap_or(1);
         let expires_at = now() + ttl;
         let t = self.voucher_sheet_token(batch_id, expires_at);
-        let url = self.url(&format!(
-            "/vouchers/{}?t={t}",
-            percent_encoding::utf8_percent_encode(batch_id, PATH_SEGMENT)
-        ));
+        let segment =
+            percent_encoding::utf8_percent_encode(batch_id.as_str(), PATH_SEGMENT).to_string();
+        let url = self.url(&format!("{}?t={t}", paths::vouchers(&segment)));
         (url, expires_at)
     }
 
     /// Checks a voucher sheet token for `batch_id`: right MAC (compared in
     /// constant time) and not expired.
-    pub fn check_voucher_sheet_token(&self, batch_id: &str, token: &str) -> Result<(), Error> {
+    pub fn check_voucher_sheet_token(&self, batch_id: &BatchId, token: &str) -> Result<(), Error> {
         let refused = || Error::Unauthorized("invalid or expired voucher sheet link".into());
         let (exp, mac) = token.split_once('.').ok_or_else(refused)?;
         if exp.is_empty() || exp.len() > 12 || !exp.bytes().all(|b| b.is_ascii_digit()) {

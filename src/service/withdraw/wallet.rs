@@ -7,11 +7,13 @@
 //! Service layer: imports `db` models, `lnurl` and the server keys; formats
 //! no HTTP.
 
+use super::{saturating_msat, WithdrawService};
 use crate::db::models::withdraw_link::Availability;
-use crate::db::models::{NewWithdrawal, WithdrawLink, Withdrawal, WithdrawalState};
-use crate::db::{new_id, DbError};
+use crate::db::models::{WithdrawLink, Withdrawal, WithdrawalState};
+use crate::db::types::{Msat, WithdrawLinkId, WithdrawalId};
+use crate::db::DbError;
 use crate::lnurl;
-use crate::service::{now, Error, Services};
+use crate::service::{now, Error};
 
 /// Why a link cannot be used right now, in words for the wallet user.
 fn refusal(a: Availability) -> Option<String> {
@@ -26,7 +28,7 @@ fn refusal(a: Availability) -> Option<String> {
     }
 }
 
-impl Services {
+impl WithdrawService {
     /// LUD-03 step 1: the `withdrawRequest` for a secret.
     pub async fn withdraw_request(
         &self,
@@ -54,8 +56,8 @@ impl Services {
             } else {
                 l.description.clone()
             },
-            min_withdrawable: if zero { 0 } else { l.min_msat as u64 },
-            max_withdrawable: if zero { 0 } else { l.max_msat as u64 },
+            min_withdrawable: if zero { 0 } else { l.min_msat.get() },
+            max_withdrawable: if zero { 0 } else { l.max_msat.get() },
             balance_check: l.balance_check.then(|| url.clone()),
             pay_link: l.pay_link.clone(),
         })
@@ -74,8 +76,8 @@ impl Services {
             pr,
             self.network.currency(),
             t,
-            l.min_msat as u64,
-            l.max_msat as u64,
+            l.min_msat.get(),
+            l.max_msat.get(),
         )?;
         let hash = hex::encode(inv.payment_hash);
 
@@ -88,11 +90,17 @@ impl Services {
         }
 
         match self
-            .claim_and_record(self.new_withdrawal(&l.id, &inv, &hash, t))
+            .claim_and_record(self.new_withdrawal(&l.id, &inv, &hash, t)?)
             .await
         {
             Ok(true) => {
-                self.payer_wake.notify_waiters();
+                // `notify_one` alone: there is one waiter (this process's
+                // payer loop), and it is not always waiting (it may be
+                // taking or tracking rows). `notify_one` then keeps a permit
+                // that its next wait consumes, so this claim is not missed;
+                // `notify_waiters` keeps none and would be lost. The two
+                // used together only woke the payer twice (one scan for
+                // nothing).
                 self.payer_wake.notify_one();
                 tracing::info!(link = %l.id, payment_hash = %hash, amount_msat = inv.amount_msat, "withdrawal claimed");
                 Ok(())
@@ -111,29 +119,38 @@ impl Services {
     /// The `pending` row a claimed use becomes.
     fn new_withdrawal(
         &self,
-        link_id: &str,
+        link_id: &WithdrawLinkId,
         inv: &lnurl::invoice::CheckedInvoice,
         hash: &str,
         t: i64,
-    ) -> NewWithdrawal {
-        NewWithdrawal {
-            id: new_id("wd"),
-            link_id: link_id.to_owned(),
+    ) -> Result<Withdrawal, Error> {
+        // Checked against the link's `max_msat`, which is a column value.
+        let amount_msat = Msat::new(inv.amount_msat)
+            .ok_or_else(|| Error::Internal("invoice amount out of range".into()))?;
+        Ok(Withdrawal {
+            id: WithdrawalId::generate(),
+            link_id: link_id.clone(),
             payment_hash: hash.to_owned(),
             bolt11: inv.bolt11.clone(),
-            amount_msat: inv.amount_msat as i64,
-            max_fee_msat: self.config.withdraw.max_fee_msat(inv.amount_msat) as i64,
-            state: WithdrawalState::Pending.as_str().to_owned(),
+            amount_msat,
+            max_fee_msat: saturating_msat(self.config.max_fee_msat(inv.amount_msat)),
+            state: WithdrawalState::Pending,
+            fee_msat: None,
+            preimage: None,
+            failure_reason: None,
             attempts: 0,
+            lease_owner: None,
+            lease_until: None,
             created_at: t,
             updated_at: t,
-        }
+            completed_at: None,
+        })
     }
 
     /// Claims one use of `new.link_id` and inserts `new`, or does neither.
     /// `Ok(false)`: the link could not be claimed; `Duplicate`: the invoice
     /// is already recorded.
-    async fn claim_and_record(&self, new: NewWithdrawal) -> Result<bool, DbError> {
+    async fn claim_and_record(&self, new: Withdrawal) -> Result<bool, DbError> {
         let t = new.created_at;
         // One transaction: the conditional UPDATE (first, so SQLite takes the
         // write lock before reading) and the INSERT with a UNIQUE hash.
@@ -149,8 +166,8 @@ impl Services {
     }
 
     /// Why a claim was refused: lost the race (or the link changed).
-    async fn why_not_claimed(&self, link_id: &str) -> Result<Error, Error> {
-        let id = link_id.to_owned();
+    async fn why_not_claimed(&self, link_id: &WithdrawLinkId) -> Result<Error, Error> {
+        let id = link_id.clone();
         let fresh = self.db.run(move |c| WithdrawLink::find(c, &id)).await?;
         let reason = fresh
             .and_then(|f| refusal(f.availability(now())))
@@ -161,7 +178,7 @@ impl Services {
     /// If this payment hash was seen before, the answer to give.
     async fn repeat_answer(
         &self,
-        link_id: &str,
+        link_id: &WithdrawLinkId,
         hash: &str,
     ) -> Result<Option<Result<(), Error>>, Error> {
         let h = hash.to_owned();
@@ -170,12 +187,12 @@ impl Services {
             .run(move |c| Withdrawal::find_by_hash(c, &h))
             .await?;
         Ok(existing.map(|w| {
-            if w.link_id != link_id {
+            if w.link_id != *link_id {
                 return Err(Error::Conflict(
                     "This invoice has already been used.".into(),
                 ));
             }
-            match w.state() {
+            match w.state {
                 WithdrawalState::Pending
                 | WithdrawalState::InFlight
                 | WithdrawalState::Succeeded => Ok(()),

@@ -7,6 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::{limit_param, Admin};
+use crate::db::types::{BatchId, WithdrawLinkId};
 use crate::service::withdraw::vouchers::{SHEET_URL_DEFAULT_TTL_SECS, SHEET_URL_MAX_TTL_SECS};
 use crate::service::withdraw::NewLink;
 use crate::service::{Error, Services};
@@ -94,7 +95,7 @@ async fn create_link(
     body: web::Json<CreateLinkBody>,
 ) -> Result<HttpResponse, ApiError> {
     let n = body.into_inner().into_new_link()?;
-    let (view, created) = svc.create_withdraw_link(n).await?;
+    let (view, created) = svc.withdraw().create_withdraw_link(n).await?;
     Ok(if created {
         HttpResponse::Created().json(view)
     } else {
@@ -119,11 +120,12 @@ async fn create_batch(
     let req: CreateLinkBody = serde_json::from_value(v)
         .map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?;
     let (batch_id, links) = svc
+        .withdraw()
         .create_withdraw_batch(count, req.into_new_link()?)
         .await?;
     Ok(HttpResponse::Created().json(serde_json::json!({
         "batch_id": batch_id,
-        "vouchers_url": svc.url(&format!("/vouchers/{batch_id}")),
+        "vouchers_url": svc.withdraw().vouchers_url(&batch_id),
         "links": links,
     })))
 }
@@ -135,8 +137,9 @@ async fn list_links(
 ) -> Result<HttpResponse, ApiError> {
     let limit = limit_param(&req)?;
     let status = query_param(&req, "status");
-    let cursor = query_param(&req, "cursor");
+    let cursor = query_param(&req, "cursor").map(WithdrawLinkId::from_raw);
     let (links, next) = svc
+        .withdraw()
         .list_withdraw_links(status.as_deref(), limit, cursor)
         .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"data": links, "next_cursor": next})))
@@ -147,7 +150,8 @@ async fn get_link(
     svc: web::Data<Services>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(svc.get_withdraw_link(&id).await?))
+    let id = WithdrawLinkId::from_raw(id.into_inner());
+    Ok(HttpResponse::Ok().json(svc.withdraw().get_withdraw_link(&id).await?))
 }
 
 async fn disable_link(
@@ -155,7 +159,8 @@ async fn disable_link(
     svc: web::Data<Services>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(svc.disable_withdraw_link(&id).await?))
+    let id = WithdrawLinkId::from_raw(id.into_inner());
+    Ok(HttpResponse::Ok().json(svc.withdraw().disable_withdraw_link(&id).await?))
 }
 
 /// Body of `POST /api/v1/withdraw-links/batch/{batch_id}/sheet-url`
@@ -179,16 +184,17 @@ async fn create_sheet_url(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?
     };
+    let batch_id = BatchId::from_raw(batch_id.into_inner());
     let ttl = body.ttl_seconds.unwrap_or(SHEET_URL_DEFAULT_TTL_SECS);
     if ttl == 0 || ttl > SHEET_URL_MAX_TTL_SECS {
         return Err(ApiError::invalid(format!(
             "ttl_seconds must be between 1 and {SHEET_URL_MAX_TTL_SECS}"
         )));
     }
-    if !svc.voucher_batch_exists(&batch_id).await? {
+    if !svc.withdraw().voucher_batch_exists(&batch_id).await? {
         return Err(Error::NotFound("batch not found".into()).into());
     }
-    let (url, expires_at) = svc.voucher_sheet_url(&batch_id, ttl);
+    let (url, expires_at) = svc.withdraw().voucher_sheet_url(&batch_id, ttl);
     Ok(HttpResponse::Created()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(serde_json::json!({
