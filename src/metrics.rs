@@ -123,14 +123,6 @@ impl Metrics {
         }
     }
 
-    /// Transitional: counts the counter named `name` (unknown names are
-    /// ignored).
-    pub fn incr(&self, name: &str) {
-        if let Some(c) = Counter::ALL.into_iter().find(|c| c.name() == name) {
-            self.count(c);
-        }
-    }
-
     /// Prometheus text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();

@@ -51,26 +51,7 @@ pub struct Services {
     webhooks: webhooks::WebhookService,
     status: status::StatusService,
     tokens: tokens::TokenService,
-    /// Validated configuration.
-    pub config: Arc<Config>,
-    /// The database.
-    pub db: Db,
-    /// The node backend (instrumented).
-    pub node: Arc<dyn LightningNode>,
-    /// Network of the node, learned at start.
-    pub network: Network,
-    /// Server keys for link secrets.
-    pub keys: ServerKeys,
-    /// Metrics registry.
-    pub metrics: Arc<Metrics>,
-    /// Wakes the payer when a withdrawal was committed.
-    pub payer_wake: Arc<Notify>,
-    /// Wakes the webhook worker when an event was committed.
-    pub webhook_wake: Arc<Notify>,
-    /// Identity of this process for row leases.
-    pub instance_id: String,
-    /// The embedded dev node, when it is the backend (for its settle route).
-    pub dev_node: Option<Arc<crate::node::dev::DevNode>>,
+    metrics: Arc<Metrics>,
 }
 
 impl Services {
@@ -88,16 +69,7 @@ impl Services {
             ),
             tokens: tokens::TokenService::new(base.db.clone()),
             status: status::StatusService::new(&base),
-            config: base.config,
-            db: base.db,
-            node: base.node,
-            network: base.network,
-            keys: base.keys,
             metrics: base.metrics,
-            payer_wake,
-            webhook_wake,
-            instance_id: base.instance_id,
-            dev_node: base.dev_node,
         }
     }
 
@@ -129,11 +101,6 @@ impl Services {
     /// Admin API tokens.
     pub fn tokens(&self) -> &tokens::TokenService {
         &self.tokens
-    }
-
-    /// `public_url` + `path` (path starts with `/`).
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.config.public_url, path)
     }
 }
 

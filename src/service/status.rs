@@ -124,6 +124,11 @@ impl StatusService {
         }
     }
 
+    /// `sqlite` or `postgres`.
+    pub fn db_backend(&self) -> &'static str {
+        self.db.url().backend()
+    }
+
     /// Checks the database and the node, each within [`CHECK_TIMEOUT`].
     pub async fn health(&self) -> Health {
         let db_ok = match tokio::time::timeout(CHECK_TIMEOUT, self.db.ping()).await {
@@ -164,7 +169,7 @@ impl StatusService {
         };
         let database = DbHealth {
             ok: db_ok,
-            backend: self.db.url().backend(),
+            backend: self.db_backend(),
         };
         let ok = db_ok && node.ok;
         Health {

@@ -168,7 +168,7 @@ fn main() {
             "lnurld load benchmark: {} s per scenario, {conc} concurrent clients, {} workers, {}",
             secs,
             threads,
-            svc.db.url().backend()
+            svc.status().db_backend()
         );
         let b = base.clone();
         let user = pay.username.clone().unwrap_or_default();

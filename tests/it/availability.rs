@@ -7,7 +7,6 @@
 use lnurld::db::models::withdraw_link::Availability;
 use lnurld::db::models::WithdrawLink;
 use lnurld::db::types::{Msat, WithdrawLinkId, WithdrawLinkStatus};
-use lnurld::db::{Db, DbUrl};
 
 use crate::both_dbs;
 use crate::support::db::TestDb;
@@ -92,11 +91,7 @@ struct Verdict {
 }
 
 async fn claim_and_list_sql_agree_with_availability(db: TestDb) {
-    let url = DbUrl::parse(&db.url()).unwrap();
-    let pool = tokio::task::spawn_blocking(move || Db::connect(&url, 1))
-        .await
-        .unwrap()
-        .unwrap();
+    let pool = db.pool().await;
     pool.migrate().await.unwrap();
     let cases = Case::all();
     let verdicts = pool

@@ -531,11 +531,7 @@ async fn expired_invoices_emit_an_event(db: TestDb) {
     // Let the first one run out (as if an hour had passed), through a
     // connection of our own: the app's database is not ours to reach into.
     let h = hash.clone();
-    let url = lnurld::db::DbUrl::parse(&db.url()).expect("test database URL");
-    let pool = tokio::task::spawn_blocking(move || lnurld::db::Db::connect(&url, 1))
-        .await
-        .expect("connect task")
-        .expect("connect");
+    let pool = db.pool().await;
     pool.run(move |c| {
         diesel::update(i::pay_invoices.filter(i::payment_hash.eq(h)))
             .set(i::expires_at.eq(lnurld::db::now_unix() - 10))

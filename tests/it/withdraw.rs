@@ -600,9 +600,9 @@ async fn secrets_are_not_stored_in_clear(db: TestDb) {
     let link = create(&app, json!({"min_msat": 1_000, "max_msat": 1_000})).await;
     let secret = link.secret.as_str().to_owned();
     let k1 = first_step(&app, &link).await.k1;
-    let rows: Vec<(String, String, String)> = app
-        .svc
-        .db
+    let rows: Vec<(String, String, String)> = db
+        .pool()
+        .await
         .run(|c| {
             Ok(w::withdraw_links
                 .select((w::id, w::secret_lookup, w::secret_enc))
@@ -776,7 +776,6 @@ async fn balance_check_pay_link_and_extra_params(db: TestDb) {
 
 async fn a_refused_resend_never_gives_back_a_use_still_in_flight(db: TestDb) {
     use lnurld::db::models::Withdrawal;
-    use lnurld::db::{Db, DbUrl};
     use lnurld::service::withdraw::payout::Step;
     let fake = FakeLnd::start().await;
     fake.set_pay_behavior(PayBehavior::Hold);
@@ -795,11 +794,7 @@ async fn a_refused_resend_never_gives_back_a_use_still_in_flight(db: TestDb) {
     tokio::time::sleep(Duration::from_millis(3500)).await;
     let h = hash.to_hex();
     // Its own connection: the service layer does not lend out its pool.
-    let url = DbUrl::parse(&db.url()).unwrap();
-    let pool = tokio::task::spawn_blocking(move || Db::connect(&url, 1))
-        .await
-        .unwrap()
-        .unwrap();
+    let pool = db.pool().await;
     let row = pool
         .run(move |c| Withdrawal::find_by_hash(c, &h))
         .await

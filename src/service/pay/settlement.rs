@@ -9,6 +9,7 @@ use super::PayService;
 use crate::db::models::node_state::{self, SETTLE_INDEX};
 use crate::db::models::PayInvoice;
 use crate::db::types::Msat;
+use crate::metrics::Counter;
 use crate::node::{InvoiceState, InvoiceStatus, PaymentHash, Settlement, SettlementStream};
 use crate::service::webhooks::{self, EventType};
 use crate::service::{now, Error};
@@ -62,7 +63,7 @@ impl PayService {
             .await?;
         if changed {
             self.outbox.wake();
-            self.metrics.incr("lnurld_invoices_settled_total");
+            self.metrics.count(Counter::InvoicesSettled);
             tracing::info!(payment_hash = %s.payment_hash, amount_msat = s.amount_paid_msat, "invoice settled");
         }
         Ok(changed)

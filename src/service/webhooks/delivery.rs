@@ -32,6 +32,7 @@ use super::WebhookService;
 use crate::config::WebhooksConfig;
 use crate::db::models::{Event, EventAttempt};
 use crate::db::types::AttemptId;
+use crate::metrics::Counter;
 use crate::service::{now, Error};
 use crate::webhook_target::{check_target_url, forbidden_ip};
 
@@ -329,15 +330,15 @@ impl WebhookService {
     fn report_delivery(&self, ev: &Event, result: Delivery, error: Option<&str>) {
         match result {
             Delivery::Delivered => {
-                self.metrics.incr("lnurld_webhooks_delivered_total");
+                self.metrics.count(Counter::WebhooksDelivered);
                 tracing::info!(event = %ev.id, r#type = %ev.event_type, "webhook delivered");
             }
             Delivery::Retry => {
-                self.metrics.incr("lnurld_webhook_attempts_failed_total");
+                self.metrics.count(Counter::WebhookAttemptsFailed);
                 tracing::warn!(event = %ev.id, error = error.unwrap_or(""), "webhook attempt failed; will retry");
             }
             Delivery::GaveUp => {
-                self.metrics.incr("lnurld_webhooks_failed_total");
+                self.metrics.count(Counter::WebhooksFailed);
                 tracing::error!(event = %ev.id, error = error.unwrap_or(""), "webhook failed for good");
             }
             Delivery::LostLease => {}

@@ -38,31 +38,11 @@ pub use outbox::{invoice_event, withdraw_event, Outbox};
 
 use std::sync::Arc;
 
-use super::{Base, Error, ServerKeys, Services};
+use super::{Base, Error, ServerKeys};
 use crate::config::WebhooksConfig;
 use crate::db::Db;
 use crate::metrics::Metrics;
 use crate::webhook_target::check_target_url;
-
-// Transitional: withdraw and pay code not yet on their own handles calls
-// these on `Services`; each only forwards to the webhooks handle.
-impl Services {
-    /// What the outbox needs, for use inside a DB transaction.
-    pub fn outbox(&self) -> Outbox {
-        self.webhooks().outbox()
-    }
-
-    /// Wakes the local delivery worker (after an event was committed).
-    pub fn wake_webhooks(&self) {
-        self.webhooks().wake();
-    }
-
-    /// Checks a link's `webhook_url` at creation (see
-    /// [`crate::webhook_target`]).
-    pub fn validate_webhook_url(&self, u: &str) -> Result<(), Error> {
-        self.webhooks().validate_webhook_url(u)
-    }
-}
 
 /// The webhooks handle: events, delivery and endpoint secrets.
 pub struct WebhookService {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::{saturating_msat, WithdrawService};
 use crate::db::models::{WithdrawLink, Withdrawal};
 use crate::db::types::WithdrawalId;
+use crate::metrics::Counter;
 use crate::node::{NodeError, PaymentHash, PaymentOutcome};
 use crate::service::webhooks::{withdraw_event, EventType};
 use crate::service::{now, Error};
@@ -187,7 +188,7 @@ impl WithdrawService {
                     .await?;
                 if changed {
                     self.outbox.wake();
-                    self.metrics.incr("lnurld_withdrawals_succeeded_total");
+                    self.metrics.count(Counter::WithdrawalsSucceeded);
                     tracing::info!(withdrawal = %w.id, fee_msat, "withdrawal paid");
                 }
                 Ok(Step::Succeeded)
@@ -214,7 +215,7 @@ impl WithdrawService {
             .await?;
         if changed {
             self.outbox.wake();
-            self.metrics.incr("lnurld_withdrawals_failed_total");
+            self.metrics.count(Counter::WithdrawalsFailed);
             tracing::info!(withdrawal = %w.id, reason, "withdrawal failed; use given back");
         }
         Ok(Step::Failed)

@@ -53,6 +53,16 @@ impl TestDb {
         })
     }
 
+    /// A pool of our own on this database: the app's is not ours to reach
+    /// into (the service layer lends out no connections).
+    pub async fn pool(&self) -> lnurld::db::Db {
+        let url = lnurld::db::DbUrl::parse(&self.url()).expect("test database URL");
+        tokio::task::spawn_blocking(move || lnurld::db::Db::connect(&url, 1))
+            .await
+            .expect("connect task")
+            .expect("connect")
+    }
+
     /// `database_url` for lnurld.
     pub fn url(&self) -> String {
         match self {
