@@ -3,7 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Deserializer};
 
-use super::{limit_param, Admin};
+use super::{page_json, Admin, PageQuery};
 use crate::db::types::PayLinkId;
 use crate::lnurl::wire::PayerDataSpec;
 use crate::service::pay::{ImageConfig, PayLinkPatch, PayLinkSpec, SuccessActionConfig};
@@ -104,14 +104,14 @@ async fn create(
 async fn update(
     _a: Admin,
     svc: web::Data<Services>,
-    id: web::Path<String>,
+    id: web::Path<PayLinkId>,
     body: web::Json<PatchBody>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     let view = svc
         .pay()
         .update_pay_link(
-            &PayLinkId::from_raw(id.into_inner()),
+            &id,
             PayLinkPatch {
                 min_msat: b.min_msat,
                 max_msat: b.max_msat,
@@ -138,54 +138,40 @@ async fn list(
         query_param(&req, "addresses").as_deref(),
         Some("true" | "1")
     );
+    let page = PageQuery::parse(&req, PayLinkId::from_raw)?;
     let (links, next) = svc
         .pay()
-        .list_pay_links(
-            addresses_only,
-            limit_param(&req)?,
-            query_param(&req, "cursor").map(PayLinkId::from_raw),
-        )
+        .list_pay_links(addresses_only, page.limit, page.cursor)
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"data": links, "next_cursor": next})))
+    Ok(page_json(links, next))
 }
 
 async fn get(
     _a: Admin,
     svc: web::Data<Services>,
-    id: web::Path<String>,
+    id: web::Path<PayLinkId>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(
-        svc.pay()
-            .get_pay_link(&PayLinkId::from_raw(id.into_inner()))
-            .await?,
-    ))
+    Ok(HttpResponse::Ok().json(svc.pay().get_pay_link(&id).await?))
 }
 
 async fn disable(
     _a: Admin,
     svc: web::Data<Services>,
-    id: web::Path<String>,
+    id: web::Path<PayLinkId>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(
-        svc.pay()
-            .disable_pay_link(&PayLinkId::from_raw(id.into_inner()))
-            .await?,
-    ))
+    Ok(HttpResponse::Ok().json(svc.pay().disable_pay_link(&id).await?))
 }
 
 async fn invoices(
     _a: Admin,
     svc: web::Data<Services>,
-    id: web::Path<String>,
+    id: web::Path<PayLinkId>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    let page = PageQuery::parse(&req, String::from)?;
     let (data, next) = svc
         .pay()
-        .list_pay_invoices(
-            &PayLinkId::from_raw(id.into_inner()),
-            limit_param(&req)?,
-            query_param(&req, "cursor"),
-        )
+        .list_pay_invoices(&id, page.limit, page.cursor)
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"data": data, "next_cursor": next})))
+    Ok(page_json(data, next))
 }
