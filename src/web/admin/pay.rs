@@ -21,32 +21,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/pay-links/{id}/invoices", web::get().to(invoices));
 }
 
-/// Body of `POST /api/v1/pay-links`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateBody {
-    /// minSendable, msat.
-    pub min_msat: u64,
-    /// maxSendable, msat.
-    pub max_msat: u64,
-    /// `text/plain`.
-    pub description: String,
-    /// LUD-20.
-    pub long_description: Option<String>,
-    /// `{mime: png|jpeg, base64}`.
-    pub image: Option<ImageConfig>,
-    /// LUD-16 username.
-    pub username: Option<String>,
-    /// LUD-12 max comment length.
-    pub comment_allowed: Option<u32>,
-    /// LUD-09/10.
-    pub success_action: Option<SuccessActionConfig>,
-    /// LUD-18.
-    pub payer_data: Option<PayerDataSpec>,
-    /// Webhook target.
-    pub webhook_url: Option<String>,
-}
-
 /// `Some(None)` for an explicit `null`, `None` for an absent field.
 fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
@@ -80,24 +54,9 @@ pub struct PatchBody {
 async fn create(
     _a: Admin,
     svc: web::Data<Services>,
-    body: web::Json<CreateBody>,
+    body: web::Json<PayLinkSpec>,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body.into_inner();
-    let view = svc
-        .pay()
-        .create_pay_link(PayLinkSpec {
-            min_msat: b.min_msat,
-            max_msat: b.max_msat,
-            description: b.description,
-            long_description: b.long_description,
-            image: b.image,
-            username: b.username,
-            comment_allowed: b.comment_allowed.unwrap_or(0),
-            success_action: b.success_action,
-            payer_data: b.payer_data,
-            webhook_url: b.webhook_url,
-        })
-        .await?;
+    let view = svc.pay().create_pay_link(body.into_inner()).await?;
     Ok(HttpResponse::Created().json(view))
 }
 
