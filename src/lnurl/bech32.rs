@@ -71,6 +71,7 @@ mod tests {
     use ::bech32::primitives::decode::CheckedHrpstring;
 
     use super::*;
+    use crate::lnurl::invoice::strip_prefix_ignore_case;
     use crate::lnurl::Error;
 
     /// Inputs longer than this are refused before decoding (no real URL is
@@ -109,16 +110,6 @@ mod tests {
             .map_err(|e| Error::InvalidLnurl(format!("bad bech32 padding ({e})")))?;
         let bytes: Vec<u8> = checked.byte_iter().collect();
         String::from_utf8(bytes).map_err(|_| Error::InvalidLnurl("it does not contain text".into()))
-    }
-
-    /// `s` without `prefix` when it starts with it, ignoring ASCII case.
-    fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-        let head = s.get(..prefix.len())?;
-        if head.eq_ignore_ascii_case(prefix) {
-            s.get(prefix.len()..)
-        } else {
-            None
-        }
     }
 
     const LUD01_URL: &str =

@@ -133,8 +133,9 @@ fn normalized_bolt11(pr: &str) -> Result<String, Error> {
     Ok(s.to_ascii_lowercase())
 }
 
-/// `s` without `prefix` when it starts with it, ignoring ASCII case.
-fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+/// `s` without `prefix` when it starts with it, ignoring ASCII case (the
+/// `lightning:` URI prefix; the bech32 tests strip it the same way).
+pub(super) fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
     if head.eq_ignore_ascii_case(prefix) {
         s.get(prefix.len()..)
