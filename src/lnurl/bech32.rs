@@ -119,25 +119,17 @@ mod tests {
     const NIP57_LNURL: &str =
         "lnurl1dp68gurn8ghj7um5v93kketj9ehx2amn9uh8wetvdskkkmn0wahz7mrww4excup0dajx2mrv92x9xp";
 
+    /// Each vector encodes to its LNURL in either case and decodes back
+    /// from either case.
     #[test]
-    fn lud01_vector_both_directions() {
-        assert_eq!(encode_upper(LUD01_URL), LUD01_LNURL);
-        assert_eq!(encode(LUD01_URL), LUD01_LNURL.to_ascii_lowercase());
-        assert_eq!(decode(LUD01_LNURL).unwrap(), LUD01_URL);
-        assert_eq!(
-            decode(&LUD01_LNURL.to_ascii_lowercase()).unwrap(),
-            LUD01_URL
-        );
-    }
-
-    #[test]
-    fn nip57_vector_both_directions() {
-        assert_eq!(encode(NIP57_URL), NIP57_LNURL);
-        assert_eq!(decode(NIP57_LNURL).unwrap(), NIP57_URL);
-        assert_eq!(
-            decode(&NIP57_LNURL.to_ascii_uppercase()).unwrap(),
-            NIP57_URL
-        );
+    fn vectors_both_directions() {
+        for (url, lnurl) in [(LUD01_URL, LUD01_LNURL), (NIP57_URL, NIP57_LNURL)] {
+            let (lower, upper) = (lnurl.to_ascii_lowercase(), lnurl.to_ascii_uppercase());
+            assert_eq!(encode(url), lower);
+            assert_eq!(encode_upper(url), upper);
+            assert_eq!(decode(&lower).unwrap(), url);
+            assert_eq!(decode(&upper).unwrap(), url);
+        }
     }
 
     #[test]
