@@ -363,12 +363,7 @@ fn print_link(l: &LinkView, qr: bool) {
         l.uses,
         l.status
     );
-    println!("lnurl:    {}", l.lnurl);
-    println!("url:      {}", l.url);
-    println!("page:     {}", l.page_url);
-    if qr {
-        print_qr(&l.lnurl);
-    }
+    print_addresses(&l.lnurl, &l.url, &l.page_url, qr);
 }
 
 async fn withdraw(cmd: WithdrawCmd, config: Config) -> anyhow::Result<()> {
@@ -463,6 +458,17 @@ async fn create_withdraw_link(svc: &Services, args: WithdrawCreate) -> anyhow::R
     Ok(())
 }
 
+/// The closing lines of `show`/`create` for either kind of link: where a
+/// wallet and a person find it, and its QR code when asked.
+fn print_addresses(lnurl: &str, url: &str, page_url: &str, qr: bool) {
+    println!("lnurl:    {lnurl}");
+    println!("url:      {url}");
+    println!("page:     {page_url}");
+    if qr {
+        print_qr(lnurl);
+    }
+}
+
 fn print_qr(data: &str) {
     match lnurld::qr::terminal(data) {
         Ok(code) => println!("\n{code}"),
@@ -482,12 +488,7 @@ fn print_pay_link(l: &PayLinkView, qr: bool) {
     if let Some(a) = &l.lightning_address {
         println!("address:  {a}");
     }
-    println!("lnurl:    {}", l.lnurl);
-    println!("url:      {}", l.url);
-    println!("page:     {}", l.page_url);
-    if qr {
-        print_qr(&l.lnurl);
-    }
+    print_addresses(&l.lnurl, &l.url, &l.page_url, qr);
 }
 
 async fn pay(cmd: PayCmd, config: Config) -> anyhow::Result<()> {

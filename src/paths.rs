@@ -110,6 +110,13 @@ impl QrFormat {
             QrFormat::Png => "png",
         }
     }
+
+    /// The format a file extension asks for; `None` for any other.
+    pub fn from_ext(ext: &str) -> Option<QrFormat> {
+        [QrFormat::Svg, QrFormat::Png]
+            .into_iter()
+            .find(|f| f.ext() == ext)
+    }
 }
 
 /// `/qr/w/{secret}.{svg|png}`.

@@ -133,8 +133,9 @@ fn normalized_bolt11(pr: &str) -> Result<String, Error> {
     Ok(s.to_ascii_lowercase())
 }
 
-/// `s` without `prefix` when it starts with it, ignoring ASCII case.
-fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+/// `s` without `prefix` when it starts with it, ignoring ASCII case (the
+/// `lightning:` URI prefix; the bech32 tests strip it the same way).
+pub(super) fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
     if head.eq_ignore_ascii_case(prefix) {
         s.get(prefix.len()..)
@@ -234,52 +235,45 @@ mod tests {
         }
     }
 
+    /// A default invoice for `amount_msat` (`None`: amountless).
+    fn with_amount(amount_msat: Option<u64>) -> String {
+        make(Inv {
+            amount_msat,
+            ..Inv::default()
+        })
+        .0
+    }
+
     #[test]
     fn bounds_are_inclusive() {
-        for amount in [1_000, 100_000] {
-            let (pr, _, _) = make(Inv {
-                amount_msat: Some(amount),
-                ..Inv::default()
-            });
+        // 1_001: msat precision is kept (no rounding to sats).
+        for amount in [1_000, 1_001, 100_000] {
+            let pr = with_amount(Some(amount));
             assert_eq!(check(&pr).unwrap().amount_msat, amount);
         }
-        // Msat precision is kept (no rounding to sats).
-        let (pr, _, _) = make(Inv {
-            amount_msat: Some(1_001),
-            ..Inv::default()
-        });
-        assert_eq!(check(&pr).unwrap().amount_msat, 1_001);
     }
 
     #[test]
     fn rejects_amounts_out_of_bounds() {
-        let (pr, _, _) = make(Inv {
-            amount_msat: Some(999),
-            ..Inv::default()
-        });
-        assert_eq!(
-            check(&pr),
-            Err(Error::AmountTooLow {
-                amount_msat: 999,
-                min_msat: 1_000
-            })
-        );
-        let (pr, _, _) = make(Inv {
-            amount_msat: Some(100_001),
-            ..Inv::default()
-        });
-        assert_eq!(
-            check(&pr),
-            Err(Error::AmountTooHigh {
-                amount_msat: 100_001,
-                max_msat: 100_000
-            })
-        );
-        let (pr, _, _) = make(Inv {
-            amount_msat: None,
-            ..Inv::default()
-        });
-        assert_eq!(check(&pr), Err(Error::AmountlessInvoice));
+        for (amount, refusal) in [
+            (
+                Some(999),
+                Error::AmountTooLow {
+                    amount_msat: 999,
+                    min_msat: 1_000,
+                },
+            ),
+            (
+                Some(100_001),
+                Error::AmountTooHigh {
+                    amount_msat: 100_001,
+                    max_msat: 100_000,
+                },
+            ),
+            (None, Error::AmountlessInvoice),
+        ] {
+            assert_eq!(check(&with_amount(amount)), Err(refusal));
+        }
     }
 
     #[test]

@@ -22,9 +22,11 @@ pub const AES_IV_CHARS: usize = 24;
 
 /// LUD-03 step 1: the `withdrawRequest` answered on the withdraw link's URL.
 ///
-/// Serializes with `"tag":"withdrawRequest"` first; `None` fields are left out.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// Serializes with `"tag":"withdrawRequest"` first (serde writes the tag
+/// of a tagged struct before its fields); `None` fields are left out. A
+/// `tag` read back is not checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "tag", rename = "withdrawRequest", rename_all = "camelCase")]
 pub struct WithdrawRequest {
     /// Absolute URL the wallet calls with `k1` and `pr` (may carry its own query).
     pub callback: String,
@@ -37,48 +39,19 @@ pub struct WithdrawRequest {
     /// Largest amount the wallet may invoice, in millisatoshis.
     pub max_withdrawable: u64,
     /// LUD-14: URL the wallet may GET later for a fresh withdrawRequest.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub balance_check: Option<String>,
     /// LUD-19: LUD-17 (`lnurlp://…`) pay link of the same account.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pay_link: Option<String>,
-}
-
-impl Serialize for WithdrawRequest {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Repr<'a> {
-            tag: &'static str,
-            callback: &'a str,
-            k1: &'a str,
-            default_description: &'a str,
-            min_withdrawable: u64,
-            max_withdrawable: u64,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            balance_check: Option<&'a str>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            pay_link: Option<&'a str>,
-        }
-        Repr {
-            tag: "withdrawRequest",
-            callback: &self.callback,
-            k1: &self.k1,
-            default_description: &self.default_description,
-            min_withdrawable: self.min_withdrawable,
-            max_withdrawable: self.max_withdrawable,
-            balance_check: self.balance_check.as_deref(),
-            pay_link: self.pay_link.as_deref(),
-        }
-        .serialize(serializer)
-    }
 }
 
 /// LUD-06 step 1: the `payRequest` answered on a pay link or LUD-16 address.
 ///
-/// Serializes with `"tag":"payRequest"` first; `None` fields are left out.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// Serializes with `"tag":"payRequest"` first (see [`WithdrawRequest`]);
+/// `None` fields are left out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "tag", rename = "payRequest", rename_all = "camelCase")]
 pub struct PayRequest {
     /// Absolute URL the wallet calls with `amount` (and `comment`, `payerdata`).
     pub callback: String,
@@ -89,39 +62,11 @@ pub struct PayRequest {
     /// The metadata JSON array *as a string*: exactly what the invoice's `h` hashes.
     pub metadata: String,
     /// LUD-12: most characters accepted in `comment`; `None` means comments are off.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment_allowed: Option<u32>,
     /// LUD-18: which payer data the wallet may (or must) send.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payer_data: Option<PayerDataSpec>,
-}
-
-impl Serialize for PayRequest {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Repr<'a> {
-            tag: &'static str,
-            callback: &'a str,
-            min_sendable: u64,
-            max_sendable: u64,
-            metadata: &'a str,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            comment_allowed: Option<u32>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            payer_data: Option<&'a PayerDataSpec>,
-        }
-        Repr {
-            tag: "payRequest",
-            callback: &self.callback,
-            min_sendable: self.min_sendable,
-            max_sendable: self.max_sendable,
-            metadata: &self.metadata,
-            comment_allowed: self.comment_allowed,
-            payer_data: self.payer_data.as_ref(),
-        }
-        .serialize(serializer)
-    }
 }
 
 /// LUD-18 `payerData` in a payRequest: each listed kind is accepted, `mandatory` ones required.
@@ -324,8 +269,10 @@ impl Serialize for StatusOk {
     }
 }
 
-/// `{"status":"ERROR","reason":…}`: the one error body of every LUD.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `{"status":"ERROR","reason":…}`: the one error body of every LUD (the
+/// `status` written first, as the tag of the struct).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename = "ERROR")]
 pub struct LudError {
     /// A human-readable reason, shown to the wallet user.
     pub reason: String,
@@ -340,23 +287,11 @@ impl LudError {
     }
 }
 
-impl Serialize for LudError {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Repr<'a> {
-            status: &'static str,
-            reason: &'a str,
-        }
-        Repr {
-            status: "ERROR",
-            reason: &self.reason,
-        }
-        .serialize(serializer)
-    }
-}
-
-/// LUD-21 verify answer: `{"status":"OK","settled":…,"preimage":…|null,"pr":…}`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// LUD-21 verify answer: `{"status":"OK","settled":…,"preimage":…|null,"pr":…}`
+/// (the `status` written first, as the tag of the struct; not checked when
+/// read back).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename = "OK")]
 pub struct VerifyResponse {
     /// Whether the invoice has been paid.
     pub settled: bool,
@@ -364,25 +299,6 @@ pub struct VerifyResponse {
     pub preimage: Option<String>,
     /// The original BOLT11 invoice.
     pub pr: String,
-}
-
-impl Serialize for VerifyResponse {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Repr<'a> {
-            status: &'static str,
-            settled: bool,
-            preimage: Option<&'a str>,
-            pr: &'a str,
-        }
-        Repr {
-            status: "OK",
-            settled: self.settled,
-            preimage: self.preimage.as_deref(),
-            pr: &self.pr,
-        }
-        .serialize(serializer)
-    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! A `LightningNode` wrapper that records every call's latency in
 //! [`crate::metrics::Metrics`] (`lnurld_node_call_seconds`).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,8 +22,17 @@ impl Instrumented {
         Instrumented { inner, metrics }
     }
 
-    fn record<T>(&self, call: &'static str, start: Instant, r: &Result<T, NodeError>) {
+    /// Awaits one call of the inner node and records its latency and
+    /// outcome under `call`.
+    async fn timed<T>(
+        &self,
+        call: &'static str,
+        fut: impl Future<Output = Result<T, NodeError>>,
+    ) -> Result<T, NodeError> {
+        let start = Instant::now();
+        let r = fut.await;
         self.metrics.node_call(call, r.is_ok(), start.elapsed());
+        r
     }
 }
 
@@ -33,17 +43,12 @@ impl LightningNode for Instrumented {
     }
 
     async fn info(&self) -> Result<NodeInfo, NodeError> {
-        let t = Instant::now();
-        let r = self.inner.info().await;
-        self.record("info", t, &r);
-        r
+        self.timed("info", self.inner.info()).await
     }
 
     async fn create_invoice(&self, req: InvoiceRequest) -> Result<CreatedInvoice, NodeError> {
-        let t = Instant::now();
-        let r = self.inner.create_invoice(req).await;
-        self.record("create_invoice", t, &r);
-        r
+        self.timed("create_invoice", self.inner.create_invoice(req))
+            .await
     }
 
     async fn pay(
@@ -52,10 +57,8 @@ impl LightningNode for Instrumented {
         max_fee_msat: u64,
         timeout: Duration,
     ) -> Result<PaymentOutcome, NodeError> {
-        let t = Instant::now();
-        let r = self.inner.pay(bolt11, max_fee_msat, timeout).await;
-        self.record("pay", t, &r);
-        r
+        self.timed("pay", self.inner.pay(bolt11, max_fee_msat, timeout))
+            .await
     }
 
     async fn payment(
@@ -63,30 +66,21 @@ impl LightningNode for Instrumented {
         payment_hash: PaymentHash,
         wait: Duration,
     ) -> Result<Option<PaymentOutcome>, NodeError> {
-        let t = Instant::now();
-        let r = self.inner.payment(payment_hash, wait).await;
-        self.record("payment", t, &r);
-        r
+        self.timed("payment", self.inner.payment(payment_hash, wait))
+            .await
     }
 
     async fn invoice(&self, payment_hash: PaymentHash) -> Result<Option<InvoiceStatus>, NodeError> {
-        let t = Instant::now();
-        let r = self.inner.invoice(payment_hash).await;
-        self.record("invoice", t, &r);
-        r
+        self.timed("invoice", self.inner.invoice(payment_hash))
+            .await
     }
 
     async fn settlements(&self, after_settle_index: u64) -> Result<SettlementStream, NodeError> {
-        let t = Instant::now();
-        let r = self.inner.settlements(after_settle_index).await;
-        self.record("settlements", t, &r);
-        r
+        self.timed("settlements", self.inner.settlements(after_settle_index))
+            .await
     }
 
     async fn balance(&self) -> Result<Balance, NodeError> {
-        let t = Instant::now();
-        let r = self.inner.balance().await;
-        self.record("balance", t, &r);
-        r
+        self.timed("balance", self.inner.balance()).await
     }
 }

@@ -146,6 +146,19 @@ pub fn lud_error(svc: &Services, route: &str, e: &Error) -> HttpResponse {
     lud_json(&crate::lnurl::wire::LudError { reason })
 }
 
+/// The answer of a wallet route: its body, or the LUD error (logged and
+/// counted under `route`).
+pub fn lud_answer<T: Serialize>(
+    svc: &Services,
+    route: &str,
+    result: Result<T, Error>,
+) -> HttpResponse {
+    match result {
+        Ok(body) => lud_json(&body),
+        Err(e) => lud_error(svc, route, &e),
+    }
+}
+
 /// A service error as an HTML page (pages and QR images).
 pub fn page_error(e: &Error) -> HttpResponse {
     log_cause("page", "", e);

@@ -7,7 +7,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::error::{lud_error, lud_json};
+use super::error::lud_answer;
 use super::params::query_param;
 use crate::db::types::PayLinkId;
 use crate::paths;
@@ -21,50 +21,37 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(paths::WELL_KNOWN_LNURLP, web::get().to(address));
 }
 
-async fn pay_request(svc: web::Data<Services>, id: web::Path<String>) -> HttpResponse {
-    match svc
-        .pay()
-        .pay_request(&PayLinkId::from_raw(id.into_inner()))
-        .await
-    {
-        Ok(r) => lud_json(&r),
-        Err(e) => lud_error(&svc, paths::LNURLP, &e),
-    }
+async fn pay_request(svc: web::Data<Services>, id: web::Path<PayLinkId>) -> HttpResponse {
+    let answer = svc.pay().pay_request(&id).await;
+    lud_answer(&svc, paths::LNURLP, answer)
 }
 
 async fn address(svc: web::Data<Services>, username: web::Path<String>) -> HttpResponse {
-    match svc.pay().address_pay_request(&username).await {
-        Ok(r) => lud_json(&r),
-        Err(e) => lud_error(&svc, paths::WELL_KNOWN_LNURLP, &e),
-    }
+    let answer = svc.pay().address_pay_request(&username).await;
+    lud_answer(&svc, paths::WELL_KNOWN_LNURLP, answer)
 }
 
 async fn pay_callback(
     svc: web::Data<Services>,
-    id: web::Path<String>,
+    id: web::Path<PayLinkId>,
     req: HttpRequest,
 ) -> HttpResponse {
     let amount = query_param(&req, "amount");
     let comment = query_param(&req, "comment");
     let payerdata = query_param(&req, "payerdata");
-    match svc
+    let answer = svc
         .pay()
         .pay_callback(
-            &PayLinkId::from_raw(id.into_inner()),
+            &id,
             amount.as_deref(),
             comment.as_deref(),
             payerdata.as_deref(),
         )
-        .await
-    {
-        Ok(r) => lud_json(&r),
-        Err(e) => lud_error(&svc, paths::LNURLP_CALLBACK, &e),
-    }
+        .await;
+    lud_answer(&svc, paths::LNURLP_CALLBACK, answer)
 }
 
 async fn verify(svc: web::Data<Services>, hash: web::Path<String>) -> HttpResponse {
-    match svc.pay().verify_invoice(&hash).await {
-        Ok(r) => lud_json(&r),
-        Err(e) => lud_error(&svc, paths::LNURLP_VERIFY, &e),
-    }
+    let answer = svc.pay().verify_invoice(&hash).await;
+    lud_answer(&svc, paths::LNURLP_VERIFY, answer)
 }

@@ -4,8 +4,9 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::error::{lud_error, lud_json};
+use super::error::{lud_answer, lud_error};
 use super::params::query_param;
+use crate::lnurl::wire::StatusOk;
 use crate::paths;
 use crate::service::{Error, Services};
 
@@ -16,10 +17,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn withdraw_request(svc: web::Data<Services>, secret: web::Path<String>) -> HttpResponse {
-    match svc.withdraw().withdraw_request(&secret).await {
-        Ok(r) => lud_json(&r),
-        Err(e) => lud_error(&svc, paths::LNURLW, &e),
-    }
+    let answer = svc.withdraw().withdraw_request(&secret).await;
+    lud_answer(&svc, paths::LNURLW, answer)
 }
 
 async fn withdraw_callback(
@@ -35,8 +34,6 @@ async fn withdraw_callback(
             &Error::Invalid("Missing k1 or pr parameter.".into()),
         );
     };
-    match svc.withdraw().withdraw_callback(&secret, &k1, &pr).await {
-        Ok(()) => lud_json(&crate::lnurl::wire::StatusOk),
-        Err(e) => lud_error(&svc, ROUTE, &e),
-    }
+    let answer = svc.withdraw().withdraw_callback(&secret, &k1, &pr).await;
+    lud_answer(&svc, ROUTE, answer.map(|()| StatusOk))
 }

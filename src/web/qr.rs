@@ -11,7 +11,7 @@ use actix_web::{web, HttpResponse};
 
 use super::html::{not_found_page, page_error, security_headers};
 use crate::db::types::PayLinkId;
-use crate::paths;
+use crate::paths::{self, QrFormat};
 use crate::service::{Error, Services};
 
 /// Registers the routes.
@@ -33,38 +33,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// Image format asked for by the file extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// `image/svg+xml`.
-    Svg,
-    /// `image/png`.
-    Png,
-}
-
 /// Splits `name.svg` / `name.png`; `None` for any other extension.
-fn split_file(file: &str) -> Option<(&str, Format)> {
+fn split_file(file: &str) -> Option<(&str, QrFormat)> {
     let (name, ext) = file.rsplit_once('.')?;
-    let format = match ext {
-        "svg" => Format::Svg,
-        "png" => Format::Png,
-        _ => return None,
-    };
+    let format = QrFormat::from_ext(ext)?;
     (!name.is_empty()).then_some((name, format))
 }
 
-/// The image response for `lnurl` in `format`.
-fn image_response(lnurl: &str, format: Format) -> Result<HttpResponse, Error> {
-    let drawn = match format {
-        Format::Svg => crate::qr::svg(lnurl)
-            .map(|svg| HttpResponse::Ok().content_type("image/svg+xml").body(svg)),
-        Format::Png => crate::qr::png(lnurl).map(|png| {
-            HttpResponse::Ok()
-                .insert_header(ContentType::png())
-                .body(png)
-        }),
-    };
-    drawn.map_err(|e| Error::Internal(e.to_string()))
+/// The image of `lnurl` in `format`, or the error page of whichever
+/// failed: the lookup of the LNURL or the drawing.
+fn image_response(lnurl: Result<String, Error>, format: QrFormat) -> HttpResponse {
+    let drawn = lnurl.and_then(|lnurl| {
+        match format {
+            QrFormat::Svg => crate::qr::svg(&lnurl)
+                .map(|svg| HttpResponse::Ok().content_type("image/svg+xml").body(svg)),
+            QrFormat::Png => crate::qr::png(&lnurl).map(|png| {
+                HttpResponse::Ok()
+                    .insert_header(ContentType::png())
+                    .body(png)
+            }),
+        }
+        .map_err(|e| Error::Internal(e.to_string()))
+    });
+    drawn.unwrap_or_else(|e| page_error(&e))
 }
 
 async fn withdraw_qr(svc: web::Data<Services>, file: web::Path<String>) -> HttpResponse {
@@ -73,34 +64,27 @@ async fn withdraw_qr(svc: web::Data<Services>, file: web::Path<String>) -> HttpR
     };
     // Withdraw QRs are spendable secrets: `security_headers` already makes
     // every answer `no-store` and `no-referrer`.
-    match svc.withdraw().withdraw_lnurl(secret).await {
-        Ok(lnurl) => image_response(&lnurl, format).unwrap_or_else(|e| page_error(&e)),
-        Err(e) => page_error(&e),
-    }
+    image_response(svc.withdraw().withdraw_lnurl(secret).await, format)
 }
 
 async fn pay_qr(svc: web::Data<Services>, file: web::Path<String>) -> HttpResponse {
     let Some((id, format)) = split_file(&file) else {
         return not_found_page();
     };
-    match svc.pay().get_pay_link(&PayLinkId::from_raw(id)).await {
-        Ok(link) => image_response(&link.lnurl, format).unwrap_or_else(|e| page_error(&e)),
-        Err(e) => page_error(&e),
-    }
+    let link = svc.pay().get_pay_link(&PayLinkId::from_raw(id)).await;
+    image_response(link.map(|l| l.lnurl), format)
 }
 
 async fn address_qr(svc: web::Data<Services>, file: web::Path<String>) -> HttpResponse {
     let Some((username, format)) = split_file(&file) else {
         return not_found_page();
     };
-    match svc.pay().pay_link_by_username(username).await {
-        Ok(link) => {
-            let name = link.username.as_deref().unwrap_or(username);
-            image_response(&svc.pay().address_lnurl(name), format)
-                .unwrap_or_else(|e| page_error(&e))
-        }
-        Err(e) => page_error(&e),
-    }
+    let link = svc.pay().pay_link_by_username(username).await;
+    let lnurl = link.map(|l| {
+        let name = l.username.as_deref().unwrap_or(username);
+        svc.pay().address_lnurl(name)
+    });
+    image_response(lnurl, format)
 }
 
 #[cfg(test)]
@@ -109,8 +93,8 @@ mod tests {
 
     #[test]
     fn files_split_by_extension() {
-        assert_eq!(split_file("abc.svg"), Some(("abc", Format::Svg)));
-        assert_eq!(split_file("abc.png"), Some(("abc", Format::Png)));
+        assert_eq!(split_file("abc.svg"), Some(("abc", QrFormat::Svg)));
+        assert_eq!(split_file("abc.png"), Some(("abc", QrFormat::Png)));
         assert_eq!(split_file("abc.gif"), None);
         assert_eq!(split_file("abc"), None);
         assert_eq!(split_file(".png"), None);

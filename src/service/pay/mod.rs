@@ -80,8 +80,12 @@ pub struct ImageConfig {
     pub base64: String,
 }
 
-/// What an operator gives to create (or fully describe) a pay link.
-#[derive(Debug, Clone, Default)]
+/// What an operator gives to create (or fully describe) a pay link; also
+/// the body of `POST /api/v1/pay-links`, so it refuses unknown fields.
+#[derive(Debug, Clone, Default, Deserialize)]
+// What serde says it expected on a body of the wrong type, as the admin
+// API has always said it.
+#[serde(deny_unknown_fields, expecting = "struct CreateBody")]
 pub struct PayLinkSpec {
     /// minSendable, msat.
     pub min_msat: u64,
@@ -95,7 +99,8 @@ pub struct PayLinkSpec {
     pub image: Option<ImageConfig>,
     /// LUD-16 username.
     pub username: Option<String>,
-    /// LUD-12 (0 = off).
+    /// LUD-12 (0 = off; absent or `null` in JSON means 0).
+    #[serde(default, deserialize_with = "zero_if_null")]
     pub comment_allowed: u32,
     /// LUD-09/10.
     pub success_action: Option<SuccessActionConfig>,
@@ -103,6 +108,11 @@ pub struct PayLinkSpec {
     pub payer_data: Option<PayerDataSpec>,
     /// Webhook target.
     pub webhook_url: Option<String>,
+}
+
+/// `null` reads as 0, as an absent field does.
+fn zero_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    Ok(Option::<u32>::deserialize(d)?.unwrap_or(0))
 }
 
 /// A partial update; `Some(None)` clears a nullable field.

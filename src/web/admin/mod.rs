@@ -6,9 +6,11 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder};
+use serde::Serialize;
 
 use super::error::ApiError;
+use super::params::query_param;
 use crate::service::{Error, Services};
 
 pub mod node;
@@ -31,14 +33,42 @@ pub fn json_config() -> web::JsonConfig {
         .error_handler(|err, _req| ApiError::invalid(format!("invalid JSON body: {err}")).into())
 }
 
-/// The optional `limit` query parameter of a listing.
-pub fn limit_param(req: &HttpRequest) -> Result<Option<u32>, ApiError> {
-    crate::web::params::query_param(req, "limit")
-        .map(|l| {
-            l.parse::<u32>()
-                .map_err(|_| ApiError::invalid("limit must be a whole number"))
+/// The paging parameters of a listing: `?limit=&cursor=`.
+pub struct PageQuery<C> {
+    /// Page size; the service applies its default and its bounds.
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the page before, if any.
+    pub cursor: Option<C>,
+}
+
+impl<C> PageQuery<C> {
+    /// Reads `limit` (a whole number, else 400) and `cursor`, typed by
+    /// `cursor_of`. A cursor is not checked: an unknown one finds nothing.
+    pub fn parse(req: &HttpRequest, cursor_of: impl FnOnce(String) -> C) -> Result<Self, ApiError> {
+        let limit = query_param(req, "limit")
+            .map(|l| {
+                l.parse::<u32>()
+                    .map_err(|_| ApiError::invalid("limit must be a whole number"))
+            })
+            .transpose()?;
+        Ok(PageQuery {
+            limit,
+            cursor: query_param(req, "cursor").map(cursor_of),
         })
-        .transpose()
+    }
+}
+
+/// The answer of every listing: `{"data": [...], "next_cursor": ...}`
+/// (`null` after the last page). It goes through a JSON value, so every
+/// object's keys come out sorted, as they always have on listings.
+pub fn page_json(data: impl Serialize, next_cursor: impl Serialize) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"data": data, "next_cursor": next_cursor}))
+}
+
+/// `body` as JSON that no cache may keep (secrets, signed URLs).
+pub fn no_store_json(mut res: HttpResponseBuilder, body: impl Serialize) -> HttpResponse {
+    res.insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body)
 }
 
 /// The token of an `Authorization: Bearer <token>` header (trimmed), if

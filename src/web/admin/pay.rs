@@ -3,7 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Deserializer};
 
-use super::{limit_param, Admin};
+use super::{page_json, Admin, PageQuery};
 use crate::db::types::PayLinkId;
 use crate::lnurl::wire::PayerDataSpec;
 use crate::service::pay::{ImageConfig, PayLinkPatch, PayLinkSpec, SuccessActionConfig};
@@ -19,32 +19,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/pay-links/{id}", web::patch().to(update))
         .route("/api/v1/pay-links/{id}", web::delete().to(disable))
         .route("/api/v1/pay-links/{id}/invoices", web::get().to(invoices));
-}
-
-/// Body of `POST /api/v1/pay-links`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateBody {
-    /// minSendable, msat.
-    pub min_msat: u64,
-    /// maxSendable, msat.
-    pub max_msat: u64,
-    /// `text/plain`.
-    pub description: String,
-    /// LUD-20.
-    pub long_description: Option<String>,
-    /// `{mime: png|jpeg, base64}`.
-    pub image: Option<ImageConfig>,
-    /// LUD-16 username.
-    pub username: Option<String>,
-    /// LUD-12 max comment length.
-    pub comment_allowed: Option<u32>,
-    /// LUD-09/10.
-    pub success_action: Option<SuccessActionConfig>,
-    /// LUD-18.
-    pub payer_data: Option<PayerDataSpec>,
-    /// Webhook target.
-    pub webhook_url: Option<String>,
 }
 
 /// `Some(None)` for an explicit `null`, `None` for an absent field.
@@ -80,38 +54,23 @@ pub struct PatchBody {
 async fn create(
     _a: Admin,
     svc: web::Data<Services>,
-    body: web::Json<CreateBody>,
+    body: web::Json<PayLinkSpec>,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body.into_inner();
-    let view = svc
-        .pay()
-        .create_pay_link(PayLinkSpec {
-            min_msat: b.min_msat,
-            max_msat: b.max_msat,
-            description: b.description,
-            long_description: b.long_description,
-            image: b.image,
-            username: b.username,
-            comment_allowed: b.comment_allowed.unwrap_or(0),
-            success_action: b.success_action,
-            payer_data: b.payer_data,
-            webhook_url: b.webhook_url,
-        })
-        .await?;
+    let view = svc.pay().create_pay_link(body.into_inner()).await?;
     Ok(HttpResponse::Created().json(view))
 }
 
 async fn update(
     _a: Admin,
     svc: web::Data<Services>,
-    id: web::Path<String>,
+    id: web::Path<PayLinkId>,
     body: web::Json<PatchBody>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     let view = svc
         .pay()
         .update_pay_link(
-            &PayLinkId::from_raw(id.into_inner()),
+            &id,
             PayLinkPatch {
                 min_msat: b.min_msat,
                 max_msat: b.max_msat,
@@ -138,54 +97,40 @@ async fn list(
         query_param(&req, "addresses").as_deref(),
         Some("true" | "1")
     );
+    let page = PageQuery::parse(&req, PayLinkId::from_raw)?;
     let (links, next) = svc
         .pay()
-        .list_pay_links(
-            addresses_only,
-            limit_param(&req)?,
-            query_param(&req, "cursor").map(PayLinkId::from_raw),
-        )
+        .list_pay_links(addresses_only, page.limit, page.cursor)
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"data": links, "next_cursor": next})))
+    Ok(page_json(links, next))
 }
 
 async fn get(
     _a: Admin,
     svc: web::Data<Services>,
-    id: web::Path<String>,
+    id: web::Path<PayLinkId>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(
-        svc.pay()
-            .get_pay_link(&PayLinkId::from_raw(id.into_inner()))
-            .await?,
-    ))
+    Ok(HttpResponse::Ok().json(svc.pay().get_pay_link(&id).await?))
 }
 
 async fn disable(
     _a: Admin,
     svc: web::Data<Services>,
-    id: web::Path<String>,
+    id: web::Path<PayLinkId>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(
-        svc.pay()
-            .disable_pay_link(&PayLinkId::from_raw(id.into_inner()))
-            .await?,
-    ))
+    Ok(HttpResponse::Ok().json(svc.pay().disable_pay_link(&id).await?))
 }
 
 async fn invoices(
     _a: Admin,
     svc: web::Data<Services>,
-    id: web::Path<String>,
+    id: web::Path<PayLinkId>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    let page = PageQuery::parse(&req, String::from)?;
     let (data, next) = svc
         .pay()
-        .list_pay_invoices(
-            &PayLinkId::from_raw(id.into_inner()),
-            limit_param(&req)?,
-            query_param(&req, "cursor"),
-        )
+        .list_pay_invoices(&id, page.limit, page.cursor)
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"data": data, "next_cursor": next})))
+    Ok(page_json(data, next))
 }

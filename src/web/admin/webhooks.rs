@@ -12,7 +12,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::{limit_param, Admin};
+use super::{no_store_json, page_json, Admin, PageQuery};
 use crate::service::webhooks::EventId;
 use crate::service::Services;
 use crate::web::error::ApiError;
@@ -41,34 +41,32 @@ async fn list(
     svc: web::Data<Services>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = limit_param(&req)?;
+    let page = PageQuery::parse(&req, EventId::from_raw)?;
     let (data, next) = svc
         .webhooks()
         .list_events(
             query_param(&req, "type"),
             query_param(&req, "state"),
-            limit,
-            query_param(&req, "cursor").map(EventId::from_raw),
+            page.limit,
+            page.cursor,
         )
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"data": data, "next_cursor": next})))
+    Ok(page_json(data, next))
 }
 
 async fn get(
     _a: Admin,
     svc: web::Data<Services>,
-    id: web::Path<String>,
+    id: web::Path<EventId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = EventId::from_raw(id.into_inner());
     Ok(HttpResponse::Ok().json(svc.webhooks().get_event(&id).await?))
 }
 
 async fn redeliver(
     _a: Admin,
     svc: web::Data<Services>,
-    id: web::Path<String>,
+    id: web::Path<EventId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = EventId::from_raw(id.into_inner());
     Ok(HttpResponse::Ok().json(svc.webhooks().redeliver_event(&id).await?))
 }
 
@@ -84,9 +82,7 @@ async fn secret(
 ) -> Result<HttpResponse, ApiError> {
     let v = svc.webhooks().webhook_secret(&body.url).await?;
     tracing::info!(token = %a.token_name, url = %v.url, "webhook secret shown");
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(v))
+    Ok(no_store_json(HttpResponse::Ok(), v))
 }
 
 async fn rotate(
@@ -96,7 +92,5 @@ async fn rotate(
 ) -> Result<HttpResponse, ApiError> {
     let v = svc.webhooks().rotate_webhook_secret(&body.url).await?;
     tracing::info!(token = %a.token_name, url = %v.url, "webhook secret rotated");
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(v))
+    Ok(no_store_json(HttpResponse::Ok(), v))
 }

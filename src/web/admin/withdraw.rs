@@ -2,11 +2,10 @@
 //! batch routes: create a batch of vouchers and sign a short-lived URL of
 //! its printable sheet (the sheet itself is a page, [`crate::web::pages`]).
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::{limit_param, Admin};
+use super::{no_store_json, page_json, Admin, PageQuery};
 use crate::db::types::{BatchId, WithdrawLinkId};
 use crate::service::withdraw::vouchers::{SHEET_URL_DEFAULT_TTL_SECS, SHEET_URL_MAX_TTL_SECS};
 use crate::service::withdraw::NewLink;
@@ -135,31 +134,28 @@ async fn list_links(
     svc: web::Data<Services>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = limit_param(&req)?;
+    let page = PageQuery::parse(&req, WithdrawLinkId::from_raw)?;
     let status = query_param(&req, "status");
-    let cursor = query_param(&req, "cursor").map(WithdrawLinkId::from_raw);
     let (links, next) = svc
         .withdraw()
-        .list_withdraw_links(status.as_deref(), limit, cursor)
+        .list_withdraw_links(status.as_deref(), page.limit, page.cursor)
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"data": links, "next_cursor": next})))
+    Ok(page_json(links, next))
 }
 
 async fn get_link(
     _a: Admin,
     svc: web::Data<Services>,
-    id: web::Path<String>,
+    id: web::Path<WithdrawLinkId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = WithdrawLinkId::from_raw(id.into_inner());
     Ok(HttpResponse::Ok().json(svc.withdraw().get_withdraw_link(&id).await?))
 }
 
 async fn disable_link(
     _a: Admin,
     svc: web::Data<Services>,
-    id: web::Path<String>,
+    id: web::Path<WithdrawLinkId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = WithdrawLinkId::from_raw(id.into_inner());
     Ok(HttpResponse::Ok().json(svc.withdraw().disable_withdraw_link(&id).await?))
 }
 
@@ -175,7 +171,7 @@ struct SheetUrlBody {
 async fn create_sheet_url(
     _a: Admin,
     svc: web::Data<Services>,
-    batch_id: web::Path<String>,
+    batch_id: web::Path<BatchId>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let body: SheetUrlBody = if body.iter().all(u8::is_ascii_whitespace) {
@@ -184,7 +180,6 @@ async fn create_sheet_url(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?
     };
-    let batch_id = BatchId::from_raw(batch_id.into_inner());
     let ttl = body.ttl_seconds.unwrap_or(SHEET_URL_DEFAULT_TTL_SECS);
     if ttl == 0 || ttl > SHEET_URL_MAX_TTL_SECS {
         return Err(ApiError::invalid(format!(
@@ -195,10 +190,11 @@ async fn create_sheet_url(
         return Err(Error::NotFound("batch not found".into()).into());
     }
     let (url, expires_at) = svc.withdraw().voucher_sheet_url(&batch_id, ttl);
-    Ok(HttpResponse::Created()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(serde_json::json!({
+    Ok(no_store_json(
+        HttpResponse::Created(),
+        serde_json::json!({
             "url": url,
             "expires_at": crate::service::rfc3339(expires_at),
-        })))
+        }),
+    ))
 }
