@@ -44,7 +44,9 @@ enum Page {
 const SERVER_TROUBLE: &str = "Temporary server problem; please try again later.";
 
 impl Surfaces {
-    /// The table.
+    /// The table. Longer than 60 lines because it is data: one row per
+    /// code, every surface side by side, so a code's answers are read (and
+    /// changed) in one place.
     fn of(code: ErrorCode) -> Surfaces {
         use ErrorCode as C;
         let (admin_status, admin_shows_message, wallet_reason, metric_kind, page) = match code {

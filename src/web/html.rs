@@ -1,7 +1,7 @@
 //! Page responses shared by the HTML pages ([`super::pages`]) and the QR
 //! image routes ([`super::qr`]): the security headers, template rendering,
 //! the plain message page (service errors are turned into these pages by
-//! [`super::error`], re-exported here as [`page_error`]).
+//! [`super::error::page_error`], which this module does not import).
 //!
 //! Web layer: imports actix and askama templates from `templates/`; nothing
 //! from the other route groups.
@@ -15,8 +15,6 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::HttpResponse;
 use askama::Template;
-
-pub use super::error::page_error;
 
 /// The Content-Security-Policy of every page, QR image and static file:
 /// only our own stylesheet, script, images (and `data:` images for the

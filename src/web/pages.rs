@@ -16,8 +16,9 @@ use askama::Template;
 use base64::Engine;
 
 use super::admin::bearer_token;
+use super::error::page_error;
 use super::html::{
-    not_found_page, page_error, refused_bad_link, refused_unauthenticated, render, security_headers,
+    not_found_page, refused_bad_link, refused_unauthenticated, render, security_headers,
 };
 use super::params::query_param;
 use crate::db::types::{BatchId, PayLinkId, PayLinkStatus};

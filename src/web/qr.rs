@@ -9,7 +9,8 @@
 use actix_web::http::header::ContentType;
 use actix_web::{web, HttpResponse};
 
-use super::html::{not_found_page, page_error, security_headers};
+use super::error::page_error;
+use super::html::{not_found_page, security_headers};
 use crate::db::types::PayLinkId;
 use crate::paths::{self, QrFormat};
 use crate::service::{Error, Services};
