@@ -146,7 +146,7 @@ impl Event {
     /// Ids of due pending events whose lease is free, oldest first. On
     /// PostgreSQL the rows are locked `FOR UPDATE SKIP LOCKED` (the caller's
     /// transaction then leases them), so instances pick disjoint rows.
-    fn lock_due(conn: &mut DbConn, now: i64, limit: i64) -> Result<Vec<String>, DbError> {
+    fn lock_due(conn: &mut DbConn, now: i64, limit: i64) -> Result<Vec<EventId>, DbError> {
         use events::dsl as e;
         let q = e::events
             .filter(e::state.eq(EventState::Pending))
@@ -165,7 +165,7 @@ impl Event {
     /// what makes one instance the only sender until the lease runs out.
     fn lease(
         conn: &mut DbConn,
-        id: &str,
+        id: &EventId,
         owner: &str,
         lease_until: i64,
         now: i64,
@@ -199,7 +199,7 @@ impl Event {
             conn,
             |c| Self::lock_due(c, now, limit),
             |c, id| Self::lease(c, id, owner, lease_until, now),
-            |c, id| Self::find(c, &EventId::from_raw(id)),
+            Self::find,
         )
     }
 

@@ -119,15 +119,11 @@ impl Withdrawal {
         now: i64,
         limit: i64,
     ) -> Result<Vec<Withdrawal>, DbError> {
-        // `claim_rows` is shared with the event outbox and works on raw ids.
         crate::db::claim_rows(
             conn,
-            |c| {
-                let ids = Self::lock_pending(c, limit)?;
-                Ok(ids.iter().map(|i| i.as_str().to_owned()).collect())
-            },
-            |c, id| Self::take_pending(c, &WithdrawalId::from_raw(id), owner, lease_until, now),
-            |c, id| Self::find(c, &WithdrawalId::from_raw(id)),
+            |c| Self::lock_pending(c, limit),
+            |c, id| Self::take_pending(c, id, owner, lease_until, now),
+            Self::find,
         )
     }
 
