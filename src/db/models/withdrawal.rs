@@ -181,15 +181,12 @@ impl Withdrawal {
     ) -> Result<bool, DbError> {
         use withdrawals::dsl as w;
         let n = diesel::update(
-            w::withdrawals
-                .filter(w::id.eq(id))
-                .filter(w::state.eq(WithdrawalState::InFlight))
-                .filter(
-                    w::lease_until
-                        .is_null()
-                        .or(w::lease_until.lt(now))
-                        .or(w::lease_owner.eq(owner)),
-                ),
+            in_flight(id).filter(
+                w::lease_until
+                    .is_null()
+                    .or(w::lease_until.lt(now))
+                    .or(w::lease_owner.eq(owner)),
+            ),
         )
         .set((
             w::lease_owner.eq(owner),
@@ -209,21 +206,14 @@ impl Withdrawal {
         now: i64,
     ) -> Result<bool, DbError> {
         use withdrawals::dsl as w;
-        let n = diesel::update(
-            w::withdrawals
-                .filter(w::id.eq(id))
-                .filter(w::state.eq(WithdrawalState::InFlight)),
-        )
-        .set((
-            w::state.eq(WithdrawalState::Succeeded),
-            w::fee_msat.eq(fee_msat),
-            w::preimage.eq(preimage),
-            w::lease_owner.eq(None::<String>),
-            w::lease_until.eq(None::<i64>),
-            w::updated_at.eq(now),
-            w::completed_at.eq(now),
-        ))
-        .execute(conn)?;
+        let n = diesel::update(in_flight(id))
+            .set((
+                w::state.eq(WithdrawalState::Succeeded),
+                w::fee_msat.eq(fee_msat),
+                w::preimage.eq(preimage),
+                completed(now),
+            ))
+            .execute(conn)?;
         Ok(n == 1)
     }
 
@@ -236,20 +226,37 @@ impl Withdrawal {
         now: i64,
     ) -> Result<bool, DbError> {
         use withdrawals::dsl as w;
-        let n = diesel::update(
-            w::withdrawals
-                .filter(w::id.eq(id))
-                .filter(w::state.eq(WithdrawalState::InFlight)),
-        )
-        .set((
-            w::state.eq(WithdrawalState::Failed),
-            w::failure_reason.eq(reason),
-            w::lease_owner.eq(None::<String>),
-            w::lease_until.eq(None::<i64>),
-            w::updated_at.eq(now),
-            w::completed_at.eq(now),
-        ))
-        .execute(conn)?;
+        let n = diesel::update(in_flight(id))
+            .set((
+                w::state.eq(WithdrawalState::Failed),
+                w::failure_reason.eq(reason),
+                completed(now),
+            ))
+            .execute(conn)?;
         Ok(n == 1)
     }
+}
+
+/// The row `id` while it is `in_flight`: the only row a lease or an
+/// outcome is written to, so that a final state is written once.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn in_flight<'a>(id: &'a WithdrawalId) -> _ {
+    let in_flight: WithdrawalState = WithdrawalState::InFlight;
+    withdrawals::table
+        .filter(withdrawals::id.eq(id))
+        .filter(withdrawals::state.eq(in_flight))
+}
+
+/// What every final state sets besides its outcome: the lease is given up
+/// and the time of completion noted.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn completed(now: i64) -> _ {
+    let no_owner: Option<String> = None;
+    let no_lease: Option<i64> = None;
+    (
+        withdrawals::lease_owner.eq(no_owner),
+        withdrawals::lease_until.eq(no_lease),
+        withdrawals::updated_at.eq(now),
+        withdrawals::completed_at.eq(now),
+    )
 }
