@@ -10,7 +10,7 @@ use crate::db::models::{WithdrawLink, Withdrawal};
 use crate::db::types::{BatchId, Msat, WithdrawLinkId, WithdrawLinkStatus};
 use crate::db::DbError;
 use crate::service::secrets::random_secret;
-use crate::service::{now, page_limit, Error, MAX_AMOUNT_MSAT};
+use crate::service::{keyset_page, now, page_limit, Error, MAX_AMOUNT_MSAT};
 use crate::webhook_target::check_target_url;
 
 impl WithdrawService {
@@ -229,31 +229,16 @@ impl WithdrawService {
         };
         let limit = page_limit(limit)?;
         let t = now();
-        let rows = self
-            .db
-            .run(move |c| {
-                let cur = match cursor {
-                    None => None,
-                    Some(id) => match WithdrawLink::find(c, &id)? {
-                        Some(l) => Some((l.created_at, l.id)),
-                        None => return Ok(None),
-                    },
-                };
-                Ok(Some(WithdrawLink::list(
-                    c,
-                    status,
-                    t,
-                    i64::from(limit),
-                    cur,
-                )?))
-            })
-            .await?
-            .ok_or_else(|| Error::Invalid("cursor does not name a link".into()))?;
-        let next = if u32::try_from(rows.len()) == Ok(limit) {
-            rows.last().map(|l| l.id.clone())
-        } else {
-            None
-        };
+        let (rows, next) = keyset_page(
+            &self.db,
+            limit,
+            cursor,
+            "a link",
+            |c, id| Ok(WithdrawLink::find(c, &id)?.map(|l| (l.created_at, l.id))),
+            move |c, limit, below| WithdrawLink::list(c, status, t, limit, below),
+            |l| l.id.clone(),
+        )
+        .await?;
         let views = rows
             .iter()
             .map(|l| self.view(l, None))
