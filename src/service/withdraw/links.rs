@@ -173,11 +173,7 @@ impl WithdrawService {
                 WithdrawLink::list_batch(c, &b)
             })
             .await?;
-        let views = links
-            .iter()
-            .map(|l| self.view(l, None))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((batch_id, views))
+        Ok((batch_id, self.views(&links)?))
     }
 
     /// One link with its withdrawals.
@@ -207,7 +203,7 @@ impl WithdrawService {
         if links.is_empty() {
             return Err(Error::NotFound("batch not found".into()));
         }
-        links.iter().map(|l| self.view(l, None)).collect()
+        self.views(&links)
     }
 
     /// A page of links, newest first. `cursor` is the last id of the
@@ -239,11 +235,7 @@ impl WithdrawService {
             |l| l.id.clone(),
         )
         .await?;
-        let views = rows
-            .iter()
-            .map(|l| self.view(l, None))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((views, next))
+        Ok((self.views(&rows)?, next))
     }
 
     /// Disables a link; its history stays.

@@ -274,6 +274,11 @@ impl WithdrawService {
         })
     }
 
+    /// The list views of `links` (without their withdrawals).
+    fn views(&self, links: &[WithdrawLink]) -> Result<Vec<LinkView>, Error> {
+        links.iter().map(|l| self.view(l, None)).collect()
+    }
+
     /// The link with this secret; `NotFound` for an unknown one.
     async fn link_by_secret(&self, secret: &str) -> Result<WithdrawLink, Error> {
         if !secret_shape_ok(secret) {
