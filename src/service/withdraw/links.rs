@@ -5,8 +5,8 @@
 //! Service layer: imports `db` models and the server keys; formats no HTTP.
 
 use super::WithdrawService;
-use super::{LinkView, NewLink};
-use crate::db::models::{WithdrawLink, Withdrawal};
+use super::{with_withdrawals, LinkView, NewLink};
+use crate::db::models::WithdrawLink;
 use crate::db::types::{BatchId, Msat, WithdrawLinkId, WithdrawLinkStatus};
 use crate::db::DbError;
 use crate::service::secrets::random_secret;
@@ -181,13 +181,7 @@ impl WithdrawService {
         let id = id.clone();
         let (l, ws) = self
             .db
-            .run(move |c| {
-                let Some(l) = WithdrawLink::find(c, &id)? else {
-                    return Ok(None);
-                };
-                let ws = Withdrawal::list_for_link(c, &l.id)?;
-                Ok(Some((l, ws)))
-            })
+            .run(move |c| with_withdrawals(c, |c| WithdrawLink::find(c, &id)))
             .await?
             .ok_or_else(|| Error::NotFound("withdraw link not found".into()))?;
         self.view(&l, Some(&ws))

@@ -26,7 +26,7 @@ use super::{now, rfc3339, Base, Error, ServerKeys};
 use crate::config::WithdrawConfig;
 use crate::db::models::{WithdrawLink, Withdrawal, WithdrawalState};
 use crate::db::types::{BatchId, Msat, WithdrawLinkId, WithdrawLinkStatus, WithdrawalId};
-use crate::db::Db;
+use crate::db::{Db, DbConn, DbError};
 use crate::lnurl;
 use crate::metrics::Metrics;
 use crate::node::{LightningNode, Network};
@@ -290,6 +290,19 @@ impl WithdrawService {
             .await?
             .ok_or_else(|| Error::NotFound("unknown withdraw link".into()))
     }
+}
+
+/// The link `find` finds, with its withdrawals, oldest first, read on the
+/// same connection; `None` when `find` finds no link.
+fn with_withdrawals(
+    c: &mut DbConn,
+    find: impl FnOnce(&mut DbConn) -> Result<Option<WithdrawLink>, DbError>,
+) -> Result<Option<(WithdrawLink, Vec<Withdrawal>)>, DbError> {
+    let Some(l) = find(c)? else {
+        return Ok(None);
+    };
+    let ws = Withdrawal::list_for_link(c, &l.id)?;
+    Ok(Some((l, ws)))
 }
 
 /// A stored count (uses, seconds, attempts) as shown: never negative, so

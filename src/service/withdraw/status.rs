@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use super::{count, secret_shape_ok, WithdrawService};
+use super::{count, secret_shape_ok, with_withdrawals, WithdrawService};
 use crate::db::models::withdraw_link::Availability;
 use crate::db::models::{WithdrawLink, Withdrawal, WithdrawalState};
 use crate::db::types::Msat;
@@ -261,13 +261,7 @@ impl WithdrawService {
         let lookup = self.keys.lookup(&secret);
         let (l, ws) = self
             .db
-            .run(move |c| {
-                let Some(l) = WithdrawLink::find_by_lookup(c, &lookup)? else {
-                    return Ok(None);
-                };
-                let ws = Withdrawal::list_for_link(c, &l.id)?;
-                Ok(Some((l, ws)))
-            })
+            .run(move |c| with_withdrawals(c, |c| WithdrawLink::find_by_lookup(c, &lookup)))
             .await?
             .ok_or_else(|| Error::NotFound("unknown withdraw link".into()))?;
         Ok((secret, l, ws))
