@@ -311,13 +311,6 @@ fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-/// `msat` as stored, saturated at what a column holds. Only for amounts
-/// the node or the fee policy computed (a wallet's invoice and the
-/// operator's amounts are checked against their bounds instead).
-fn saturating_msat(msat: u64) -> Msat {
-    Msat::new(msat.min(i64::MAX.unsigned_abs())).unwrap_or_default()
-}
-
 /// Whether `secret` has the shape of a link secret (32 hex characters);
 /// anything else cannot match and is refused before hashing arbitrary input.
 fn secret_shape_ok(secret: &str) -> bool {

@@ -8,9 +8,9 @@
 
 use std::time::Duration;
 
-use super::{saturating_msat, WithdrawService};
+use super::WithdrawService;
 use crate::db::models::{WithdrawLink, Withdrawal};
-use crate::db::types::WithdrawalId;
+use crate::db::types::{Msat, WithdrawalId};
 use crate::metrics::Counter;
 use crate::node::{NodeError, PaymentHash, PaymentOutcome};
 use crate::service::webhooks::{withdraw_event, EventType};
@@ -172,7 +172,7 @@ impl WithdrawService {
                 }
                 let (id, pre, t) = (w.id.clone(), preimage.map(|p| p.to_hex()), now());
                 // Saturated, not refused: the payment happened and is recorded.
-                let fee = saturating_msat(fee_msat);
+                let fee = Msat::saturating(fee_msat);
                 let ob = self.outbox.clone();
                 // The withdraw.succeeded event is written in the same
                 // transaction, and only by the call that made the change.

@@ -7,7 +7,7 @@
 //! Service layer: imports `db` models, `lnurl` and the server keys; formats
 //! no HTTP.
 
-use super::{saturating_msat, WithdrawService};
+use super::WithdrawService;
 use crate::db::models::withdraw_link::Availability;
 use crate::db::models::{WithdrawLink, Withdrawal, WithdrawalState};
 use crate::db::types::{Msat, WithdrawLinkId, WithdrawalId};
@@ -133,7 +133,7 @@ impl WithdrawService {
             payment_hash: hash.to_owned(),
             bolt11: inv.bolt11.clone(),
             amount_msat,
-            max_fee_msat: saturating_msat(self.config.max_fee_msat(inv.amount_msat)),
+            max_fee_msat: Msat::saturating(self.config.max_fee_msat(inv.amount_msat)),
             state: WithdrawalState::Pending,
             fee_msat: None,
             preimage: None,
