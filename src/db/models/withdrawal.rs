@@ -56,6 +56,35 @@ pub struct Withdrawal {
 }
 
 impl Withdrawal {
+    /// A new `pending` row with a fresh id: no outcome and no lease yet.
+    pub fn pending(
+        link_id: WithdrawLinkId,
+        payment_hash: String,
+        bolt11: String,
+        amount_msat: Msat,
+        max_fee_msat: Msat,
+        now: i64,
+    ) -> Withdrawal {
+        Withdrawal {
+            id: WithdrawalId::generate(),
+            link_id,
+            payment_hash,
+            bolt11,
+            amount_msat,
+            max_fee_msat,
+            state: WithdrawalState::Pending,
+            fee_msat: None,
+            preimage: None,
+            failure_reason: None,
+            attempts: 0,
+            lease_owner: None,
+            lease_until: None,
+            created_at: now,
+            updated_at: now,
+            completed_at: None,
+        }
+    }
+
     /// Inserts a `pending` withdrawal.
     pub fn insert(conn: &mut DbConn, new: &Withdrawal) -> Result<(), DbError> {
         diesel::insert_into(withdrawals::table)

@@ -332,21 +332,16 @@ mod tests {
     fn wd(state: WithdrawalState, created_at: i64) -> Withdrawal {
         Withdrawal {
             id: WithdrawalId::from_raw(format!("wd_{created_at}")),
-            link_id: WithdrawLinkId::from_raw("wl_1"),
-            payment_hash: String::new(),
-            bolt11: String::new(),
-            amount_msat: Msat::new(1000).unwrap(),
-            max_fee_msat: Msat::ZERO,
             state,
-            fee_msat: None,
-            preimage: None,
-            failure_reason: None,
-            attempts: 0,
-            lease_owner: None,
-            lease_until: None,
-            created_at,
-            updated_at: created_at,
             completed_at: matches!(state, Succeeded | Failed).then_some(created_at + 1),
+            ..Withdrawal::pending(
+                WithdrawLinkId::from_raw("wl_1"),
+                String::new(),
+                String::new(),
+                Msat::new(1000).unwrap(),
+                Msat::ZERO,
+                created_at,
+            )
         }
     }
 
