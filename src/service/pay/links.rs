@@ -26,6 +26,13 @@ fn image_mime(m: &str) -> Result<ImageMime, Error> {
     }
 }
 
+/// An optional spec field as its stored JSON text.
+fn stored_json(v: Option<&impl serde::Serialize>) -> Result<Option<String>, Error> {
+    v.map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| Error::Internal(e.to_string()))
+}
+
 /// The checks of a spec that need nothing else, in the order their errors
 /// are reported; returns the trimmed description.
 fn check_limits(s: &PayLinkSpec) -> Result<&str, Error> {
@@ -90,18 +97,8 @@ impl PayService {
         let (min_msat, max_msat) = Msat::new(s.min_msat)
             .zip(Msat::new(s.max_msat))
             .ok_or_else(|| Error::Invalid("max_msat is too large".into()))?;
-        let success_action = s
-            .success_action
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        let payer_data = s
-            .payer_data
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let success_action = stored_json(s.success_action.as_ref())?;
+        let payer_data = stored_json(s.payer_data.as_ref())?;
         Ok(PayLink {
             id,
             username,
