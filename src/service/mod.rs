@@ -113,6 +113,18 @@ pub fn page_limit(limit: Option<u32>) -> Result<u32, Error> {
     Ok(limit)
 }
 
+/// What `find` finds, or `NotFound(not_found)` when it finds nothing: the
+/// one way a lookup by id, hash or secret becomes a 404.
+pub(crate) async fn found<T, F>(db: &Db, not_found: &str, find: F) -> Result<T, Error>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn) -> Result<Option<T>, DbError> + Send + 'static,
+{
+    db.run(find)
+        .await?
+        .ok_or_else(|| Error::NotFound(not_found.into()))
+}
+
 /// One page of a newest-first keyset listing (links, pay links, invoices,
 /// events), ordered by `(created_at, key)`. `cursor` is the key of the
 /// previous page's last row; `position` finds that row's `(created_at,

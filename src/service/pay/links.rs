@@ -14,7 +14,7 @@ use crate::db::DbError;
 use crate::lnurl;
 use crate::lnurl::metadata::{ImageMime, Metadata};
 use crate::lnurl::wire::SuccessAction;
-use crate::service::{keyset_page, now, page_limit, Error, MAX_AMOUNT_MSAT};
+use crate::service::{found, keyset_page, now, page_limit, Error, MAX_AMOUNT_MSAT};
 
 fn image_mime(m: &str) -> Result<ImageMime, Error> {
     match m.to_ascii_lowercase().as_str() {
@@ -198,11 +198,10 @@ impl PayService {
         p: PayLinkPatch,
     ) -> Result<PayLinkView, Error> {
         let i = id.to_owned();
-        let cur = self
-            .db
-            .run(move |c| PayLink::find(c, &i))
-            .await?
-            .ok_or_else(|| Error::NotFound("pay link not found".into()))?;
+        let cur = found(&self.db, "pay link not found", move |c| {
+            PayLink::find(c, &i)
+        })
+        .await?;
         if cur.status() == PayLinkStatus::Disabled {
             return Err(Error::Conflict("pay link is disabled".into()));
         }
@@ -240,25 +239,21 @@ impl PayService {
     pub async fn disable_pay_link(&self, id: &PayLinkId) -> Result<PayLinkView, Error> {
         let i = id.to_owned();
         let t = now();
-        let row = self
-            .db
-            .run(move |c| {
-                PayLink::disable(c, &i, t)?;
-                PayLink::find(c, &i)
-            })
-            .await?
-            .ok_or_else(|| Error::NotFound("pay link not found".into()))?;
+        let row = found(&self.db, "pay link not found", move |c| {
+            PayLink::disable(c, &i, t)?;
+            PayLink::find(c, &i)
+        })
+        .await?;
         self.pay_view(&row)
     }
 
     /// One pay link (also disabled ones; `status` tells).
     pub async fn get_pay_link(&self, id: &PayLinkId) -> Result<PayLinkView, Error> {
         let i = id.to_owned();
-        let l = self
-            .db
-            .run(move |c| PayLink::find(c, &i))
-            .await?
-            .ok_or_else(|| Error::NotFound("pay link not found".into()))?;
+        let l = found(&self.db, "pay link not found", move |c| {
+            PayLink::find(c, &i)
+        })
+        .await?;
         self.pay_view(&l)
     }
 

@@ -10,7 +10,7 @@ use super::WebhookService;
 use crate::db::models::event::EventFilter;
 use crate::db::models::{Event, EventAttempt};
 use crate::db::types::{EventId, EventState};
-use crate::service::{keyset_page, now, page_limit, rfc3339, Error};
+use crate::service::{found, keyset_page, now, page_limit, rfc3339, Error};
 
 /// One delivery attempt as shown to the operator.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -145,11 +145,7 @@ impl WebhookService {
     /// One event with its attempts.
     pub async fn get_event(&self, id: &EventId) -> Result<EventView, Error> {
         let i = id.clone();
-        let e = self
-            .db
-            .run(move |c| Event::find(c, &i))
-            .await?
-            .ok_or_else(|| Error::NotFound("event not found".into()))?;
+        let e = found(&self.db, "event not found", move |c| Event::find(c, &i)).await?;
         self.event_view(e).await
     }
 

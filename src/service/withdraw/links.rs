@@ -10,7 +10,7 @@ use crate::db::models::WithdrawLink;
 use crate::db::types::{BatchId, Msat, WithdrawLinkId, WithdrawLinkStatus};
 use crate::db::DbError;
 use crate::service::secrets::random_secret;
-use crate::service::{keyset_page, now, page_limit, Error, MAX_AMOUNT_MSAT};
+use crate::service::{found, keyset_page, now, page_limit, Error, MAX_AMOUNT_MSAT};
 use crate::webhook_target::check_target_url;
 
 impl WithdrawService {
@@ -179,11 +179,10 @@ impl WithdrawService {
     /// One link with its withdrawals.
     pub async fn get_withdraw_link(&self, id: &WithdrawLinkId) -> Result<LinkView, Error> {
         let id = id.clone();
-        let (l, ws) = self
-            .db
-            .run(move |c| with_withdrawals(c, |c| WithdrawLink::find(c, &id)))
-            .await?
-            .ok_or_else(|| Error::NotFound("withdraw link not found".into()))?;
+        let (l, ws) = found(&self.db, "withdraw link not found", move |c| {
+            with_withdrawals(c, |c| WithdrawLink::find(c, &id))
+        })
+        .await?;
         self.view(&l, Some(&ws))
     }
 

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use super::webhooks::Outbox;
-use super::{now, rfc3339, Base, Error, ServerKeys};
+use super::{found, now, rfc3339, Base, Error, ServerKeys};
 use crate::config::WithdrawConfig;
 use crate::db::models::{WithdrawLink, Withdrawal, WithdrawalState};
 use crate::db::types::{BatchId, Msat, WithdrawLinkId, WithdrawLinkStatus, WithdrawalId};
@@ -285,10 +285,10 @@ impl WithdrawService {
             return Err(Error::NotFound("unknown withdraw link".into()));
         }
         let lookup = self.keys.lookup(&secret.to_ascii_lowercase());
-        self.db
-            .run(move |c| WithdrawLink::find_by_lookup(c, &lookup))
-            .await?
-            .ok_or_else(|| Error::NotFound("unknown withdraw link".into()))
+        found(&self.db, "unknown withdraw link", move |c| {
+            WithdrawLink::find_by_lookup(c, &lookup)
+        })
+        .await
     }
 }
 

@@ -13,7 +13,7 @@ use crate::db::models::withdraw_link::Availability;
 use crate::db::models::{WithdrawLink, Withdrawal, WithdrawalState};
 use crate::db::types::Msat;
 use crate::lnurl;
-use crate::service::{now, Error};
+use crate::service::{found, now, Error};
 
 /// What a person sees about a withdraw link, as one word.
 ///
@@ -259,11 +259,10 @@ impl WithdrawService {
         }
         let secret = secret.to_ascii_lowercase();
         let lookup = self.keys.lookup(&secret);
-        let (l, ws) = self
-            .db
-            .run(move |c| with_withdrawals(c, |c| WithdrawLink::find_by_lookup(c, &lookup)))
-            .await?
-            .ok_or_else(|| Error::NotFound("unknown withdraw link".into()))?;
+        let (l, ws) = found(&self.db, "unknown withdraw link", move |c| {
+            with_withdrawals(c, |c| WithdrawLink::find_by_lookup(c, &lookup))
+        })
+        .await?;
         Ok((secret, l, ws))
     }
 
