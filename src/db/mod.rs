@@ -280,11 +280,11 @@ impl Db {
 /// reads it back. PostgreSQL runs all of it in one transaction; SQLite (one
 /// writer at a time anyway) selects first and then takes each row with its
 /// own statement, so no read-then-write transaction can hit SQLITE_BUSY.
-pub fn claim_rows<T>(
+pub fn claim_rows<I, T>(
     conn: &mut DbConn,
-    candidates: impl Fn(&mut DbConn) -> Result<Vec<String>, DbError>,
-    take: impl Fn(&mut DbConn, &str) -> Result<bool, DbError>,
-    load: impl Fn(&mut DbConn, &str) -> Result<Option<T>, DbError>,
+    candidates: impl Fn(&mut DbConn) -> Result<Vec<I>, DbError>,
+    take: impl Fn(&mut DbConn, &I) -> Result<bool, DbError>,
+    load: impl Fn(&mut DbConn, &I) -> Result<Option<T>, DbError>,
 ) -> Result<Vec<T>, DbError> {
     let run = |c: &mut DbConn| -> Result<Vec<T>, DbError> {
         let mut taken = Vec::new();

@@ -270,6 +270,14 @@ impl Msat {
         i64::try_from(msat).ok().map(Msat)
     }
 
+    /// `msat`, capped at the largest amount a column holds. Only for
+    /// amounts the node or the fee policy computed, which are recorded
+    /// rather than refused (a wallet's invoice and the operator's amounts
+    /// are checked against their bounds instead).
+    pub fn saturating(msat: u64) -> Msat {
+        Msat::new(msat).unwrap_or(Msat(i64::MAX))
+    }
+
     /// The amount.
     pub fn get(self) -> u64 {
         // Never negative: every constructor checks.
@@ -341,14 +349,6 @@ text_enum! {
         Active = "active",
         /// Answers "unknown pay link"; its username was freed.
         Disabled = "disabled",
-    }
-}
-
-impl Msat {
-    /// `msat`, capped at the largest amount a column holds (for amounts a
-    /// node reports, which are recorded rather than refused).
-    pub fn saturating(msat: u64) -> Msat {
-        Msat::new(msat).unwrap_or(Msat(i64::MAX))
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use crate::config::Config;
-use crate::db::Db;
+use crate::db::{Db, DbConn, DbError};
 use crate::metrics::Metrics;
 use crate::node::{LightningNode, Network};
 
@@ -111,6 +111,61 @@ pub fn page_limit(limit: Option<u32>) -> Result<u32, Error> {
         return Err(Error::Invalid("limit must be between 1 and 500".into()));
     }
     Ok(limit)
+}
+
+/// What `find` finds, or `NotFound(not_found)` when it finds nothing: the
+/// one way a lookup by id, hash or secret becomes a 404.
+pub(crate) async fn found<T, F>(db: &Db, not_found: &str, find: F) -> Result<T, Error>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn) -> Result<Option<T>, DbError> + Send + 'static,
+{
+    db.run(find)
+        .await?
+        .ok_or_else(|| Error::NotFound(not_found.into()))
+}
+
+/// One page of a newest-first keyset listing (links, pay links, invoices,
+/// events), ordered by `(created_at, key)`. `cursor` is the key of the
+/// previous page's last row; `position` finds that row's `(created_at,
+/// key)`, or `None` when it names no row of this listing, which is
+/// `Invalid` ("cursor does not name {what}"). `list` reads the page below
+/// that position. The next cursor is the last row's key when the page is
+/// full.
+pub(crate) async fn keyset_page<K, R, P, L>(
+    db: &Db,
+    limit: u32,
+    cursor: Option<K>,
+    what: &str,
+    position: P,
+    list: L,
+    key: impl Fn(&R) -> K,
+) -> Result<(Vec<R>, Option<K>), Error>
+where
+    K: Send + 'static,
+    R: Send + 'static,
+    P: FnOnce(&mut DbConn, K) -> Result<Option<(i64, K)>, DbError> + Send + 'static,
+    L: FnOnce(&mut DbConn, i64, Option<(i64, K)>) -> Result<Vec<R>, DbError> + Send + 'static,
+{
+    let rows = db
+        .run(move |c| {
+            let below = match cursor {
+                None => None,
+                Some(k) => match position(c, k)? {
+                    Some(at) => Some(at),
+                    None => return Ok(None),
+                },
+            };
+            list(c, i64::from(limit), below).map(Some)
+        })
+        .await?
+        .ok_or_else(|| Error::Invalid(format!("cursor does not name {what}")))?;
+    let next = if u32::try_from(rows.len()) == Ok(limit) {
+        rows.last().map(key)
+    } else {
+        None
+    };
+    Ok((rows, next))
 }
 
 /// Current unix time in seconds.

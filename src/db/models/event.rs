@@ -146,7 +146,7 @@ impl Event {
     /// Ids of due pending events whose lease is free, oldest first. On
     /// PostgreSQL the rows are locked `FOR UPDATE SKIP LOCKED` (the caller's
     /// transaction then leases them), so instances pick disjoint rows.
-    fn lock_due(conn: &mut DbConn, now: i64, limit: i64) -> Result<Vec<String>, DbError> {
+    fn lock_due(conn: &mut DbConn, now: i64, limit: i64) -> Result<Vec<EventId>, DbError> {
         use events::dsl as e;
         let q = e::events
             .filter(e::state.eq(EventState::Pending))
@@ -165,7 +165,7 @@ impl Event {
     /// what makes one instance the only sender until the lease runs out.
     fn lease(
         conn: &mut DbConn,
-        id: &str,
+        id: &EventId,
         owner: &str,
         lease_until: i64,
         now: i64,
@@ -199,28 +199,22 @@ impl Event {
             conn,
             |c| Self::lock_due(c, now, limit),
             |c, id| Self::lease(c, id, owner, lease_until, now),
-            |c, id| Self::find(c, &EventId::from_raw(id)),
+            Self::find,
         )
     }
 
     /// pending → delivered (whoever holds the lease: the receiver has it).
     pub fn mark_delivered(conn: &mut DbConn, id: &EventId, now: i64) -> Result<bool, DbError> {
         use events::dsl as e;
-        let n = diesel::update(
-            e::events
-                .filter(e::id.eq(id))
-                .filter(e::state.eq(EventState::Pending)),
-        )
-        .set((
-            e::state.eq(EventState::Delivered),
-            e::attempts.eq(e::attempts + 1),
-            e::delivered_at.eq(now),
-            e::last_error.eq(None::<String>),
-            e::lease_owner.eq(None::<String>),
-            e::lease_until.eq(None::<i64>),
-            e::updated_at.eq(now),
-        ))
-        .execute(conn)?;
+        let n = diesel::update(pending(id))
+            .set((
+                e::state.eq(EventState::Delivered),
+                e::attempts.eq(e::attempts + 1),
+                e::delivered_at.eq(now),
+                e::last_error.eq(None::<String>),
+                released(now),
+            ))
+            .execute(conn)?;
         Ok(n == 1)
     }
 
@@ -235,11 +229,7 @@ impl Event {
         now: i64,
     ) -> Result<bool, DbError> {
         use events::dsl as e;
-        let target = e::events
-            .filter(e::id.eq(id))
-            .filter(e::state.eq(EventState::Pending))
-            .filter(e::lease_owner.eq(owner));
-        let n = diesel::update(target)
+        let n = diesel::update(pending(id).filter(e::lease_owner.eq(owner)))
             .set((
                 e::state.eq(if next_at.is_some() {
                     EventState::Pending
@@ -249,9 +239,7 @@ impl Event {
                 e::attempts.eq(e::attempts + 1),
                 e::next_attempt_at.eq(next_at.unwrap_or(now)),
                 e::last_error.eq(error),
-                e::lease_owner.eq(None::<String>),
-                e::lease_until.eq(None::<i64>),
-                e::updated_at.eq(now),
+                released(now),
             ))
             .execute(conn)?;
         Ok(n == 1)
@@ -272,13 +260,33 @@ impl Event {
                 e::next_attempt_at.eq(now),
                 e::retry_from.eq(now),
                 e::delivered_at.eq(None::<i64>),
-                e::lease_owner.eq(None::<String>),
-                e::lease_until.eq(None::<i64>),
-                e::updated_at.eq(now),
+                released(now),
             ))
             .execute(conn)?;
         Ok(n == 1)
     }
+}
+
+/// The event `id` while it is `pending`: an attempt's outcome is written
+/// only to such a row.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn pending<'a>(id: &'a EventId) -> _ {
+    let state: EventState = EventState::Pending;
+    events::table
+        .filter(events::id.eq(id))
+        .filter(events::state.eq(state))
+}
+
+/// What every end of a lease sets: nobody holds the row any more.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn released(now: i64) -> _ {
+    let no_owner: Option<String> = None;
+    let no_lease: Option<i64> = None;
+    (
+        events::lease_owner.eq(no_owner),
+        events::lease_until.eq(no_lease),
+        events::updated_at.eq(now),
+    )
 }
 
 impl EventAttempt {

@@ -107,8 +107,7 @@ impl PayInvoice {
     ) -> Result<Vec<PayInvoice>, DbError> {
         use pay_invoices::dsl as i;
         Ok(i::pay_invoices
-            .filter(i::state.eq(PayInvoiceState::Open))
-            .filter(i::expired_at.is_null())
+            .filter(open_unmarked())
             .filter(i::expires_at.gt(expires_after))
             .order(i::created_at.desc())
             .limit(limit)
@@ -148,8 +147,7 @@ impl PayInvoice {
     ) -> Result<Vec<PayInvoice>, DbError> {
         use pay_invoices::dsl as i;
         Ok(i::pay_invoices
-            .filter(i::state.eq(PayInvoiceState::Open))
-            .filter(i::expired_at.is_null())
+            .filter(open_unmarked())
             .filter(i::expires_at.le(before))
             .order(i::expires_at.asc())
             .limit(limit)
@@ -164,11 +162,20 @@ impl PayInvoice {
         let n = diesel::update(
             i::pay_invoices
                 .filter(i::payment_hash.eq(hash))
-                .filter(i::state.eq(PayInvoiceState::Open))
-                .filter(i::expired_at.is_null()),
+                .filter(open_unmarked()),
         )
         .set(i::expired_at.eq(now))
         .execute(conn)?;
         Ok(n == 1)
     }
+}
+
+/// Open and not yet marked expired: the invoices the reconciler asks the
+/// node about and the sweeper may still expire (once).
+#[diesel::dsl::auto_type(no_type_alias)]
+fn open_unmarked() -> _ {
+    let open: PayInvoiceState = PayInvoiceState::Open;
+    pay_invoices::state
+        .eq(open)
+        .and(pay_invoices::expired_at.is_null())
 }

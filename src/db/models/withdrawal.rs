@@ -56,6 +56,35 @@ pub struct Withdrawal {
 }
 
 impl Withdrawal {
+    /// A new `pending` row with a fresh id: no outcome and no lease yet.
+    pub fn pending(
+        link_id: WithdrawLinkId,
+        payment_hash: String,
+        bolt11: String,
+        amount_msat: Msat,
+        max_fee_msat: Msat,
+        now: i64,
+    ) -> Withdrawal {
+        Withdrawal {
+            id: WithdrawalId::generate(),
+            link_id,
+            payment_hash,
+            bolt11,
+            amount_msat,
+            max_fee_msat,
+            state: WithdrawalState::Pending,
+            fee_msat: None,
+            preimage: None,
+            failure_reason: None,
+            attempts: 0,
+            lease_owner: None,
+            lease_until: None,
+            created_at: now,
+            updated_at: now,
+            completed_at: None,
+        }
+    }
+
     /// Inserts a `pending` withdrawal.
     pub fn insert(conn: &mut DbConn, new: &Withdrawal) -> Result<(), DbError> {
         diesel::insert_into(withdrawals::table)
@@ -119,15 +148,11 @@ impl Withdrawal {
         now: i64,
         limit: i64,
     ) -> Result<Vec<Withdrawal>, DbError> {
-        // `claim_rows` is shared with the event outbox and works on raw ids.
         crate::db::claim_rows(
             conn,
-            |c| {
-                let ids = Self::lock_pending(c, limit)?;
-                Ok(ids.iter().map(|i| i.as_str().to_owned()).collect())
-            },
-            |c, id| Self::take_pending(c, &WithdrawalId::from_raw(id), owner, lease_until, now),
-            |c, id| Self::find(c, &WithdrawalId::from_raw(id)),
+            |c| Self::lock_pending(c, limit),
+            |c, id| Self::take_pending(c, id, owner, lease_until, now),
+            Self::find,
         )
     }
 
@@ -185,15 +210,12 @@ impl Withdrawal {
     ) -> Result<bool, DbError> {
         use withdrawals::dsl as w;
         let n = diesel::update(
-            w::withdrawals
-                .filter(w::id.eq(id))
-                .filter(w::state.eq(WithdrawalState::InFlight))
-                .filter(
-                    w::lease_until
-                        .is_null()
-                        .or(w::lease_until.lt(now))
-                        .or(w::lease_owner.eq(owner)),
-                ),
+            in_flight(id).filter(
+                w::lease_until
+                    .is_null()
+                    .or(w::lease_until.lt(now))
+                    .or(w::lease_owner.eq(owner)),
+            ),
         )
         .set((
             w::lease_owner.eq(owner),
@@ -213,21 +235,14 @@ impl Withdrawal {
         now: i64,
     ) -> Result<bool, DbError> {
         use withdrawals::dsl as w;
-        let n = diesel::update(
-            w::withdrawals
-                .filter(w::id.eq(id))
-                .filter(w::state.eq(WithdrawalState::InFlight)),
-        )
-        .set((
-            w::state.eq(WithdrawalState::Succeeded),
-            w::fee_msat.eq(fee_msat),
-            w::preimage.eq(preimage),
-            w::lease_owner.eq(None::<String>),
-            w::lease_until.eq(None::<i64>),
-            w::updated_at.eq(now),
-            w::completed_at.eq(now),
-        ))
-        .execute(conn)?;
+        let n = diesel::update(in_flight(id))
+            .set((
+                w::state.eq(WithdrawalState::Succeeded),
+                w::fee_msat.eq(fee_msat),
+                w::preimage.eq(preimage),
+                completed(now),
+            ))
+            .execute(conn)?;
         Ok(n == 1)
     }
 
@@ -240,20 +255,37 @@ impl Withdrawal {
         now: i64,
     ) -> Result<bool, DbError> {
         use withdrawals::dsl as w;
-        let n = diesel::update(
-            w::withdrawals
-                .filter(w::id.eq(id))
-                .filter(w::state.eq(WithdrawalState::InFlight)),
-        )
-        .set((
-            w::state.eq(WithdrawalState::Failed),
-            w::failure_reason.eq(reason),
-            w::lease_owner.eq(None::<String>),
-            w::lease_until.eq(None::<i64>),
-            w::updated_at.eq(now),
-            w::completed_at.eq(now),
-        ))
-        .execute(conn)?;
+        let n = diesel::update(in_flight(id))
+            .set((
+                w::state.eq(WithdrawalState::Failed),
+                w::failure_reason.eq(reason),
+                completed(now),
+            ))
+            .execute(conn)?;
         Ok(n == 1)
     }
+}
+
+/// The row `id` while it is `in_flight`: the only row a lease or an
+/// outcome is written to, so that a final state is written once.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn in_flight<'a>(id: &'a WithdrawalId) -> _ {
+    let in_flight: WithdrawalState = WithdrawalState::InFlight;
+    withdrawals::table
+        .filter(withdrawals::id.eq(id))
+        .filter(withdrawals::state.eq(in_flight))
+}
+
+/// What every final state sets besides its outcome: the lease is given up
+/// and the time of completion noted.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn completed(now: i64) -> _ {
+    let no_owner: Option<String> = None;
+    let no_lease: Option<i64> = None;
+    (
+        withdrawals::lease_owner.eq(no_owner),
+        withdrawals::lease_until.eq(no_lease),
+        withdrawals::updated_at.eq(now),
+        withdrawals::completed_at.eq(now),
+    )
 }

@@ -14,7 +14,7 @@ use crate::db::DbError;
 use crate::lnurl;
 use crate::lnurl::metadata::{ImageMime, Metadata};
 use crate::lnurl::wire::SuccessAction;
-use crate::service::{now, page_limit, Error, MAX_AMOUNT_MSAT};
+use crate::service::{found, keyset_page, now, page_limit, Error, MAX_AMOUNT_MSAT};
 
 fn image_mime(m: &str) -> Result<ImageMime, Error> {
     match m.to_ascii_lowercase().as_str() {
@@ -24,6 +24,13 @@ fn image_mime(m: &str) -> Result<ImageMime, Error> {
             "image.mime {other:?} is not png or jpeg"
         ))),
     }
+}
+
+/// An optional spec field as its stored JSON text.
+fn stored_json(v: Option<&impl serde::Serialize>) -> Result<Option<String>, Error> {
+    v.map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| Error::Internal(e.to_string()))
 }
 
 /// The checks of a spec that need nothing else, in the order their errors
@@ -90,18 +97,8 @@ impl PayService {
         let (min_msat, max_msat) = Msat::new(s.min_msat)
             .zip(Msat::new(s.max_msat))
             .ok_or_else(|| Error::Invalid("max_msat is too large".into()))?;
-        let success_action = s
-            .success_action
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        let payer_data = s
-            .payer_data
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let success_action = stored_json(s.success_action.as_ref())?;
+        let payer_data = stored_json(s.payer_data.as_ref())?;
         Ok(PayLink {
             id,
             username,
@@ -201,11 +198,10 @@ impl PayService {
         p: PayLinkPatch,
     ) -> Result<PayLinkView, Error> {
         let i = id.to_owned();
-        let cur = self
-            .db
-            .run(move |c| PayLink::find(c, &i))
-            .await?
-            .ok_or_else(|| Error::NotFound("pay link not found".into()))?;
+        let cur = found(&self.db, "pay link not found", move |c| {
+            PayLink::find(c, &i)
+        })
+        .await?;
         if cur.status() == PayLinkStatus::Disabled {
             return Err(Error::Conflict("pay link is disabled".into()));
         }
@@ -243,25 +239,21 @@ impl PayService {
     pub async fn disable_pay_link(&self, id: &PayLinkId) -> Result<PayLinkView, Error> {
         let i = id.to_owned();
         let t = now();
-        let row = self
-            .db
-            .run(move |c| {
-                PayLink::disable(c, &i, t)?;
-                PayLink::find(c, &i)
-            })
-            .await?
-            .ok_or_else(|| Error::NotFound("pay link not found".into()))?;
+        let row = found(&self.db, "pay link not found", move |c| {
+            PayLink::disable(c, &i, t)?;
+            PayLink::find(c, &i)
+        })
+        .await?;
         self.pay_view(&row)
     }
 
     /// One pay link (also disabled ones; `status` tells).
     pub async fn get_pay_link(&self, id: &PayLinkId) -> Result<PayLinkView, Error> {
         let i = id.to_owned();
-        let l = self
-            .db
-            .run(move |c| PayLink::find(c, &i))
-            .await?
-            .ok_or_else(|| Error::NotFound("pay link not found".into()))?;
+        let l = found(&self.db, "pay link not found", move |c| {
+            PayLink::find(c, &i)
+        })
+        .await?;
         self.pay_view(&l)
     }
 
@@ -308,28 +300,16 @@ impl PayService {
         cursor: Option<PayLinkId>,
     ) -> Result<(Vec<PayLinkView>, Option<PayLinkId>), Error> {
         let limit = page_limit(limit)?;
-        let rows = self
-            .db
-            .run(move |c| {
-                let cur = match cursor {
-                    None => None,
-                    Some(id) => match PayLink::find(c, &id)? {
-                        Some(l) => Some((l.created_at, l.id)),
-                        None => return Ok(None),
-                    },
-                };
-                Ok(Some(PayLink::list(
-                    c,
-                    addresses_only,
-                    i64::from(limit),
-                    cur,
-                )?))
-            })
-            .await?
-            .ok_or_else(|| Error::Invalid("cursor does not name a pay link".into()))?;
-        let next = (rows.len() == limit as usize)
-            .then(|| rows.last().map(|l| l.id.clone()))
-            .flatten();
+        let (rows, next) = keyset_page(
+            &self.db,
+            limit,
+            cursor,
+            "a pay link",
+            |c, id| Ok(PayLink::find(c, &id)?.map(|l| (l.created_at, l.id))),
+            move |c, limit, below| PayLink::list(c, addresses_only, limit, below),
+            |l| l.id.clone(),
+        )
+        .await?;
         let views = rows
             .iter()
             .map(|l| self.pay_view(l))
@@ -347,29 +327,21 @@ impl PayService {
     ) -> Result<(Vec<PayInvoiceView>, Option<String>), Error> {
         let limit = page_limit(limit)?;
         self.get_pay_link(link_id).await?;
-        let id = link_id.to_owned();
-        let rows = self
-            .db
-            .run(move |c| {
-                let cur = match cursor {
-                    None => None,
-                    Some(h) => match PayInvoice::find(c, &h)? {
-                        Some(i) if i.pay_link_id == id => Some((i.created_at, i.payment_hash)),
-                        _ => return Ok(None),
-                    },
-                };
-                Ok(Some(PayInvoice::list_for_link(
-                    c,
-                    &id,
-                    i64::from(limit),
-                    cur,
-                )?))
-            })
-            .await?
-            .ok_or_else(|| Error::Invalid("cursor does not name an invoice of this link".into()))?;
-        let next = (rows.len() == limit as usize)
-            .then(|| rows.last().map(|i| i.payment_hash.clone()))
-            .flatten();
+        let (id, of_link) = (link_id.to_owned(), link_id.to_owned());
+        let (rows, next) = keyset_page(
+            &self.db,
+            limit,
+            cursor,
+            "an invoice of this link",
+            move |c, h| {
+                Ok(PayInvoice::find(c, &h)?
+                    .filter(|i| i.pay_link_id == of_link)
+                    .map(|i| (i.created_at, i.payment_hash)))
+            },
+            move |c, limit, below| PayInvoice::list_for_link(c, &id, limit, below),
+            |i| i.payment_hash.clone(),
+        )
+        .await?;
         let t = now();
         Ok((
             rows.iter()

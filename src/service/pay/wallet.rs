@@ -17,7 +17,7 @@ use crate::lnurl;
 use crate::lnurl::wire::{PayCallbackResponse, PayRequest, PayerDataSpec, SuccessAction};
 use crate::node::{InvoiceRequest, PaymentHash, Preimage};
 use crate::paths;
-use crate::service::{now, Error};
+use crate::service::{found, now, Error};
 
 impl PayService {
     fn pay_request_of(&self, l: &PayLink) -> PayRequest {
@@ -117,11 +117,7 @@ impl PayService {
             return Err(Error::NotFound("Not found".into()));
         };
         let h = hash.to_hex();
-        let inv = self
-            .db
-            .run(move |c| PayInvoice::find(c, &h))
-            .await?
-            .ok_or_else(|| Error::NotFound("Not found".into()))?;
+        let inv = found(&self.db, "Not found", move |c| PayInvoice::find(c, &h)).await?;
         if inv.state == PayInvoiceState::Settled {
             return Ok(lnurl::wire::VerifyResponse {
                 settled: true,

@@ -10,7 +10,7 @@ use super::WebhookService;
 use crate::db::models::event::EventFilter;
 use crate::db::models::{Event, EventAttempt};
 use crate::db::types::{EventId, EventState};
-use crate::service::{now, page_limit, rfc3339, Error};
+use crate::service::{found, keyset_page, now, page_limit, rfc3339, Error};
 
 /// One delivery attempt as shown to the operator.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -119,27 +119,21 @@ impl WebhookService {
             })?),
         };
         let filter = EventFilter { event_type, state };
-        let rows = self
+        let (rows, next) = keyset_page(
+            &self.db,
+            limit,
+            cursor,
+            "an event",
+            |c, id| Ok(Event::find(c, &id)?.map(|e| (e.created_at, e.id))),
+            move |c, limit, below| Event::list(c, &filter, limit, below),
+            |e| e.id.clone(),
+        )
+        .await?;
+        let ids: Vec<EventId> = rows.iter().map(|e| e.id.clone()).collect();
+        let attempts = self
             .db
-            .run(move |c| {
-                let cur = match cursor {
-                    None => None,
-                    Some(id) => match Event::find(c, &id)? {
-                        Some(e) => Some((e.created_at, e.id)),
-                        None => return Ok(None),
-                    },
-                };
-                let rows = Event::list(c, &filter, i64::from(limit), cur)?;
-                let ids: Vec<EventId> = rows.iter().map(|e| e.id.clone()).collect();
-                let attempts = EventAttempt::for_events(c, &ids)?;
-                Ok(Some((rows, attempts)))
-            })
+            .run(move |c| EventAttempt::for_events(c, &ids))
             .await?;
-        let (rows, attempts) =
-            rows.ok_or_else(|| Error::Invalid("cursor does not name an event".into()))?;
-        let next = (u32::try_from(rows.len()) == Ok(limit))
-            .then(|| rows.last().map(|e| e.id.clone()))
-            .flatten();
         Ok((
             rows.iter()
                 .map(|e| EventView::from_rows(e, &attempts))
@@ -151,11 +145,7 @@ impl WebhookService {
     /// One event with its attempts.
     pub async fn get_event(&self, id: &EventId) -> Result<EventView, Error> {
         let i = id.clone();
-        let e = self
-            .db
-            .run(move |c| Event::find(c, &i))
-            .await?
-            .ok_or_else(|| Error::NotFound("event not found".into()))?;
+        let e = found(&self.db, "event not found", move |c| Event::find(c, &i)).await?;
         self.event_view(e).await
     }
 

@@ -5,12 +5,12 @@
 //! Service layer: imports `db` models and the server keys; formats no HTTP.
 
 use super::WithdrawService;
-use super::{LinkView, NewLink};
-use crate::db::models::{WithdrawLink, Withdrawal};
+use super::{with_withdrawals, LinkView, NewLink};
+use crate::db::models::WithdrawLink;
 use crate::db::types::{BatchId, Msat, WithdrawLinkId, WithdrawLinkStatus};
 use crate::db::DbError;
 use crate::service::secrets::random_secret;
-use crate::service::{now, page_limit, Error, MAX_AMOUNT_MSAT};
+use crate::service::{found, keyset_page, now, page_limit, Error, MAX_AMOUNT_MSAT};
 use crate::webhook_target::check_target_url;
 
 impl WithdrawService {
@@ -173,27 +173,16 @@ impl WithdrawService {
                 WithdrawLink::list_batch(c, &b)
             })
             .await?;
-        let views = links
-            .iter()
-            .map(|l| self.view(l, None))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((batch_id, views))
+        Ok((batch_id, self.views(&links)?))
     }
 
     /// One link with its withdrawals.
     pub async fn get_withdraw_link(&self, id: &WithdrawLinkId) -> Result<LinkView, Error> {
         let id = id.clone();
-        let (l, ws) = self
-            .db
-            .run(move |c| {
-                let Some(l) = WithdrawLink::find(c, &id)? else {
-                    return Ok(None);
-                };
-                let ws = Withdrawal::list_for_link(c, &l.id)?;
-                Ok(Some((l, ws)))
-            })
-            .await?
-            .ok_or_else(|| Error::NotFound("withdraw link not found".into()))?;
+        let (l, ws) = found(&self.db, "withdraw link not found", move |c| {
+            with_withdrawals(c, |c| WithdrawLink::find(c, &id))
+        })
+        .await?;
         self.view(&l, Some(&ws))
     }
 
@@ -207,7 +196,7 @@ impl WithdrawService {
         if links.is_empty() {
             return Err(Error::NotFound("batch not found".into()));
         }
-        links.iter().map(|l| self.view(l, None)).collect()
+        self.views(&links)
     }
 
     /// A page of links, newest first. `cursor` is the last id of the
@@ -229,36 +218,17 @@ impl WithdrawService {
         };
         let limit = page_limit(limit)?;
         let t = now();
-        let rows = self
-            .db
-            .run(move |c| {
-                let cur = match cursor {
-                    None => None,
-                    Some(id) => match WithdrawLink::find(c, &id)? {
-                        Some(l) => Some((l.created_at, l.id)),
-                        None => return Ok(None),
-                    },
-                };
-                Ok(Some(WithdrawLink::list(
-                    c,
-                    status,
-                    t,
-                    i64::from(limit),
-                    cur,
-                )?))
-            })
-            .await?
-            .ok_or_else(|| Error::Invalid("cursor does not name a link".into()))?;
-        let next = if u32::try_from(rows.len()) == Ok(limit) {
-            rows.last().map(|l| l.id.clone())
-        } else {
-            None
-        };
-        let views = rows
-            .iter()
-            .map(|l| self.view(l, None))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((views, next))
+        let (rows, next) = keyset_page(
+            &self.db,
+            limit,
+            cursor,
+            "a link",
+            |c, id| Ok(WithdrawLink::find(c, &id)?.map(|l| (l.created_at, l.id))),
+            move |c, limit, below| WithdrawLink::list(c, status, t, limit, below),
+            |l| l.id.clone(),
+        )
+        .await?;
+        Ok((self.views(&rows)?, next))
     }
 
     /// Disables a link; its history stays.

@@ -22,11 +22,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use super::webhooks::Outbox;
-use super::{now, rfc3339, Base, Error, ServerKeys};
+use super::{found, now, rfc3339, Base, Error, ServerKeys};
 use crate::config::WithdrawConfig;
 use crate::db::models::{WithdrawLink, Withdrawal, WithdrawalState};
 use crate::db::types::{BatchId, Msat, WithdrawLinkId, WithdrawLinkStatus, WithdrawalId};
-use crate::db::Db;
+use crate::db::{Db, DbConn, DbError};
 use crate::lnurl;
 use crate::metrics::Metrics;
 use crate::node::{LightningNode, Network};
@@ -274,30 +274,41 @@ impl WithdrawService {
         })
     }
 
+    /// The list views of `links` (without their withdrawals).
+    fn views(&self, links: &[WithdrawLink]) -> Result<Vec<LinkView>, Error> {
+        links.iter().map(|l| self.view(l, None)).collect()
+    }
+
     /// The link with this secret; `NotFound` for an unknown one.
     async fn link_by_secret(&self, secret: &str) -> Result<WithdrawLink, Error> {
         if !secret_shape_ok(secret) {
             return Err(Error::NotFound("unknown withdraw link".into()));
         }
         let lookup = self.keys.lookup(&secret.to_ascii_lowercase());
-        self.db
-            .run(move |c| WithdrawLink::find_by_lookup(c, &lookup))
-            .await?
-            .ok_or_else(|| Error::NotFound("unknown withdraw link".into()))
+        found(&self.db, "unknown withdraw link", move |c| {
+            WithdrawLink::find_by_lookup(c, &lookup)
+        })
+        .await
     }
+}
+
+/// The link `find` finds, with its withdrawals, oldest first, read on the
+/// same connection; `None` when `find` finds no link.
+fn with_withdrawals(
+    c: &mut DbConn,
+    find: impl FnOnce(&mut DbConn) -> Result<Option<WithdrawLink>, DbError>,
+) -> Result<Option<(WithdrawLink, Vec<Withdrawal>)>, DbError> {
+    let Some(l) = find(c)? else {
+        return Ok(None);
+    };
+    let ws = Withdrawal::list_for_link(c, &l.id)?;
+    Ok(Some((l, ws)))
 }
 
 /// A stored count (uses, seconds, attempts) as shown: never negative, so
 /// the conversion cannot fail; 0 if a row ever held a negative one.
 fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
-}
-
-/// `msat` as stored, saturated at what a column holds. Only for amounts
-/// the node or the fee policy computed (a wallet's invoice and the
-/// operator's amounts are checked against their bounds instead).
-fn saturating_msat(msat: u64) -> Msat {
-    Msat::new(msat.min(i64::MAX.unsigned_abs())).unwrap_or_default()
 }
 
 /// Whether `secret` has the shape of a link secret (32 hex characters);

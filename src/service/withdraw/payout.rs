@@ -8,9 +8,10 @@
 
 use std::time::Duration;
 
-use super::{saturating_msat, WithdrawService};
+use super::WithdrawService;
 use crate::db::models::{WithdrawLink, Withdrawal};
-use crate::db::types::WithdrawalId;
+use crate::db::types::{Msat, WithdrawalId};
+use crate::db::{DbConn, DbError};
 use crate::metrics::Counter;
 use crate::node::{NodeError, PaymentHash, PaymentOutcome};
 use crate::service::webhooks::{withdraw_event, EventType};
@@ -170,25 +171,12 @@ impl WithdrawService {
                         tracing::error!(withdrawal = %w.id, "node reported a preimage that does not match the payment hash");
                     }
                 }
-                let (id, pre, t) = (w.id.clone(), preimage.map(|p| p.to_hex()), now());
+                let (id, pre) = (w.id.clone(), preimage.map(|p| p.to_hex()));
                 // Saturated, not refused: the payment happened and is recorded.
-                let fee = saturating_msat(fee_msat);
-                let ob = self.outbox.clone();
-                // The withdraw.succeeded event is written in the same
-                // transaction, and only by the call that made the change.
-                let changed = self
-                    .db
-                    .transaction(move |c| {
-                        let changed = Withdrawal::mark_succeeded(c, &id, fee, pre, t)?;
-                        if changed {
-                            withdraw_event(c, &ob, EventType::WithdrawSucceeded, &id, t)?;
-                        }
-                        Ok(changed)
-                    })
-                    .await?;
-                if changed {
-                    self.outbox.wake();
-                    self.metrics.count(Counter::WithdrawalsSucceeded);
+                let fee = Msat::saturating(fee_msat);
+                let mark = move |c: &mut DbConn, t| Withdrawal::mark_succeeded(c, &id, fee, pre, t);
+                let kind = (EventType::WithdrawSucceeded, Counter::WithdrawalsSucceeded);
+                if self.finish(&w.id, kind, mark).await? {
                     tracing::info!(withdrawal = %w.id, fee_msat, "withdrawal paid");
                 }
                 Ok(Step::Succeeded)
@@ -197,27 +185,49 @@ impl WithdrawService {
     }
 
     async fn finish_failed(&self, w: &Withdrawal, reason: &str) -> Result<Step, Error> {
-        let (id, link, r, t) = (w.id.clone(), w.link_id.clone(), reason.to_owned(), now());
-        let ob = self.outbox.clone();
-        // Mark failed, give the use back and write withdraw.failed in one
-        // transaction, and only if this call moved the row out of
-        // in_flight: a use is returned (and the event written) once.
+        let (id, link, r) = (w.id.clone(), w.link_id.clone(), reason.to_owned());
+        // The use is given back in the same transaction, and only if this
+        // call moved the row out of in_flight: a use is returned once.
+        let mark = move |c: &mut DbConn, t| {
+            let changed = Withdrawal::mark_failed(c, &id, &r, t)?;
+            if changed {
+                WithdrawLink::give_use_back(c, &link, t)?;
+            }
+            Ok(changed)
+        };
+        let kind = (EventType::WithdrawFailed, Counter::WithdrawalsFailed);
+        if self.finish(&w.id, kind, mark).await? {
+            tracing::info!(withdrawal = %w.id, reason, "withdrawal failed; use given back");
+        }
+        Ok(Step::Failed)
+    }
+
+    /// Records a final outcome: `mark` writes it (at time `t`), and the
+    /// `withdraw.*` event of `kind` is written in the same transaction,
+    /// only by the call whose `mark` moved the row out of in_flight, so an
+    /// outcome has one event and is counted once. The delivery worker is
+    /// woken after the commit. Returns whether this call made the change.
+    async fn finish(
+        &self,
+        id: &WithdrawalId,
+        (kind, counter): (EventType, Counter),
+        mark: impl FnOnce(&mut DbConn, i64) -> Result<bool, DbError> + Send + 'static,
+    ) -> Result<bool, Error> {
+        let (id, ob, t) = (id.clone(), self.outbox.clone(), now());
         let changed = self
             .db
             .transaction(move |c| {
-                let changed = Withdrawal::mark_failed(c, &id, &r, t)?;
+                let changed = mark(c, t)?;
                 if changed {
-                    WithdrawLink::give_use_back(c, &link, t)?;
-                    withdraw_event(c, &ob, EventType::WithdrawFailed, &id, t)?;
+                    withdraw_event(c, &ob, kind, &id, t)?;
                 }
                 Ok(changed)
             })
             .await?;
         if changed {
             self.outbox.wake();
-            self.metrics.count(Counter::WithdrawalsFailed);
-            tracing::info!(withdrawal = %w.id, reason, "withdrawal failed; use given back");
+            self.metrics.count(counter);
         }
-        Ok(Step::Failed)
+        Ok(changed)
     }
 }

@@ -8,12 +8,12 @@
 
 use serde::Serialize;
 
-use super::{count, secret_shape_ok, WithdrawService};
+use super::{count, secret_shape_ok, with_withdrawals, WithdrawService};
 use crate::db::models::withdraw_link::Availability;
 use crate::db::models::{WithdrawLink, Withdrawal, WithdrawalState};
 use crate::db::types::Msat;
 use crate::lnurl;
-use crate::service::{now, Error};
+use crate::service::{found, now, Error};
 
 /// What a person sees about a withdraw link, as one word.
 ///
@@ -259,17 +259,10 @@ impl WithdrawService {
         }
         let secret = secret.to_ascii_lowercase();
         let lookup = self.keys.lookup(&secret);
-        let (l, ws) = self
-            .db
-            .run(move |c| {
-                let Some(l) = WithdrawLink::find_by_lookup(c, &lookup)? else {
-                    return Ok(None);
-                };
-                let ws = Withdrawal::list_for_link(c, &l.id)?;
-                Ok(Some((l, ws)))
-            })
-            .await?
-            .ok_or_else(|| Error::NotFound("unknown withdraw link".into()))?;
+        let (l, ws) = found(&self.db, "unknown withdraw link", move |c| {
+            with_withdrawals(c, |c| WithdrawLink::find_by_lookup(c, &lookup))
+        })
+        .await?;
         Ok((secret, l, ws))
     }
 
@@ -338,21 +331,16 @@ mod tests {
     fn wd(state: WithdrawalState, created_at: i64) -> Withdrawal {
         Withdrawal {
             id: WithdrawalId::from_raw(format!("wd_{created_at}")),
-            link_id: WithdrawLinkId::from_raw("wl_1"),
-            payment_hash: String::new(),
-            bolt11: String::new(),
-            amount_msat: Msat::new(1000).unwrap(),
-            max_fee_msat: Msat::ZERO,
             state,
-            fee_msat: None,
-            preimage: None,
-            failure_reason: None,
-            attempts: 0,
-            lease_owner: None,
-            lease_until: None,
-            created_at,
-            updated_at: created_at,
             completed_at: matches!(state, Succeeded | Failed).then_some(created_at + 1),
+            ..Withdrawal::pending(
+                WithdrawLinkId::from_raw("wl_1"),
+                String::new(),
+                String::new(),
+                Msat::new(1000).unwrap(),
+                Msat::ZERO,
+                created_at,
+            )
         }
     }
 

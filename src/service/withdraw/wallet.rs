@@ -7,10 +7,10 @@
 //! Service layer: imports `db` models, `lnurl` and the server keys; formats
 //! no HTTP.
 
-use super::{saturating_msat, WithdrawService};
+use super::WithdrawService;
 use crate::db::models::withdraw_link::Availability;
 use crate::db::models::{WithdrawLink, Withdrawal, WithdrawalState};
-use crate::db::types::{Msat, WithdrawLinkId, WithdrawalId};
+use crate::db::types::{Msat, WithdrawLinkId};
 use crate::db::DbError;
 use crate::lnurl;
 use crate::service::{now, Error};
@@ -127,24 +127,14 @@ impl WithdrawService {
         // Checked against the link's `max_msat`, which is a column value.
         let amount_msat = Msat::new(inv.amount_msat)
             .ok_or_else(|| Error::Internal("invoice amount out of range".into()))?;
-        Ok(Withdrawal {
-            id: WithdrawalId::generate(),
-            link_id: link_id.clone(),
-            payment_hash: hash.to_owned(),
-            bolt11: inv.bolt11.clone(),
+        Ok(Withdrawal::pending(
+            link_id.clone(),
+            hash.to_owned(),
+            inv.bolt11.clone(),
             amount_msat,
-            max_fee_msat: saturating_msat(self.config.max_fee_msat(inv.amount_msat)),
-            state: WithdrawalState::Pending,
-            fee_msat: None,
-            preimage: None,
-            failure_reason: None,
-            attempts: 0,
-            lease_owner: None,
-            lease_until: None,
-            created_at: t,
-            updated_at: t,
-            completed_at: None,
-        })
+            Msat::saturating(self.config.max_fee_msat(inv.amount_msat)),
+            t,
+        ))
     }
 
     /// Claims one use of `new.link_id` and inserts `new`, or does neither.
