@@ -11,7 +11,6 @@
 
 use serde_json::{json, Value};
 
-use super::outbox::Outbox;
 use crate::db::models::{PayInvoice, PayLink, WithdrawLink, Withdrawal};
 use crate::db::types::InvoiceStatus;
 pub use crate::db::types::{EventId, EventType};
@@ -50,7 +49,7 @@ pub fn withdraw_data(l: &WithdrawLink, w: &Withdrawal) -> Value {
 }
 
 /// `data` of an invoice event.
-pub fn invoice_data(ob: &Outbox, l: &PayLink, i: &PayInvoice, kind: EventType) -> Value {
+pub fn invoice_data(address_domain: &str, l: &PayLink, i: &PayInvoice, kind: EventType) -> Value {
     let state = match kind {
         EventType::InvoiceExpired => InvoiceStatus::Expired.as_str(),
         _ => i.state.as_str(),
@@ -58,7 +57,7 @@ pub fn invoice_data(ob: &Outbox, l: &PayLink, i: &PayInvoice, kind: EventType) -
     json!({
         "pay_link_id": l.id,
         "username": l.username,
-        "lightning_address": l.username.as_ref().map(|u| format!("{u}@{}", ob.address_domain)),
+        "lightning_address": l.username.as_ref().map(|u| format!("{u}@{address_domain}")),
         "payment_hash": i.payment_hash,
         "state": state,
         "amount_msat": i.amount_msat,

@@ -130,7 +130,7 @@ pub fn invoice_event(
         ob,
         kind,
         l.webhook_url.clone(),
-        invoice_data(ob, &l, &i, kind),
+        invoice_data(&ob.address_domain, &l, &i, kind),
         t,
     )
 }
