@@ -88,6 +88,9 @@ struct Verdict {
     listed_in: Vec<WithdrawLinkStatus>,
     /// Whether the claim's SQL claimed a use.
     claimed: bool,
+    /// `(uses_left, next_use_at)` before and after the claim.
+    before: (i64, i64),
+    after: (i64, i64),
 }
 
 async fn claim_and_list_sql_agree_with_availability(db: TestDb) {
@@ -113,12 +116,16 @@ async fn claim_and_list_sql_agree_with_availability(db: TestDb) {
                         listed_in.push(bucket);
                     }
                 }
+                // Last: a claim changes the row.
+                let claimed = WithdrawLink::claim_use(c, &id, NOW)?;
+                let again = WithdrawLink::find(c, &id)?.expect("row still there");
                 verdicts.push(Verdict {
                     case: *case,
                     availability: row.availability(NOW),
                     listed_in,
-                    // Last: a claim changes the row.
-                    claimed: WithdrawLink::claim_use(c, &id, NOW)?,
+                    claimed,
+                    before: (row.uses_left, row.next_use_at),
+                    after: (again.uses_left, again.next_use_at),
                 });
             }
             Ok(verdicts)
@@ -129,13 +136,21 @@ async fn claim_and_list_sql_agree_with_availability(db: TestDb) {
     let wrong: Vec<String> = verdicts
         .iter()
         .filter(|v| {
+            // A claim takes one use and starts the wait (every row waits
+            // 60 s between uses); a refused claim changes nothing.
+            let effect = if v.claimed {
+                (v.before.0 - 1, NOW + 60)
+            } else {
+                v.before
+            };
             v.claimed != (v.availability == Availability::Usable)
                 || v.listed_in != [v.availability.bucket()]
+                || v.after != effect
         })
         .map(|v| {
             format!(
-                "{:?}: availability {:?}, listed in {:?}, claimed {}",
-                v.case, v.availability, v.listed_in, v.claimed
+                "{:?}: availability {:?}, listed in {:?}, claimed {}, (uses_left, next_use_at) {:?} -> {:?}",
+                v.case, v.availability, v.listed_in, v.claimed, v.before, v.after
             )
         })
         .collect();

@@ -305,19 +305,86 @@ impl WithdrawLink {
         Ok(n == 1)
     }
 
-    /// Gives one use back after a payment definitely failed.
-    pub fn give_use_back(
-        conn: &mut DbConn,
-        id: &WithdrawLinkId,
-        now: i64,
-    ) -> Result<bool, DbError> {
-        let n = diesel::update(
+    /// Gives one use back after a payment definitely failed (never past
+    /// `uses_total`). The caller already knows the withdrawal changed state
+    /// exactly once, so there is nothing more to report.
+    pub fn give_use_back(conn: &mut DbConn, id: &WithdrawLinkId, now: i64) -> Result<(), DbError> {
+        diesel::update(
             w::withdraw_links
                 .filter(w::id.eq(id))
                 .filter(w::uses_left.lt(w::uses_total)),
         )
         .set((w::uses_left.eq(w::uses_left + 1), w::updated_at.eq(now)))
         .execute(conn)?;
-        Ok(n == 1)
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::types::Msat;
+
+    const NOW: i64 = 1_000_000;
+
+    fn link(uses_left: i64, next_use_at: i64) -> WithdrawLink {
+        WithdrawLink {
+            id: WithdrawLinkId::from_raw("wl_1"),
+            secret_lookup: String::new(),
+            secret_enc: String::new(),
+            min_msat: Msat::ZERO,
+            max_msat: Msat::ZERO,
+            uses_total: 3,
+            uses_left,
+            wait_seconds: 60,
+            next_use_at,
+            expires_at: None,
+            title: String::new(),
+            description: String::new(),
+            webhook_url: None,
+            external_id: None,
+            batch_id: None,
+            balance_check: true,
+            pay_link: None,
+            disabled_at: None,
+            created_at: 1,
+            updated_at: 1,
+        }
+    }
+
+    #[test]
+    fn over_means_disabled_or_expired_whatever_the_uses() {
+        assert!(!link(1, 0).is_over(NOW));
+        assert!(
+            !link(0, 0).is_over(NOW),
+            "used up is not over: a use may come back"
+        );
+        let disabled = WithdrawLink {
+            disabled_at: Some(NOW - 1),
+            ..link(1, 0)
+        };
+        assert!(disabled.is_over(NOW));
+        let expired = WithdrawLink {
+            expires_at: Some(NOW),
+            ..link(1, 0)
+        };
+        assert!(expired.is_over(NOW));
+        let later = WithdrawLink {
+            expires_at: Some(NOW + 1),
+            ..link(1, 0)
+        };
+        assert!(!later.is_over(NOW));
+    }
+
+    #[test]
+    fn wait_counts_down_only_while_uses_are_left() {
+        assert_eq!(link(1, NOW + 60).wait_secs(NOW), 60);
+        assert_eq!(link(1, NOW).wait_secs(NOW), 0);
+        assert_eq!(link(1, NOW - 5).wait_secs(NOW), 0);
+        assert_eq!(
+            link(0, NOW + 60).wait_secs(NOW),
+            0,
+            "no use left: nothing to wait for"
+        );
     }
 }
