@@ -321,34 +321,47 @@ impl WithdrawLink {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::db::types::Msat;
-
-    const NOW: i64 = 1_000_000;
-
-    fn link(uses_left: i64, next_use_at: i64) -> WithdrawLink {
+impl WithdrawLink {
+    /// A 1,000 msat link row for unit tests: no wait, no expiry, enabled.
+    pub(crate) fn sample(uses_total: i64, uses_left: i64) -> WithdrawLink {
+        let msat = crate::db::types::Msat::new(1000).unwrap_or_default();
         WithdrawLink {
             id: WithdrawLinkId::from_raw("wl_1"),
             secret_lookup: String::new(),
             secret_enc: String::new(),
-            min_msat: Msat::ZERO,
-            max_msat: Msat::ZERO,
-            uses_total: 3,
+            min_msat: msat,
+            max_msat: msat,
+            uses_total,
             uses_left,
-            wait_seconds: 60,
-            next_use_at,
+            wait_seconds: 0,
+            next_use_at: 0,
             expires_at: None,
             title: String::new(),
             description: String::new(),
             webhook_url: None,
             external_id: None,
             batch_id: None,
-            balance_check: true,
+            balance_check: false,
             pay_link: None,
             disabled_at: None,
             created_at: 1,
             updated_at: 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_000_000;
+
+    fn link(uses_left: i64, next_use_at: i64) -> WithdrawLink {
+        WithdrawLink {
+            wait_seconds: 60,
+            next_use_at,
+            balance_check: true,
+            ..WithdrawLink::sample(3, uses_left)
         }
     }
 

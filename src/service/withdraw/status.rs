@@ -304,28 +304,7 @@ mod tests {
     use WithdrawalState::{Failed, InFlight, Pending, Succeeded};
 
     fn link(uses_total: i64, uses_left: i64) -> WithdrawLink {
-        WithdrawLink {
-            id: WithdrawLinkId::from_raw("wl_1"),
-            secret_lookup: String::new(),
-            secret_enc: String::new(),
-            min_msat: Msat::new(1000).unwrap(),
-            max_msat: Msat::new(1000).unwrap(),
-            uses_total,
-            uses_left,
-            wait_seconds: 0,
-            next_use_at: 0,
-            expires_at: None,
-            title: String::new(),
-            description: String::new(),
-            webhook_url: None,
-            external_id: None,
-            batch_id: None,
-            balance_check: false,
-            pay_link: None,
-            disabled_at: None,
-            created_at: 1,
-            updated_at: 1,
-        }
+        WithdrawLink::sample(uses_total, uses_left)
     }
 
     fn wd(state: WithdrawalState, created_at: i64) -> Withdrawal {
