@@ -53,6 +53,16 @@ pub fn lnurlw(secret: &str) -> String {
     fill(LNURLW, &[secret])
 }
 
+/// `/lnurlw/{secret}/callback`.
+pub fn lnurlw_callback(secret: &str) -> String {
+    fill(LNURLW_CALLBACK, &[secret])
+}
+
+/// `/lnurlp/{id}/callback`.
+pub fn lnurlp_callback(id: &str) -> String {
+    fill(LNURLP_CALLBACK, &[id])
+}
+
 /// `/lnurlp/{id}`.
 pub fn lnurlp(id: &str) -> String {
     fill(LNURLP, &[id])
@@ -141,6 +151,8 @@ mod tests {
     #[test]
     fn fillers_fill_their_patterns() {
         assert_eq!(lnurlw("s3cr3t"), "/lnurlw/s3cr3t");
+        assert_eq!(lnurlw_callback("s"), "/lnurlw/s/callback");
+        assert_eq!(lnurlp_callback("pl_1"), "/lnurlp/pl_1/callback");
         assert_eq!(lnurlp_verify("ab"), "/lnurlp/verify/ab");
         assert_eq!(well_known_lnurlp("alice"), "/.well-known/lnurlp/alice");
         assert_eq!(withdraw_status("s"), "/w/s/status");

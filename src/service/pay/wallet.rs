@@ -22,7 +22,7 @@ use crate::service::{found, now, Error};
 impl PayService {
     fn pay_request_of(&self, l: &PayLink) -> PayRequest {
         PayRequest {
-            callback: format!("{}/callback", self.pay_url(&l.id)),
+            callback: self.url(&paths::lnurlp_callback(l.id.as_str())),
             min_sendable: l.min_msat.get(),
             max_sendable: l.max_msat.get(),
             metadata: l.metadata.clone(),

@@ -13,6 +13,7 @@ use crate::db::models::{WithdrawLink, Withdrawal, WithdrawalState};
 use crate::db::types::{Msat, WithdrawLinkId};
 use crate::db::DbError;
 use crate::lnurl;
+use crate::paths;
 use crate::service::{now, Error};
 
 /// Why a link cannot be used right now, in words for the wallet user.
@@ -49,7 +50,7 @@ impl WithdrawService {
         let secret = secret.to_ascii_lowercase();
         let url = self.withdraw_url(&secret);
         Ok(lnurl::wire::WithdrawRequest {
-            callback: format!("{url}/callback"),
+            callback: self.url(&paths::lnurlw_callback(&secret)),
             k1: self.keys.k1(&secret),
             default_description: if l.description.is_empty() {
                 l.title.clone()
