@@ -87,6 +87,7 @@ both_dbs!(
     garbage_never_gets_a_server_error,
     balance_check_pay_link_and_extra_params,
     a_refused_resend_never_gives_back_a_use_still_in_flight,
+    a_payment_in_flight_keeps_a_live_lease,
 );
 
 async fn happy_path(db: TestDb) {
@@ -815,5 +816,57 @@ async fn a_refused_resend_never_gives_back_a_use_still_in_flight(db: TestDb) {
     assert!(fake.finish(hash, Finish::Succeed { fee_msat: 1 }));
     wait_state(&app, &id, &hash.to_hex(), WithdrawalState::Succeeded).await;
     assert_eq!(fake.payments().len(), 1);
+    app.stop(true).await;
+}
+
+/// The payer's lease is what keeps another instance from taking over (and
+/// re-sending) a payment the node is still working on: it must start a
+/// lease that ends a few seconds from now, and renew it while the node
+/// holds the payment.
+async fn a_payment_in_flight_keeps_a_live_lease(db: TestDb) {
+    use lnurld::db::models::Withdrawal;
+    let fake = FakeLnd::start().await;
+    fake.set_pay_behavior(PayBehavior::Hold);
+    let app = TestApp::start(&db, Node::Lnd(&fake)).await;
+    let lease_secs = 2; // `test_config`'s `[withdraw] lease_secs`.
+    let link = create(&app, json!({"min_msat": 5_000, "max_msat": 5_000})).await;
+    let id = link.id.clone();
+    let w = first_step(&app, &link).await;
+    let (pr, hash) = wallet_invoice(5_000);
+    assert_eq!(
+        app.wallet().do_withdrawal(&w, &pr).await.unwrap(),
+        Response::Ok(())
+    );
+    wait_state(&app, &id, &hash.to_hex(), WithdrawalState::InFlight).await;
+    let pool = db.pool().await;
+    let lease = || {
+        let h = hash.to_hex();
+        let pool = pool.clone();
+        async move {
+            let row = pool
+                .run(move |c| Withdrawal::find_by_hash(c, &h))
+                .await
+                .expect("read")
+                .expect("row");
+            (row.lease_owner, row.lease_until.unwrap_or(0))
+        }
+    };
+    let unix = || lnurld::service::now();
+    let (owner, until) = lease().await;
+    assert!(owner.is_some(), "an in-flight row has a lease owner");
+    assert!(
+        until > unix() && until <= unix() + lease_secs + 1,
+        "lease ends at {until}, now {}",
+        unix()
+    );
+    // Twice the lease later, the node still holds the payment: the payer
+    // has renewed, so the lease still lies ahead.
+    tokio::time::sleep(Duration::from_secs(2 * lease_secs as u64)).await;
+    let (again, until) = lease().await;
+    assert_eq!(again, owner, "the same payer holds it");
+    assert!(until > unix(), "lease ends at {until}, now {}", unix());
+    assert!(fake.finish(hash, Finish::Succeed { fee_msat: 1 }));
+    wait_state(&app, &id, &hash.to_hex(), WithdrawalState::Succeeded).await;
+    assert_eq!(fake.send_attempts(), 1);
     app.stop(true).await;
 }
