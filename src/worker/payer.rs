@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use crate::db::models::Withdrawal;
 use crate::db::types::WithdrawalId;
@@ -21,14 +22,21 @@ const POLL: Duration = Duration::from_millis(1000);
 /// Runs until `shutdown` turns true.
 pub async fn run(svc: Arc<Services>, mut shutdown: watch::Receiver<bool>) {
     let busy: Arc<Mutex<HashSet<WithdrawalId>>> = Arc::default();
+    // The payment tasks belong to this loop: when it ends or is aborted
+    // (a crash, in-process), the set is dropped and every payment task with
+    // it, exactly as when the process dies. Rows they held stay `in_flight`
+    // for the orphan pickup below, here or on another instance.
+    let mut tasks = JoinSet::new();
     loop {
         if *shutdown.borrow() {
             return;
         }
+        // Reap finished payment tasks so the set does not grow.
+        while tasks.try_join_next().is_some() {}
         match svc.withdraw().take_pending_withdrawals(32).await {
             Ok(taken) => {
                 for w in taken {
-                    spawn_payment(svc.clone(), busy.clone(), w, true, shutdown.clone());
+                    spawn_payment(&mut tasks, &svc, &busy, w, true, &shutdown);
                 }
             }
             Err(e) => tracing::error!(error = %e, "payer: cannot take pending withdrawals"),
@@ -38,7 +46,7 @@ pub async fn run(svc: Arc<Services>, mut shutdown: watch::Receiver<bool>) {
                 for w in rows {
                     let mine = busy.lock().map(|b| b.contains(&w.id)).unwrap_or(true);
                     if !mine {
-                        spawn_payment(svc.clone(), busy.clone(), w, false, shutdown.clone());
+                        spawn_payment(&mut tasks, &svc, &busy, w, false, &shutdown);
                     }
                 }
             }
@@ -53,18 +61,20 @@ pub async fn run(svc: Arc<Services>, mut shutdown: watch::Receiver<bool>) {
 }
 
 fn spawn_payment(
-    svc: Arc<Services>,
-    busy: Arc<Mutex<HashSet<WithdrawalId>>>,
+    tasks: &mut JoinSet<()>,
+    svc: &Arc<Services>,
+    busy: &Arc<Mutex<HashSet<WithdrawalId>>>,
     w: Withdrawal,
     fresh: bool,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: &watch::Receiver<bool>,
 ) {
     if let Ok(mut b) = busy.lock() {
         if !b.insert(w.id.clone()) {
             return;
         }
     }
-    tokio::spawn(async move {
+    let (svc, busy, mut shutdown) = (svc.clone(), busy.clone(), shutdown.clone());
+    tasks.spawn(async move {
         let wait = svc.withdraw().track_wait();
         let mut step = if fresh {
             svc.withdraw().send_withdrawal(&w).await
