@@ -316,7 +316,7 @@ mod tests {
                 WithdrawLinkId::from_raw("wl_1"),
                 String::new(),
                 String::new(),
-                Msat::new(1000).unwrap(),
+                Msat::new(1000).expect("1000 msat fits"),
                 Msat::ZERO,
                 created_at,
             )
@@ -372,7 +372,7 @@ mod tests {
     #[test]
     fn status_json_says_whether_it_is_final() {
         let t = 100;
-        let json = |s: WithdrawStatus| serde_json::to_string(&s).unwrap();
+        let json = |s: WithdrawStatus| serde_json::to_string(&s).expect("status serializes");
         let paid = json(status_of(&link(1, 0), &[wd(Succeeded, 5)], t));
         assert!(paid.starts_with(r#"{"state":"paid","label":"#), "{paid}");
         assert!(paid.ends_with(r#","wait_secs":0,"final":true}"#), "{paid}");
