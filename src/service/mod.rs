@@ -58,15 +58,13 @@ impl Services {
     /// Builds every handle from `base`.
     pub fn new(base: Base) -> Services {
         let payer_wake = Arc::new(Notify::new());
-        let webhook_wake = Arc::new(Notify::new());
-        let outbox = webhooks::Outbox::new(&base.config, webhook_wake.clone());
+        // One outbox: the handles that write events and the worker that
+        // delivers them share its wake.
+        let outbox = webhooks::Outbox::new(&base.config, Arc::new(Notify::new()));
         Services {
-            withdraw: withdraw::WithdrawService::new(&base, outbox.clone(), payer_wake.clone()),
-            pay: pay::PayService::new(&base, outbox),
-            webhooks: webhooks::WebhookService::new(
-                &base,
-                webhooks::Outbox::new(&base.config, webhook_wake.clone()),
-            ),
+            withdraw: withdraw::WithdrawService::new(&base, outbox.clone(), payer_wake),
+            pay: pay::PayService::new(&base, outbox.clone()),
+            webhooks: webhooks::WebhookService::new(&base, outbox),
             tokens: tokens::TokenService::new(base.db.clone()),
             status: status::StatusService::new(&base),
             metrics: base.metrics,

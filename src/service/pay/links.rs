@@ -80,7 +80,7 @@ impl PayService {
         let description = check_limits(s)?;
         let username = s.username.as_deref().map(normalize_username).transpose()?;
         if let Some(w) = &s.webhook_url {
-            self.check_webhook_url(w)?;
+            self.outbox.check_link_url(w)?;
         }
         if let Some(sa) = &s.success_action {
             self.check_success_action(sa)?;

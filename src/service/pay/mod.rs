@@ -33,7 +33,6 @@ use crate::lnurl::wire::PayerDataSpec;
 use crate::metrics::Metrics;
 use crate::node::LightningNode;
 use crate::paths::{self, QrFormat};
-use crate::webhook_target::check_target_url;
 
 mod links;
 mod settlement;
@@ -273,8 +272,6 @@ pub struct PayService {
     address_domain: String,
     /// `[pay] invoice_expiry_secs`.
     invoice_expiry_secs: u32,
-    /// `[webhooks] allow_private_targets`, for a link's `webhook_url`.
-    allow_private_targets: bool,
 }
 
 impl PayService {
@@ -294,7 +291,6 @@ impl PayService {
                 .unwrap_or_default(),
             address_domain: config.address_domain(),
             invoice_expiry_secs: config.pay.invoice_expiry_secs,
-            allow_private_targets: config.webhooks.allow_private_targets,
         }
     }
 
@@ -317,14 +313,6 @@ impl PayService {
     /// so wallets that do not know addresses can still scan it.
     pub fn address_lnurl(&self, username: &str) -> String {
         lnurl::bech32::encode_upper(&self.url(&paths::well_known_lnurlp(username)))
-    }
-
-    /// Checks a link's `webhook_url` at creation (see
-    /// [`crate::webhook_target`]).
-    fn check_webhook_url(&self, u: &str) -> Result<(), Error> {
-        check_target_url(u, self.allow_private_targets)
-            .map(|_| ())
-            .map_err(|e| Error::Invalid(format!("webhook_url {e}")))
     }
 
     fn pay_view(&self, l: &PayLink) -> Result<PayLinkView, Error> {

@@ -38,11 +38,10 @@ pub use outbox::{invoice_event, withdraw_event, Outbox};
 
 use std::sync::Arc;
 
-use super::{Base, Error, ServerKeys};
+use super::{Base, ServerKeys};
 use crate::config::WebhooksConfig;
 use crate::db::Db;
 use crate::metrics::Metrics;
-use crate::webhook_target::check_target_url;
 
 /// The webhooks handle: events, delivery and endpoint secrets.
 pub struct WebhookService {
@@ -92,13 +91,5 @@ impl WebhookService {
     /// The HTTP client deliveries use (see [`http_client`]).
     pub fn http_client(&self) -> reqwest::Result<reqwest::Client> {
         http_client(&self.config).build()
-    }
-
-    /// Checks a link's `webhook_url` at creation (see
-    /// [`crate::webhook_target`]).
-    pub fn validate_webhook_url(&self, u: &str) -> Result<(), Error> {
-        check_target_url(u, self.config.allow_private_targets)
-            .map(|_| ())
-            .map_err(|e| Error::Invalid(format!("webhook_url {e}")))
     }
 }

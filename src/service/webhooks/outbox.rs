@@ -27,6 +27,8 @@ use crate::config::Config;
 use crate::db::models::{Event, PayInvoice, PayLink, WithdrawLink, Withdrawal};
 use crate::db::types::{EventId, EventState, WithdrawalId};
 use crate::db::{DbConn, DbError};
+use crate::service::Error;
+use crate::webhook_target::check_target_url;
 
 /// What the outbox needs from the config, cloned into DB transactions.
 #[derive(Debug, Clone)]
@@ -35,6 +37,8 @@ pub struct Outbox {
     pub global_url: Option<String>,
     /// Domain of Lightning Addresses (for `lightning_address` in invoice data).
     pub address_domain: String,
+    /// `[webhooks] allow_private_targets`, for a link's `webhook_url`.
+    allow_private_targets: bool,
     /// Wakes the local delivery worker.
     wake: Arc<Notify>,
 }
@@ -45,8 +49,17 @@ impl Outbox {
         Outbox {
             global_url: config.webhooks.url.clone(),
             address_domain: config.address_domain(),
+            allow_private_targets: config.webhooks.allow_private_targets,
             wake,
         }
+    }
+
+    /// Checks a link's `webhook_url` when the link is created or edited
+    /// (see [`crate::webhook_target`]; delivery checks again).
+    pub fn check_link_url(&self, u: &str) -> Result<(), Error> {
+        check_target_url(u, self.allow_private_targets)
+            .map(|_| ())
+            .map_err(|e| Error::Invalid(format!("webhook_url {e}")))
     }
 
     /// Wakes the local delivery worker; call after the event's transaction

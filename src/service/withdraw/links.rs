@@ -11,7 +11,6 @@ use crate::db::types::{BatchId, Msat, WithdrawLinkId, WithdrawLinkStatus};
 use crate::db::DbError;
 use crate::service::secrets::random_secret;
 use crate::service::{found, keyset_page, now, page_limit, Error, MAX_AMOUNT_MSAT};
-use crate::webhook_target::check_target_url;
 
 impl WithdrawService {
     fn validate_new_link(&self, n: &NewLink) -> Result<(), Error> {
@@ -54,8 +53,7 @@ impl WithdrawService {
             }
         }
         if let Some(w) = &n.webhook_url {
-            check_target_url(w, self.allow_private_targets)
-                .map_err(|e| Error::Invalid(format!("webhook_url {e}")))?;
+            self.outbox.check_link_url(w)?;
         }
         if let Some(p) = &n.pay_link {
             let u =

@@ -186,8 +186,6 @@ pub struct WithdrawService {
     public_url: String,
     /// Network of the node: a wallet's invoice must be for it.
     network: Network,
-    /// `[webhooks] allow_private_targets`, for a link's `webhook_url`.
-    allow_private_targets: bool,
     /// Identity of this process for the payer's leases.
     instance_id: String,
     /// Where `withdraw.succeeded`/`withdraw.failed` are written.
@@ -207,7 +205,6 @@ impl WithdrawService {
             config: base.config.withdraw.clone(),
             public_url: base.config.public_url.clone(),
             network: base.network,
-            allow_private_targets: base.config.webhooks.allow_private_targets,
             instance_id: base.instance_id.clone(),
             outbox,
             payer_wake,
