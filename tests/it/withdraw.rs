@@ -53,6 +53,20 @@ async fn first_step(app: &TestApp, link: &LinkView) -> WithdrawalResponse {
     w
 }
 
+/// Claims a 5,000 msat single-use link with a fresh wallet invoice and
+/// waits until its withdrawal is `in_flight` (the fake node should hold it).
+async fn held_in_flight(app: &TestApp) -> (WithdrawLinkId, lnurld::node::PaymentHash) {
+    let link = create(app, json!({"min_msat": 5_000, "max_msat": 5_000})).await;
+    let w = first_step(app, &link).await;
+    let (pr, hash) = wallet_invoice(5_000);
+    assert_eq!(
+        app.wallet().do_withdrawal(&w, &pr).await.unwrap(),
+        Response::Ok(())
+    );
+    wait_state(app, &link.id, &hash.to_hex(), WithdrawalState::InFlight).await;
+    (link.id, hash)
+}
+
 async fn withdrawal_states(app: &TestApp, id: &WithdrawLinkId) -> Vec<WithdrawalView> {
     get_link(app, id).await.withdrawals.unwrap_or_default()
 }
@@ -415,19 +429,11 @@ async fn crash_while_in_flight_then_success(db: TestDb) {
     let fake = FakeLnd::start().await;
     fake.set_pay_behavior(PayBehavior::Hold);
     let app = TestApp::start(&db, Node::Lnd(&fake)).await;
-    let link = create(&app, json!({"min_msat": 5_000, "max_msat": 5_000})).await;
-    let id = link.id.clone();
-    let w = first_step(&app, &link).await;
-    let (pr, hash) = wallet_invoice(5_000);
-    assert_eq!(
-        app.wallet().do_withdrawal(&w, &pr).await.unwrap(),
-        Response::Ok(())
-    );
+    let (id, hash) = held_in_flight(&app).await;
     eventually("the node holds the payment", WAIT, || async {
         (fake.payments().len() == 1).then_some(())
     })
     .await;
-    wait_state(&app, &id, &hash.to_hex(), WithdrawalState::InFlight).await;
 
     app.stop(false).await;
     let app2 = TestApp::start(&db, Node::Lnd(&fake)).await;
@@ -829,15 +835,7 @@ async fn a_payment_in_flight_keeps_a_live_lease(db: TestDb) {
     fake.set_pay_behavior(PayBehavior::Hold);
     let app = TestApp::start(&db, Node::Lnd(&fake)).await;
     let lease_secs = 2; // `test_config`'s `[withdraw] lease_secs`.
-    let link = create(&app, json!({"min_msat": 5_000, "max_msat": 5_000})).await;
-    let id = link.id.clone();
-    let w = first_step(&app, &link).await;
-    let (pr, hash) = wallet_invoice(5_000);
-    assert_eq!(
-        app.wallet().do_withdrawal(&w, &pr).await.unwrap(),
-        Response::Ok(())
-    );
-    wait_state(&app, &id, &hash.to_hex(), WithdrawalState::InFlight).await;
+    let (id, hash) = held_in_flight(&app).await;
     let pool = db.pool().await;
     let lease = || {
         let h = hash.to_hex();
