@@ -258,9 +258,11 @@ pub struct WebhooksConfig {
     /// before it is marked `failed` (default 3 days).
     #[serde(deserialize_with = "de_u64")]
     pub max_age_secs: u64,
-    /// Allow webhook targets on loopback and private networks (10/8,
-    /// 172.16/12, 192.168/16, fc00::/7, localhost). Link-local and cloud
-    /// metadata addresses stay refused even then.
+    /// Allow webhook targets on loopback and private networks (127/8,
+    /// 10/8, 172.16/12, 192.168/16, 100.64/10, 198.18/15, fc00::/7,
+    /// fec0::/10, localhost; see `webhook_target`). Link-local, cloud
+    /// metadata, documentation, multicast and reserved addresses stay
+    /// refused even then.
     #[serde(deserialize_with = "de_bool")]
     pub allow_private_targets: bool,
 }

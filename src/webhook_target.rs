@@ -7,80 +7,258 @@
 //! circle.
 //!
 //! # Target checks (SSRF)
-//! Only http/https. Link-local (169.254.0.0/16, fe80::/10) and cloud
-//! metadata hosts (169.254.169.254, 100.100.100.200, fd00:ec2::254,
-//! `metadata`, `metadata.google.internal`, `metadata.goog`) are always
-//! refused; loopback, `localhost`, private ranges (10/8, 172.16/12,
-//! 192.168/16, 100.64/10, fc00::/7) and unspecified addresses are refused
-//! unless `[webhooks] allow_private_targets = true`. URLs are checked when a
-//! link (or the config) names them, and the resolved addresses are checked
-//! again before every attempt — the connection then goes to exactly the
-//! addresses checked, so a DNS answer that changes in between (rebinding)
-//! cannot reach a refused address.
+//! Only http/https, and only globally reachable unicast addresses, judged
+//! against IANA's IPv4 and IPv6 special-purpose address registries. IPv6
+//! forms that carry an IPv4 address are decoded first and judged by the
+//! IPv4 address they reach: IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible
+//! (`::a.b.c.d`), NAT64 (`64:ff9b::/96`), 6to4 (`2002::/16`, bits 16..48)
+//! and Teredo (`2001::/32`: both the server, bits 32..64, and the client,
+//! the last 32 bits inverted, must pass).
+//!
+//! Every address falls in one of three classes ([`Class`]):
+//! - **global**: allowed;
+//! - **private** — the operator's own networks, allowed only with
+//!   `[webhooks] allow_private_targets = true`: loopback (127/8, `::1`,
+//!   `localhost`), "this network" (0/8, `::`), private ranges (10/8,
+//!   172.16/12, 192.168/16, fc00::/7 and the deprecated site-local
+//!   fec0::/10), shared CGNAT space (100.64/10) and benchmarking networks
+//!   (198.18/15, 2001:2::/48), which labs use as internal addressing;
+//! - **never** allowed, whatever the setting: link-local (169.254/16,
+//!   fe80::/10, where cloud metadata services live), cloud metadata hosts
+//!   (169.254.169.254, 100.100.100.200, fd00:ec2::254, `metadata`,
+//!   `metadata.google.internal`, `metadata.goog`), multicast, broadcast,
+//!   reserved (240/4), documentation ranges (192.0.2/24, 198.51.100/24,
+//!   203.0.113/24, 2001:db8::/32, 3fff::/20), IETF protocol assignments
+//!   (192.0.0/24, 2001::/23 but for Teredo), the retired 6to4 relay anycast
+//!   (192.88.99/24), discard-only 100::/64, local-use NAT64
+//!   (64:ff9b:1::/48: where the IPv4 address sits in it depends on the
+//!   operator's prefix length, so it cannot be decoded and checked) and all
+//!   other IPv6 space outside global unicast 2000::/3. None of these is a
+//!   host an operator runs a webhook receiver on; a few anycast services in
+//!   192.0.0/24 and 2001::/23 (PCP, TURN) are global but not HTTP servers.
+//!
+//! URLs are checked when a link (or the config) names them, and the
+//! resolved addresses are checked again before every attempt — the
+//! connection then goes to exactly the addresses checked, so a DNS answer
+//! that changes in between (rebinding) cannot reach a refused address.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Host names that are cloud metadata services: never a target.
 const METADATA_HOSTS: &[&str] = &["metadata", "metadata.google.internal", "metadata.goog"];
 
-/// Why `ip` may not be a webhook target, or `None` when it may.
-pub fn forbidden_ip(ip: IpAddr, allow_private: bool) -> Option<&'static str> {
-    // ::ffff:a.b.c.d is a.b.c.d.
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
-    };
+/// How an address may be used as a webhook target. Ordered from most to
+/// least permissive, so that the stricter of two verdicts is the `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Class {
+    /// Globally reachable unicast: always allowed.
+    Global,
+    /// One of the operator's own networks: allowed only with
+    /// `allow_private_targets`.
+    Private,
+    /// Never allowed.
+    Never,
+}
+
+/// The class of an address and, unless it is global, why (completing
+/// "points to ADDRESS, …").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// The class.
+    pub class: Class,
+    /// What the address is, in words; empty for a global one.
+    pub why: String,
+}
+
+impl Verdict {
+    fn global() -> Verdict {
+        Verdict {
+            class: Class::Global,
+            why: String::new(),
+        }
+    }
+
+    fn private(why: &str) -> Verdict {
+        Verdict {
+            class: Class::Private,
+            why: why.to_owned(),
+        }
+    }
+
+    fn never(why: &str) -> Verdict {
+        Verdict {
+            class: Class::Never,
+            why: why.to_owned(),
+        }
+    }
+
+    /// The verdict of the IPv4 address `v4` carried inside an IPv6 address
+    /// of the given form.
+    fn embedded(form: &str, v4: Ipv4Addr) -> Verdict {
+        let inner = classify_v4(v4);
+        match inner.class {
+            Class::Global => inner,
+            class => Verdict {
+                class,
+                why: format!("{form} address of {v4}, {}", inner.why),
+            },
+        }
+    }
+}
+
+/// True when `a` lies in `net`/`len`.
+fn in_v4(a: Ipv4Addr, net: [u8; 4], len: u32) -> bool {
+    let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+    u32::from(a) & mask == u32::from(Ipv4Addr::from(net)) & mask
+}
+
+/// True when `a` lies in `net`/`len`.
+fn in_v6(a: Ipv6Addr, net: Ipv6Addr, len: u32) -> bool {
+    let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
+    u128::from(a) & mask == u128::from(net) & mask
+}
+
+/// The class of an IPv4 address (IANA IPv4 special-purpose registry).
+pub fn classify_v4(a: Ipv4Addr) -> Verdict {
+    // Order matters where ranges nest: the metadata host sits in 100.64/10.
+    let never: &[([u8; 4], u32, &str)] = &[
+        (
+            [169, 254, 0, 0],
+            16,
+            "a link-local address (where cloud metadata services live)",
+        ),
+        ([100, 100, 100, 200], 32, "a cloud metadata address"),
+        ([255, 255, 255, 255], 32, "the broadcast address"),
+        ([224, 0, 0, 0], 4, "a multicast address"),
+        ([240, 0, 0, 0], 4, "a reserved address (240.0.0.0/4)"),
+        (
+            [192, 0, 0, 0],
+            24,
+            "an IETF protocol assignment (192.0.0.0/24)",
+        ),
+        ([192, 0, 2, 0], 24, "a documentation address (192.0.2.0/24)"),
+        (
+            [198, 51, 100, 0],
+            24,
+            "a documentation address (198.51.100.0/24)",
+        ),
+        (
+            [203, 0, 113, 0],
+            24,
+            "a documentation address (203.0.113.0/24)",
+        ),
+        (
+            [192, 88, 99, 0],
+            24,
+            "the retired 6to4 relay anycast range (192.88.99.0/24)",
+        ),
+    ];
+    let private: &[([u8; 4], u32, &str)] = &[
+        ([127, 0, 0, 0], 8, "a loopback address"),
+        ([0, 0, 0, 0], 8, "a \"this network\" address (0.0.0.0/8)"),
+        ([10, 0, 0, 0], 8, "a private network address"),
+        ([172, 16, 0, 0], 12, "a private network address"),
+        ([192, 168, 0, 0], 16, "a private network address"),
+        ([100, 64, 0, 0], 10, "a shared (carrier-grade NAT) address"),
+        (
+            [198, 18, 0, 0],
+            15,
+            "a benchmarking address (198.18.0.0/15)",
+        ),
+    ];
+    if let Some((_, _, why)) = never.iter().find(|(n, l, _)| in_v4(a, *n, *l)) {
+        return Verdict::never(why);
+    }
+    if let Some((_, _, why)) = private.iter().find(|(n, l, _)| in_v4(a, *n, *l)) {
+        return Verdict::private(why);
+    }
+    Verdict::global()
+}
+
+/// The class of an IPv6 address (IANA IPv6 special-purpose registry), with
+/// the IPv4 address of the forms that carry one decoded and judged.
+pub fn classify_v6(a: Ipv6Addr) -> Verdict {
+    let s = a.segments();
+    let low32 = Ipv4Addr::from((u32::from(s[6]) << 16) | u32::from(s[7]));
+    let net = |t: &str| t.parse::<Ipv6Addr>().unwrap_or(Ipv6Addr::UNSPECIFIED);
+    if in_v6(a, net("fe80::"), 10) {
+        return Verdict::never("a link-local address (where cloud metadata services live)");
+    }
+    if a == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) {
+        return Verdict::never("a cloud metadata address");
+    }
+    if a.is_multicast() {
+        return Verdict::never("a multicast address");
+    }
+    if a.is_loopback() {
+        return Verdict::private("a loopback address");
+    }
+    if a.is_unspecified() {
+        return Verdict::private("an unspecified address");
+    }
+    if in_v6(a, net("::ffff:0:0"), 96) {
+        return Verdict::embedded("an IPv4-mapped", low32);
+    }
+    if in_v6(a, net("::"), 96) {
+        return Verdict::embedded("an IPv4-compatible", low32);
+    }
+    if in_v6(a, net("64:ff9b::"), 96) {
+        return Verdict::embedded("a NAT64", low32);
+    }
+    if in_v6(a, net("64:ff9b:1::"), 48) {
+        return Verdict::never(
+            "a local-use NAT64 address (64:ff9b:1::/48), whose IPv4 address cannot be told without the network's prefix length",
+        );
+    }
+    if in_v6(a, net("2002::"), 16) {
+        let v4 = Ipv4Addr::from((u32::from(s[1]) << 16) | u32::from(s[2]));
+        return Verdict::embedded("a 6to4", v4);
+    }
+    if in_v6(a, net("2001::"), 32) {
+        let server = Ipv4Addr::from((u32::from(s[2]) << 16) | u32::from(s[3]));
+        let client = Ipv4Addr::from(!u32::from(low32));
+        let s = Verdict::embedded("a Teredo", server);
+        let c = Verdict::embedded("a Teredo", client);
+        return if c.class >= s.class { c } else { s };
+    }
+    let private: &[(&str, u32, &str)] = &[
+        ("fc00::", 7, "a private network address (unique local)"),
+        ("fec0::", 10, "a site-local address (deprecated, private)"),
+        ("2001:2::", 48, "a benchmarking address (2001:2::/48)"),
+    ];
+    let never: &[(&str, u32, &str)] = &[
+        ("2001::", 23, "an IETF protocol assignment (2001::/23)"),
+        ("2001:db8::", 32, "a documentation address (2001:db8::/32)"),
+        ("3fff::", 20, "a documentation address (3fff::/20)"),
+        ("100::", 64, "a discard-only address (100::/64)"),
+    ];
+    if let Some((_, _, why)) = private.iter().find(|(n, l, _)| in_v6(a, net(n), *l)) {
+        return Verdict::private(why);
+    }
+    if let Some((_, _, why)) = never.iter().find(|(n, l, _)| in_v6(a, net(n), *l)) {
+        return Verdict::never(why);
+    }
+    if !in_v6(a, net("2000::"), 3) {
+        return Verdict::never("not a global unicast address (outside 2000::/3)");
+    }
+    Verdict::global()
+}
+
+/// The class of any address.
+pub fn classify(ip: IpAddr) -> Verdict {
     match ip {
-        IpAddr::V4(a) => {
-            let o = a.octets();
-            if o[0] == 169 && o[1] == 254 {
-                return Some("a link-local address (where cloud metadata services live)");
-            }
-            if a == Ipv4Addr::new(100, 100, 100, 200) {
-                return Some("a cloud metadata address");
-            }
-            if a.is_multicast() || a.is_broadcast() {
-                return Some("a multicast or broadcast address");
-            }
-            if allow_private {
-                return None;
-            }
-            if a.is_loopback() {
-                Some("a loopback address")
-            } else if a.is_private() {
-                Some("a private network address")
-            } else if o[0] == 0 {
-                Some("an unspecified address")
-            } else if o[0] == 100 && (o[1] & 0xc0) == 64 {
-                Some("a shared (carrier-grade NAT) address")
-            } else {
-                None
-            }
-        }
-        IpAddr::V6(a) => {
-            let s = a.segments();
-            if (s[0] & 0xffc0) == 0xfe80 {
-                return Some("a link-local address (where cloud metadata services live)");
-            }
-            if a == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) {
-                return Some("a cloud metadata address");
-            }
-            if a.is_multicast() {
-                return Some("a multicast address");
-            }
-            if allow_private {
-                return None;
-            }
-            if a.is_loopback() {
-                Some("a loopback address")
-            } else if a.is_unspecified() {
-                Some("an unspecified address")
-            } else if (s[0] & 0xfe00) == 0xfc00 {
-                Some("a private network address (unique local)")
-            } else {
-                None
-            }
-        }
+        IpAddr::V4(a) => classify_v4(a),
+        IpAddr::V6(a) => classify_v6(a),
+    }
+}
+
+/// Why `ip` may not be a webhook target, or `None` when it may.
+pub fn forbidden_ip(ip: IpAddr, allow_private: bool) -> Option<String> {
+    let v = classify(ip);
+    match v.class {
+        Class::Global => None,
+        Class::Private if allow_private => None,
+        Class::Private | Class::Never => Some(v.why),
     }
 }
 
@@ -113,16 +291,17 @@ pub fn check_target_url(u: &str, allow_private: bool) -> Result<url::Url, String
     Ok(parsed)
 }
 
-/// [`forbidden_ip`] as a message that completes "webhook_url …", saying
+/// [`classify`] as a message that completes "webhook_url …", saying
 /// whether `allow_private_targets` would allow the address.
 fn check_ip(ip: IpAddr, allow_private: bool) -> Result<(), String> {
-    match forbidden_ip(ip, allow_private) {
-        None => Ok(()),
-        Some(why) if forbidden_ip(ip, true).is_some() => {
-            Err(format!("points to {ip}, {why}, which is never allowed"))
-        }
-        Some(why) => Err(format!(
-            "points to {ip}, {why}; set [webhooks] allow_private_targets = true to allow it"
+    let v = classify(ip);
+    match v.class {
+        Class::Global => Ok(()),
+        Class::Private if allow_private => Ok(()),
+        Class::Never => Err(format!("points to {ip}, {}, which is never allowed", v.why)),
+        Class::Private => Err(format!(
+            "points to {ip}, {}; set [webhooks] allow_private_targets = true to allow it",
+            v.why
         )),
     }
 }
@@ -131,35 +310,196 @@ fn check_ip(ip: IpAddr, allow_private: bool) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    use Class::{Global, Never, Private};
+
+    /// Every target URL with the class its host must get. Each row is
+    /// checked in both `allow_private_targets` modes.
+    const TABLE: &[(&str, Class)] = &[
+        // The examples of issue 10, all accepted before it.
+        ("http://198.18.0.1/", Private),
+        ("http://192.0.0.170/", Never),
+        ("http://240.0.0.1/", Never),
+        ("http://[fec0::1]/", Private),
+        ("http://[::127.0.0.1]/", Private),
+        ("http://[64:ff9b::a9fe:a9fe]/", Never),
+        ("http://[64:ff9b::7f00:1]/", Private),
+        ("http://[2002:a9fe:a9fe::1]/", Never),
+        // Public forms.
+        ("https://1.1.1.1/hook", Global),
+        ("https://8.8.8.8/", Global),
+        ("http://[2606:4700::1111]/", Global),
+        ("http://[2a00:1450:4001:80b::200e]/", Global),
+        ("http://[2002:0101:0101::1]/", Global),
+        ("http://[64:ff9b::1.1.1.1]/", Global),
+        ("http://[::ffff:1.1.1.1]/", Global),
+        ("http://[::1.1.1.1]/", Global),
+        // Teredo: server 65.54.227.120, client 1.1.1.1 (inverted).
+        ("http://[2001:0:4136:e378:8000:63bf:fefe:fefe]/", Global),
+        ("https://hooks.example.com/lnurld", Global),
+        // Just outside refused ranges.
+        ("http://198.20.0.1/", Global),
+        ("http://172.32.0.1/", Global),
+        ("http://100.128.0.1/", Global),
+        ("http://223.255.255.255/", Global),
+        ("http://192.0.1.1/", Global),
+        // IPv4 special-purpose registry (and multicast, broadcast).
+        ("http://0.0.0.0/", Private),
+        ("http://0.1.2.3/", Private),
+        ("http://10.0.0.1/", Private),
+        ("http://100.64.0.1/", Private),
+        ("http://100.127.255.254/", Private),
+        ("http://127.0.0.1:9000/hook", Private),
+        ("http://127.255.0.1/", Private),
+        ("http://2130706433/", Private),
+        ("http://0x7f.1/", Private),
+        ("http://172.16.3.4/", Private),
+        ("http://172.31.255.255/", Private),
+        ("http://192.168.1.1/", Private),
+        ("http://198.19.255.255/", Private),
+        ("http://169.254.169.254/latest/meta-data", Never),
+        ("http://169.254.1.1/", Never),
+        ("http://100.100.100.200/", Never),
+        ("http://192.0.0.1/", Never),
+        ("http://192.0.0.9/", Never),
+        ("http://192.0.2.1/", Never),
+        ("http://192.88.99.1/", Never),
+        ("http://198.51.100.7/", Never),
+        ("http://203.0.113.9/", Never),
+        ("http://224.0.0.1/", Never),
+        ("http://239.255.255.250/", Never),
+        ("http://255.255.255.255/", Never),
+        ("http://250.1.2.3/", Never),
+        // IPv6 special-purpose registry and what lies outside 2000::/3.
+        ("http://[::1]/", Private),
+        ("http://[::]/", Private),
+        ("http://[fc00::1]/", Private),
+        ("http://[fd12:3456::1]/", Private),
+        ("http://[fec0::1]/", Private),
+        ("http://[feff::1]/", Private),
+        ("http://[2001:2::1]/", Private),
+        ("http://[fe80::1]/", Never),
+        ("http://[febf::1]/", Never),
+        ("http://[fd00:ec2::254]/", Never),
+        ("http://[ff02::1]/", Never),
+        ("http://[ff0e::1]/", Never),
+        ("http://[100::1]/", Never),
+        ("http://[2001:db8::1]/", Never),
+        ("http://[3fff::1]/", Never),
+        ("http://[3fff:fff::1]/", Never),
+        ("http://[2001:10::1]/", Never),
+        ("http://[2001:1::1]/", Never),
+        ("http://[2001:1ff::1]/", Never),
+        ("http://[5f00::1]/", Never),
+        ("http://[4000::1]/", Never),
+        ("http://[1000::1]/", Never),
+        ("http://[::ffff:0:7f00:1]/", Never),
+        ("http://[64:ff9b:1::a9fe:a9fe]/", Never),
+        ("http://[64:ff9b:1::1.1.1.1]/", Never),
+        // Just outside: still global.
+        ("http://[2001:200::1]/", Global),
+        ("http://[2001:db9::1]/", Global),
+        ("http://[3fff:1000::1]/", Global),
+        ("http://[2003::1]/", Global),
+        // Embedded IPv4 in every decoded form.
+        ("http://[::ffff:127.0.0.1]/", Private),
+        ("http://[::ffff:10.0.0.1]/", Private),
+        ("http://[::ffff:169.254.169.254]/", Never),
+        ("http://[::ffff:198.18.0.1]/", Private),
+        ("http://[::ffff:240.0.0.1]/", Never),
+        ("http://[::169.254.169.254]/", Never),
+        ("http://[::10.1.2.3]/", Private),
+        ("http://[64:ff9b::10.0.0.1]/", Private),
+        ("http://[64:ff9b::192.0.2.1]/", Never),
+        ("http://[64:ff9b::100.100.100.200]/", Never),
+        ("http://[2002:7f00:1::1]/", Private),
+        ("http://[2002:c0a8:101::1]/", Private),
+        ("http://[2002:e000:1::1]/", Never),
+        // Teredo: client 127.0.0.1 (inverted: 80ff:fffe), public server.
+        ("http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/", Private),
+        // Teredo: client 169.254.169.254, public server.
+        ("http://[2001:0:4136:e378:8000:63bf:5601:5601]/", Never),
+        // Teredo: server 10.0.0.1, public client 1.1.1.1.
+        ("http://[2001:0:a00:1:8000:63bf:fefe:fefe]/", Private),
+        // Teredo: server link-local, client loopback: the stricter wins.
+        ("http://[2001:0:a9fe:a9fe:8000:63bf:80ff:fffe]/", Never),
+        // Names.
+        ("http://localhost:8080/", Private),
+        ("http://api.localhost/", Private),
+        ("http://metadata.google.internal/", Never),
+        ("http://METADATA.goog./", Never),
+        ("http://metadata/", Never),
+    ];
+
     #[test]
-    fn targets_are_checked() {
+    fn every_target_gets_its_class_in_both_modes() {
+        for &(target, class) in TABLE {
+            let strict = check_target_url(target, false);
+            let open = check_target_url(target, true);
+            match class {
+                Global => {
+                    assert!(strict.is_ok(), "{target}: {strict:?}");
+                    assert!(open.is_ok(), "{target}: {open:?}");
+                }
+                Private => {
+                    let e = strict.expect_err(target);
+                    assert!(e.contains("allow_private_targets = true"), "{target}: {e}");
+                    assert!(open.is_ok(), "{target}: {open:?}");
+                }
+                Never => {
+                    let e = strict.expect_err(target);
+                    assert!(e.contains("never allowed"), "{target}: {e}");
+                    let e = open.expect_err(target);
+                    assert!(e.contains("never allowed"), "{target}: {e}");
+                }
+            }
+        }
+    }
+
+    /// The delivery worker checks resolved addresses with `forbidden_ip`:
+    /// it must agree with the URL check on every literal in the table.
+    #[test]
+    fn resolved_addresses_get_the_same_verdict() {
+        for &(target, class) in TABLE {
+            let u = url::Url::parse(target).expect("table URLs parse");
+            let ip = match u.host() {
+                Some(url::Host::Ipv4(a)) => IpAddr::V4(a),
+                Some(url::Host::Ipv6(a)) => IpAddr::V6(a),
+                _ => continue,
+            };
+            assert_eq!(classify(ip).class, class, "{target}");
+            assert_eq!(
+                forbidden_ip(ip, false).is_none(),
+                class == Global,
+                "{target}"
+            );
+            assert_eq!(forbidden_ip(ip, true).is_none(), class != Never, "{target}");
+        }
+    }
+
+    #[test]
+    fn messages_name_the_embedded_address() {
+        let e = check_target_url("http://[2002:a9fe:a9fe::1]/", true).expect_err("6to4 metadata");
+        assert!(e.contains("6to4 address of 169.254.169.254"), "{e}");
+        assert!(e.contains("link-local"), "{e}");
+        let e = check_target_url("http://[64:ff9b::7f00:1]/", false).expect_err("NAT64 loopback");
+        assert!(
+            e.contains("NAT64 address of 127.0.0.1, a loopback address"),
+            "{e}"
+        );
+        let e = check_target_url("http://198.18.0.1/", false).expect_err("benchmarking");
+        assert!(e.contains("benchmarking"), "{e}");
+    }
+
+    #[test]
+    fn only_http_urls_with_a_host() {
         for bad in [
-            "http://169.254.169.254/latest/meta-data",
-            "http://169.254.1.1/",
-            "http://[fe80::1]/",
-            "http://[fd00:ec2::254]/",
-            "http://100.100.100.200/",
-            "http://metadata.google.internal/",
-            "http://[::ffff:169.254.169.254]/",
             "ftp://example.com/",
             "not a url",
+            "file:///etc/passwd",
+            "mailto:a@b.c",
         ] {
             assert!(check_target_url(bad, true).is_err(), "{bad}");
             assert!(check_target_url(bad, false).is_err(), "{bad}");
         }
-        for private in [
-            "http://127.0.0.1:9000/hook",
-            "http://10.0.0.1/",
-            "http://172.16.3.4/",
-            "http://192.168.1.1/",
-            "http://[::1]/",
-            "http://[fc00::1]/",
-            "http://localhost:8080/",
-            "http://0.0.0.0/",
-        ] {
-            assert!(check_target_url(private, true).is_ok(), "{private}");
-            assert!(check_target_url(private, false).is_err(), "{private}");
-        }
-        assert!(check_target_url("https://hooks.example.com/lnurld", false).is_ok());
     }
 }

@@ -32,6 +32,7 @@ both_dbs!(
     two_instances_deliver_each_event_once,
     forbidden_targets_are_refused_at_creation,
     expired_invoices_emit_an_event,
+    special_purpose_targets_are_refused_with_a_clear_400,
 );
 
 // ---------------------------------------------------------------------------
@@ -508,6 +509,75 @@ async fn forbidden_targets_are_refused_at_creation(db: TestDb) {
     c.webhooks.allow_private_targets = true;
     let e = c.validate().unwrap_err().to_string();
     assert!(e.contains("webhooks.url"), "{e}");
+    strict.stop(true).await;
+    lax.stop(true).await;
+}
+
+/// The special-purpose and IPv4-in-IPv6 targets of issue 10, each refused
+/// with a 400 naming what the address is, and no link written. Only the
+/// admin API is called: nothing is ever sent to these addresses.
+async fn special_purpose_targets_are_refused_with_a_clear_400(db: TestDb) {
+    let fake = FakeLnd::start().await;
+    let strict = TestApp::start(&db, Node::Lnd(&fake)).await;
+    let lax = start_app(&db, &fake, None).await;
+    // (url, words in the message, refused even with allow_private_targets)
+    let cases = [
+        ("http://198.18.0.1/hook", "benchmarking", false),
+        ("http://192.0.0.170/hook", "IETF protocol assignment", true),
+        ("http://240.0.0.1/hook", "reserved", true),
+        ("http://[fec0::1]/hook", "site-local", false),
+        (
+            "http://[::127.0.0.1]/hook",
+            "IPv4-compatible address of 127.0.0.1",
+            false,
+        ),
+        (
+            "http://[64:ff9b::a9fe:a9fe]/hook",
+            "NAT64 address of 169.254.169.254",
+            true,
+        ),
+        (
+            "http://[64:ff9b::7f00:1]/hook",
+            "NAT64 address of 127.0.0.1",
+            false,
+        ),
+        (
+            "http://[2002:a9fe:a9fe::1]/hook",
+            "6to4 address of 169.254.169.254",
+            true,
+        ),
+    ];
+    for (url, words, never) in cases {
+        let (ws, wv, ps, pv) = try_both(&strict, url).await;
+        for (status, body) in [(ws, &wv), (ps, &pv)] {
+            assert_eq!(status, 400, "{url}: {body}");
+            assert_eq!(body["error"]["code"], "invalid_request", "{body}");
+            let msg = body["error"]["message"].as_str().unwrap_or_default();
+            assert!(
+                msg.contains("webhook_url") && msg.contains(words),
+                "{url}: {msg}"
+            );
+        }
+        let (s, v) = strict
+            .api(
+                Method::POST,
+                "/api/v1/webhooks/endpoints/secret",
+                Some(json!({ "url": url })),
+            )
+            .await;
+        assert_eq!(s, 400, "{url}: {v}");
+        if never {
+            let (ws, wv, ps, pv) = try_both(&lax, url).await;
+            assert_eq!((ws, ps), (400, 400), "{url}: {wv} {pv}");
+            let msg = wv["error"]["message"].as_str().unwrap_or_default();
+            assert!(msg.contains("never allowed"), "{url}: {msg}");
+        }
+    }
+    for path in ["/api/v1/withdraw-links", "/api/v1/pay-links"] {
+        let (s, v) = strict.api(Method::GET, path, None).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["data"].as_array().map(Vec::len), Some(0), "{path}: {v}");
+    }
     strict.stop(true).await;
     lax.stop(true).await;
 }
