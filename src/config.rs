@@ -122,6 +122,10 @@ pub struct NodeConfig {
     pub tls_cert: Option<PathBuf>,
     /// Macaroon: a file path, or the hex of the macaroon itself.
     pub macaroon: Option<String>,
+    /// File holding the dev node's key (created 0600 on first start).
+    /// Default: `lnurld-dev-node.key` beside the SQLite file, or in the
+    /// working directory.
+    pub dev_key_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for NodeConfig {
@@ -139,6 +143,7 @@ impl std::fmt::Debug for NodeConfig {
             .field("endpoint", &self.endpoint)
             .field("tls_cert", &self.tls_cert)
             .field("macaroon", &macaroon)
+            .field("dev_key_file", &self.dev_key_file)
             .finish()
     }
 }
@@ -172,6 +177,7 @@ impl Default for NodeConfig {
             endpoint: None,
             tls_cert: None,
             macaroon: None,
+            dev_key_file: None,
         }
     }
 }

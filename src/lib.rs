@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod db;
+pub mod files;
 pub mod lnurl;
 pub mod metrics;
 pub mod node;
@@ -86,7 +87,12 @@ type Backend = (Arc<dyn LightningNode>, Option<Arc<DevNode>>);
 fn connect_node(config: &Config, dir: &Path) -> Result<Backend, StartError> {
     Ok(match config.node.kind {
         NodeKind::Dev => {
-            let dev = Arc::new(DevNode::open(&dir.join("lnurld-dev-node.key"))?);
+            let key_file = config
+                .node
+                .dev_key_file
+                .clone()
+                .unwrap_or_else(|| dir.join("lnurld-dev-node.key"));
+            let dev = Arc::new(DevNode::open(&key_file)?);
             (dev.clone(), Some(dev))
         }
         NodeKind::Lnd => {

@@ -139,6 +139,29 @@ impl DbUrl {
     }
 }
 
+/// Creates the SQLite file owner-only (0600) before SQLite opens it: SQLite
+/// gives its `-wal` and `-shm` files the main file's mode, so all three
+/// stay private. An existing file (or `-wal`/`-shm`) that others may read
+/// is reported at WARN. In-memory and `file:` URI names are SQLite's.
+fn create_sqlite_file(path: &Path) -> Result<(), DbError> {
+    let name = path.to_string_lossy();
+    if name == ":memory:" || name.starts_with("file:") {
+        return Ok(());
+    }
+    crate::files::create_private_if_missing(path).map_err(|e| {
+        DbError::Unavailable(format!(
+            "cannot create the SQLite file {}: {e}",
+            path.display()
+        ))
+    })?;
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        crate::files::warn_if_exposed(Path::new(&side));
+    }
+    Ok(())
+}
+
 /// Hides a password in a URL before it reaches a message or a log.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
@@ -204,6 +227,9 @@ impl Db {
     /// Opens a pool (making one connection first so a bad URL or password is
     /// reported at start, not on the first request).
     pub fn connect(url: &DbUrl, max_connections: u32) -> Result<Db, DbError> {
+        if let DbUrl::Sqlite(path) = url {
+            create_sqlite_file(path)?;
+        }
         // Fail fast with the driver's own message.
         drop(url.connect()?);
         let pool = r2d2::Pool::builder()

@@ -65,27 +65,33 @@ fn random32() -> [u8; 32] {
 }
 
 impl DevNode {
-    /// Loads the node key from `key_file`, creating it on first start.
+    /// Loads the node key from `key_file`, creating it (mode 0600) on first
+    /// start.
     pub fn open(key_file: &Path) -> Result<DevNode, NodeError> {
         let key = match std::fs::read_to_string(key_file) {
-            Ok(text) => hex::decode(text.trim())
-                .ok()
-                .and_then(|b| SecretKey::from_slice(&b).ok())
-                .ok_or_else(|| {
-                    NodeError::Protocol(format!(
-                        "dev node key file {} is not a 32-byte hex key",
-                        key_file.display()
-                    ))
-                })?,
+            Ok(text) => {
+                crate::files::warn_if_exposed(key_file);
+                hex::decode(text.trim())
+                    .ok()
+                    .and_then(|b| SecretKey::from_slice(&b).ok())
+                    .ok_or_else(|| {
+                        NodeError::Protocol(format!(
+                            "dev node key file {} is not a 32-byte hex key",
+                            key_file.display()
+                        ))
+                    })?
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let k = SecretKey::from_slice(&random32())
                     .map_err(|e| NodeError::Protocol(e.to_string()))?;
-                std::fs::write(key_file, hex::encode(k.secret_bytes())).map_err(|e| {
-                    NodeError::Protocol(format!(
-                        "cannot write dev node key {}: {e}",
-                        key_file.display()
-                    ))
-                })?;
+                crate::files::write_private(key_file, &hex::encode(k.secret_bytes())).map_err(
+                    |e| {
+                        NodeError::Protocol(format!(
+                            "cannot write dev node key {}: {e}",
+                            key_file.display()
+                        ))
+                    },
+                )?;
                 k
             }
             Err(e) => {

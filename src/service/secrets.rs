@@ -73,6 +73,7 @@ impl ServerKeys {
         }
         match std::fs::read_to_string(key_file) {
             Ok(text) => {
+                crate::files::warn_if_exposed(key_file);
                 let b = hex::decode(text.trim())
                     .ok()
                     .and_then(|b| <[u8; 32]>::try_from(b).ok())
@@ -87,7 +88,7 @@ impl ServerKeys {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut b = [0u8; 32];
                 rand::rngs::OsRng.fill_bytes(&mut b);
-                write_private(key_file, &hex::encode(b)).map_err(|e| {
+                crate::files::write_private(key_file, &hex::encode(b)).map_err(|e| {
                     Error::Internal(format!(
                         "cannot create key file {}: {e}",
                         key_file.display()
@@ -166,21 +167,6 @@ impl ServerKeys {
             })?;
         String::from_utf8(pt).map_err(|_| Error::Internal("stored secret is not UTF-8".into()))
     }
-}
-
-/// Writes a file readable by its owner only.
-pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
-    f.write_all(contents.as_bytes())?;
-    f.sync_all()
 }
 
 #[cfg(test)]

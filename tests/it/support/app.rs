@@ -48,6 +48,9 @@ pub fn test_config(db: &TestDb, node: Node<'_>, port: u16) -> Config {
         secret_key: Some(TEST_SECRET_KEY.into()),
         ..Config::default()
     };
+    // Beside the test database: on PostgreSQL the default is the working
+    // directory, which for tests is the source tree.
+    c.node.dev_key_file = Some(db.dir().join("lnurld-dev-node.key"));
     c.withdraw.payment_timeout_secs = 2;
     c.withdraw.lease_secs = 2;
     if let Node::Lnd(fake) = node {

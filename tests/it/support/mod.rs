@@ -4,6 +4,7 @@ pub mod app;
 pub mod db;
 pub mod fake_lnd;
 pub mod receiver;
+pub mod serve;
 pub mod wallet;
 
 use std::future::Future;
