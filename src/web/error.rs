@@ -124,10 +124,17 @@ impl Surfaces {
     }
 }
 
-/// Logs the cause of our own trouble; a caller's mistake is not logged.
-fn log_cause(surface: &'static str, route: &str, e: &Error) {
+/// Logs a failed request at the level its code calls for. ERROR means the
+/// operator must act (the node or the database is down, a bug), so only
+/// our own trouble is logged there. A caller's mistake (unknown link, bad
+/// amount, bad invoice, bad token, spent link) is DEBUG: anyone can send
+/// those, and they must not be able to fill the operator's error alerts.
+pub(super) fn log_cause(surface: &'static str, route: &str, e: &Error) {
+    let code = e.code().as_str();
     if e.code().is_ours() {
-        tracing::error!(surface, route, code = e.code().as_str(), error = %e, "request failed");
+        tracing::error!(surface, route, code, error = %e, "request failed");
+    } else {
+        tracing::debug!(surface, route, code, error = %e, "request refused");
     }
 }
 

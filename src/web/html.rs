@@ -46,6 +46,8 @@ pub fn render<T: Template>(status: StatusCode, tpl: &T) -> HttpResponse {
     match tpl.render() {
         Ok(body) => html(status, body),
         Err(e) => {
+            // ERROR: no request can make a template fail (askama fails only
+            // when a value's Display does), so this is a bug to fix.
             tracing::error!(error = %e, "page template failed");
             // The message page is plain; if even that fails, say it in text.
             match (MessagePage {

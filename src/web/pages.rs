@@ -166,7 +166,7 @@ async fn withdraw_status(svc: web::Data<Services>, secret: web::Path<String>) ->
             "error": {"code": "not_found", "message": "unknown withdraw link"}
         })),
         Err(e) => {
-            tracing::error!(error = %e, "withdraw status failed");
+            super::error::log_cause("page", "withdraw_status", &e);
             HttpResponse::ServiceUnavailable().json(serde_json::json!({
                 "error": {"code": "unavailable", "message": "temporary server problem"}
             }))

@@ -6,6 +6,7 @@ mod cli;
 mod db;
 mod files;
 mod health;
+mod logs;
 mod node_dev;
 mod node_lnd;
 mod pages;
