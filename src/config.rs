@@ -46,6 +46,10 @@ pub struct Config {
     pub public_url: String,
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// Whether `public_url` was given (file, env or flag); when it was not,
+    /// it follows `listen`.
+    #[serde(skip)]
+    pub public_url_set: bool,
     /// `sqlite://path` (default `sqlite://lnurld.db`) or `postgres://…`.
     pub database_url: String,
     /// Size of the database connection pool.
@@ -76,6 +80,7 @@ impl Default for Config {
         Config {
             public_url: "http://127.0.0.1:8080".into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url_set: false,
             database_url: "sqlite://lnurld.db".into(),
             database_max_connections: 10,
             secret_key: None,
@@ -285,6 +290,17 @@ impl Default for WebhooksConfig {
     }
 }
 
+/// The public URL when none is given: the listen address itself when it is
+/// a loopback one, else this machine's loopback on the same port (a start
+/// warns that only this machine can reach it).
+fn follow_listen(listen: SocketAddr) -> String {
+    if listen.ip().is_loopback() {
+        format!("http://{listen}")
+    } else {
+        format!("http://127.0.0.1:{}", listen.port())
+    }
+}
+
 /// Values given as command-line flags (highest precedence).
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -333,6 +349,7 @@ impl Config {
                 .map_err(|p| ConfigError::new(&name, p))?;
         }
 
+        let public_url_set = table.contains_key("public_url") || flags.public_url.is_some();
         let mut config: Config =
             toml::Value::Table(table)
                 .try_into()
@@ -348,6 +365,10 @@ impl Config {
         }
         if let Some(d) = &flags.database_url {
             config.database_url = d.clone();
+        }
+        config.public_url_set = public_url_set;
+        if !public_url_set {
+            config.public_url = follow_listen(config.listen);
         }
         config.validate()?;
         Ok(config)
@@ -523,6 +544,36 @@ impl Config {
         Ok(())
     }
 
+    /// What a start should warn about: settings that are valid but probably
+    /// not what the operator meant, one line each.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let Ok(url) = self.public_url() else {
+            return out;
+        };
+        let on_this_machine = match url.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        if !self.public_url_set && !self.listen.ip().is_loopback() {
+            out.push(format!(
+                "public_url is not set, so links point at {}, which only this machine can reach; set public_url to the address wallets use",
+                self.public_url
+            ));
+        } else if self.public_url_set
+            && on_this_machine
+            && url.port_or_known_default() != Some(self.listen.port())
+        {
+            out.push(format!(
+                "public_url {} is on this machine but not on the port lnurld listens on ({}): wallets and pages will find nothing there",
+                self.public_url, self.listen
+            ));
+        }
+        out
+    }
+
     /// The parsed public URL, checked: https, or http for localhost/.onion.
     pub fn public_url(&self) -> Result<Url, ConfigError> {
         let url = Url::parse(&self.public_url)
@@ -626,6 +677,57 @@ mod tests {
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(!shown.contains("0201036c6e64"), "{shown}");
         assert!(shown.contains("public_url"));
+    }
+
+    #[test]
+    fn public_url_follows_listen_unless_given() {
+        let listen = |l: &str, url: Option<&str>| {
+            let flags = Overrides {
+                listen: Some(l.parse().unwrap()),
+                public_url: url.map(str::to_owned),
+                ..Overrides::default()
+            };
+            Config::load(Some(Path::new("/dev/null")), Vec::new(), &flags).unwrap()
+        };
+        let c = listen("127.0.0.1:44473", None);
+        assert_eq!(c.public_url, "http://127.0.0.1:44473");
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+        assert_eq!(listen("[::1]:9000", None).public_url, "http://[::1]:9000");
+        // Given, on this machine, on another port: allowed, with a warning.
+        let c = listen("127.0.0.1:44473", Some("http://127.0.0.1:8080"));
+        assert_eq!(c.public_url, "http://127.0.0.1:8080");
+        assert!(
+            c.warnings()[0].contains("127.0.0.1:44473"),
+            "{:?}",
+            c.warnings()
+        );
+        // Behind a proxy: no warning whatever the ports.
+        let c = listen("127.0.0.1:44473", Some("https://pay.example.com"));
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+        // On every interface, with nothing given: only this machine can
+        // follow the links, and the start says so.
+        let c = listen("0.0.0.0:7000", None);
+        assert_eq!(c.public_url, "http://127.0.0.1:7000");
+        assert!(
+            c.warnings()[0].contains("only this machine"),
+            "{:?}",
+            c.warnings()
+        );
+        // From the file or the environment counts as given.
+        let c = Config::load(
+            Some(Path::new("/dev/null")),
+            vec![(
+                "LNURLD_PUBLIC_URL".to_owned(),
+                "http://localhost:8080".to_owned(),
+            )],
+            &Overrides {
+                listen: Some("127.0.0.1:9999".parse().unwrap()),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.public_url, "http://localhost:8080");
+        assert_eq!(c.warnings().len(), 1);
     }
 
     #[test]

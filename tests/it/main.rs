@@ -3,6 +3,7 @@ mod support;
 
 mod availability;
 mod cli;
+mod cli_output;
 mod db;
 mod files;
 mod health;

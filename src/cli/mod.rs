@@ -1,0 +1,220 @@
+//! The command line: `serve`, `migrate`, `token create`, `withdraw …`.
+//! CLI commands work on the same database as the server, through the same
+//! service layer.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+
+use lnurld::config::{Config, LogFormat, NodeKind, Overrides};
+use lnurld::qr::QrError;
+use lnurld::{App, NodeCheck};
+
+use out::out;
+
+mod amount;
+mod out;
+mod pay;
+mod withdraw;
+
+#[derive(Parser)]
+#[command(
+    name = "lnurld",
+    version,
+    about = "A self-hosted LNURL server in front of your own LND"
+)]
+struct Cli {
+    /// Config file (default: lnurld.toml in the working directory, if present).
+    #[arg(long, global = true, env = "LNURLD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on (overrides `listen`).
+    #[arg(long, global = true)]
+    listen: Option<std::net::SocketAddr>,
+    /// Public base URL (overrides `public_url`).
+    #[arg(long, global = true)]
+    public_url: Option<String>,
+    /// Database URL (overrides `database_url`).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (and its background workers).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Admin API tokens.
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// LNURL-withdraw links.
+    #[command(subcommand)]
+    Withdraw(withdraw::WithdrawCmd),
+    /// LNURL-pay links.
+    #[command(subcommand)]
+    Pay(pay::PayCmd),
+    /// Lightning Addresses (pay links with a username).
+    #[command(subcommand)]
+    Address(pay::AddressCmd),
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Create a token; it is printed once and stored only as a hash.
+    Create {
+        /// A name to recognise it by.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+/// Entry point.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let overrides = Overrides {
+        listen: cli.listen,
+        public_url: cli.public_url.clone(),
+        database_url: cli.database_url.clone(),
+    };
+    let config = match Config::load(cli.config.as_deref(), std::env::vars(), &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("lnurld: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(config.log_format);
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("lnurld: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt
+        .block_on(run(cli.command, config))
+        .and_then(|()| Ok(std::io::stdout().flush()?));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output left (`| head`): it has what it wanted.
+        Err(e) if out::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lnurld: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn run(cmd: Command, config: Config) -> anyhow::Result<()> {
+    match cmd {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            App::build(config, NodeCheck::Skip).await?;
+            out!("migrations applied");
+            Ok(())
+        }
+        Command::Token(TokenCmd::Create { name }) => {
+            let app = App::build(config, NodeCheck::Skip).await?;
+            let token = app.services.tokens().create(&name).await?;
+            out!("{token}");
+            eprintln!("Store this token now: it is shown only once (lnurld keeps only its hash).");
+            Ok(())
+        }
+        Command::Withdraw(w) => withdraw::run(w, config).await,
+        Command::Pay(p) => pay::run(p, config).await,
+        Command::Address(a) => pay::run_address(a, config).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listen = config.listen;
+    let dev = config.node.kind == NodeKind::Dev;
+    let public = config.public_url.clone();
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
+    let app = App::build(config, NodeCheck::Required).await?;
+    if dev {
+        tracing::warn!("THE DEV NODE IS ACTIVE: it moves no real money. Configure [node] kind = \"lnd\" for production.");
+        eprintln!("\n  WARNING: lnurld is running on its embedded dev node (regtest). No real money moves.\n");
+    }
+    if !app.services.tokens().any_active().await? {
+        let token = app.services.tokens().create("initial").await?;
+        eprintln!("  Admin API token (shown once, stored only as a hash):\n\n    {token}\n");
+    }
+    let listener = std::net::TcpListener::bind(listen)
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let running = app.spawn(listener, workers)?;
+    tracing::info!(addr = %running.addr, public_url = %public, "lnurld listening");
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    let panics = running.stop(true).await;
+    if !panics.is_empty() {
+        // A worker died while serving (each panic was logged when seen): a
+        // supervisor should notice, so the exit status says so.
+        bail!(
+            "{} background task(s) panicked: {}",
+            panics.len(),
+            panics.join("; ")
+        );
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The closing lines of `show`/`create` for either kind of link: where a
+/// wallet and a person find it, and its QR code when asked.
+fn print_addresses(lnurl: &str, url: &str, page_url: &str, qr: bool) -> anyhow::Result<()> {
+    out!("lnurl:    {lnurl}");
+    out!("url:      {url}");
+    out!("page:     {page_url}");
+    if qr {
+        match lnurld::qr::terminal(lnurl) {
+            Ok(code) => out!("\n{code}"),
+            Err(QrError::Data(e)) => eprintln!("cannot draw the QR code: {e}"),
+            Err(e) => eprintln!("{e}"),
+        }
+    }
+    Ok(())
+}
