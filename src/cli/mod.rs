@@ -89,6 +89,7 @@ pub fn main() -> ExitCode {
         }
     };
     init_logging(config.log_format);
+    let json_logs = config.log_format == LogFormat::Json;
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -103,6 +104,11 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // The reader of our output left (`| head`): it has what it wanted.
         Err(e) if out::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        // A JSON log has JSON lines only, its last words included.
+        Err(e) if json_logs => {
+            tracing::error!(error = format!("{e:#}"), "lnurld stopped");
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("lnurld: {e:#}");
             ExitCode::FAILURE
@@ -113,8 +119,11 @@ pub fn main() -> ExitCode {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour codes only for a person at a terminal: in a file or a log
+    // collector they are noise.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
@@ -147,17 +156,24 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.listen;
     let dev = config.node.kind == NodeKind::Dev;
     let public = config.public_url.clone();
+    let text_logs = config.log_format == LogFormat::Text;
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }
     let app = App::build(config, NodeCheck::Required).await?;
     if dev {
         tracing::warn!("THE DEV NODE IS ACTIVE: it moves no real money. Configure [node] kind = \"lnd\" for production.");
-        eprintln!("\n  WARNING: lnurld is running on its embedded dev node (regtest). No real money moves.\n");
+        if text_logs {
+            eprintln!("\n  WARNING: lnurld is running on its embedded dev node (regtest). No real money moves.\n");
+        }
     }
     if !app.services.tokens().any_active().await? {
         let token = app.services.tokens().create("initial").await?;
-        eprintln!("  Admin API token (shown once, stored only as a hash):\n\n    {token}\n");
+        if text_logs {
+            eprintln!("  Admin API token (shown once, stored only as a hash):\n\n    {token}\n");
+        } else {
+            tracing::warn!(%token, "admin API token (shown once, stored only as a hash)");
+        }
     }
     let listener = std::net::TcpListener::bind(listen)
         .with_context(|| format!("cannot listen on {listen}"))?;

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use crate::support::app::{Node, TestApp, TEST_SECRET_KEY};
 use crate::support::db::TestDb;
+use crate::support::serve::Served;
 use crate::support::wallet::{wallet_invoice, withdraw_request};
 use crate::support::{eventually, free_port};
 
@@ -281,7 +282,39 @@ async fn links_follow_listen(db: TestDb) {
     );
 }
 
+async fn logs_are_all_json_or_plain_text_without_colour(db: TestDb) {
+    let json = Served::start(&db, &[("LNURLD_LOG_FORMAT", "json")], "022").await;
+    let log = json.stop();
+    let lines: Vec<Value> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}")))
+        .collect();
+    let said = |words: &str| {
+        lines.iter().any(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(words))
+        })
+    };
+    assert!(said("DEV NODE IS ACTIVE"), "{log}");
+    assert!(said("lnurld listening"), "{log}");
+    // The first start's admin token is in the JSON too, as a field.
+    let token = lines
+        .iter()
+        .find_map(|l| l["fields"]["token"].as_str())
+        .unwrap_or_else(|| panic!("a token line: {log}"));
+    assert!(token.starts_with("lnurld_"), "{token}");
+
+    // Plain text into a file: the banner, and no terminal colour codes.
+    let text = Served::start(&db, &[], "022").await.stop();
+    assert!(text.contains("lnurld listening"), "{text}");
+    assert!(text.contains("No real money moves"), "{text}");
+    assert!(!text.contains('\u{1b}'), "colour codes in a file: {text:?}");
+}
+
 crate::both_dbs!(
+    logs_are_all_json_or_plain_text_without_colour,
     lists_are_tables_that_say_what_they_cut,
     show_says_states_in_words,
     a_closed_pipe_ends_quietly,
