@@ -64,6 +64,8 @@ pub enum NodeCheck {
 pub struct App {
     /// The shared services.
     pub services: Arc<Services>,
+    /// The rate limiters, shared by every HTTP worker.
+    limits: Arc<web::limits::Limits>,
 }
 
 /// Where files that live beside the database go (keys).
@@ -136,6 +138,7 @@ impl App {
             .map_err(|e| StartError::Other(e.to_string()))?;
 
         let metrics = Arc::new(metrics::Metrics::default());
+        let limits = Arc::new(web::limits::Limits::new(&config.limits));
         let (raw, dev_node) = connect_node(&config, &dir)?;
         let node: Arc<dyn LightningNode> =
             Arc::new(node::instrumented::Instrumented::new(raw, metrics.clone()));
@@ -159,7 +162,7 @@ impl App {
             instance_id: db::new_id("inst"),
             dev_node,
         }));
-        Ok(App { services })
+        Ok(App { services, limits })
     }
 
     /// Serves on `listener` and starts the workers.
@@ -168,7 +171,8 @@ impl App {
             .local_addr()
             .map_err(|e| StartError::Other(e.to_string()))?;
         let svc = self.services.clone();
-        let server = actix_web::HttpServer::new(move || web::app(svc.clone()))
+        let limits = self.limits.clone();
+        let server = actix_web::HttpServer::new(move || web::app(svc.clone(), limits.clone()))
             .workers(workers.max(1))
             .disable_signals()
             .shutdown_timeout(5)
@@ -192,8 +196,9 @@ impl App {
         ));
         let expiry = tokio::spawn(worker::invoices::sweep_expired(
             self.services.clone(),
-            shutdown_rx,
+            shutdown_rx.clone(),
         ));
+        let limits_pruner = tokio::spawn(web::limits::prune_loop(self.limits, shutdown_rx));
         Ok(Running {
             addr,
             services: self.services,
@@ -204,6 +209,7 @@ impl App {
                 watcher,
                 webhooks,
                 expiry,
+                limits_pruner,
                 tokio::spawn(async move {
                     let _ = server_task.await;
                 }),

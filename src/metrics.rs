@@ -62,10 +62,22 @@ impl Counter {
     }
 }
 
+/// The method label of an HTTP request: the standard methods by name and
+/// anything else `other`, because a method is any token a client cares to
+/// send and each label value is a series kept forever.
+pub fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    KNOWN.into_iter().find(|k| *k == method).unwrap_or("other")
+}
+
 #[derive(Default)]
 struct Inner {
-    http: BTreeMap<(String, String, u16), u64>,
-    lud_errors: BTreeMap<(String, String), u64>,
+    /// By method label, route pattern (or `unmatched`) and status.
+    http: BTreeMap<(&'static str, String, u16), u64>,
+    /// By route pattern and error code, both `'static`: closed sets.
+    lud_errors: BTreeMap<(&'static str, &'static str), u64>,
+    /// Rate-limit refusals by route pattern and which limit refused.
+    rate_limited: BTreeMap<(String, &'static str), u64>,
     node_calls: BTreeMap<(&'static str, bool), Histogram>,
     counters: [u64; Counter::ALL.len()],
 }
@@ -83,21 +95,30 @@ fn escape(s: &str) -> String {
 }
 
 impl Metrics {
-    /// One HTTP request by method, route pattern and status.
+    /// One HTTP request by method ([`method_label`]), route pattern and
+    /// status. `route` must be a registered pattern or `unmatched`, never a
+    /// request's path.
     pub fn http_request(&self, method: &str, route: &str, status: u16) {
         if let Ok(mut m) = self.inner.lock() {
             *m.http
-                .entry((method.to_owned(), route.to_owned(), status))
+                .entry((method_label(method), route.to_owned(), status))
                 .or_default() += 1;
         }
     }
 
-    /// One LUD `{"status":"ERROR"}` answer by route and reason.
-    pub fn lud_error(&self, route: &str, reason: &str) {
+    /// One LUD `{"status":"ERROR"}` answer by route pattern and reason code.
+    pub fn lud_error(&self, route: &'static str, reason: &'static str) {
         if let Ok(mut m) = self.inner.lock() {
-            *m.lud_errors
-                .entry((route.to_owned(), reason.to_owned()))
-                .or_default() += 1;
+            *m.lud_errors.entry((route, reason)).or_default() += 1;
+        }
+    }
+
+    /// One request refused by a rate limit, by route pattern (or
+    /// `unmatched`) and the limit (`ip`, `link`, `admin_auth`); never by
+    /// client.
+    pub fn rate_limited(&self, route: &str, limit: &'static str) {
+        if let Ok(mut m) = self.inner.lock() {
+            *m.rate_limited.entry((route.to_owned(), limit)).or_default() += 1;
         }
     }
 
@@ -145,6 +166,14 @@ impl Metrics {
                 "lnurld_lud_errors_total{{route=\"{}\",reason=\"{}\"}} {n}",
                 escape(route),
                 escape(reason)
+            );
+        }
+        out.push_str("# HELP lnurld_rate_limited_total Requests refused by a rate limit, by route and limit.\n# TYPE lnurld_rate_limited_total counter\n");
+        for ((route, limit), n) in &m.rate_limited {
+            let _ = writeln!(
+                out,
+                "lnurld_rate_limited_total{{route=\"{}\",limit=\"{limit}\"}} {n}",
+                escape(route)
             );
         }
         out.push_str("# HELP lnurld_node_call_seconds Latency of node backend calls.\n# TYPE lnurld_node_call_seconds histogram\n");
@@ -196,5 +225,33 @@ mod tests {
                 c.name()
             );
         }
+    }
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        let m = Metrics::default();
+        for method in [
+            "GET",
+            "POST",
+            "BREW",
+            "get",
+            "X".repeat(8192).as_str(),
+            "OTHER",
+        ] {
+            m.http_request(method, "unmatched", 404);
+        }
+        let text = m.render();
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("lnurld_http_requests_total{"))
+            .collect();
+        assert_eq!(
+            series,
+            [
+                "lnurld_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 1",
+                "lnurld_http_requests_total{method=\"POST\",route=\"unmatched\",status=\"404\"} 1",
+                "lnurld_http_requests_total{method=\"other\",route=\"unmatched\",status=\"404\"} 4",
+            ]
+        );
     }
 }

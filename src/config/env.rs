@@ -77,3 +77,23 @@ pub(super) fn de_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     let n = de_u64(d)?;
     u32::try_from(n).map_err(|_| serde::de::Error::custom(format!("{n} is too large")))
 }
+
+/// A list of strings: a TOML array, or one env var string with the items
+/// separated by commas (empty items are dropped).
+pub(super) fn de_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum L {
+        List(Vec<String>),
+        Str(String),
+    }
+    Ok(match L::deserialize(d)? {
+        L::List(v) => v,
+        L::Str(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
+}

@@ -37,6 +37,13 @@ pub enum Error {
     /// Anything else that is our fault.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A rate limit refused the request; it may be tried again after
+    /// `retry_after_secs`.
+    #[error("Too many requests, try again in {retry_after_secs} s")]
+    TooManyRequests {
+        /// Whole seconds until a retry can pass (at least 1).
+        retry_after_secs: u64,
+    },
 }
 
 /// The closed set of error codes, `snake_case` on the wire
@@ -64,11 +71,13 @@ pub enum ErrorCode {
     TemporarilyUnavailable,
     /// Our fault; the cause is in the server log.
     Internal,
+    /// A rate limit refused the request; `Retry-After` says when to retry.
+    TooManyRequests,
 }
 
 impl ErrorCode {
     /// Every code, for the README's table and its test.
-    pub const ALL: [ErrorCode; 9] = [
+    pub const ALL: [ErrorCode; 10] = [
         ErrorCode::NotFound,
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidInvoice,
@@ -78,6 +87,7 @@ impl ErrorCode {
         ErrorCode::NodeError,
         ErrorCode::TemporarilyUnavailable,
         ErrorCode::Internal,
+        ErrorCode::TooManyRequests,
     ];
 
     /// The wire text.
@@ -92,6 +102,7 @@ impl ErrorCode {
             ErrorCode::NodeError => "node_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             ErrorCode::Internal => "internal",
+            ErrorCode::TooManyRequests => "too_many_requests",
         }
     }
 
@@ -120,6 +131,7 @@ impl Error {
             Error::Invoice(e) => e.to_string(),
             Error::Node(e) => e.to_string(),
             Error::Db(e) => e.to_string(),
+            Error::TooManyRequests { .. } => self.to_string(),
         }
     }
 
@@ -135,6 +147,16 @@ impl Error {
             Error::Node(_) => ErrorCode::NodeError,
             Error::Db(DbError::Unavailable(_)) => ErrorCode::TemporarilyUnavailable,
             Error::Db(_) | Error::Internal(_) => ErrorCode::Internal,
+            Error::TooManyRequests { .. } => ErrorCode::TooManyRequests,
+        }
+    }
+
+    /// Seconds a caller should wait before trying again (`Retry-After`),
+    /// for the errors that say so.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Error::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 }

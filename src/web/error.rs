@@ -39,6 +39,7 @@ enum Page {
     NotAvailable,
     SignInNeeded,
     ServerTrouble,
+    TooManyRequests,
 }
 
 const SERVER_TROUBLE: &str = "Temporary server problem; please try again later.";
@@ -113,6 +114,13 @@ impl Surfaces {
                 "internal",
                 Page::ServerTrouble,
             ),
+            C::TooManyRequests => (
+                StatusCode::TOO_MANY_REQUESTS,
+                true,
+                None,
+                "too_many_requests",
+                Page::TooManyRequests,
+            ),
         };
         Surfaces {
             admin_status,
@@ -146,8 +154,10 @@ pub fn lud_json<T: Serialize>(body: &T) -> HttpResponse {
         .json(body)
 }
 
-/// A wallet-facing error answer.
-pub fn lud_error(svc: &Services, route: &str, e: &Error) -> HttpResponse {
+/// A wallet-facing error answer. `route` is a pattern of [`crate::paths`]
+/// and the reason label a fixed code of the table, so the metric's series
+/// stay a closed set whatever the request was.
+pub fn lud_error(svc: &Services, route: &'static str, e: &Error) -> HttpResponse {
     let s = Surfaces::of(e.code());
     log_cause("wallet", route, e);
     let reason = s.wallet_reason.map_or_else(|| e.message(), str::to_owned);
@@ -159,7 +169,7 @@ pub fn lud_error(svc: &Services, route: &str, e: &Error) -> HttpResponse {
 /// counted under `route`).
 pub fn lud_answer<T: Serialize>(
     svc: &Services,
-    route: &str,
+    route: &'static str,
     result: Result<T, Error>,
 ) -> HttpResponse {
     match result {
@@ -186,7 +196,27 @@ pub fn page_error(e: &Error) -> HttpResponse {
             "This is not available right now.",
         ),
         Page::ServerTrouble => html::server_trouble(),
+        Page::TooManyRequests => {
+            let secs = e.retry_after_secs().unwrap_or(1);
+            with_retry_after(
+                html::message(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many requests",
+                    &format!("Please wait {secs} s and try again."),
+                ),
+                secs,
+            )
+        }
     }
+}
+
+/// `res` with `Retry-After: secs`.
+fn with_retry_after(mut res: HttpResponse, secs: u64) -> HttpResponse {
+    res.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from(secs),
+    );
+    res
 }
 
 /// An admin API error.
@@ -231,6 +261,9 @@ impl ResponseError for ApiError {
         let mut res = HttpResponse::build(s.admin_status);
         if code == ErrorCode::Unauthorized {
             res.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if let Some(secs) = self.0.retry_after_secs() {
+            res.insert_header((actix_web::http::header::RETRY_AFTER, secs));
         }
         res.insert_header(("Cache-Control", "no-store"))
             .json(serde_json::json!({"error": {"code": code, "message": message}}))
