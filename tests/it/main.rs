@@ -5,6 +5,7 @@ mod availability;
 mod cli;
 mod db;
 mod health;
+mod input;
 mod node_dev;
 mod node_lnd;
 mod pages;
