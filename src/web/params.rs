@@ -12,8 +12,9 @@ use crate::text::{self, Rule};
 pub const K1: Rule = Rule::line(128);
 /// LUD-03 `pr`: lightning-invoice refuses BOLT11 invoices longer than this.
 pub const PR: Rule = Rule::line(lightning_invoice::MAX_LENGTH);
-/// LUD-06 `amount` (msat; `u64::MAX` has 20 digits).
-pub const AMOUNT: Rule = Rule::line(32);
+/// LUD-06 `amount` (msat; `u64::MAX` has 20 digits, and a longer number
+/// still reads "above the maximum" from the service's own check).
+pub const AMOUNT: Rule = Rule::line(64);
 /// LUD-12 `comment`: the most any link may allow; the link's own limit is
 /// the service's check.
 pub const COMMENT: Rule = Rule::multiline(MAX_COMMENT_ALLOWED as usize);
