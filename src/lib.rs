@@ -14,6 +14,7 @@ pub mod node;
 pub mod paths;
 pub mod qr;
 pub mod service;
+pub mod text;
 pub mod web;
 pub mod webhook_target;
 pub mod worker;

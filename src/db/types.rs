@@ -185,6 +185,13 @@ macro_rules! text_id {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+
+            /// Whether this id has the shape of a generated one. A request's
+            /// id that has not cannot name a row, so it is answered "not
+            /// found" without asking the database.
+            pub fn is_well_formed(&self) -> bool {
+                crate::text::is_id($prefix, &self.0)
+            }
         }
 
         impl std::fmt::Display for $name {

@@ -143,6 +143,9 @@ pub fn check_payer_data(spec: &PayerDataSpec, payerdata_json: &str) -> Result<()
     let object = value
         .as_object()
         .ok_or_else(|| Error::InvalidPayerData("it is not a JSON object".into()))?;
+    // Every string, also of kinds we do not read, is stored and shown.
+    crate::text::check_json("payerdata", &value, crate::text::Rule::line(4096))
+        .map_err(|e| Error::InvalidPayerData(e.to_string()))?;
 
     let text_kinds = [
         ("name", &spec.name),

@@ -46,6 +46,12 @@ pub enum Error {
     },
 }
 
+impl From<crate::text::TextError> for Error {
+    fn from(e: crate::text::TextError) -> Self {
+        Error::Invalid(e.to_string())
+    }
+}
+
 /// The closed set of error codes, `snake_case` on the wire
 /// (`{"error":{"code":…}}` on the admin API). A client branches on the
 /// code; the message is for people and may change.

@@ -8,10 +8,10 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::error::lud_answer;
-use super::params::query_param;
+use super::params::{self, query_param};
 use crate::db::types::PayLinkId;
 use crate::paths;
-use crate::service::Services;
+use crate::service::{Error, Services};
 
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -36,18 +36,26 @@ async fn pay_callback(
     id: web::Path<PayLinkId>,
     req: HttpRequest,
 ) -> HttpResponse {
-    let amount = query_param(&req, "amount");
-    let comment = query_param(&req, "comment");
-    let payerdata = query_param(&req, "payerdata");
-    let answer = svc
-        .pay()
-        .pay_callback(
-            &id,
-            amount.as_deref(),
-            comment.as_deref(),
-            payerdata.as_deref(),
-        )
-        .await;
+    let read = || -> Result<_, Error> {
+        Ok((
+            query_param(&req, "amount", params::AMOUNT)?,
+            query_param(&req, "comment", params::COMMENT)?,
+            query_param(&req, "payerdata", params::PAYERDATA)?,
+        ))
+    };
+    let answer = match read() {
+        Ok((amount, comment, payerdata)) => {
+            svc.pay()
+                .pay_callback(
+                    &id,
+                    amount.as_deref(),
+                    comment.as_deref(),
+                    payerdata.as_deref(),
+                )
+                .await
+        }
+        Err(e) => Err(e),
+    };
     lud_answer(&svc, paths::LNURLP_CALLBACK, answer)
 }
 

@@ -5,7 +5,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::error::{lud_answer, lud_error};
-use super::params::query_param;
+use super::params::{self, query_param};
 use crate::lnurl::wire::StatusOk;
 use crate::paths;
 use crate::service::{Error, Services};
@@ -27,12 +27,18 @@ async fn withdraw_callback(
     req: HttpRequest,
 ) -> HttpResponse {
     const ROUTE: &str = paths::LNURLW_CALLBACK;
-    let (Some(k1), Some(pr)) = (query_param(&req, "k1"), query_param(&req, "pr")) else {
-        return lud_error(
-            &svc,
-            ROUTE,
-            &Error::Invalid("Missing k1 or pr parameter.".into()),
-        );
+    let params = query_param(&req, "k1", params::K1)
+        .and_then(|k1| Ok((k1, query_param(&req, "pr", params::PR)?)));
+    let (k1, pr) = match params {
+        Ok((Some(k1), Some(pr))) => (k1, pr),
+        Ok(_) => {
+            return lud_error(
+                &svc,
+                ROUTE,
+                &Error::Invalid("Missing k1 or pr parameter.".into()),
+            )
+        }
+        Err(e) => return lud_error(&svc, ROUTE, &e),
     };
     let answer = svc.withdraw().withdraw_callback(&secret, &k1, &pr).await;
     lud_answer(&svc, ROUTE, answer.map(|()| StatusOk))

@@ -20,7 +20,7 @@ use super::error::page_error;
 use super::html::{
     not_found_page, refused_bad_link, refused_unauthenticated, render, security_headers,
 };
-use super::params::query_param;
+use super::params::{self, query_param};
 use crate::db::types::{BatchId, PayLinkId, PayLinkStatus};
 use crate::paths::{self, QrFormat};
 use crate::service::pay::PayLinkView;
@@ -331,16 +331,21 @@ async fn voucher_sheet(
             Err(Error::Unauthorized(_)) => return refused_unauthenticated(),
             Err(e) => return page_error(&e),
         }
-    } else if let Some(t) = query_param(&req, "t") {
-        if svc
-            .withdraw()
-            .check_voucher_sheet_token(&batch_id, &t)
-            .is_err()
-        {
-            return refused_bad_link();
-        }
     } else {
-        return refused_unauthenticated();
+        match query_param(&req, "t", params::SHEET_TOKEN) {
+            Ok(Some(t)) => {
+                if svc
+                    .withdraw()
+                    .check_voucher_sheet_token(&batch_id, &t)
+                    .is_err()
+                {
+                    return refused_bad_link();
+                }
+            }
+            Ok(None) => return refused_unauthenticated(),
+            // Not text at all, so not a token we signed.
+            Err(_) => return refused_bad_link(),
+        }
     }
     let sheet = match svc.withdraw().voucher_sheet(&batch_id).await {
         Ok(s) => s,

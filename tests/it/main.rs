@@ -7,6 +7,7 @@ mod cli_output;
 mod db;
 mod files;
 mod health;
+mod input;
 mod limits;
 mod logs;
 mod node_dev;

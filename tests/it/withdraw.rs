@@ -300,7 +300,8 @@ async fn bad_requests_change_nothing(db: TestDb) {
         FakeLnd::wallet_invoice(Some(15_000), Duration::from_secs(600), Currency::Bitcoin);
     refused(&app, &cb(&w.k1, &mainnet), "mainnet").await;
     refused(&app, &cb(&w.k1, "lnbcrt1garbage"), "invoice").await;
-    refused(&app, &cb(&w.k1, "%FF%FE"), "invoice").await;
+    // Not UTF-8 at all: refused as text before it is read as an invoice.
+    refused(&app, &cb(&w.k1, "%FF%FE"), "pr is not valid UTF-8").await;
     let (expiring, _, _) =
         FakeLnd::wallet_invoice(Some(15_000), Duration::from_secs(1), Currency::Regtest);
     // Let the invoice's own one-second expiry pass.

@@ -15,6 +15,71 @@ use crate::lnurl;
 use crate::lnurl::metadata::{ImageMime, Metadata};
 use crate::lnurl::wire::SuccessAction;
 use crate::service::{found, keyset_page, now, page_limit, Error, MAX_AMOUNT_MSAT};
+use crate::text::{self, Rule};
+
+/// The rules of a pay link's text fields (lengths of the text ones are
+/// checked below with their own messages; these catch control characters
+/// and bound the rest).
+const DESCRIPTION: Rule = Rule::multiline(1000);
+const LONG_DESCRIPTION: Rule = Rule::multiline(10_000);
+const USERNAME: Rule = Rule::line(super::MAX_USERNAME_LEN);
+const IMAGE_MIME: Rule = Rule::line(32);
+/// The JSON body limit bounds it; only its characters are checked here.
+const IMAGE_BASE64: Rule = Rule::line(256 * 1024);
+/// LUD-09: ≤ 144 characters (`validate` says so in its own words).
+const ACTION_TEXT: Rule = Rule::multiline(144);
+const ACTION_DESCRIPTION: Rule = Rule::line(144);
+const URL: Rule = Rule::line(2048);
+/// LUD-10's size limit is checked by encrypting it.
+const ACTION_PLAINTEXT: Rule = Rule::multiline(4096);
+
+/// Every string of a spec is text of its kind ([`crate::text`]), before
+/// anything else is looked at.
+fn check_text(s: &PayLinkSpec) -> Result<(), Error> {
+    text::check("description", &s.description, DESCRIPTION)?;
+    if let Some(l) = &s.long_description {
+        text::check("long_description", l, LONG_DESCRIPTION)?;
+    }
+    if let Some(i) = &s.image {
+        text::check("image.mime", &i.mime, IMAGE_MIME)?;
+        text::check("image.base64", &i.base64, IMAGE_BASE64)?;
+    }
+    if let Some(u) = &s.username {
+        text::check("username", u, USERNAME)?;
+    }
+    if let Some(w) = &s.webhook_url {
+        text::check("webhook_url", w, URL)?;
+    }
+    match &s.success_action {
+        None => {}
+        Some(SuccessActionConfig::Message { message }) => {
+            text::check("success_action.message", message, ACTION_TEXT)?;
+        }
+        Some(SuccessActionConfig::Url { description, url }) => {
+            text::check(
+                "success_action.description",
+                description,
+                ACTION_DESCRIPTION,
+            )?;
+            text::check("success_action.url", url, URL)?;
+        }
+        Some(SuccessActionConfig::Aes {
+            description,
+            plaintext,
+        }) => {
+            text::check(
+                "success_action.description",
+                description,
+                ACTION_DESCRIPTION,
+            )?;
+            text::check("success_action.plaintext", plaintext, ACTION_PLAINTEXT)?;
+        }
+    }
+    Ok(())
+}
+
+/// What the admin API answers for an unknown pay link id.
+const PAY_LINK_NOT_FOUND: &str = "pay link not found";
 
 fn image_mime(m: &str) -> Result<ImageMime, Error> {
     match m.to_ascii_lowercase().as_str() {
@@ -36,6 +101,7 @@ fn stored_json(v: Option<&impl serde::Serialize>) -> Result<Option<String>, Erro
 /// The checks of a spec that need nothing else, in the order their errors
 /// are reported; returns the trimmed description.
 fn check_limits(s: &PayLinkSpec) -> Result<&str, Error> {
+    check_text(s)?;
     if s.min_msat < 1 {
         return Err(Error::Invalid("min_msat must be at least 1".into()));
     }
@@ -197,11 +263,7 @@ impl PayService {
         id: &PayLinkId,
         p: PayLinkPatch,
     ) -> Result<PayLinkView, Error> {
-        let i = id.to_owned();
-        let cur = found(&self.db, "pay link not found", move |c| {
-            PayLink::find(c, &i)
-        })
-        .await?;
+        let cur = self.find_pay_link(id).await?;
         if cur.status() == PayLinkStatus::Disabled {
             return Err(Error::Conflict("pay link is disabled".into()));
         }
@@ -237,9 +299,12 @@ impl PayService {
 
     /// Disables a pay link and frees its username; invoices are kept.
     pub async fn disable_pay_link(&self, id: &PayLinkId) -> Result<PayLinkView, Error> {
+        if !id.is_well_formed() {
+            return Err(Error::NotFound(PAY_LINK_NOT_FOUND.into()));
+        }
         let i = id.to_owned();
         let t = now();
-        let row = found(&self.db, "pay link not found", move |c| {
+        let row = found(&self.db, PAY_LINK_NOT_FOUND, move |c| {
             PayLink::disable(c, &i, t)?;
             PayLink::find(c, &i)
         })
@@ -249,16 +314,22 @@ impl PayService {
 
     /// One pay link (also disabled ones; `status` tells).
     pub async fn get_pay_link(&self, id: &PayLinkId) -> Result<PayLinkView, Error> {
-        let i = id.to_owned();
-        let l = found(&self.db, "pay link not found", move |c| {
-            PayLink::find(c, &i)
-        })
-        .await?;
+        let l = self.find_pay_link(id).await?;
         self.pay_view(&l)
     }
 
+    /// The link with this id; a malformed id finds nothing without a
+    /// query, as an unknown one does.
+    async fn find_pay_link(&self, id: &PayLinkId) -> Result<PayLink, Error> {
+        if !id.is_well_formed() {
+            return Err(Error::NotFound(PAY_LINK_NOT_FOUND.into()));
+        }
+        let i = id.to_owned();
+        found(&self.db, PAY_LINK_NOT_FOUND, move |c| PayLink::find(c, &i)).await
+    }
+
     pub(super) async fn active_pay_link(&self, id: &PayLinkId) -> Result<PayLink, Error> {
-        if id.as_str().is_empty() || id.as_str().len() > 64 {
+        if !id.is_well_formed() {
             return Err(Error::NotFound("unknown pay link".into()));
         }
         let i = id.to_owned();

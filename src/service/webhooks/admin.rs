@@ -144,6 +144,9 @@ impl WebhookService {
 
     /// One event with its attempts.
     pub async fn get_event(&self, id: &EventId) -> Result<EventView, Error> {
+        if !id.is_well_formed() {
+            return Err(Error::NotFound("event not found".into()));
+        }
         let i = id.clone();
         let e = found(&self.db, "event not found", move |c| Event::find(c, &i)).await?;
         self.event_view(e).await

@@ -11,9 +11,39 @@ use crate::db::types::{BatchId, Msat, WithdrawLinkId, WithdrawLinkStatus};
 use crate::db::DbError;
 use crate::service::secrets::random_secret;
 use crate::service::{found, keyset_page, now, page_limit, Error, MAX_AMOUNT_MSAT};
+use crate::text::{self, Rule};
+
+/// The rules of a withdraw link's text fields ([`crate::text`]); the
+/// lengths are also checked below with their own messages.
+const TITLE: Rule = Rule::line(200);
+/// BOLT11 descriptions are limited to 639 bytes; wallets copy this.
+const DESCRIPTION: Rule = Rule::multiline(639);
+const EXTERNAL_ID: Rule = Rule::line(200);
+const URL: Rule = Rule::line(2048);
+
+const LINK_NOT_FOUND: &str = "withdraw link not found";
+const BATCH_NOT_FOUND: &str = "batch not found";
+
+/// Every string of a new link is text of its kind, before anything else is
+/// looked at.
+fn check_text(n: &NewLink) -> Result<(), Error> {
+    text::check("title", &n.title, TITLE)?;
+    text::check("description", &n.description, DESCRIPTION)?;
+    if let Some(x) = &n.external_id {
+        text::check("external_id", x, EXTERNAL_ID)?;
+    }
+    if let Some(w) = &n.webhook_url {
+        text::check("webhook_url", w, URL)?;
+    }
+    if let Some(p) = &n.pay_link {
+        text::check("pay_link", p, URL)?;
+    }
+    Ok(())
+}
 
 impl WithdrawService {
     fn validate_new_link(&self, n: &NewLink) -> Result<(), Error> {
+        check_text(n)?;
         if n.min_msat < 1 {
             return Err(Error::Invalid("min_msat must be at least 1".into()));
         }
@@ -176,8 +206,11 @@ impl WithdrawService {
 
     /// One link with its withdrawals.
     pub async fn get_withdraw_link(&self, id: &WithdrawLinkId) -> Result<LinkView, Error> {
+        if !id.is_well_formed() {
+            return Err(Error::NotFound(LINK_NOT_FOUND.into()));
+        }
         let id = id.clone();
-        let (l, ws) = found(&self.db, "withdraw link not found", move |c| {
+        let (l, ws) = found(&self.db, LINK_NOT_FOUND, move |c| {
             with_withdrawals(c, |c| WithdrawLink::find(c, &id))
         })
         .await?;
@@ -186,13 +219,16 @@ impl WithdrawService {
 
     /// Links of a batch.
     pub async fn withdraw_batch(&self, batch_id: &BatchId) -> Result<Vec<LinkView>, Error> {
+        if !batch_id.is_well_formed() {
+            return Err(Error::NotFound(BATCH_NOT_FOUND.into()));
+        }
         let b = batch_id.clone();
         let links = self
             .db
             .run(move |c| WithdrawLink::list_batch(c, &b))
             .await?;
         if links.is_empty() {
-            return Err(Error::NotFound("batch not found".into()));
+            return Err(Error::NotFound(BATCH_NOT_FOUND.into()));
         }
         self.views(&links)
     }
@@ -231,6 +267,9 @@ impl WithdrawService {
 
     /// Disables a link; its history stays.
     pub async fn disable_withdraw_link(&self, id: &WithdrawLinkId) -> Result<LinkView, Error> {
+        if !id.is_well_formed() {
+            return Err(Error::NotFound(LINK_NOT_FOUND.into()));
+        }
         let i = id.clone();
         let t = now();
         let found = self
@@ -241,7 +280,7 @@ impl WithdrawService {
             })
             .await?;
         if found.is_none() {
-            return Err(Error::NotFound("withdraw link not found".into()));
+            return Err(Error::NotFound(LINK_NOT_FOUND.into()));
         }
         self.get_withdraw_link(id).await
     }

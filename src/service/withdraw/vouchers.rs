@@ -91,6 +91,9 @@ impl WithdrawService {
 
     /// Whether a voucher batch exists (without decrypting its secrets).
     pub async fn voucher_batch_exists(&self, batch_id: &BatchId) -> Result<bool, Error> {
+        if !batch_id.is_well_formed() {
+            return Ok(false);
+        }
         let b = batch_id.clone();
         let links = self
             .db

@@ -10,7 +10,7 @@ use actix_web::{web, FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder
 use serde::Serialize;
 
 use super::error::ApiError;
-use super::params::query_param;
+use super::params::{self, query_param};
 use crate::service::{Error, Services};
 
 pub mod node;
@@ -45,7 +45,7 @@ impl<C> PageQuery<C> {
     /// Reads `limit` (a whole number, else 400) and `cursor`, typed by
     /// `cursor_of`. A cursor is not checked: an unknown one finds nothing.
     pub fn parse(req: &HttpRequest, cursor_of: impl FnOnce(String) -> C) -> Result<Self, ApiError> {
-        let limit = query_param(req, "limit")
+        let limit = query_param(req, "limit", params::FILTER)?
             .map(|l| {
                 l.parse::<u32>()
                     .map_err(|_| ApiError::invalid("limit must be a whole number"))
@@ -53,7 +53,7 @@ impl<C> PageQuery<C> {
             .transpose()?;
         Ok(PageQuery {
             limit,
-            cursor: query_param(req, "cursor").map(cursor_of),
+            cursor: query_param(req, "cursor", params::CURSOR)?.map(cursor_of),
         })
     }
 }

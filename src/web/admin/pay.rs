@@ -9,7 +9,7 @@ use crate::lnurl::wire::PayerDataSpec;
 use crate::service::pay::{ImageConfig, PayLinkPatch, PayLinkSpec, SuccessActionConfig};
 use crate::service::Services;
 use crate::web::error::ApiError;
-use crate::web::params::query_param;
+use crate::web::params::{self, query_param};
 
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -94,7 +94,7 @@ async fn list(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let addresses_only = matches!(
-        query_param(&req, "addresses").as_deref(),
+        query_param(&req, "addresses", params::FILTER)?.as_deref(),
         Some("true" | "1")
     );
     let page = PageQuery::parse(&req, PayLinkId::from_raw)?;

@@ -15,8 +15,9 @@ use serde::Deserialize;
 use super::{no_store_json, page_json, Admin, PageQuery};
 use crate::service::webhooks::EventId;
 use crate::service::Services;
+use crate::text::{self, Rule};
 use crate::web::error::ApiError;
-use crate::web::params::query_param;
+use crate::web::params::{self, query_param};
 
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -36,6 +37,9 @@ pub struct EndpointBody {
     pub url: String,
 }
 
+/// A webhook URL as the operator configured it.
+const URL: Rule = Rule::line(2048);
+
 async fn list(
     _a: Admin,
     svc: web::Data<Services>,
@@ -45,8 +49,8 @@ async fn list(
     let (data, next) = svc
         .webhooks()
         .list_events(
-            query_param(&req, "type"),
-            query_param(&req, "state"),
+            query_param(&req, "type", params::FILTER)?,
+            query_param(&req, "state", params::FILTER)?,
             page.limit,
             page.cursor,
         )
@@ -80,6 +84,7 @@ async fn secret(
     svc: web::Data<Services>,
     body: web::Json<EndpointBody>,
 ) -> Result<HttpResponse, ApiError> {
+    text::check("url", &body.url, URL).map_err(crate::service::Error::from)?;
     let v = svc.webhooks().webhook_secret(&body.url).await?;
     tracing::info!(token = %a.token_name, url = %v.url, "webhook secret shown");
     Ok(no_store_json(HttpResponse::Ok(), v))
@@ -90,6 +95,7 @@ async fn rotate(
     svc: web::Data<Services>,
     body: web::Json<EndpointBody>,
 ) -> Result<HttpResponse, ApiError> {
+    text::check("url", &body.url, URL).map_err(crate::service::Error::from)?;
     let v = svc.webhooks().rotate_webhook_secret(&body.url).await?;
     tracing::info!(token = %a.token_name, url = %v.url, "webhook secret rotated");
     Ok(no_store_json(HttpResponse::Ok(), v))

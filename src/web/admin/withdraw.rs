@@ -11,7 +11,7 @@ use crate::service::withdraw::vouchers::{SHEET_URL_DEFAULT_TTL_SECS, SHEET_URL_M
 use crate::service::withdraw::NewLink;
 use crate::service::{Error, Services};
 use crate::web::error::ApiError;
-use crate::web::params::query_param;
+use crate::web::params::{self, query_param};
 
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -135,7 +135,7 @@ async fn list_links(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageQuery::parse(&req, WithdrawLinkId::from_raw)?;
-    let status = query_param(&req, "status");
+    let status = query_param(&req, "status", params::FILTER)?;
     let (links, next) = svc
         .withdraw()
         .list_withdraw_links(status.as_deref(), page.limit, page.cursor)
