@@ -380,9 +380,10 @@ async fn link_state_refusals(db: TestDb) {
     )
     .await;
 
-    // Expired.
-    let soon = time::OffsetDateTime::now_utc() + time::Duration::seconds(1);
-    let soon = soon
+    // Expired. The margin lets a loaded machine create the link and take
+    // the first step before it expires; then wait until it has.
+    let expiry = time::OffsetDateTime::now_utc() + time::Duration::seconds(5);
+    let soon = expiry
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
     let link = create(
@@ -391,7 +392,8 @@ async fn link_state_refusals(db: TestDb) {
     )
     .await;
     let w = first_step(&app, &link).await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let left = expiry - time::OffsetDateTime::now_utc() + time::Duration::milliseconds(1100);
+    tokio::time::sleep(left.try_into().unwrap_or_default()).await;
     refused(&app, link.url.as_str(), "expired").await;
     refused(
         &app,
