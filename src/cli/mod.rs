@@ -67,9 +67,20 @@ enum Command {
 enum TokenCmd {
     /// Create a token; it is printed once and stored only as a hash.
     Create {
-        /// A name to recognise it by.
+        /// A name to recognise it by (unique among active tokens).
         #[arg(long)]
         name: String,
+    },
+    /// List tokens: name, created, last used (never the token itself).
+    List {
+        /// The admin API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by id or name; it stops working at once everywhere.
+    Revoke {
+        /// Token id (`tok_…`) or name.
+        id_or_name: String,
     },
 }
 
@@ -139,17 +150,48 @@ async fn run(cmd: Command, config: Config) -> anyhow::Result<()> {
             out!("migrations applied");
             Ok(())
         }
-        Command::Token(TokenCmd::Create { name }) => {
-            let app = App::build(config, NodeCheck::Skip).await?;
-            let token = app.services.tokens().create(&name).await?;
-            out!("{token}");
-            eprintln!("Store this token now: it is shown only once (lnurld keeps only its hash).");
-            Ok(())
-        }
+        Command::Token(cmd) => token(cmd, config).await,
         Command::Withdraw(w) => withdraw::run(w, config).await,
         Command::Pay(p) => pay::run(p, config).await,
         Command::Address(a) => pay::run_address(a, config).await,
     }
+}
+
+async fn token(cmd: TokenCmd, config: Config) -> anyhow::Result<()> {
+    let tokens = App::build(config, NodeCheck::Skip)
+        .await?
+        .services
+        .tokens()
+        .clone();
+    match cmd {
+        TokenCmd::Create { name } => {
+            let token = tokens.create(&name).await?;
+            out!("{token}");
+            eprintln!("Store this token now: it is shown only once (lnurld keeps only its hash).");
+        }
+        TokenCmd::List { json } => {
+            let list = tokens.list().await?;
+            if json {
+                return out::json(&serde_json::json!({ "data": list }));
+            }
+            let mut t = out::Table::new(&["ID", "NAME", "CREATED", "LAST USED", "REVOKED"]);
+            for v in list {
+                t.row(vec![
+                    v.id.to_string(),
+                    v.name,
+                    v.created_at,
+                    v.last_used_at.unwrap_or_else(|| "never".to_owned()),
+                    v.revoked_at.unwrap_or_else(|| "-".to_owned()),
+                ]);
+            }
+            t.print("no tokens")?;
+        }
+        TokenCmd::Revoke { id_or_name } => {
+            let v = tokens.revoke(&id_or_name).await?;
+            out!("{} ({}) revoked", v.id, v.name);
+        }
+    }
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -14,5 +14,6 @@ mod node_dev;
 mod node_lnd;
 mod pages;
 mod pay;
+mod tokens;
 mod webhooks;
 mod withdraw;

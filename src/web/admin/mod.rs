@@ -15,6 +15,7 @@ use crate::service::{Error, Services};
 
 pub mod node;
 pub mod pay;
+pub mod tokens;
 pub mod webhooks;
 pub mod withdraw;
 
@@ -24,6 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     pay::configure(cfg);
     node::configure(cfg);
     webhooks::configure(cfg);
+    tokens::configure(cfg);
 }
 
 /// JSON extractor settings: bad bodies become our JSON error shape.

@@ -85,7 +85,13 @@ impl TestApp {
             .await
             .expect("app builds");
         let svc = app.services.clone();
-        let token = svc.tokens().create("test").await.expect("token");
+        // Names are unique among active tokens, and a test may start
+        // several instances on one database.
+        let token = svc
+            .tokens()
+            .create(&format!("test-{port}"))
+            .await
+            .expect("token");
         let running = app.spawn(listener, 2).expect("serve");
         TestApp {
             running: Some(running),
