@@ -14,15 +14,21 @@ use url::Url;
 
 use crate::db::DbUrl;
 use env::{de_bool, de_list, de_u32, de_u64, env_is_not_a_key, set_path};
+use sources::{Origin, Origins};
 
 mod env;
+mod sources;
 
-/// Why the configuration was refused: the key and the problem.
+/// Why the configuration was refused: the key, where it was given, and the
+/// problem — `config: node.kind (env LNURLD_NODE__KIND): unknown variant…`.
 #[derive(Debug, thiserror::Error)]
-#[error("config: {key}: {problem}")]
+#[error("config: {key}{}: {problem}", origin.as_ref().map(|o| format!(" ({o})")).unwrap_or_default())]
 pub struct ConfigError {
-    /// Dotted key (`node.tls_cert`), or the file name for parse errors.
+    /// Dotted key (`node.tls_cert`), or the file name for file errors.
     pub key: String,
+    /// Where the value came from (`lnurld.toml line 4`, `env LNURLD_…`,
+    /// `--listen`), when it was given.
+    pub origin: Option<String>,
     /// What is wrong, in words.
     pub problem: String,
 }
@@ -31,8 +37,16 @@ impl ConfigError {
     fn new(key: &str, problem: impl Into<String>) -> ConfigError {
         ConfigError {
             key: key.to_owned(),
+            origin: None,
             problem: problem.into(),
         }
+    }
+
+    fn from(mut self, origins: &Origins) -> ConfigError {
+        if self.origin.is_none() {
+            self.origin = origins.of(&self.key).map(ToString::to_string);
+        }
+        self
     }
 }
 
@@ -50,6 +64,10 @@ pub struct Config {
     /// it follows `listen`.
     #[serde(skip)]
     pub public_url_set: bool,
+    /// `LNURLD_*` variables that are no setting: ignored, and listed in one
+    /// warning at start.
+    #[serde(skip)]
+    pub ignored_env: Vec<String>,
     /// `sqlite://path` (default `sqlite://lnurld.db`) or `postgres://…`.
     pub database_url: String,
     /// Size of the database connection pool.
@@ -83,6 +101,7 @@ impl Default for Config {
             public_url: "http://127.0.0.1:8080".into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url_set: false,
+            ignored_env: Vec::new(),
             database_url: "sqlite://lnurld.db".into(),
             database_max_connections: 10,
             secret_key: None,
@@ -409,6 +428,7 @@ impl Config {
         I: IntoIterator<Item = (String, String)>,
     {
         let mut table = toml::Table::new();
+        let mut origins = Origins::default();
         let (path, required) = match file {
             Some(p) => (p.to_path_buf(), true),
             None => (PathBuf::from("lnurld.toml"), false),
@@ -416,9 +436,8 @@ impl Config {
         let shown = path.display().to_string();
         match std::fs::read_to_string(&path) {
             Ok(text) => {
-                table = text.parse::<toml::Table>().map_err(|e| {
-                    ConfigError::new(&shown, format!("not valid TOML: {}", e.message()))
-                })?;
+                table = Self::file_layer(&shown, &text)?;
+                origins.add_file(&shown, &text, &table);
             }
             Err(e) if required || e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(ConfigError::new(&shown, format!("cannot read: {e}")));
@@ -426,16 +445,48 @@ impl Config {
             Err(_) => {}
         }
 
-        for (name, value) in env {
-            let Some(rest) = name.strip_prefix("LNURLD_") else {
-                continue;
-            };
-            if env_is_not_a_key(&name) {
-                continue;
-            }
+        // Each variable is tried on its own first, so a bad value is
+        // reported with the variable's name, and a variable that is no key
+        // of ours (a deploy script's LNURLD_CHECKOUT) is set aside, not fatal.
+        let mut ignored_env = Vec::new();
+        let mut vars: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("LNURLD_") && !env_is_not_a_key(name))
+            .collect();
+        vars.sort();
+        for (name, value) in vars {
+            let rest = &name["LNURLD_".len()..];
             let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
-            set_path(&mut table, &path, toml::Value::String(value))
-                .map_err(|p| ConfigError::new(&name, p))?;
+            let key = path.join(".");
+            let mut alone = toml::Table::new();
+            let checked = set_path(&mut alone, &path, toml::Value::String(value.clone()))
+                .map_err(|p| p.to_string())
+                .and_then(|()| {
+                    toml::Value::Table(alone)
+                        .try_into::<Config>()
+                        .map(drop)
+                        .map_err(|e| e.message().to_owned())
+                });
+            match checked {
+                Ok(()) => {}
+                Err(m) if m.starts_with("unknown field") || m.contains("is not a table") => {
+                    ignored_env.push(name);
+                    continue;
+                }
+                Err(m) => {
+                    return Err(ConfigError {
+                        key,
+                        origin: Some(Origin::Env(name).to_string()),
+                        problem: m,
+                    })
+                }
+            }
+            set_path(&mut table, &path, toml::Value::String(value)).map_err(|p| ConfigError {
+                key: key.clone(),
+                origin: Some(Origin::Env(name.clone()).to_string()),
+                problem: p,
+            })?;
+            origins.set(&key, Origin::Env(name));
         }
 
         let public_url_set = table.contains_key("public_url") || flags.public_url.is_some();
@@ -443,24 +494,54 @@ impl Config {
             toml::Value::Table(table)
                 .try_into()
                 .map_err(|e: toml::de::Error| {
-                    // toml's message names the unknown or mistyped key.
-                    ConfigError::new("config", e.message().to_owned())
+                    // Each layer was checked alone; what is left is how they meet.
+                    ConfigError::new("settings", e.message().to_owned())
                 })?;
         if let Some(l) = flags.listen {
             config.listen = l;
+            origins.set("listen", Origin::Flag("--listen"));
         }
         if let Some(u) = &flags.public_url {
             config.public_url = u.clone();
+            origins.set("public_url", Origin::Flag("--public-url"));
         }
         if let Some(d) = &flags.database_url {
             config.database_url = d.clone();
+            origins.set("database_url", Origin::Flag("--database-url"));
         }
         config.public_url_set = public_url_set;
         if !public_url_set {
             config.public_url = follow_listen(config.listen);
         }
-        config.validate()?;
+        config.ignored_env = ignored_env;
+        config.validate().map_err(|e| e.from(&origins))?;
         Ok(config)
+    }
+
+    /// The config file's table, checked on its own so that a refusal names
+    /// the key and its line.
+    fn file_layer(shown: &str, text: &str) -> Result<toml::Table, ConfigError> {
+        let at_line = |e: &toml::de::Error| {
+            let (line, key) = sources::key_at(text, e.span().map_or(0, |s| s.start));
+            ConfigError {
+                key: key.unwrap_or_else(|| shown.to_owned()),
+                origin: Some(
+                    Origin::File {
+                        file: shown.to_owned(),
+                        line,
+                    }
+                    .to_string(),
+                ),
+                problem: e.message().to_owned(),
+            }
+        };
+        let table = text.parse::<toml::Table>().map_err(|e| {
+            let mut err = at_line(&e);
+            err.problem = format!("not valid TOML: {}", err.problem);
+            err
+        })?;
+        toml::from_str::<Config>(text).map_err(|e| at_line(&e))?;
+        Ok(table)
     }
 
     /// Checks everything that can be checked before binding the port, one
@@ -543,13 +624,42 @@ impl Config {
     /// The `[node]` section of an LND backend: endpoint (given its `https://`
     /// scheme when it has none), TLS certificate and macaroon.
     fn validate_lnd(&mut self) -> Result<(), ConfigError> {
-        let endpoint = self.node.endpoint.as_deref().unwrap_or("");
-        if endpoint.is_empty() {
-            return Err(ConfigError::new(
+        // Every missing key at once: one start to learn them all.
+        let missing: Vec<&str> = [
+            (
                 "node.endpoint",
-                "required when node.kind = \"lnd\" (e.g. https://127.0.0.1:10009)",
+                self.node.endpoint.as_deref().is_none_or(str::is_empty),
+            ),
+            ("node.tls_cert", self.node.tls_cert.is_none()),
+            (
+                "node.macaroon",
+                self.node.macaroon.as_deref().is_none_or(str::is_empty),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(key, absent)| absent.then_some(key))
+        .collect();
+        if let [one] = missing[..] {
+            let example = match one {
+                "node.endpoint" => "e.g. https://127.0.0.1:10009",
+                "node.tls_cert" => "path of LND's tls.cert",
+                _ => "path of a macaroon file, or its hex",
+            };
+            return Err(ConfigError::new(
+                one,
+                format!("required when node.kind = \"lnd\" ({example})"),
             ));
         }
+        if !missing.is_empty() {
+            return Err(ConfigError::new(
+                "node",
+                format!(
+                    "{} are required when node.kind = \"lnd\"",
+                    missing.join(", ")
+                ),
+            ));
+        }
+        let endpoint = self.node.endpoint.as_deref().unwrap_or("");
         let with_scheme = if endpoint.contains("://") {
             endpoint.to_owned()
         } else {
@@ -673,6 +783,12 @@ impl Config {
     /// not what the operator meant, one line each.
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
+        if !self.ignored_env.is_empty() {
+            out.push(format!(
+                "ignoring environment variables that are no lnurld setting: {}",
+                self.ignored_env.join(", ")
+            ));
+        }
         let Ok(url) = self.public_url() else {
             return out;
         };
@@ -805,6 +921,62 @@ mod tests {
     }
 
     #[test]
+    fn refusals_name_the_key_and_where_it_was_given() {
+        let e = load_env(&[("LNURLD_NODE__KIND", "LND")]).unwrap_err();
+        assert_eq!(e.key, "node.kind");
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with("config: node.kind (env LNURLD_NODE__KIND): "),
+            "{shown}"
+        );
+        assert!(shown.contains("LND"), "{shown}");
+        let e = load_env(&[("LNURLD_WITHDRAW__MAX_FEE_PPM", "ten")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "config: withdraw.max_fee_ppm (env LNURLD_WITHDRAW__MAX_FEE_PPM): \"ten\" is not a whole number"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lnurld.toml");
+        let from_file = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            Config::load(Some(&file), Vec::new(), &Overrides::default()).unwrap_err()
+        };
+        let shown_file = file.display().to_string();
+        let e = from_file("listen = \"127.0.0.1:9000\"\n\n[node]\nkind = \"LND\"\n");
+        assert_eq!(e.key, "node.kind");
+        assert_eq!(
+            e.origin.as_deref(),
+            Some(format!("{shown_file} line 4").as_str())
+        );
+        let e = from_file("[withdraw]\nmax_fee_ppm = \"ten\"\n");
+        assert_eq!(e.key, "withdraw.max_fee_ppm");
+        assert!(e.to_string().contains("line 2"), "{e}");
+        let e = from_file("[node]\ncolour = \"red\"\n");
+        assert_eq!(e.key, "node.colour");
+        assert!(e.problem.contains("unknown field"), "{e}");
+        assert!(!e.to_string().contains("config: config"), "{e}");
+        // A value valid in type but refused by the checks: its line too.
+        let e = from_file("public_url = \"http://pay.example.com\"\n");
+        assert_eq!(e.key, "public_url");
+        assert!(e.to_string().contains("line 1"), "{e}");
+        // Flags are named as flags.
+        let flags = Overrides {
+            public_url: Some("http://10.0.0.1".into()),
+            ..Overrides::default()
+        };
+        let e = Config::load(Some(Path::new("/dev/null")), Vec::new(), &flags).unwrap_err();
+        assert_eq!(e.origin.as_deref(), Some("--public-url"));
+
+        // All of the missing LND keys at once.
+        let e = load_env(&[("LNURLD_NODE__KIND", "lnd")]).unwrap_err();
+        for key in ["node.endpoint", "node.tls_cert", "node.macaroon"] {
+            assert!(e.problem.contains(key), "{e}");
+        }
+        assert!(e.to_string().contains("env LNURLD_NODE__KIND"), "{e}");
+    }
+
+    #[test]
     fn public_url_follows_listen_unless_given() {
         let listen = |l: &str, url: Option<&str>| {
             let flags = Overrides {
@@ -933,7 +1105,9 @@ mod tests {
             e.to_string().contains("\"-1\" is not a whole number"),
             "{e}"
         );
-        let e = load_env(&[("LNURLD_LIMITS__PER_IP_BURST_MAX", "1")]).unwrap_err();
-        assert!(e.to_string().contains("per_ip_burst_max"), "{e}");
+        // No such key: not fatal (it may be another program's variable),
+        // and named in the start's warning.
+        let c = load_env(&[("LNURLD_LIMITS__PER_IP_BURST_MAX", "1")]).unwrap();
+        assert!(c.warnings()[0].contains("LNURLD_LIMITS__PER_IP_BURST_MAX"));
     }
 }

@@ -100,6 +100,9 @@ pub fn main() -> ExitCode {
         }
     };
     init_logging(config.log_format);
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
     let json_logs = config.log_format == LogFormat::Json;
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -117,14 +120,32 @@ pub fn main() -> ExitCode {
         Err(e) if out::is_broken_pipe(&e) => ExitCode::SUCCESS,
         // A JSON log has JSON lines only, its last words included.
         Err(e) if json_logs => {
-            tracing::error!(error = format!("{e:#}"), "lnurld stopped");
+            tracing::error!(error = one_line(&e), "lnurld stopped");
             ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("lnurld: {e:#}");
+            eprintln!("lnurld: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on one line, each said once: an error that
+/// already quotes its cause (`database: database unavailable: …`) is not
+/// followed by the cause again.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 fn init_logging(format: LogFormat) {
@@ -199,9 +220,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let dev = config.node.kind == NodeKind::Dev;
     let public = config.public_url.clone();
     let text_logs = config.log_format == LogFormat::Text;
-    for warning in config.warnings() {
-        tracing::warn!("{warning}");
-    }
     let app = App::build(config, NodeCheck::Required).await?;
     if dev {
         tracing::warn!("THE DEV NODE IS ACTIVE: it moves no real money. Configure [node] kind = \"lnd\" for production.");

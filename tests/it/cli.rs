@@ -55,19 +55,24 @@ fn assert_refused(env: &[(&str, &str)], args: &[&str], key: &str, words: &str) {
 
 #[test]
 fn bad_config_is_refused_with_the_key_named() {
-    assert_refused(&[("LNURLD_BOGUS_KEY", "1")], &[], "config", "bogus_key");
-    assert_refused(&[("LNURLD_NODE__COLOUR", "red")], &[], "config", "colour");
+    // Each refusal names the key and where it was given.
     assert_refused(
         &[("LNURLD_PUBLIC_URL", "http://pay.example.com")],
         &[],
-        "public_url",
+        "public_url (env LNURLD_PUBLIC_URL)",
         "https",
     );
     assert_refused(
         &[],
         &["--public-url", "http://10.0.0.1"],
-        "public_url",
+        "public_url (--public-url)",
         "localhost or .onion",
+    );
+    assert_refused(
+        &[("LNURLD_NODE__KIND", "LND")],
+        &[],
+        "node.kind (env LNURLD_NODE__KIND)",
+        "unknown variant `LND`",
     );
     assert_refused(
         &[("LNURLD_DATABASE_URL", "mysql://x")],
@@ -78,8 +83,8 @@ fn bad_config_is_refused_with_the_key_named() {
     assert_refused(
         &[("LNURLD_WITHDRAW__MAX_FEE_PPM", "lots")],
         &[],
-        "config",
-        "whole number",
+        "withdraw.max_fee_ppm (env LNURLD_WITHDRAW__MAX_FEE_PPM)",
+        "\"lots\" is not a whole number",
     );
     let lnd = [
         ("LNURLD_NODE__KIND", "lnd"),
@@ -124,7 +129,14 @@ fn bad_config_is_refused_with_the_key_named() {
     // A config file with an unknown key, and one that is not TOML.
     let f = dir.path().join("bad.toml");
     std::fs::write(&f, "listen = \"127.0.0.1:1\"\n[withdraw]\nmax_fee = 5\n").unwrap();
-    assert_refused(&[], &["--config", f.to_str().unwrap()], "config", "max_fee");
+    assert_refused(
+        &[],
+        &["--config", f.to_str().unwrap()],
+        "withdraw.max_fee (",
+        "bad.toml line 3): unknown field `max_fee`",
+    );
+    let (_, stderr) = refused_start(&[], &["--config", f.to_str().unwrap()]);
+    assert!(!stderr.contains("config: config"), "{stderr}");
     std::fs::write(&f, "listen = ").unwrap();
     assert_refused(
         &[],
@@ -132,6 +144,32 @@ fn bad_config_is_refused_with_the_key_named() {
         "bad.toml",
         "not valid TOML",
     );
+}
+
+#[test]
+fn unrelated_lnurld_variables_are_ignored_with_one_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = lnurld(dir.path())
+        .env("LNURLD_UPDATE_SCREENSHOT", "1")
+        .env("LNURLD_CHECKOUT", "/srv/lnurld")
+        .env("LNURLD_NODE__COLOUR", "red")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("no lnurld setting"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning: {stderr}");
+    for name in [
+        "LNURLD_UPDATE_SCREENSHOT",
+        "LNURLD_CHECKOUT",
+        "LNURLD_NODE__COLOUR",
+    ] {
+        assert!(warnings[0].contains(name), "{stderr}");
+    }
 }
 
 #[test]
@@ -144,7 +182,15 @@ fn unreadable_database_is_refused() {
         &[],
     );
     assert_ne!(code, 0);
-    assert!(stderr.contains("database"), "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent-dir/sub/lnurld.db"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("database unavailable").count(),
+        1,
+        "said once: {stderr}"
+    );
     let (code, stderr) = refused_start(
         &[(
             "LNURLD_DATABASE_URL",
