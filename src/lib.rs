@@ -186,8 +186,9 @@ impl App {
         ));
         let expiry = tokio::spawn(worker::invoices::sweep_expired(
             self.services.clone(),
-            shutdown_rx,
+            shutdown_rx.clone(),
         ));
+        let retention = tokio::spawn(worker::retention::run(self.services.clone(), shutdown_rx));
         Ok(Running {
             addr,
             services: self.services,
@@ -198,6 +199,7 @@ impl App {
                 watcher,
                 webhooks,
                 expiry,
+                retention,
                 tokio::spawn(async move {
                     let _ = server_task.await;
                 }),
