@@ -217,24 +217,31 @@ impl PayInvoice {
     }
 
     /// Inserts an open invoice unless its link has `cap` or more open
-    /// invoices, or was disabled meanwhile. Call inside a transaction: the
-    /// first statement is a write on the link's row (a no-op UPDATE), which
-    /// on PostgreSQL locks that row, so concurrent inserts for one link
-    /// count one after the other, and on SQLite takes the database's write
-    /// lock (so the transaction starts with a write, as SQLite needs).
+    /// invoices, or was disabled meanwhile. Call inside a transaction. The
+    /// link's row is taken first, so concurrent inserts for one link count
+    /// one after the other: on PostgreSQL with `SELECT … FOR UPDATE` (a row
+    /// lock; other links are not held up), on SQLite with a no-op UPDATE,
+    /// which takes the database's write lock (a write transaction there
+    /// must start with a write, or it can fail with SQLITE_BUSY).
     pub fn insert_capped(
         &self,
         conn: &mut DbConn,
         cap: i64,
         now: i64,
     ) -> Result<CappedInsert, DbError> {
-        let locked = diesel::update(
-            pay_links::table
-                .find(&self.pay_link_id)
-                .filter(pay_links::disabled_at.is_null()),
-        )
-        .set(pay_links::id.eq(pay_links::id))
-        .execute(conn)?;
+        let active = pay_links::table
+            .find(&self.pay_link_id)
+            .filter(pay_links::disabled_at.is_null());
+        let locked = match conn {
+            DbConn::Pg(c) => active
+                .select(pay_links::id)
+                .for_update()
+                .load::<PayLinkId>(c)?
+                .len(),
+            DbConn::Sqlite(c) => diesel::update(active)
+                .set(pay_links::id.eq(pay_links::id))
+                .execute(c)?,
+        };
         if locked != 1 {
             return Ok(CappedInsert::LinkInactive);
         }
