@@ -93,6 +93,8 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     /// Rate limits on the public routes and on failed admin logins.
     pub limits: LimitsConfig,
+    /// How long finished records are kept.
+    pub retention: RetentionConfig,
 }
 
 impl Default for Config {
@@ -113,6 +115,7 @@ impl Default for Config {
             address: AddressConfig::default(),
             webhooks: WebhooksConfig::default(),
             limits: LimitsConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -194,6 +197,7 @@ impl std::fmt::Debug for Config {
             .field("address", &self.address)
             .field("webhooks", &self.webhooks)
             .field("limits", &self.limits)
+            .field("retention", &self.retention)
             .finish()
     }
 }
@@ -255,12 +259,18 @@ pub struct PayConfig {
     /// Expiry of invoices issued for pay links.
     #[serde(deserialize_with = "de_u32")]
     pub invoice_expiry_secs: u32,
+    /// Most unpaid, unexpired invoices one pay link (or Lightning Address)
+    /// may have at once; past it the callback refuses before asking the
+    /// node. 0 = no cap.
+    #[serde(deserialize_with = "de_u32")]
+    pub max_open_invoices_per_link: u32,
 }
 
 impl Default for PayConfig {
     fn default() -> Self {
         PayConfig {
             invoice_expiry_secs: 3600,
+            max_open_invoices_per_link: 1_000,
         }
     }
 }
@@ -378,6 +388,46 @@ impl Default for LimitsConfig {
             admin_auth_failures_per_minute: 10,
             admin_auth_failures_burst: 20,
             max_keys: 100_000,
+        }
+    }
+}
+
+/// `[retention]`: how long finished records are kept, in days (0 = keep
+/// forever). Records that the exactly-once or webhook machinery still needs
+/// (pending and in-flight withdrawals, events not yet delivered or given
+/// up, open invoices) and settled invoices are never pruned.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Webhook events delivered (a 2xx answer), counted from delivery.
+    #[serde(deserialize_with = "de_u32")]
+    pub delivered_events_days: u32,
+    /// Webhook events given up on (`failed`) or never sent because no URL
+    /// was set (`no_target`), counted from then; an operator may redeliver
+    /// them until they go.
+    #[serde(deserialize_with = "de_u32")]
+    pub failed_events_days: u32,
+    /// Pay invoices that expired unpaid, counted from when the sweeper
+    /// marked them expired.
+    #[serde(deserialize_with = "de_u32")]
+    pub expired_invoices_days: u32,
+    /// Withdrawals that succeeded or failed, counted from completion
+    /// (default 0: kept forever, they are the payout record).
+    #[serde(deserialize_with = "de_u32")]
+    pub finished_withdrawals_days: u32,
+    /// How often the pruning worker runs.
+    #[serde(deserialize_with = "de_u32")]
+    pub prune_every_secs: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            delivered_events_days: 30,
+            failed_events_days: 90,
+            expired_invoices_days: 30,
+            finished_withdrawals_days: 0,
+            prune_every_secs: 3_600,
         }
     }
 }
@@ -559,7 +609,8 @@ impl Config {
         self.validate_pay()?;
         self.validate_address()?;
         self.validate_webhooks()?;
-        self.validate_limits()
+        self.validate_limits()?;
+        self.validate_retention()
     }
 
     /// `[limits]`: rates and bursts in range, the key cap, and every trusted
@@ -594,6 +645,35 @@ impl Config {
             ));
         }
         l.trusted_proxy_nets()?;
+        Ok(())
+    }
+
+    /// `[retention]`: periods of at most 100 years (so that a cut-off in
+    /// seconds never overflows), and a pruning interval of 1 s to 1 day.
+    fn validate_retention(&self) -> Result<(), ConfigError> {
+        let r = &self.retention;
+        for (key, days) in [
+            ("retention.delivered_events_days", r.delivered_events_days),
+            ("retention.failed_events_days", r.failed_events_days),
+            ("retention.expired_invoices_days", r.expired_invoices_days),
+            (
+                "retention.finished_withdrawals_days",
+                r.finished_withdrawals_days,
+            ),
+        ] {
+            if days > 36_500 {
+                return Err(ConfigError::new(
+                    key,
+                    "must be at most 36500 days (0 keeps forever)",
+                ));
+            }
+        }
+        if r.prune_every_secs == 0 || r.prune_every_secs > 86_400 {
+            return Err(ConfigError::new(
+                "retention.prune_every_secs",
+                "must be between 1 and 86400",
+            ));
+        }
         Ok(())
     }
 
@@ -1045,6 +1125,33 @@ mod tests {
         assert_eq!(c.withdraw.max_fee_ppm, 42);
         assert_eq!(c.public_url, "https://pay.example.com");
         assert_eq!(c.address_domain(), "pay.example.com");
+    }
+
+    #[test]
+    fn retention_and_open_invoice_cap_from_env() {
+        let d = load_env(&[]).unwrap();
+        assert_eq!(d.retention.delivered_events_days, 30);
+        assert_eq!(d.retention.failed_events_days, 90);
+        assert_eq!(d.retention.expired_invoices_days, 30);
+        assert_eq!(d.retention.finished_withdrawals_days, 0);
+        assert_eq!(d.pay.max_open_invoices_per_link, 1_000);
+        let c = load_env(&[
+            ("LNURLD_RETENTION__DELIVERED_EVENTS_DAYS", "7"),
+            ("LNURLD_RETENTION__FINISHED_WITHDRAWALS_DAYS", "365"),
+            ("LNURLD_RETENTION__PRUNE_EVERY_SECS", "60"),
+            ("LNURLD_PAY__MAX_OPEN_INVOICES_PER_LINK", "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.retention.delivered_events_days, 7);
+        assert_eq!(c.retention.finished_withdrawals_days, 365);
+        assert_eq!(c.retention.prune_every_secs, 60);
+        assert_eq!(c.pay.max_open_invoices_per_link, 0);
+        let e = load_env(&[("LNURLD_RETENTION__FAILED_EVENTS_DAYS", "36501")]).unwrap_err();
+        assert_eq!(e.key, "retention.failed_events_days");
+        let e = load_env(&[("LNURLD_RETENTION__PRUNE_EVERY_SECS", "0")]).unwrap_err();
+        assert_eq!(e.key, "retention.prune_every_secs");
+        let e = load_env(&[("LNURLD_RETENTION__EXPIRED_INVOICES_DAYS", "-1")]).unwrap_err();
+        assert!(e.to_string().contains("-1"), "{e}");
     }
 
     #[test]

@@ -199,7 +199,8 @@ impl App {
             self.services.clone(),
             shutdown_rx.clone(),
         ));
-        let limits_pruner = tokio::spawn(web::limits::prune_loop(self.limits, shutdown_rx));
+        let limits_pruner = tokio::spawn(web::limits::prune_loop(self.limits, shutdown_rx.clone()));
+        let retention = tokio::spawn(worker::retention::run(self.services.clone(), shutdown_rx));
         Ok(Running {
             addr,
             services: self.services,
@@ -211,6 +212,7 @@ impl App {
                 webhooks,
                 expiry,
                 limits_pruner,
+                retention,
                 tokio::spawn(async move {
                     let _ = server_task.await;
                 }),

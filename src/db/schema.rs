@@ -95,6 +95,7 @@ diesel::table! {
         created_at -> BigInt,
         settled_at -> Nullable<BigInt>,
         expired_at -> Nullable<BigInt>,
+        node_checked_at -> Nullable<BigInt>,
     }
 }
 

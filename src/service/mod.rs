@@ -13,6 +13,7 @@ use crate::node::{LightningNode, Network};
 
 mod error;
 pub mod pay;
+pub mod retention;
 pub mod secrets;
 pub mod status;
 pub mod tokens;
@@ -52,6 +53,7 @@ pub struct Services {
     status: status::StatusService,
     tokens: tokens::TokenService,
     metrics: Arc<Metrics>,
+    retention: retention::RetentionService,
 }
 
 impl Services {
@@ -67,6 +69,10 @@ impl Services {
             webhooks: webhooks::WebhookService::new(&base, outbox),
             tokens: tokens::TokenService::new(base.db.clone()),
             status: status::StatusService::new(&base),
+            retention: retention::RetentionService::new(
+                base.db.clone(),
+                base.config.retention.clone(),
+            ),
             metrics: base.metrics,
         }
     }
@@ -99,6 +105,11 @@ impl Services {
     /// Admin API tokens.
     pub fn tokens(&self) -> &tokens::TokenService {
         &self.tokens
+    }
+
+    /// Pruning of finished records (`[retention]`).
+    pub fn retention(&self) -> &retention::RetentionService {
+        &self.retention
     }
 }
 

@@ -4,8 +4,9 @@
 //! every (re)subscription, because lnd replays nothing from index 0.
 //!
 //! The expiry sweeper: every [`SWEEP_EVERY`], open pay invoices past their
-//! expiry become expired with an `invoice.expired` event (see
-//! [`PayService::expire_invoices`]).
+//! expiry become expired with an `invoice.expired` event, in batches until
+//! none is due (see [`PayService::expire_invoices`]), so a flood of
+//! invoices delays real `invoice.expired` events by seconds, not hours.
 
 use std::sync::Arc;
 use std::time::Duration;

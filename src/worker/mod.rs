@@ -1,8 +1,10 @@
 //! Background loops: the payer (pays and tracks withdrawals), the invoice
 //! watcher and the invoice-expiry sweeper (`invoices.rs`: settlements and
-//! expiry of pay-link invoices), and the webhook delivery worker. They use
-//! the service layer and stop when the shutdown signal fires.
+//! expiry of pay-link invoices), the webhook delivery worker, and the
+//! pruning worker (`retention.rs`). They use the service layer and stop
+//! when the shutdown signal fires.
 
 pub mod invoices;
 pub mod payer;
+pub mod retention;
 pub mod webhooks;

@@ -2,6 +2,7 @@
 mod support;
 
 mod availability;
+mod bounded;
 mod cli;
 mod cli_output;
 mod db;

@@ -106,6 +106,21 @@ impl Event {
         Ok(())
     }
 
+    /// Inserts many events in one statement (inside the caller's
+    /// transaction).
+    pub fn insert_many(conn: &mut DbConn, rows: &[Event]) -> Result<(), DbError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        // Multi-row INSERT is per backend in diesel's MultiConnection.
+        let q = diesel::insert_into(events::table).values(rows);
+        match conn {
+            DbConn::Pg(c) => q.execute(c)?,
+            DbConn::Sqlite(c) => q.execute(c)?,
+        };
+        Ok(())
+    }
+
     /// By id.
     pub fn find(conn: &mut DbConn, id: &EventId) -> Result<Option<Event>, DbError> {
         Ok(events::table
@@ -354,5 +369,70 @@ impl WebhookEndpoint {
             .set((w::secret_enc.eq(secret_enc), w::rotated_at.eq(now)))
             .execute(conn)?;
         Ok(n == 1)
+    }
+}
+
+/// Retention: finished events (never `pending` ones, which the delivery
+/// worker still needs).
+impl Event {
+    /// Ids of up to `limit` events in `state` that became final (or, for
+    /// `no_target`, were written) before `before`, oldest first.
+    pub fn finished_before(
+        conn: &mut DbConn,
+        state: EventState,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<EventId>, DbError> {
+        use events::dsl as e;
+        if state == EventState::Pending {
+            return Ok(Vec::new());
+        }
+        Ok(e::events
+            .filter(e::state.eq(state))
+            .filter(e::updated_at.lt(before))
+            .order(e::updated_at.asc())
+            .limit(limit)
+            .select(e::id)
+            .load(conn)?)
+    }
+
+    /// Deletes those of `ids` that are still in `state` and final before
+    /// `before`, with their attempts; call in a transaction. The first
+    /// statement is a write (SQLite's write lock is then held to the end);
+    /// on PostgreSQL the events are locked first, so a concurrent
+    /// redeliver either waits or keeps its event whole.
+    pub fn delete_finished(
+        conn: &mut DbConn,
+        ids: &[EventId],
+        state: EventState,
+        before: i64,
+    ) -> Result<usize, DbError> {
+        use event_attempts::dsl as a;
+        use events::dsl as e;
+        if ids.is_empty() || state == EventState::Pending {
+            return Ok(0);
+        }
+        let still = |ids: &[EventId]| {
+            e::events
+                .filter(e::id.eq_any(ids.to_vec()))
+                .filter(e::state.eq(state))
+                .filter(e::updated_at.lt(before))
+                .select(e::id)
+        };
+        let ids: Vec<EventId> = match conn {
+            DbConn::Pg(c) => still(ids).for_update().load(c)?,
+            DbConn::Sqlite(_) => ids.to_vec(),
+        };
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        diesel::delete(a::event_attempts.filter(a::event_id.eq_any(still(&ids)))).execute(conn)?;
+        Ok(diesel::delete(
+            e::events
+                .filter(e::id.eq_any(&ids))
+                .filter(e::state.eq(state))
+                .filter(e::updated_at.lt(before)),
+        )
+        .execute(conn)?)
     }
 }

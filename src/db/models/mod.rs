@@ -10,7 +10,7 @@ pub mod withdrawal;
 
 pub use api_token::ApiToken;
 pub use event::{Event, EventAttempt, WebhookEndpoint};
-pub use pay_invoice::PayInvoice;
+pub use pay_invoice::{CappedInsert, PayInvoice};
 pub use pay_link::PayLink;
 pub use withdraw_link::WithdrawLink;
 pub use withdrawal::{Withdrawal, WithdrawalState};

@@ -289,3 +289,48 @@ fn completed(now: i64) -> _ {
         withdrawals::completed_at.eq(now),
     )
 }
+
+/// Retention: finished withdrawals only (never `pending` or `in_flight`,
+/// which the payer still owns).
+impl Withdrawal {
+    /// Ids of up to `limit` succeeded or failed withdrawals completed
+    /// before `before`, oldest first.
+    pub fn finished_before(
+        conn: &mut DbConn,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<WithdrawalId>, DbError> {
+        use withdrawals::dsl as w;
+        Ok(w::withdrawals
+            .filter(finished_before(before))
+            .order(w::completed_at.asc())
+            .limit(limit)
+            .select(w::id)
+            .load(conn)?)
+    }
+
+    /// Deletes those of `ids` that are still finished before `before` (the
+    /// condition is checked again here). Returns how many went.
+    pub fn delete_finished(
+        conn: &mut DbConn,
+        ids: &[WithdrawalId],
+        before: i64,
+    ) -> Result<usize, DbError> {
+        use withdrawals::dsl as w;
+        Ok(diesel::delete(
+            w::withdrawals
+                .filter(w::id.eq_any(ids))
+                .filter(finished_before(before)),
+        )
+        .execute(conn)?)
+    }
+}
+
+/// Succeeded or failed, and completed before `before`.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn finished_before(before: i64) -> _ {
+    let done: [WithdrawalState; 2] = [WithdrawalState::Succeeded, WithdrawalState::Failed];
+    withdrawals::state
+        .eq_any(done)
+        .and(withdrawals::completed_at.lt(before))
+}

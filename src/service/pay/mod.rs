@@ -272,6 +272,8 @@ pub struct PayService {
     address_domain: String,
     /// `[pay] invoice_expiry_secs`.
     invoice_expiry_secs: u32,
+    /// `[pay] max_open_invoices_per_link` (0 = no cap).
+    max_open_invoices_per_link: i64,
 }
 
 impl PayService {
@@ -291,6 +293,7 @@ impl PayService {
                 .unwrap_or_default(),
             address_domain: config.address_domain(),
             invoice_expiry_secs: config.pay.invoice_expiry_secs,
+            max_open_invoices_per_link: i64::from(config.pay.max_open_invoices_per_link),
         }
     }
 

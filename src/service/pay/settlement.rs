@@ -5,14 +5,23 @@
 //! `invoice.expired`. Service layer: imports `db`, `node` and the outbox
 //! of `service::webhooks` (which never calls back into pay).
 
+use futures_util::StreamExt;
+
 use super::PayService;
 use crate::db::models::node_state::{self, SETTLE_INDEX};
 use crate::db::models::PayInvoice;
 use crate::db::types::Msat;
 use crate::metrics::Counter;
-use crate::node::{InvoiceState, InvoiceStatus, PaymentHash, Settlement, SettlementStream};
+use crate::node::{
+    InvoiceState, InvoiceStatus, NodeError, PaymentHash, Settlement, SettlementStream,
+};
 use crate::service::webhooks::{self, EventType};
 use crate::service::{now, Error};
+
+/// Most invoices the expiry sweeper marks in one transaction.
+pub const EXPIRY_BATCH: i64 = 500;
+/// How many node lookups the expiry sweeper has in flight at once.
+const EXPIRY_LOOKUPS_AT_ONCE: usize = 16;
 
 /// The settlement a node's answer about `hash` reports: only a `Settled`
 /// invoice with its preimage (lnd returns a preimage for open invoices too,
@@ -70,55 +79,95 @@ impl PayService {
     }
 
     /// Marks open invoices past their expiry as expired and writes
-    /// `invoice.expired`, one transaction each. Asks the node first, so a
-    /// settlement the watcher has not recorded yet is recorded instead.
+    /// `invoice.expired`, batch after batch until none is due, so a flood
+    /// of invoices is worked off in one pass instead of 50 per sweep. Each
+    /// batch asks the node about its invoices first (a few at a time), so
+    /// a settlement the watcher has not recorded yet is recorded instead,
+    /// and then marks the rest in one short transaction of at most
+    /// [`EXPIRY_BATCH`] invoices and their events.
     pub async fn expire_invoices(&self) -> Result<usize, Error> {
         let t = now();
-        let due = self
-            .db
-            .run(move |c| PayInvoice::due_for_expiry(c, t, 50))
-            .await?;
+        let mut after: Option<(i64, String)> = None;
         let mut expired = 0;
-        for inv in due {
-            if let Some(hash) = PaymentHash::from_hex(&inv.payment_hash) {
-                match self.node.invoice(hash).await {
-                    Ok(Some(st)) if st.state == InvoiceState::Settled => {
-                        if let Some(s) = settlement_of(hash, &st) {
-                            self.record_settlement(&s).await?;
-                            continue;
-                        }
-                        // Note: a node that says Settled but gives no
-                        // preimage falls through, and the invoice is marked
-                        // expired (with `invoice.expired`) although it was
-                        // paid. Kept as it is; a late settlement still
-                        // records, because the state stays `open`.
-                    }
-                    // Held HTLCs may still settle: look again later.
-                    Ok(Some(st)) if st.state == InvoiceState::Accepted => continue,
-                    Ok(_) => {}
-                    // Cannot tell now; the next sweep tries again.
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            let (h, ob, t) = (inv.payment_hash.clone(), self.outbox.clone(), now());
-            let changed = self
+        loop {
+            let cursor = after.take();
+            let due = self
                 .db
-                .transaction(move |c| {
-                    let changed = PayInvoice::mark_expired(c, &h, t)?;
-                    if changed {
-                        webhooks::invoice_event(c, &ob, EventType::InvoiceExpired, &h, t)?;
-                    }
-                    Ok(changed)
-                })
+                .run(move |c| PayInvoice::due_for_expiry(c, t, cursor, EXPIRY_BATCH))
                 .await?;
-            if changed {
-                expired += 1;
+            let full = due.len() == EXPIRY_BATCH as usize;
+            after = due.last().map(|i| (i.expires_at, i.payment_hash.clone()));
+            let (n, node_error) = self.expire_batch(due).await?;
+            expired += n;
+            if let Some(e) = node_error {
+                // Cannot tell about the rest now; the next sweep tries again.
+                return Err(e.into());
+            }
+            if !full {
+                return Ok(expired);
             }
         }
+    }
+
+    /// One batch of [`Self::expire_invoices`]: what it marked, and the
+    /// node's error if the node stopped answering (the invoices decided
+    /// before that are marked all the same).
+    async fn expire_batch(
+        &self,
+        due: Vec<PayInvoice>,
+    ) -> Result<(usize, Option<NodeError>), Error> {
+        let node = &self.node;
+        let mut answers = futures_util::stream::iter(due.into_iter().map(|inv| async move {
+            let answer = match PaymentHash::from_hex(&inv.payment_hash) {
+                Some(h) => Some((h, node.invoice(h).await)),
+                // Not a hash the node could know: nothing to ask.
+                None => None,
+            };
+            (inv, answer)
+        }))
+        .buffer_unordered(EXPIRY_LOOKUPS_AT_ONCE);
+        let mut to_expire = Vec::new();
+        let mut node_error = None;
+        while let Some((inv, answer)) = answers.next().await {
+            match answer {
+                Some((hash, Ok(Some(st)))) if st.state == InvoiceState::Settled => {
+                    if let Some(s) = settlement_of(hash, &st) {
+                        self.record_settlement(&s).await?;
+                        continue;
+                    }
+                    // Note: a node that says Settled but gives no preimage
+                    // falls through, and the invoice is marked expired (with
+                    // `invoice.expired`) although it was paid. Kept as it is;
+                    // a late settlement still records, because the state
+                    // stays `open`.
+                }
+                // Held HTLCs may still settle: look again next sweep.
+                Some((_, Ok(Some(st)))) if st.state == InvoiceState::Accepted => continue,
+                Some((_, Ok(_))) | None => {}
+                Some((_, Err(e))) => {
+                    // Stop asking (dropping the stream cancels the lookups
+                    // in flight); what was decided is still marked.
+                    node_error = Some(e);
+                    break;
+                }
+            }
+            to_expire.push(inv.payment_hash);
+        }
+        drop(answers);
+        let (ob, t) = (self.outbox.clone(), now());
+        let expired = self
+            .db
+            .transaction(move |c| {
+                // Write first (SQLite takes the write lock before reading).
+                let marked = PayInvoice::mark_expired_many(c, &to_expire, t)?;
+                webhooks::invoice_events_of(c, &ob, EventType::InvoiceExpired, &marked, t)?;
+                Ok(marked.len())
+            })
+            .await?;
         if expired > 0 {
             self.outbox.wake();
         }
-        Ok(expired)
+        Ok((expired, node_error))
     }
 
     /// The highest settle index recorded.

@@ -11,7 +11,7 @@ use rand::RngCore;
 use super::settlement::settlement_of;
 use super::PayService;
 use super::SuccessActionConfig;
-use crate::db::models::{PayInvoice, PayLink};
+use crate::db::models::{CappedInsert, PayInvoice, PayLink};
 use crate::db::types::{Msat, PayInvoiceState, PayLinkId};
 use crate::lnurl;
 use crate::lnurl::wire::{PayCallbackResponse, PayRequest, PayerDataSpec, SuccessAction};
@@ -63,6 +63,24 @@ impl PayService {
         check_comment(&l, comment)?;
         let payerdata = checked_payer_data(&l, payerdata)?;
         let description_hash = lnurl::description_hash(&l.metadata, payerdata);
+        // The cap is checked twice. This cheap count keeps a flood away
+        // from the node: past the cap, no invoice is made at all. Callbacks
+        // racing past it together are caught by the count inside the insert
+        // transaction (`insert_capped`), which serialises on the link's
+        // row; the node's invoice of the loser is then simply never handed
+        // out (it expires unpaid on the node). Reserving a slot before the
+        // node call would be exact too, but would need a placeholder row
+        // and its clean-up when the node fails.
+        if self.max_open_invoices_per_link > 0 {
+            let (link, t) = (l.id.clone(), now());
+            let open = self
+                .db
+                .run(move |c| PayInvoice::count_open(c, &link, t))
+                .await?;
+            if open >= self.max_open_invoices_per_link {
+                return Err(too_many_open_invoices());
+            }
+        }
 
         let action: Option<SuccessActionConfig> = l
             .success_action
@@ -97,7 +115,22 @@ impl PayService {
             created_at: t,
             settled_at: None,
         };
-        self.db.run(move |c| row.insert(c)).await?;
+        let cap = self.max_open_invoices_per_link;
+        if cap > 0 {
+            let done = self
+                .db
+                .transaction(move |c| row.insert_capped(c, cap, t))
+                .await?;
+            match done {
+                CappedInsert::Inserted => {}
+                CappedInsert::Full => return Err(too_many_open_invoices()),
+                CappedInsert::LinkInactive => {
+                    return Err(Error::NotFound("unknown pay link".into()))
+                }
+            }
+        } else {
+            self.db.run(move |c| row.insert(c)).await?;
+        }
         Ok(PayCallbackResponse {
             pr: created.bolt11,
             routes: Vec::new(),
@@ -107,8 +140,13 @@ impl PayService {
         })
     }
 
-    /// LUD-21 verify. Asks the node when the database still says open, so
-    /// the answer is right even before the watcher has caught up.
+    /// LUD-21 verify, answered from the database: settlements reach it
+    /// through the invoice watcher within moments. Only while an invoice
+    /// is open (and not yet marked expired) is the node asked as well, in
+    /// case the watcher lags, and then at most once every
+    /// [`VERIFY_NODE_CHECK_SECS`] per invoice across all requests and
+    /// instances, so a flood of verify requests is a flood of reads, not
+    /// of node calls.
     pub async fn verify_invoice(
         &self,
         payment_hash: &str,
@@ -117,13 +155,36 @@ impl PayService {
             return Err(Error::NotFound("Not found".into()));
         };
         let h = hash.to_hex();
-        let inv = found(&self.db, "Not found", move |c| PayInvoice::find(c, &h)).await?;
-        if inv.state == PayInvoiceState::Settled {
-            return Ok(lnurl::wire::VerifyResponse {
-                settled: true,
-                preimage: inv.preimage,
-                pr: inv.bolt11,
-            });
+        let (inv, (expired_at, checked_at)) = found(&self.db, "Not found", move |c| {
+            Ok(match PayInvoice::find(c, &h)? {
+                Some(inv) => Some((inv, PayInvoice::marks(c, &h)?)),
+                None => None,
+            })
+        })
+        .await?;
+        let from_db = |inv: PayInvoice| lnurl::wire::VerifyResponse {
+            settled: inv.state == PayInvoiceState::Settled,
+            preimage: inv
+                .preimage
+                .filter(|_| inv.state == PayInvoiceState::Settled),
+            pr: inv.bolt11,
+        };
+        let t = now();
+        let may_ask = inv.state == PayInvoiceState::Open
+            && expired_at.is_none()
+            && checked_at.is_none_or(|at| at <= t - VERIFY_NODE_CHECK_SECS);
+        if !may_ask {
+            return Ok(from_db(inv));
+        }
+        // Read first, write only when due: the claim is a conditional
+        // UPDATE, so of many requests (or instances) one asks the node.
+        let h = hash.to_hex();
+        let claimed = self
+            .db
+            .run(move |c| PayInvoice::claim_node_check(c, &h, t, VERIFY_NODE_CHECK_SECS))
+            .await?;
+        if !claimed {
+            return Ok(from_db(inv));
         }
         let answer = self.node.invoice(hash).await?;
         if let Some(s) = answer.and_then(|st| settlement_of(hash, &st)) {
@@ -134,12 +195,16 @@ impl PayService {
                 pr: inv.bolt11,
             });
         }
-        Ok(lnurl::wire::VerifyResponse {
-            settled: false,
-            preimage: None,
-            pr: inv.bolt11,
-        })
+        Ok(from_db(inv))
     }
+}
+
+/// How often verify may ask the node about one open invoice.
+pub const VERIFY_NODE_CHECK_SECS: i64 = 5;
+
+/// The LUD error past `[pay] max_open_invoices_per_link`.
+fn too_many_open_invoices() -> Error {
+    Error::Unavailable("This link has too many unpaid invoices right now; try again later.".into())
 }
 
 /// LUD-12: a comment only where the link allows one, and no longer than it

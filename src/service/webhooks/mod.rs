@@ -34,7 +34,7 @@ pub use delivery::{
 };
 pub use endpoints::{EndpointSecretView, EndpointView};
 pub use events::{invoice_data, withdraw_data, EventId, EventType};
-pub use outbox::{invoice_event, withdraw_event, Outbox};
+pub use outbox::{invoice_event, invoice_events_of, withdraw_event, Outbox};
 
 use std::sync::Arc;
 

@@ -82,6 +82,10 @@ fn insert_event(
     data: Value,
     t: i64,
 ) -> Result<(), DbError> {
+    new_event(ob, kind, link_url, data, t).insert(c)
+}
+
+fn new_event(ob: &Outbox, kind: EventType, link_url: Option<String>, data: Value, t: i64) -> Event {
     let id = EventId::generate();
     let target = link_url.or_else(|| ob.global_url.clone());
     let payload = envelope(&id, kind, t, data);
@@ -105,7 +109,6 @@ fn insert_event(
         updated_at: t,
         delivered_at: None,
     }
-    .insert(c)
 }
 
 fn missing(what: &str) -> DbError {
@@ -146,4 +149,29 @@ pub fn invoice_event(
         invoice_data(&ob.address_domain, &l, &i, kind),
         t,
     )
+}
+
+/// Writes one invoice event for each of `rows` (invoices the caller has
+/// just changed and read back with their links), in one statement: the
+/// expiry sweeper marks a whole batch at once.
+pub fn invoice_events_of(
+    c: &mut DbConn,
+    ob: &Outbox,
+    kind: EventType,
+    rows: &[(PayInvoice, PayLink)],
+    t: i64,
+) -> Result<(), DbError> {
+    let events: Vec<Event> = rows
+        .iter()
+        .map(|(i, l)| {
+            new_event(
+                ob,
+                kind,
+                l.webhook_url.clone(),
+                invoice_data(&ob.address_domain, l, i, kind),
+                t,
+            )
+        })
+        .collect();
+    Event::insert_many(c, &events)
 }

@@ -3,6 +3,7 @@
 //! DecodePayReq, plus GetInfo and ChannelBalance; and [`FakeLnd::settle_invoice`],
 //! which simulates an incoming payment.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -38,6 +39,16 @@ pub struct FakeInvoice {
     pub settle_date: i64,
     pub amt_paid_msat: i64,
     pub payment_addr: [u8; 32],
+}
+
+/// How often AddInvoice and LookupInvoice were called (every call, also
+/// refused ones), for tests that bound what lnurld asks the node.
+#[derive(Debug, Default)]
+pub(super) struct InvoiceCalls {
+    add_invoice: usize,
+    lookup_invoice: HashMap<[u8; 32], usize>,
+    /// How long AddInvoice waits before it answers (a slow node).
+    add_invoice_delay: Duration,
 }
 
 /// What ChannelBalance reports.
@@ -140,6 +151,14 @@ impl Lightning for Svc {
         &self,
         req: Request<lnrpc::Invoice>,
     ) -> Result<Response<lnrpc::AddInvoiceResponse>, Status> {
+        let delay = {
+            let mut st = self.inner.state.lock().unwrap();
+            st.invoice_calls.add_invoice += 1;
+            st.invoice_calls.add_invoice_delay
+        };
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         let req = req.into_inner();
         if req.value != 0 && req.value_msat != 0 {
             return Err(Status::unknown(
@@ -254,7 +273,10 @@ impl Lightning for Svc {
                 hash.len()
             )));
         }
-        let st = self.inner.state.lock().unwrap();
+        let mut st = self.inner.state.lock().unwrap();
+        if let Ok(h) = <[u8; 32]>::try_from(hash.as_slice()) {
+            *st.invoice_calls.lookup_invoice.entry(h).or_default() += 1;
+        }
         if st.invoices.is_empty() {
             return Err(Status::not_found("there are no existing invoices"));
         }
@@ -376,6 +398,51 @@ impl FakeLnd {
     /// Every invoice issued, by add index.
     pub fn invoices(&self) -> Vec<FakeInvoice> {
         self.inner.state.lock().unwrap().invoices.clone()
+    }
+
+    /// AddInvoice calls so far (also refused ones).
+    pub fn add_invoice_calls(&self) -> usize {
+        self.inner.state.lock().unwrap().invoice_calls.add_invoice
+    }
+
+    /// Makes every later AddInvoice wait `delay` before it answers (after
+    /// it has been counted).
+    pub fn set_add_invoice_delay(&self, delay: Duration) {
+        self.inner
+            .state
+            .lock()
+            .unwrap()
+            .invoice_calls
+            .add_invoice_delay = delay;
+    }
+
+    /// LookupInvoice calls for `payment_hash` so far.
+    pub fn lookup_invoice_calls(&self, payment_hash: PaymentHash) -> usize {
+        let st = self.inner.state.lock().unwrap();
+        st.invoice_calls
+            .lookup_invoice
+            .get(&payment_hash.0)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Like [`FakeLnd::settle_invoice`], but without telling subscribers:
+    /// only a LookupInvoice learns of it (a watcher that missed the event).
+    pub fn settle_invoice_unannounced(&self, payment_hash: PaymentHash) -> u64 {
+        let mut st = self.inner.state.lock().unwrap();
+        let settle_index = st.next_settle_index;
+        let inv = st
+            .invoices
+            .iter_mut()
+            .find(|i| i.payment_hash == payment_hash)
+            .expect("settle_invoice_unannounced: unknown invoice");
+        assert_eq!(inv.state, FakeInvoiceState::Open, "invoice not open");
+        inv.state = FakeInvoiceState::Settled;
+        inv.settle_index = settle_index;
+        inv.settle_date = now_secs();
+        inv.amt_paid_msat = inv.amount_msat as i64;
+        st.next_settle_index += 1;
+        settle_index
     }
 
     /// Simulates an incoming payment of one of its OPEN invoices: SETTLED

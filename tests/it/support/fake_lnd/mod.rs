@@ -88,6 +88,8 @@ struct State {
     payments: Vec<FakePayment>,
     behavior: PayBehavior,
     send_attempts: usize,
+    /// AddInvoice and LookupInvoice calls (see `invoices.rs`).
+    invoice_calls: invoices::InvoiceCalls,
 }
 
 /// Shared by the [`FakeLnd`] handle and every server run.
@@ -180,6 +182,7 @@ impl FakeLnd {
                 payments: Vec::new(),
                 behavior: PayBehavior::Succeed { fee_msat: 0 },
                 send_attempts: 0,
+                invoice_calls: invoices::InvoiceCalls::default(),
             }),
             macaroon,
             key,
