@@ -4,6 +4,7 @@ mod support;
 mod availability;
 mod cli;
 mod db;
+mod exactly_once;
 mod health;
 mod node_dev;
 mod node_lnd;

@@ -53,6 +53,7 @@ pub use invoices::FakeInvoice;
 pub use lnrpc::invoice::InvoiceState as FakeInvoiceState;
 pub use lnrpc::payment::PaymentStatus as FakePaymentStatus;
 pub use lnrpc::PaymentFailureReason as FailureReason;
+pub use payments::SendFault;
 pub use payments::{FakePayment, Finish, PayBehavior};
 
 fn random32() -> [u8; 32] {
@@ -88,6 +89,8 @@ struct State {
     payments: Vec<FakePayment>,
     behavior: PayBehavior,
     send_attempts: usize,
+    /// Per-hash counters and scripted faults of the Router service.
+    router: payments::RouterScript,
 }
 
 /// Shared by the [`FakeLnd`] handle and every server run.
@@ -180,6 +183,7 @@ impl FakeLnd {
                 payments: Vec::new(),
                 behavior: PayBehavior::Succeed { fee_msat: 0 },
                 send_attempts: 0,
+                router: Default::default(),
             }),
             macaroon,
             key,
