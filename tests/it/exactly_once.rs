@@ -150,10 +150,10 @@ async fn events_of(app: &TestApp, kind: &str) -> usize {
         .expect("a list of events")
 }
 
-/// Behaviour 1. "Already exists" (paid, or in flight) and a connection lost
-/// after the node took the payment are unclear answers: the node may pay,
-/// so the withdrawal is tracked and the use kept. Failing it would give the
-/// use back for a second payout.
+/// Behaviour 1. "Already exists" (paid, or in flight) and a lost
+/// connection are unclear answers: the node may pay, so the withdrawal is
+/// tracked and the use kept. Failing it would give the use back for a
+/// second payout. Only a lookup that finds no record sends it again.
 async fn an_unclear_first_send_is_tracked_never_failed(db: TestDb) {
     let fake = FakeLnd::start().await;
     fake.set_pay_behavior(PayBehavior::Hold);
@@ -186,7 +186,22 @@ async fn an_unclear_first_send_is_tracked_never_failed(db: TestDb) {
     assert!(fake.finish(hash, Finish::Succeed { fee_msat: 6 }));
     wait_state(&app, &id, &hash.to_hex(), WithdrawalState::Succeeded).await;
     assert_eq!(fake.sends_for(hash), 1);
-    assert_eq!(fake.payments().len(), 3, "one payment per invoice");
+
+    // The connection is lost before the node took the payment. Unclear to
+    // lnurld too: tracked; the lookup finds no record, so it is sent again
+    // (not failed) until the node takes it.
+    fake.set_pay_behavior(PayBehavior::Succeed { fee_msat: 7 });
+    fake.set_send_fault(SendFault::LostBeforeRecord);
+    let (pr, hash) = wallet_invoice(5_000);
+    let id = claim(&app, &pr).await;
+    tracked(&app, &fake, (&id, hash), 0, 2).await;
+    assert!(fake.sends_for(hash) >= 2, "sent again after \"no record\"");
+    fake.set_send_fault(SendFault::None);
+    let done = final_row(&app, &id, hash).await;
+    assert_eq!(done.state, WithdrawalState::Succeeded, "{done:?}");
+    assert_eq!(done.fee_msat.map(Msat::get), Some(7));
+
+    assert_eq!(fake.payments().len(), 4, "one payment per invoice");
     assert_eq!(events_of(&app, "withdraw.failed").await, 0);
     app.stop(true).await;
 }

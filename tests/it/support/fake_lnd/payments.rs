@@ -46,6 +46,9 @@ pub enum SendFault {
     /// stream breaks off with Unavailable: the connection was lost after
     /// lnd took the payment.
     DropAfterRecord,
+    /// Every call fails with Unavailable before the fake records anything:
+    /// the connection was lost before lnd took the payment.
+    LostBeforeRecord,
 }
 
 /// What tests count and script on the Router service (kept in `State`).
@@ -191,8 +194,12 @@ impl Router for Svc {
             }
             st.router.send_fault.clone()
         };
-        if let SendFault::Refuse(text) = fault {
-            return Err(Status::unknown(text));
+        match fault {
+            SendFault::Refuse(text) => return Err(Status::unknown(text)),
+            SendFault::LostBeforeRecord => {
+                return Err(Status::unavailable("connection reset by peer"))
+            }
+            SendFault::None | SendFault::DropAfterRecord => {}
         }
 
         if req.amt != 0 && req.amt_msat != 0 {
