@@ -6,6 +6,7 @@ mod bounded;
 mod cli;
 mod cli_output;
 mod db;
+mod exactly_once;
 mod files;
 mod health;
 mod input;

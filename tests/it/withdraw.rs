@@ -21,7 +21,7 @@ use crate::support::eventually;
 use crate::support::fake_lnd::{FailureReason, FakeLnd, Finish, PayBehavior};
 use crate::support::wallet::{wallet_invoice, withdraw_request};
 
-const WAIT: Duration = Duration::from_secs(20);
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
 /// `GET /api/v1/withdraw-links`: a page of links (the handler builds this
 /// envelope inline, so the test names the part it reads).
@@ -31,22 +31,22 @@ struct LinkPage {
 }
 
 /// Reads a JSON body as `T`, failing the test with the body on a mismatch.
-fn typed<T: serde::de::DeserializeOwned>(v: Value) -> T {
+pub(crate) fn typed<T: serde::de::DeserializeOwned>(v: Value) -> T {
     serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{e}: {v}"))
 }
 
 /// `POST /api/v1/withdraw-links`, read as the API's own view.
-async fn create(app: &TestApp, body: Value) -> LinkView {
+pub(crate) async fn create(app: &TestApp, body: Value) -> LinkView {
     typed(app.create_withdraw(body).await)
 }
 
 /// `GET /api/v1/withdraw-links/{id}`, read as the API's own view.
-async fn get_link(app: &TestApp, id: &WithdrawLinkId) -> LinkView {
+pub(crate) async fn get_link(app: &TestApp, id: &WithdrawLinkId) -> LinkView {
     typed(app.withdraw_link(id.as_str()).await)
 }
 
 /// Decodes the link's LNURL and does LUD-03 step 1 like a wallet.
-async fn first_step(app: &TestApp, link: &LinkView) -> WithdrawalResponse {
+pub(crate) async fn first_step(app: &TestApp, link: &LinkView) -> WithdrawalResponse {
     let w = withdraw_request(app, &link.lnurl).await;
     let decoded = lnurl::lnurl::LnUrl::decode(link.lnurl.clone()).expect("an LNURL");
     assert_eq!(decoded.url, link.url);
@@ -55,7 +55,7 @@ async fn first_step(app: &TestApp, link: &LinkView) -> WithdrawalResponse {
 
 /// Claims a 5,000 msat single-use link with a fresh wallet invoice and
 /// waits until its withdrawal is `in_flight` (the fake node should hold it).
-async fn held_in_flight(app: &TestApp) -> (WithdrawLinkId, lnurld::node::PaymentHash) {
+pub(crate) async fn held_in_flight(app: &TestApp) -> (WithdrawLinkId, lnurld::node::PaymentHash) {
     let link = create(app, json!({"min_msat": 5_000, "max_msat": 5_000})).await;
     let w = first_step(app, &link).await;
     let (pr, hash) = wallet_invoice(5_000);
@@ -67,11 +67,11 @@ async fn held_in_flight(app: &TestApp) -> (WithdrawLinkId, lnurld::node::Payment
     (link.id, hash)
 }
 
-async fn withdrawal_states(app: &TestApp, id: &WithdrawLinkId) -> Vec<WithdrawalView> {
+pub(crate) async fn withdrawal_states(app: &TestApp, id: &WithdrawLinkId) -> Vec<WithdrawalView> {
     get_link(app, id).await.withdrawals.unwrap_or_default()
 }
 
-async fn wait_state(
+pub(crate) async fn wait_state(
     app: &TestApp,
     link_id: &WithdrawLinkId,
     hash: &str,
@@ -245,7 +245,7 @@ async fn same_invoice_twice_is_paid_once(db: TestDb) {
 }
 
 /// Asserts the callback is refused with a reason containing `needle`.
-async fn refused(app: &TestApp, url: &str, needle: &str) {
+pub(crate) async fn refused(app: &TestApp, url: &str, needle: &str) {
     let (status, body) = app.get_json(url).await;
     assert_eq!(status, 200, "LUD errors are HTTP 200: {body}");
     assert_eq!(body["status"], "ERROR", "{url} → {body}");
@@ -439,9 +439,14 @@ async fn crash_while_in_flight_then_success(db: TestDb) {
     .await;
 
     app.stop(false).await;
+    let before = fake.tracks_for(hash);
     let app2 = TestApp::start(&db, Node::Lnd(&fake)).await;
-    // The new instance must track, not pay again; let it try for a while.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The new instance must track, not pay again: once the dead payer's
+    // lease has run out, it looks the payment up again and again.
+    eventually("the new instance tracks the payment", WAIT, || async {
+        (fake.tracks_for(hash) >= before + 3).then_some(())
+    })
+    .await;
     assert_eq!(
         fake.send_attempts(),
         1,

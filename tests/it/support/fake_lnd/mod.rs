@@ -53,6 +53,7 @@ pub use invoices::FakeInvoice;
 pub use lnrpc::invoice::InvoiceState as FakeInvoiceState;
 pub use lnrpc::payment::PaymentStatus as FakePaymentStatus;
 pub use lnrpc::PaymentFailureReason as FailureReason;
+pub use payments::SendFault;
 pub use payments::{FakePayment, Finish, PayBehavior};
 
 fn random32() -> [u8; 32] {
@@ -90,6 +91,8 @@ struct State {
     send_attempts: usize,
     /// AddInvoice and LookupInvoice calls (see `invoices.rs`).
     invoice_calls: invoices::InvoiceCalls,
+    /// Per-hash counters and scripted faults of the Router service.
+    router: payments::RouterScript,
 }
 
 /// Shared by the [`FakeLnd`] handle and every server run.
@@ -183,6 +186,7 @@ impl FakeLnd {
                 behavior: PayBehavior::Succeed { fee_msat: 0 },
                 send_attempts: 0,
                 invoice_calls: invoices::InvoiceCalls::default(),
+                router: Default::default(),
             }),
             macaroon,
             key,

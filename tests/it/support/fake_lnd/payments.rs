@@ -4,6 +4,8 @@
 //! TrackPaymentV2; and the scripting of outcomes ([`PayBehavior`],
 //! [`FakeLnd::finish`]).
 
+use std::collections::HashMap;
+
 use bitcoin::hashes::Hash;
 use lnurld::node::lnd::proto::lnrpc;
 use lnurld::node::lnd::proto::routerrpc::{self, router_server::Router};
@@ -28,6 +30,37 @@ pub enum PayBehavior {
     Fail(FailureReason),
     /// Stays IN_FLIGHT until [`FakeLnd::release`] / [`FakeLnd::finish`].
     Hold,
+}
+
+/// A fault of SendPaymentV2 besides the payment's own outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum SendFault {
+    /// None: the call behaves like lnd.
+    #[default]
+    None,
+    /// Every call is refused with this text (code Unknown, as lnd's plain
+    /// Go errors), before the fake looks at its record of the hash, as lnd
+    /// does with "invoice expired".
+    Refuse(&'static str),
+    /// The payment is recorded (and [`PayBehavior`] applied), then the
+    /// stream breaks off with Unavailable: the connection was lost after
+    /// lnd took the payment.
+    DropAfterRecord,
+    /// Every call fails with Unavailable before the fake records anything:
+    /// the connection was lost before lnd took the payment.
+    LostBeforeRecord,
+}
+
+/// What tests count and script on the Router service (kept in `State`).
+#[derive(Debug, Default)]
+pub(super) struct RouterScript {
+    /// SendPaymentV2 calls per payment hash (refused ones included).
+    sends: HashMap<[u8; 32], usize>,
+    /// TrackPaymentV2 calls per payment hash (failed ones included).
+    tracks: HashMap<[u8; 32], usize>,
+    send_fault: SendFault,
+    /// TrackPaymentV2 answers an error (not NotFound) while set.
+    failing_tracks: bool,
 }
 
 /// How a held payment ends.
@@ -84,6 +117,40 @@ impl FakePayment {
     }
 }
 
+impl State {
+    /// Records an accepted attempt as in flight; returns its position.
+    fn record(
+        &mut self,
+        bolt11: &str,
+        hash: PaymentHash,
+        amount_msat: u64,
+        fee_limit_msat: i64,
+        timeout_seconds: i32,
+        no_inflight_updates: bool,
+    ) -> usize {
+        let payment_index = self.payments.len() as u64 + 1;
+        self.payments.push(FakePayment {
+            bolt11: bolt11.to_owned(),
+            payment_hash: hash,
+            amount_msat,
+            fee_limit_msat,
+            timeout_seconds: if timeout_seconds == 0 {
+                60
+            } else {
+                timeout_seconds
+            },
+            no_inflight_updates,
+            status: FakePaymentStatus::InFlight,
+            failure_reason: FailureReason::FailureReasonNone,
+            preimage: None,
+            fee_msat: 0,
+            payment_index,
+            creation_time_ns: now_ns(),
+        });
+        self.payments.len() - 1
+    }
+}
+
 impl Inner {
     /// Ends an in-flight payment and tells the streams. Caller holds the lock.
     fn finish_locked(&self, st: &mut State, idx: usize, how: Finish) {
@@ -116,7 +183,24 @@ impl Router for Svc {
         req: Request<routerrpc::SendPaymentRequest>,
     ) -> Result<Response<Self::SendPaymentV2Stream>, Status> {
         let req = req.into_inner();
-        self.inner.state.lock().unwrap().send_attempts += 1;
+        let fault = {
+            let mut st = self.inner.state.lock().unwrap();
+            st.send_attempts += 1;
+            if let Ok(inv) = decode_for_regtest(&req.payment_request) {
+                *st.router
+                    .sends
+                    .entry(inv.payment_hash().to_byte_array())
+                    .or_default() += 1;
+            }
+            st.router.send_fault.clone()
+        };
+        match fault {
+            SendFault::Refuse(text) => return Err(Status::unknown(text)),
+            SendFault::LostBeforeRecord => {
+                return Err(Status::unavailable("connection reset by peer"))
+            }
+            SendFault::None | SendFault::DropAfterRecord => {}
+        }
 
         if req.amt != 0 && req.amt_msat != 0 {
             return Err(Status::unknown(
@@ -178,26 +262,15 @@ impl Router for Svc {
                     _ => return Err(Status::already_exists("payment is in transition")),
                 }
             }
-            let payment_index = st.payments.len() as u64 + 1;
-            st.payments.push(FakePayment {
-                bolt11: req.payment_request.clone(),
-                payment_hash: hash,
+            let idx = st.record(
+                &req.payment_request,
+                hash,
                 amount_msat,
                 fee_limit_msat,
-                timeout_seconds: if req.timeout_seconds == 0 {
-                    60
-                } else {
-                    req.timeout_seconds
-                },
-                no_inflight_updates: req.no_inflight_updates,
-                status: FakePaymentStatus::InFlight,
-                failure_reason: FailureReason::FailureReasonNone,
-                preimage: None,
-                fee_msat: 0,
-                payment_index,
-                creation_time_ns: now_ns(),
-            });
-            let idx = st.payments.len() - 1;
+                req.timeout_seconds,
+                req.no_inflight_updates,
+            );
+            let payment_index = st.payments[idx].payment_index;
             let rx = self.inner.payment_tx.subscribe();
             match st.behavior {
                 PayBehavior::Succeed { fee_msat } if fee_msat as i64 > fee_limit_msat => {
@@ -218,6 +291,10 @@ impl Router for Svc {
             }
             (st.payments[idx].clone(), rx, payment_index)
         };
+        if fault == SendFault::DropAfterRecord {
+            let broken = Status::unavailable("error reading from server: connection reset by peer");
+            return Ok(Response::new(Box::pin(tokio_stream::iter([Err(broken)]))));
+        }
         Ok(Response::new(follow_payment(
             self.stop.clone(),
             initial,
@@ -241,7 +318,11 @@ impl Router for Svc {
             ))
         })?;
         let (current, rx) = {
-            let st = self.inner.state.lock().unwrap();
+            let mut st = self.inner.state.lock().unwrap();
+            *st.router.tracks.entry(hash).or_default() += 1;
+            if st.router.failing_tracks {
+                return Err(Status::internal("payment database is busy"));
+            }
             let current = st
                 .payments
                 .iter()
@@ -349,5 +430,42 @@ impl FakeLnd {
     /// Number of SendPaymentV2 calls, refused ones included.
     pub fn send_attempts(&self) -> usize {
         self.inner.state.lock().unwrap().send_attempts
+    }
+
+    /// SendPaymentV2 calls for this payment hash, refused ones included.
+    pub fn sends_for(&self, hash: PaymentHash) -> usize {
+        let st = self.inner.state.lock().unwrap();
+        st.router.sends.get(&hash.0).copied().unwrap_or(0)
+    }
+
+    /// TrackPaymentV2 calls for this payment hash, failed ones included.
+    pub fn tracks_for(&self, hash: PaymentHash) -> usize {
+        let st = self.inner.state.lock().unwrap();
+        st.router.tracks.get(&hash.0).copied().unwrap_or(0)
+    }
+
+    /// What the next SendPaymentV2 calls do wrong ([`SendFault::None`]: nothing).
+    pub fn set_send_fault(&self, fault: SendFault) {
+        self.inner.state.lock().unwrap().router.send_fault = fault;
+    }
+
+    /// While `on`, TrackPaymentV2 answers Internal (lnd could not look the
+    /// payment up), whatever it knows.
+    pub fn fail_tracks(&self, on: bool) {
+        self.inner.state.lock().unwrap().router.failing_tracks = on;
+    }
+
+    /// Records a payment of `bolt11` as an earlier accepted SendPaymentV2
+    /// would have (another instance's, or one whose answer was lost): in
+    /// flight, or ended as `how`. Not counted as a send.
+    pub fn record_earlier_payment(&self, bolt11: &str, how: Option<Finish>) {
+        let inv = decode_for_regtest(bolt11).expect("a regtest invoice");
+        let hash = PaymentHash(inv.payment_hash().to_byte_array());
+        let amount_msat = inv.amount_milli_satoshis().expect("an amount");
+        let mut st = self.inner.state.lock().unwrap();
+        let idx = st.record(bolt11, hash, amount_msat, i64::MAX, 60, true);
+        if let Some(how) = how {
+            self.inner.finish_locked(&mut st, idx, how);
+        }
     }
 }
