@@ -8,13 +8,17 @@
 //!
 //! Knobs: `LOAD_SECS` (per scenario, default 5), `LOAD_CONCURRENCY`
 //! (default 32), `LOAD_DATABASE_URL` (default: a temp SQLite file; a
-//! `postgres://` URL benchmarks PostgreSQL).
+//! `postgres://` URL benchmarks PostgreSQL), `LOAD_EXPIRED` (invoices the
+//! expiry phase plants, default 100,000; 0 skips it).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lnurld::config::Config;
+use lnurld::db::models::PayInvoice;
+use lnurld::db::types::{Msat, PayInvoiceState, PayLinkId};
+use lnurld::db::{Db, DbUrl};
 use lnurld::service::pay::PayLinkSpec;
 use lnurld::service::withdraw::NewLink;
 use lnurld::{App, NodeCheck};
@@ -105,6 +109,74 @@ async fn scenario(
 }
 
 /// A response counts as good when it is LUD JSON without an ERROR status.
+/// Plants `n` open invoices that expired a moment ago (as a flood of unpaid
+/// callbacks leaves them) and times the running server's expiry sweeper
+/// until every one is marked expired, each with its `invoice.expired` event.
+async fn expiry_flood(database_url: &str, link: &PayLinkId, n: u64) {
+    use diesel::prelude::*;
+    use lnurld::db::schema::pay_invoices::dsl as i;
+    let db = Db::connect(&DbUrl::parse(database_url).expect("db url"), 2).expect("db");
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let rows: Vec<PayInvoice> = (0..n)
+        .map(|k| {
+            let mut hash = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut hash);
+            PayInvoice {
+                payment_hash: hex::encode(hash),
+                pay_link_id: link.clone(),
+                bolt11: "lnbcrt-planted".into(),
+                amount_msat: Msat::new(1_000).expect("fits"),
+                comment: None,
+                payer_data: None,
+                state: PayInvoiceState::Open,
+                preimage: None,
+                amount_paid_msat: None,
+                settle_index: None,
+                expires_at: t - 1 - (k % 100) as i64,
+                created_at: t - 3_600,
+                settled_at: None,
+            }
+        })
+        .collect();
+    for chunk in rows.chunks(5_000) {
+        let chunk = chunk.to_vec();
+        db.transaction(move |c| {
+            for r in &chunk {
+                r.insert(c)?;
+            }
+            Ok(())
+        })
+        .await
+        .expect("plant expired invoices");
+    }
+    let started = Instant::now();
+    loop {
+        let left = db
+            .run(move |c| {
+                Ok(i::pay_invoices
+                    .filter(i::state.eq(PayInvoiceState::Open))
+                    .filter(i::expires_at.le(t))
+                    .filter(i::expired_at.is_null())
+                    .count()
+                    .get_result::<i64>(c)?)
+            })
+            .await
+            .expect("count");
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!(
+        "{:<28} {n} planted invoices marked expired in {:.1} s (sweeper wakes every {} s)",
+        "expiry sweep",
+        started.elapsed().as_secs_f64(),
+        lnurld::worker::invoices::SWEEP_EVERY.as_secs()
+    );
+}
+
 fn r_ok(body: &str) -> bool {
     !body.contains("\"ERROR\"") && body.starts_with('{')
 }
@@ -120,10 +192,11 @@ fn main() {
         let dir = tempfile::tempdir().expect("tempdir");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
+        let database_url = std::env::var("LOAD_DATABASE_URL")
+            .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("bench.db").display()));
         let mut config = Config {
             public_url: format!("http://127.0.0.1:{port}"),
-            database_url: std::env::var("LOAD_DATABASE_URL")
-                .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("bench.db").display())),
+            database_url: database_url.clone(),
             secret_key: Some("33".repeat(32)),
             ..Config::default()
         };
@@ -212,6 +285,10 @@ fn main() {
             conc,
         )
         .await;
+        let flood = env_num("LOAD_EXPIRED", 100_000);
+        if flood > 0 {
+            expiry_flood(&database_url, &pay.id, flood).await;
+        }
         println!(
             "peak RSS (server + load generator, one process): {} MiB",
             peak_rss_kib() / 1024
