@@ -374,22 +374,27 @@ async fn invoice_from_form(
         form.error = Some(why);
         status
     };
-    let read = std::str::from_utf8(body)
-        .map_err(|_| Error::Invalid("The form was not sent as text.".into()))
-        .and_then(|b| {
-            Ok((
-                params::form_param(b, "amount", params::AMOUNT)?,
-                params::form_param(b, "comment", params::COMMENT)?,
-            ))
-        });
-    let (amount, comment) = match read {
-        Ok(v) => v,
+    // Field by field, so that the fields read so far are shown again.
+    let read = |name: &str, rule| {
+        std::str::from_utf8(body)
+            .map_err(|_| Error::Invalid("The form was not sent as text.".into()))
+            .and_then(|b| params::form_param(b, name, rule))
+    };
+    let amount = match read("amount", params::AMOUNT) {
+        Ok(a) => a,
         Err(e) => {
             let (status, why) = form_error(&e);
             return Err((refuse(&mut form, status, why), form));
         }
     };
     form.amount = amount.clone().unwrap_or_default();
+    let comment = match read("comment", params::COMMENT) {
+        Ok(c) => c,
+        Err(e) => {
+            let (status, why) = form_error(&e);
+            return Err((refuse(&mut form, status, why), form));
+        }
+    };
     form.comment = comment.clone().unwrap_or_default();
     let (min, max) = (l.min_msat.get(), l.max_msat.get());
     let range = if min == max {

@@ -1430,7 +1430,7 @@ async fn amount_form_in_headless_chromium() {
         .call(
             Method::POST,
             &browser.s(&format!("/element/{submit}/click")),
-            None,
+            Some(json!({})),
         )
         .await;
 
