@@ -24,6 +24,13 @@ pub const WITHDRAW_STATUS: &str = "/w/{secret}/status";
 pub const PAY_PAGE: &str = "/p/{id}";
 /// Lightning Address page.
 pub const ADDRESS_PAGE: &str = "/u/{username}";
+/// The amount form of a pay page (`POST`): makes an invoice for a person
+/// whose wallet has no LNURL.
+pub const PAY_INVOICE: &str = "/p/{id}/invoice";
+/// The amount form of a Lightning Address page (`POST`).
+pub const ADDRESS_INVOICE: &str = "/u/{username}/invoice";
+/// An invoice made by an amount form, with its state.
+pub const PAY_INVOICE_PAGE: &str = "/p/{id}/invoice/{payment_hash}";
 /// Printable voucher sheet of a batch.
 pub const VOUCHERS: &str = "/vouchers/{batch_id}";
 /// QR image of a withdraw link (`{file}` is `<secret>.svg|png`).
@@ -98,6 +105,21 @@ pub fn address_page(username: &str) -> String {
     fill(ADDRESS_PAGE, &[username])
 }
 
+/// `/p/{id}/invoice`.
+pub fn pay_invoice(id: &str) -> String {
+    fill(PAY_INVOICE, &[id])
+}
+
+/// `/u/{username}/invoice`.
+pub fn address_invoice(username: &str) -> String {
+    fill(ADDRESS_INVOICE, &[username])
+}
+
+/// `/p/{id}/invoice/{payment_hash}`.
+pub fn pay_invoice_page(id: &str, payment_hash: &str) -> String {
+    fill(PAY_INVOICE_PAGE, &[id, payment_hash])
+}
+
 /// `/vouchers/{batch_id}`.
 pub fn vouchers(batch_id: &str) -> String {
     fill(VOUCHERS, &[batch_id])
@@ -158,6 +180,8 @@ mod tests {
         assert_eq!(withdraw_status("s"), "/w/s/status");
         assert_eq!(qr_pay("pl_1", QrFormat::Png), "/qr/p/pl_1.png");
         assert_eq!(vouchers("wb_1"), "/vouchers/wb_1");
+        assert_eq!(pay_invoice_page("pl_1", "ab"), "/p/pl_1/invoice/ab");
+        assert_eq!(address_invoice("alice"), "/u/alice/invoice");
         assert_eq!(fill("/a/{x}/b/{y}", &["1", "2"]), "/a/1/b/2");
     }
 }

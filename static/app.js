@@ -1,5 +1,5 @@
-// lnurld pages: copy and print buttons, and the live state of a withdraw
-// link. Served as a file so the Content-Security-Policy can forbid inline
+// lnurld pages: copy and print buttons, the live state of a withdraw
+// link, and whether an amount form's invoice is paid. Served as a file so the Content-Security-Policy can forbid inline
 // script. Everything here is optional: the pages work without it.
 (function () {
   "use strict";
@@ -48,6 +48,80 @@
     btn.addEventListener("click", function () { window.print(); });
   });
 
+  // A finished link or invoice has nothing left to scan, open or copy.
+  function dropScan() {
+    var scan = document.getElementById("scan");
+    if (scan && scan.parentNode) {
+      scan.parentNode.removeChild(scan);
+    }
+  }
+
+  // An invoice page: poll LUD-21 verify while the invoice is open; say
+  // "Paid" once it settles, "Expired" once its time is up.
+  var invoice = document.querySelector("[data-verify-url]");
+  if (invoice && window.fetch) {
+    watchInvoice(invoice);
+  }
+
+  function watchInvoice(box) {
+    var url = box.getAttribute("data-verify-url");
+    var expiresAt = parseInt(box.getAttribute("data-expires-at"), 10) || 0;
+    var stateEl = document.getElementById("state");
+    var detailEl = document.getElementById("state-detail");
+    var back = document.getElementById("back");
+    var failures = 0;
+
+    function show(state, label, detail) {
+      box.setAttribute("data-state", state);
+      stateEl.textContent = label;
+      detailEl.textContent = detail;
+      dropScan();
+      if (back) {
+        back.textContent = "Make a new invoice";
+      }
+    }
+
+    function next() {
+      var delay = failures > 0 ? Math.min(2000 * Math.pow(2, failures), 30000) : 2000;
+      setTimeout(poll, delay);
+    }
+
+    function poll() {
+      if (expiresAt && Date.now() / 1000 >= expiresAt + 5) {
+        show("expired", "Expired", "This invoice expired unpaid. Make a new one to pay.");
+        return;
+      }
+      if (document.hidden) {
+        next();
+        return;
+      }
+      fetch(url, { cache: "no-store", credentials: "omit", headers: { Accept: "application/json" } })
+        .then(function (r) {
+          if (!r.ok) {
+            throw new Error("status " + r.status);
+          }
+          return r.json();
+        })
+        .then(function (v) {
+          if (v.status === "ERROR") {
+            throw new Error(v.reason);
+          }
+          failures = 0;
+          if (v.settled === true) {
+            show("paid", "Paid", "The payment arrived. Thank you!");
+          } else {
+            next();
+          }
+        })
+        .catch(function () {
+          failures += 1;
+          next();
+        });
+    }
+
+    next();
+  }
+
   // Live state: poll the status route until the state can no longer change.
   var box = document.querySelector("[data-status-url]");
   if (!box || !window.fetch) {
@@ -94,6 +168,8 @@
         // The server says when the state can no longer change.
         if (s.final !== true) {
           schedule(s.state);
+        } else {
+          dropScan();
         }
       })
       .catch(function () {

@@ -210,6 +210,26 @@ pub fn page_error(e: &Error) -> HttpResponse {
     }
 }
 
+/// A service error as a person filling in a form reads it: the HTTP status
+/// of its page and the text a wallet would read (the same reason, so our
+/// own trouble stays a fixed text), logged like [`page_error`].
+pub fn form_error(e: &Error) -> (StatusCode, String) {
+    log_cause("page", "form", e);
+    let s = Surfaces::of(e.code());
+    let status = match s.page {
+        Page::NotFound => StatusCode::NOT_FOUND,
+        Page::BadRequest => StatusCode::BAD_REQUEST,
+        Page::SignInNeeded => StatusCode::UNAUTHORIZED,
+        Page::NotAvailable => StatusCode::CONFLICT,
+        Page::ServerTrouble => StatusCode::SERVICE_UNAVAILABLE,
+        Page::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+    };
+    (
+        status,
+        s.wallet_reason.map_or_else(|| e.message(), str::to_owned),
+    )
+}
+
 /// `res` with `Retry-After: secs`.
 fn with_retry_after(mut res: HttpResponse, secs: u64) -> HttpResponse {
     res.headers_mut().insert(

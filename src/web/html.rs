@@ -23,6 +23,12 @@ pub const CSP: &str = "default-src 'none'; img-src 'self' data:; style-src 'self
 script-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; \
 frame-ancestors 'none'";
 
+/// The policy of a page with an amount form: [`CSP`], except that forms
+/// may be sent to this origin (only the pay and address pages have one).
+pub const FORM_CSP: &str = "default-src 'none'; img-src 'self' data:; style-src 'self'; \
+script-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; \
+frame-ancestors 'none'";
+
 /// Headers for every page, QR image and static file. Set only where the
 /// handler did not set its own (static files are cacheable).
 pub fn security_headers() -> DefaultHeaders {

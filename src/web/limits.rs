@@ -175,7 +175,7 @@ enum Surface {
 }
 
 /// The routes that name a link, and how each one answers.
-const LINK_ROUTES: [(&str, Surface, Option<LinkKind>); 13] = [
+const LINK_ROUTES: [(&str, Surface, Option<LinkKind>); 16] = [
     (
         paths::LNURLW,
         Surface::Wallet(paths::LNURLW),
@@ -221,6 +221,13 @@ const LINK_ROUTES: [(&str, Surface, Option<LinkKind>); 13] = [
     (paths::QR_PAY, Surface::Page, Some(LinkKind::Pay)),
     (paths::ADDRESS_PAGE, Surface::Page, Some(LinkKind::Address)),
     (paths::QR_ADDRESS, Surface::Page, Some(LinkKind::Address)),
+    (paths::PAY_INVOICE, Surface::Page, Some(LinkKind::Pay)),
+    (paths::PAY_INVOICE_PAGE, Surface::Page, Some(LinkKind::Pay)),
+    (
+        paths::ADDRESS_INVOICE,
+        Surface::Page,
+        Some(LinkKind::Address),
+    ),
 ];
 
 /// The surface of a request, and the link it names (its kind and its

@@ -40,8 +40,13 @@ fn decode(part: &str) -> Vec<u8> {
 /// extractor's error page, and so that invalid UTF-8 is refused instead of
 /// being replaced with U+FFFD.
 pub fn query_param(req: &HttpRequest, name: &str, rule: Rule) -> Result<Option<String>, Error> {
-    let found = req
-        .query_string()
+    form_param(req.query_string(), name, rule)
+}
+
+/// [`query_param`] for any `application/x-www-form-urlencoded` text (a
+/// form's body): the first value of `name`, UTF-8 and following `rule`.
+pub fn form_param(encoded: &str, name: &str, rule: Rule) -> Result<Option<String>, Error> {
+    let found = encoded
         .split('&')
         .filter(|pair| !pair.is_empty())
         .map(|pair| pair.split_once('=').unwrap_or((pair, "")))

@@ -29,12 +29,21 @@ const CSP: &str = "default-src 'none'; img-src 'self' data:; style-src 'self'; \
 script-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; \
 frame-ancestors 'none'";
 
+/// [`CSP`] of the pages with an amount form: forms may go to this origin.
+const FORM_CSP: &str = "default-src 'none'; img-src 'self' data:; style-src 'self'; \
+script-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; \
+frame-ancestors 'none'";
+
 both_dbs!(
     withdraw_page_qr_and_live_state,
     withdraw_states_multi_use_and_disabled,
     pay_page,
     address_page,
     voucher_sheet,
+    finished_withdraw_pages_offer_nothing_to_scan,
+    waiting_withdraw_page_says_when,
+    amount_form_without_javascript,
+    address_amount_form,
 );
 
 // ---- helpers ---------------------------------------------------------------
@@ -106,6 +115,12 @@ fn assert_private(g: &Got, what: &str) {
 /// An HTML page: status, type, headers, and the basics of an accessible page
 /// that needs no inline script or style.
 fn assert_html_page(g: &Got, status: StatusCode, what: &str) -> String {
+    assert_html_page_csp(g, status, what, CSP)
+}
+
+/// [`assert_html_page`] of a page with its own policy `csp`.
+fn assert_html_page_csp(g: &Got, status: StatusCode, what: &str, csp: &str) -> String {
+    assert_eq!(g.header("content-security-policy"), csp, "{what}: CSP");
     assert_eq!(
         g.status,
         status,
@@ -113,7 +128,14 @@ fn assert_html_page(g: &Got, status: StatusCode, what: &str) -> String {
         String::from_utf8_lossy(&g.body)
     );
     assert_eq!(g.content_type(), "text/html; charset=utf-8", "{what}");
-    assert_private(g, what);
+    assert_eq!(g.header("x-content-type-options"), "nosniff", "{what}");
+    assert_eq!(g.header("referrer-policy"), "no-referrer", "{what}");
+    assert_eq!(g.header("x-frame-options"), "DENY", "{what}");
+    let cc = g.header("cache-control");
+    assert!(
+        cc.contains("no-store") && !cc.contains("public"),
+        "{what}: {cc:?}"
+    );
     let body = g.text();
     assert!(body.starts_with("<!DOCTYPE html>"), "{what}");
     assert!(body.contains(r#"<html lang="en">"#), "{what}: lang");
@@ -282,6 +304,7 @@ async fn withdraw_page_qr_and_live_state(db: TestDb) {
         !page.contains("data-status-url"),
         "final states are not polled"
     );
+    assert_nothing_to_scan(&page, &[lnurl_str, secret], "paid withdraw page");
     // Uppercase secrets (some QR scanners shout) find the same link.
     let upper = secret.to_ascii_uppercase();
     assert_eq!(get(&app, &format!("/w/{upper}")).await.status, 200);
@@ -387,7 +410,7 @@ async fn pay_page(db: TestDb) {
     assert_eq!(link.page_url, app.url(&format!("/p/{id}")));
 
     let g = get(&app, &link.page_url).await;
-    let page = assert_html_page(&g, StatusCode::OK, "pay page");
+    let page = assert_html_page_csp(&g, StatusCode::OK, "pay page", FORM_CSP);
     assert!(page.contains("Tips for the band"));
     assert!(page.contains("Any amount from 1 to 1,000 sats"));
     assert!(page.contains(&format!(r#"href="lightning:{lnurl_str}""#)));
@@ -398,13 +421,23 @@ async fn pay_page(db: TestDb) {
     qr_svg_ok(&app, &src).await;
     assert_eq!(qr_png(&app, &format!("/qr/p/{id}.png")).await, lnurl_str);
 
-    // Disabled: wallets are told "unknown pay link", and so is a person.
+    assert!(
+        page.contains(&format!(r#"action="/p/{id}/invoice""#)),
+        "amount form"
+    );
+
+    // Disabled: wallets are told "unknown pay link"; a person sees the
+    // state, and nothing to scan, open, copy or pay.
     let (code, _) = app
         .api(Method::DELETE, &format!("/api/v1/pay-links/{id}"), None)
         .await;
     assert_eq!(code, 200);
     let g = get(&app, &format!("/p/{id}")).await;
-    assert_html_page(&g, StatusCode::NOT_FOUND, "disabled pay page");
+    let page = assert_html_page_csp(&g, StatusCode::OK, "disabled pay page", FORM_CSP);
+    assert!(page.contains(r#"data-state="disabled""#) && page.contains("Disabled"));
+    assert!(page.contains("Tips for the band"));
+    assert_nothing_to_scan(&page, &[lnurl_str, id], "disabled pay page");
+    assert!(!page.contains("<form"), "no amount form");
     app.stop(true).await;
 }
 
@@ -418,7 +451,7 @@ async fn address_page(db: TestDb) {
     )
     .await;
     let g = get(&app, "/u/alice").await;
-    let page = assert_html_page(&g, StatusCode::OK, "address page");
+    let page = assert_html_page_csp(&g, StatusCode::OK, "address page", FORM_CSP);
     assert!(
         page.contains("<title>alice@127.0.0.1 · Lightning</title>"),
         "{page}"
@@ -907,7 +940,545 @@ async fn withdraw_page_in_headless_chromium() {
         .script("return document.getElementById('withdraw').getAttribute('data-state');")
         .await;
     assert_eq!(data_state, "paid");
+    // Paid: the script took away the code, the wallet link and the copy button.
+    let left = browser
+        .script("return document.querySelectorAll('#qr, #lnurl, [data-copy], a[href^=\"lightning:\"]').length;")
+        .await;
+    assert_eq!(left, 0, "nothing left to scan on the paid page");
 
+    let console = browser.console().await;
+    assert!(
+        !console
+            .iter()
+            .any(|m| m.contains("Content Security Policy") || m.contains("Refused to")),
+        "no CSP violations: {console:?}"
+    );
+    browser.quit().await;
+    app.stop(true).await;
+}
+
+// ---- finished and waiting links ------------------------------------------------
+
+/// A finished link's page: no QR (not even a dimmed one), no LNURL, no
+/// `lightning:` link, no copy button, and none of `secrets` (the LNURL, the
+/// link's secret or id: what the QR routes take).
+fn assert_nothing_to_scan(page: &str, secrets: &[&str], what: &str) {
+    for needle in [
+        r#"id="qr""#,
+        "/qr/",
+        "lightning:",
+        "data-copy",
+        "Open in a wallet",
+        "data:image/png",
+        "LNURL",
+    ] {
+        assert!(!page.contains(needle), "{what}: has {needle:?}: {page}");
+    }
+    for s in secrets {
+        assert!(!page.contains(s), "{what}: has {s:?}");
+    }
+}
+
+async fn finished_withdraw_pages_offer_nothing_to_scan(db: TestDb) {
+    let fake = FakeLnd::start().await;
+    let app = TestApp::start(&db, Node::Lnd(&fake)).await;
+
+    // Used up (multi-use, both uses paid).
+    let used = create_withdraw(
+        &app,
+        json!({"min_msat": 1_000, "max_msat": 1_000, "uses": 2}),
+    )
+    .await;
+    for _ in 0..2 {
+        withdraw(&app, &used.lnurl, 1_000).await;
+        eventually("use paid", WAIT, || async {
+            let v = status(&app, &used.secret).await;
+            (v["state"] != "paying").then_some(())
+        })
+        .await;
+    }
+    wait_status(&app, &used.secret, "used_up").await;
+
+    // Disabled by the operator.
+    let disabled = create_withdraw(&app, json!({"min_msat": 1_000, "max_msat": 1_000})).await;
+    let (code, _) = app
+        .api(
+            Method::DELETE,
+            &format!("/api/v1/withdraw-links/{}", disabled.id),
+            None,
+        )
+        .await;
+    assert_eq!(code, 200);
+
+    // Expired: valid for five more seconds, then past its time.
+    let soon = time::OffsetDateTime::now_utc() + time::Duration::seconds(5);
+    let soon = soon
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let expired = create_withdraw(
+        &app,
+        json!({"min_msat": 1_000, "max_msat": 1_000, "expires_at": soon}),
+    )
+    .await;
+    // While valid, the page does offer its code (so the checks below can fail).
+    let page = get(&app, &format!("/w/{}", expired.secret)).await.text();
+    assert!(page.contains(r#"id="qr""#) && page.contains(&expired.lnurl));
+    wait_status(&app, &expired.secret, "expired").await;
+
+    for (link, state, label) in [
+        (&used, "used_up", "Used up"),
+        (&disabled, "disabled", "Disabled"),
+        (&expired, "expired", "Expired"),
+    ] {
+        let g = get(&app, &format!("/w/{}", link.secret)).await;
+        let what = format!("{state} withdraw page");
+        let page = assert_html_page(&g, StatusCode::OK, &what);
+        assert!(page.contains(&format!(r#"data-state="{state}""#)), "{what}");
+        assert!(page.contains(label), "{what}: label");
+        assert!(!page.contains("data-status-url"), "{what}: not polled");
+        assert_nothing_to_scan(&page, &[link.lnurl.as_str(), link.secret.as_str()], &what);
+    }
+    app.stop(true).await;
+}
+
+/// `HH:MM UTC` (today) or `YYYY-MM-DD HH:MM UTC`, as the page words the time
+/// a link is available again.
+fn clock_text(at: time::OffsetDateTime, now: time::OffsetDateTime) -> String {
+    let at = at.replace_second(0).unwrap().replace_nanosecond(0).unwrap();
+    if at.date() == now.date() {
+        format!("{:02}:{:02} UTC", at.hour(), at.minute())
+    } else {
+        format!("{} {:02}:{:02} UTC", at.date(), at.hour(), at.minute())
+    }
+}
+
+async fn waiting_withdraw_page_says_when(db: TestDb) {
+    let fake = FakeLnd::start().await;
+    let app = TestApp::start(&db, Node::Lnd(&fake)).await;
+    let link = create_withdraw(
+        &app,
+        json!({"min_msat": 1_000, "max_msat": 1_000, "uses": 3, "wait_seconds": 3600}),
+    )
+    .await;
+    let before = time::OffsetDateTime::now_utc();
+    withdraw(&app, &link.lnurl, 1_000).await;
+    let s = wait_status(&app, &link.secret, "waiting").await;
+    let after = time::OffsetDateTime::now_utc();
+    assert!(s["wait_secs"].as_u64().unwrap() > 3500, "{s}");
+    assert_eq!(s["final"], false, "still polled: it becomes ready again");
+
+    // The time the use was claimed plus the wait, rounded up to the minute
+    // (+59 s, then cut to the minute): between the two clock readings.
+    let up = time::Duration::seconds(3600 + 59);
+    let candidates: Vec<String> = [before, after]
+        .iter()
+        .map(|t| t.replace_nanosecond(0).unwrap() + up)
+        .map(|t| format!("Available again at {}", clock_text(t, before)))
+        .collect();
+    let label = s["label"].as_str().unwrap();
+    assert!(
+        candidates.iter().any(|c| c == label),
+        "{label} vs {candidates:?}"
+    );
+    let detail = s["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("possible in 60 minutes") || detail.contains("possible in 59 minutes"),
+        "relative hint: {detail}"
+    );
+
+    let g = get(&app, &format!("/w/{}", link.secret)).await;
+    let page = assert_html_page(&g, StatusCode::OK, "waiting withdraw page");
+    assert!(
+        page.contains(r#"data-state="waiting""#),
+        "not shown as ready"
+    );
+    assert!(page.contains(label), "the page shows the time: {page}");
+    assert!(page.contains("The next withdrawal is possible in "));
+    assert!(!page.contains("soon"), "no vague 'soon'");
+    assert!(!page.contains("Ready to withdraw"));
+
+    // The wallet is told the same wait.
+    let res = app
+        .http
+        .get(app.url(&format!("/lnurlw/{}", link.secret)))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["status"], "ERROR", "{v}");
+    assert!(v["reason"].as_str().unwrap().contains("wait"), "{v}");
+    app.stop(true).await;
+}
+
+// ---- the amount form (wallets without LNURL) ----------------------------------------
+
+/// A client that does not follow redirects (to see the 303 of a form).
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// POSTs an amount form; returns the answer.
+async fn post_form(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> Got {
+    let res = no_redirects()
+        .post(app.url(path))
+        .form(fields)
+        .send()
+        .await
+        .expect("form POST");
+    Got {
+        status: res.status(),
+        headers: res.headers().clone(),
+        body: res.bytes().await.expect("body").to_vec(),
+    }
+}
+
+/// The text of `<code id="bolt11" …>…</code>` of an invoice page.
+fn bolt11_of(page: &str) -> String {
+    let at = page
+        .find(r#"<code id="bolt11""#)
+        .expect("a bolt11 on the page");
+    let rest = &page[at..];
+    let start = rest.find('>').unwrap() + 1;
+    let end = rest.find("</code>").unwrap();
+    rest[start..end].to_owned()
+}
+
+/// Decodes a BOLT11: amount in msat, description hash, payment hash.
+fn decode_bolt11(pr: &str) -> (u64, [u8; 32], lnurld::node::PaymentHash) {
+    use bitcoin::hashes::Hash;
+    let inv: lightning_invoice::Bolt11Invoice = pr.parse().expect("a BOLT11 invoice");
+    let dh = match inv.description() {
+        lightning_invoice::Bolt11InvoiceDescriptionRef::Hash(h) => h.0.to_byte_array(),
+        _ => panic!("expected a description hash, not a description"),
+    };
+    let hash = lnurld::node::PaymentHash(inv.payment_hash().to_byte_array());
+    (inv.amount_milli_satoshis().expect("an amount"), dh, hash)
+}
+
+/// A form POST that must make an invoice: follows the 303 to its page and
+/// checks it. Returns the page's path, the page and the BOLT11.
+async fn form_invoice(
+    app: &TestApp,
+    form_path: &str,
+    fields: &[(&str, &str)],
+    link_id: &str,
+) -> (String, String, String) {
+    let g = post_form(app, form_path, fields).await;
+    assert_eq!(g.status, StatusCode::SEE_OTHER, "{}", g.text());
+    let location = g.header("location").to_owned();
+    assert!(
+        location.starts_with(&format!("/p/{link_id}/invoice/")),
+        "{location}"
+    );
+    let g = get(app, &location).await;
+    let page = assert_html_page(&g, StatusCode::OK, "invoice page");
+    let pr = bolt11_of(&page);
+    // Its QR is that very invoice (uppercase: the dense alphanumeric mode).
+    let qrs = data_uri_pngs(&page);
+    assert_eq!(qrs.len(), 1, "one QR");
+    assert_eq!(decode_qr(&qrs[0]), pr.to_ascii_uppercase());
+    assert!(page.contains(&format!(r#"href="lightning:{pr}""#)));
+    assert!(page.contains(r#"data-copy="bolt11""#), "copy button");
+    assert!(page.contains("Valid until "), "expiry");
+    assert!(
+        page.contains(&format!(
+            r#"<a id="check" class="button secondary" href="{location}">Check payment</a>"#
+        )),
+        "a check link for pages without JavaScript"
+    );
+    (location, page, pr)
+}
+
+async fn amount_form_without_javascript(db: TestDb) {
+    let fake = FakeLnd::start().await;
+    let app = TestApp::start(&db, Node::Lnd(&fake)).await;
+    let link = create_pay(
+        &app,
+        json!({"min_msat": 1_000, "max_msat": 1_000_000, "description": "Tips for the band",
+               "comment_allowed": 10}),
+    )
+    .await;
+    let id = link.id.as_str();
+    let form_path = format!("/p/{id}/invoice");
+    let page = get(&app, &format!("/p/{id}")).await.text();
+    assert!(page.contains(&format!(
+        r#"<form id="amount-form" class="amount-form" method="post" action="{form_path}">"#
+    )));
+    assert!(page.contains(r#"name="amount""#) && page.contains(r#"name="comment""#));
+    assert!(page.contains(r#"maxlength="10""#));
+
+    // Bad input: the form again, with the input and the reason, as a 4xx.
+    for (amount, comment, status, says) in [
+        ("", "", 400, "Enter the amount in sats"),
+        ("lots", "", 400, "number of sats"),
+        ("1,5", "", 400, "number of sats"),
+        ("0", "", 400, "from 1 to 1,000 sats"),
+        ("1001", "", 400, "from 1 to 1,000 sats"),
+        ("0.5", "", 400, "from 1 to 1,000 sats"),
+        // The service's own rule (LUD-12), the same as a wallet meets.
+        (
+            "21",
+            "eleven char",
+            400,
+            "Comment is too long: 11 characters, at most 10",
+        ),
+        ("21", "bad\u{0}nul", 400, "comment"),
+    ] {
+        let g = post_form(
+            &app,
+            &form_path,
+            &[("amount", amount), ("comment", comment)],
+        )
+        .await;
+        let what = format!("amount {amount:?} comment {comment:?}");
+        let page = assert_html_page_csp(&g, StatusCode::from_u16(status).unwrap(), &what, FORM_CSP);
+        let err = page
+            .split(r#"<p id="form-error" class="form-error" role="alert">"#)
+            .nth(1)
+            .unwrap_or_else(|| panic!("{what}: no message: {page}"));
+        assert!(
+            err.split("</p>").next().unwrap().contains(says),
+            "{what}: {err}"
+        );
+        assert!(
+            page.contains(&format!(r#"action="{form_path}""#)),
+            "{what}: form again"
+        );
+        if !amount.is_empty() {
+            let escaped = amount.replace(',', "&#44;");
+            assert!(
+                page.contains(&format!(r#"value="{amount}""#))
+                    || page.contains(&format!(r#"value="{escaped}""#)),
+                "{what}: keeps the input"
+            );
+        }
+    }
+    assert!(fake.invoices().is_empty(), "no invoice for bad input");
+
+    // A good one: a 303 to the invoice's page, which shows it.
+    let (location, page, pr) = form_invoice(
+        &app,
+        &form_path,
+        &[("amount", "21.5"), ("comment", "thanks!")],
+        id,
+    )
+    .await;
+    assert!(page.contains("21.5 sats"), "amount shown");
+    assert!(page.contains("Tips for the band"));
+    let (amount_msat, dh, hash) = decode_bolt11(&pr);
+    assert_eq!(amount_msat, 21_500);
+    assert_eq!(dh, lnurld::lnurl::description_hash(&link.metadata, None));
+    // It is the link's invoice, with the comment, as a wallet's would be.
+    let (code, list) = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/pay-links/{id}/invoices"),
+            None,
+        )
+        .await;
+    assert_eq!(code, 200, "{list}");
+    let inv = &list["data"].as_array().unwrap()[0];
+    assert_eq!(inv["bolt11"], pr.as_str());
+    assert_eq!(inv["comment"], "thanks!");
+    assert!(page.contains(&format!(
+        r#"data-verify-url="/lnurlp/verify/{}""#,
+        inv["payment_hash"].as_str().unwrap()
+    )));
+    // A GET of the form's target goes back to the form.
+    let res = no_redirects()
+        .get(app.url(&form_path))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()["location"], format!("/p/{id}"));
+
+    // Another link's invoice is not shown under this link's name.
+    let other = create_pay(
+        &app,
+        json!({"min_msat": 1_000, "max_msat": 5_000, "description": "Other"}),
+    )
+    .await;
+    let foreign = location.replace(id, other.id.as_str());
+    assert_eq!(get(&app, &foreign).await.status, StatusCode::NOT_FOUND);
+    let zeros = "0".repeat(64);
+    assert_eq!(
+        get(&app, &format!("/p/{id}/invoice/{zeros}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Paid: the page (reloaded, as without JavaScript) says so, and offers
+    // nothing to pay any more.
+    fake.settle_invoice(hash);
+    let page = eventually("the invoice page says paid", WAIT, || async {
+        let page = get(&app, &location).await.text();
+        page.contains(r#"data-state="paid""#).then_some(page)
+    })
+    .await;
+    assert!(page.contains(">Paid</strong>"), "{page}");
+    assert!(!page.contains(&pr), "the paid invoice is not offered again");
+    assert!(!page.contains("data:image/png") && !page.contains("lightning:"));
+    assert!(!page.contains("data-verify-url"), "no more polling");
+
+    // Disabled: the form is gone, and POSTs are refused.
+    app.api(Method::DELETE, &format!("/api/v1/pay-links/{id}"), None)
+        .await;
+    let g = post_form(&app, &form_path, &[("amount", "21")]).await;
+    assert_eq!(g.status, StatusCode::NOT_FOUND);
+    assert_eq!(fake.invoices().len(), 1);
+    app.stop(true).await;
+}
+
+async fn address_amount_form(db: TestDb) {
+    let fake = FakeLnd::start().await;
+    let app = TestApp::start_with(&db, Node::Lnd(&fake), |c| {
+        c.pay.max_open_invoices_per_link = 1;
+    })
+    .await;
+    let link = create_pay(
+        &app,
+        json!({"min_msat": 5_000, "max_msat": 5_000, "description": "Alice's coffee",
+               "username": "alice"}),
+    )
+    .await;
+    let page = get(&app, "/u/alice").await.text();
+    assert!(page.contains(r#"action="/u/alice/invoice""#), "{page}");
+    // A fixed amount is filled in.
+    assert!(page.contains(r#"value="5" readonly"#), "{page}");
+    assert!(
+        !page.contains(r#"name="comment""#),
+        "no comment field without LUD-12"
+    );
+
+    let (_, page, pr) = form_invoice(
+        &app,
+        "/u/Alice/invoice",
+        &[("amount", "5")],
+        link.id.as_str(),
+    )
+    .await;
+    assert!(page.contains("Pay alice@127.0.0.1"), "{page}");
+    let (amount_msat, dh, _) = decode_bolt11(&pr);
+    assert_eq!(amount_msat, 5_000);
+    // The address's metadata (with its identifier), as LUD-16 wallets hash it.
+    assert!(
+        link.metadata.contains("text/identifier"),
+        "{}",
+        link.metadata
+    );
+    assert_eq!(dh, lnurld::lnurl::description_hash(&link.metadata, None));
+
+    // A comment the link does not take, and the open-invoice cap: the
+    // service's rules, refused as on the LNURL route, not as a 5xx.
+    let g = post_form(
+        &app,
+        "/u/alice/invoice",
+        &[("amount", "5"), ("comment", "hi")],
+    )
+    .await;
+    let page = assert_html_page_csp(&g, StatusCode::BAD_REQUEST, "comment", FORM_CSP);
+    assert!(page.contains("does not accept comments"), "{page}");
+    let g = post_form(&app, "/u/alice/invoice", &[("amount", "5")]).await;
+    assert!(g.status.is_client_error(), "cap: {}", g.status);
+    assert!(
+        g.text().contains("too many unpaid invoices"),
+        "{}",
+        g.text()
+    );
+    assert_eq!(fake.invoices().len(), 1);
+    app.stop(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn amount_form_in_headless_chromium() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let db = TestDb::sqlite();
+    let fake = FakeLnd::start().await;
+    let app = TestApp::start(&db, Node::Lnd(&fake)).await;
+    let link = create_pay(
+        &app,
+        json!({"min_msat": 1_000, "max_msat": 100_000, "description": "Coffee fund",
+               "comment_allowed": 50}),
+    )
+    .await;
+    browser.goto(&link.page_url).await;
+
+    // Fill in the form as a person would, and send it.
+    let amount = browser.element("#amount").await;
+    browser
+        .call(
+            Method::POST,
+            &browser.s(&format!("/element/{amount}/value")),
+            Some(json!({"text": "42"})),
+        )
+        .await;
+    let comment = browser.element("#comment").await;
+    browser
+        .call(
+            Method::POST,
+            &browser.s(&format!("/element/{comment}/value")),
+            Some(json!({"text": "for the beans"})),
+        )
+        .await;
+    let submit = browser.element("#amount-form button[type=submit]").await;
+    browser
+        .call(
+            Method::POST,
+            &browser.s(&format!("/element/{submit}/click")),
+            Some(json!({})),
+        )
+        .await;
+
+    // The invoice page: a QR that loaded, the invoice, its amount.
+    let pr = eventually("the invoice page", WAIT, || async {
+        let v = browser
+            .script("var c = document.getElementById('bolt11'); return c ? c.textContent : null;")
+            .await;
+        v.as_str().map(str::to_owned)
+    })
+    .await;
+    let (amount_msat, dh, hash) = decode_bolt11(&pr);
+    assert_eq!(amount_msat, 42_000);
+    assert_eq!(dh, lnurld::lnurl::description_hash(&link.metadata, None));
+    let loaded = browser
+        .script("var i = document.getElementById('qr'); return i.complete && i.naturalWidth > 0;")
+        .await;
+    assert_eq!(loaded, true, "the invoice QR loaded (CSP allows it)");
+    let copy_shown = browser
+        .script("return !document.querySelector('button[data-copy=\"bolt11\"]').hidden;")
+        .await;
+    assert_eq!(copy_shown, true, "app.js revealed the copy button");
+    let state = browser.element("#state").await;
+    assert_eq!(browser.text(&state).await, "Waiting for payment");
+    let url_before = browser.call(Method::GET, &browser.s("/url"), None).await;
+    // Marks this very document: a reload would lose it.
+    browser
+        .script("window.__notReloaded = true; return true;")
+        .await;
+
+    // A wallet pays it; the page notices by itself.
+    fake.settle_invoice(hash);
+    eventually("page says paid", WAIT, || async {
+        (browser.text(&state).await == "Paid").then_some(())
+    })
+    .await;
+    let same_doc = browser
+        .script("return window.__notReloaded === true;")
+        .await;
+    assert_eq!(same_doc, true, "no reload: the script polled verify");
+    assert_eq!(
+        browser.call(Method::GET, &browser.s("/url"), None).await,
+        url_before
+    );
+    let left = browser
+        .script("return document.querySelectorAll('#qr, #bolt11, [data-copy]').length;")
+        .await;
+    assert_eq!(left, 0, "nothing left to pay on the paid page");
     let console = browser.console().await;
     assert!(
         !console

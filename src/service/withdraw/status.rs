@@ -24,8 +24,10 @@ use crate::service::{found, now, Error};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WithdrawState {
-    /// Can be scanned and withdrawn now (or after the wait between uses).
+    /// Can be scanned and withdrawn now.
     Ready,
+    /// Multi-use link between uses: usable again once its wait is over.
+    Waiting,
     /// A wallet claimed a use; the node is paying its invoice.
     Paying,
     /// Single-use link: the money was sent.
@@ -44,6 +46,7 @@ impl WithdrawState {
     pub fn as_str(self) -> &'static str {
         match self {
             WithdrawState::Ready => "ready",
+            WithdrawState::Waiting => "waiting",
             WithdrawState::Paying => "paying",
             WithdrawState::Paid => "paid",
             WithdrawState::UsedUp => "used_up",
@@ -56,6 +59,7 @@ impl WithdrawState {
     pub fn label(self) -> &'static str {
         match self {
             WithdrawState::Ready => "Ready to withdraw",
+            WithdrawState::Waiting => "Available again later",
             WithdrawState::Paying => "Claimed — paying…",
             WithdrawState::Paid => "Paid",
             WithdrawState::UsedUp => "Used up",
@@ -82,8 +86,9 @@ impl WithdrawState {
 pub struct WithdrawStatus {
     /// One word, see [`WithdrawState`].
     pub state: WithdrawState,
-    /// Short label for people.
-    pub label: &'static str,
+    /// Short label for people (for [`WithdrawState::Waiting`], the time it
+    /// is available again).
+    pub label: String,
     /// One sentence for people: what happened, what to do.
     pub detail: String,
     /// Uses the link was created with.
@@ -148,7 +153,7 @@ fn status_of(l: &WithdrawLink, ws: &[Withdrawal], t: i64) -> WithdrawStatus {
             ),
             Availability::Usable => (WithdrawState::Ready, ready_detail(ws, 0, uses, uses_left)),
             Availability::Waiting { secs_left } => (
-                WithdrawState::Ready,
+                WithdrawState::Waiting,
                 ready_detail(ws, secs_left, uses, uses_left),
             ),
         }
@@ -157,11 +162,12 @@ fn status_of(l: &WithdrawLink, ws: &[Withdrawal], t: i64) -> WithdrawStatus {
     let wait_secs = l.wait_secs(t);
     WithdrawStatus {
         state,
-        // Still usable, only not yet: say so instead of "ready".
-        label: if state == WithdrawState::Ready && wait_secs > 0 {
-            "Available again soon"
+        // The wallet is told the wait in seconds; a person gets the time,
+        // with the relative hint in the detail line.
+        label: if state == WithdrawState::Waiting {
+            format!("Available again at {}", available_at_text(t, wait_secs))
         } else {
-            state.label()
+            state.label().to_owned()
         },
         detail,
         uses,
@@ -229,6 +235,27 @@ fn ready_detail(ws: &[Withdrawal], wait_secs: u64, uses: u64, uses_left: u64) ->
         detail.push_str(&format!(" {uses_left} of {uses} uses left."));
     }
     detail
+}
+
+/// `14:06 UTC` (today) or `2026-12-02 14:06 UTC`: the moment `wait_secs`
+/// after `t`, rounded up to the minute so the time shown is never early.
+fn available_at_text(t: i64, wait_secs: u64) -> String {
+    let at = t.saturating_add(i64::try_from(wait_secs).unwrap_or(i64::MAX));
+    let at = at.saturating_add(59) / 60 * 60;
+    let (Ok(now), Ok(then)) = (
+        time::OffsetDateTime::from_unix_timestamp(t),
+        time::OffsetDateTime::from_unix_timestamp(at),
+    ) else {
+        return "a later time".to_owned();
+    };
+    let f = if now.date() == then.date() {
+        then.format(time::macros::format_description!("[hour]:[minute] UTC"))
+    } else {
+        then.format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute] UTC"
+        ))
+    };
+    f.unwrap_or_else(|_| "a later time".to_owned())
 }
 
 /// "45 seconds", "3 minutes", "2 hours" (rounded up, for a sentence).
@@ -360,8 +387,10 @@ mod tests {
         let mut l = link(3, 2);
         l.next_use_at = t + 120;
         let s = status_of(&l, &[wd(Succeeded, 5)], t);
-        assert_eq!((s.state, s.wait_secs), (WithdrawState::Ready, 120));
-        assert_eq!(s.label, "Available again soon");
+        assert_eq!((s.state, s.wait_secs), (WithdrawState::Waiting, 120));
+        // t = 100 is 00:01:40 on 1970-01-01; +120 s is 00:03:40, shown as 00:04.
+        assert_eq!(s.label, "Available again at 00:04 UTC");
+        assert!(!s.is_final);
         assert!(s.detail.contains("2 minutes"), "{}", s.detail);
         let ws = [wd(Succeeded, 5), wd(Succeeded, 6), wd(Succeeded, 7)];
         assert_eq!(status_of(&link(3, 0), &ws, t).state, WithdrawState::UsedUp);
@@ -380,6 +409,16 @@ mod tests {
         assert!(paying.ends_with(r#","final":false}"#), "{paying}");
         let ready = json(status_of(&link(1, 1), &[], t));
         assert!(ready.ends_with(r#","final":false}"#), "{ready}");
+    }
+
+    #[test]
+    fn available_again_reads_as_a_time() {
+        // 2026-12-01 14:00:00 UTC.
+        let t = 1_796_133_600;
+        assert_eq!(available_at_text(t, 0), "14:00 UTC");
+        assert_eq!(available_at_text(t, 1), "14:01 UTC");
+        assert_eq!(available_at_text(t, 3598), "15:00 UTC");
+        assert_eq!(available_at_text(t, 86_400), "2026-12-02 14:00 UTC");
     }
 
     #[test]
