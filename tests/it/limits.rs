@@ -764,17 +764,17 @@ fn bad_limits_are_refused_with_the_key_named() {
         (
             "LNURLD_LIMITS__TRUSTED_PROXIES",
             "10.0.0.1,proxy.internal",
-            "limits.trusted_proxies: \"proxy.internal\" is not an IP address or CIDR",
+            "limits.trusted_proxies (env LNURLD_LIMITS__TRUSTED_PROXIES): \"proxy.internal\" is not an IP address or CIDR",
         ),
         (
             "LNURLD_LIMITS__PER_IP_BURST",
             "99999999",
-            "limits.per_ip_burst: 99999999 is more than 1000000; use 0 to turn this limit off",
+            "limits.per_ip_burst (env LNURLD_LIMITS__PER_IP_BURST): 99999999 is more than 1000000; use 0 to turn this limit off",
         ),
         (
             "LNURLD_LIMITS__MAX_KEYS",
             "5",
-            "limits.max_keys: must be between 100 and 10000000",
+            "limits.max_keys (env LNURLD_LIMITS__MAX_KEYS): must be between 100 and 10000000",
         ),
         (
             "LNURLD_LIMITS__ENABLED",
