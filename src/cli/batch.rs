@@ -192,10 +192,7 @@ fn print_batch(b: &BatchView) -> anyhow::Result<()> {
         show_msat(b.pending_msat),
         show_msat(b.fees_msat)
     );
-    out!(
-        "expires:   {}",
-        b.expires_at.as_deref().unwrap_or("never")
-    );
+    out!("expires:   {}", b.expires_at.as_deref().unwrap_or("never"));
     out!("created:   {}", b.created_at);
     Ok(())
 }

@@ -311,7 +311,12 @@ impl WithdrawService {
         if let Some(l) = link {
             let stored = Params::of_link(&l);
             if stored != asked {
-                return Err(conflict(x, &format!("withdraw link {}", l.id), &stored, &asked));
+                return Err(conflict(
+                    x,
+                    &format!("withdraw link {}", l.id),
+                    &stored,
+                    &asked,
+                ));
             }
             return Ok(Some(self.view(&l, None)?));
         }
@@ -416,7 +421,12 @@ impl WithdrawService {
         if let Some(b) = batch {
             let stored = Params::of_batch(&b);
             if stored != asked {
-                return Err(conflict(x, &format!("voucher batch {}", b.id), &stored, &asked));
+                return Err(conflict(
+                    x,
+                    &format!("voucher batch {}", b.id),
+                    &stored,
+                    &asked,
+                ));
             }
             return Ok(Some(self.batch_created(&b.id).await?));
         }

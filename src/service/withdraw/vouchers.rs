@@ -240,7 +240,12 @@ impl WithdrawService {
         let b = batch_id.clone();
         let (batch, links) = self
             .db
-            .run(move |c| Ok((WithdrawBatch::find(c, &b)?, WithdrawLink::list_batch(c, &b)?)))
+            .run(move |c| {
+                Ok((
+                    WithdrawBatch::find(c, &b)?,
+                    WithdrawLink::list_batch(c, &b)?,
+                ))
+            })
             .await?;
         let batch = batch.ok_or_else(|| Error::Internal("new batch not found".into()))?;
         let (vouchers_url, expires_at) =

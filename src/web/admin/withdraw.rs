@@ -149,10 +149,7 @@ async fn list_batches(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageQuery::parse(&req, BatchId::from_raw)?;
-    let (batches, next) = svc
-        .withdraw()
-        .list_batches(page.limit, page.cursor)
-        .await?;
+    let (batches, next) = svc.withdraw().list_batches(page.limit, page.cursor).await?;
     Ok(page_json(batches, next))
 }
 
