@@ -258,7 +258,8 @@ async fn disable_races_claims(db: TestDb) {
         let (pr, _) = wallet_invoice(5_000);
         wallet.do_withdrawal(w, &pr).await.expect("callback")
     });
-    let disable = app.api(Method::DELETE, &format!("{BATCH}/{batch}"), None);
+    let path = format!("{BATCH}/{batch}");
+    let disable = app.api(Method::DELETE, &path, None);
     let (answers, (code, _)) = tokio::join!(futures_util::future::join_all(claims), disable);
     assert_eq!(code, StatusCode::OK);
     let accepted = answers.iter().filter(|r| **r == Response::Ok(())).count();
