@@ -478,7 +478,9 @@ async fn batch_cli(db: TestDb) {
     assert_eq!(conflict.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&conflict.stderr);
     assert!(
-        stderr.starts_with("lnurld: external_id \"fair-1\""),
+        stderr
+            .lines()
+            .any(|l| l.starts_with("lnurld: external_id \"fair-1\"")),
         "{stderr}"
     );
     assert!(stderr.contains("count=3"), "{stderr}");
