@@ -16,6 +16,7 @@ use lnurld::{App, NodeCheck};
 use out::out;
 
 mod amount;
+mod batch;
 mod out;
 mod pay;
 mod withdraw;
@@ -61,6 +62,9 @@ enum Command {
     /// Lightning Addresses (pay links with a username).
     #[command(subcommand)]
     Address(pay::AddressCmd),
+    /// Voucher batches: create, list, show, disable, print.
+    #[command(subcommand)]
+    Batch(batch::BatchCmd),
 }
 
 #[derive(Subcommand)]
@@ -175,6 +179,7 @@ async fn run(cmd: Command, config: Config) -> anyhow::Result<()> {
         Command::Withdraw(w) => withdraw::run(w, config).await,
         Command::Pay(p) => pay::run(p, config).await,
         Command::Address(a) => pay::run_address(a, config).await,
+        Command::Batch(b) => batch::run(b, config).await,
     }
 }
 

@@ -147,6 +147,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    withdraw_batches (id) {
+        id -> Text,
+        external_id -> Nullable<Text>,
+        voucher_count -> BigInt,
+        min_msat -> BigInt,
+        max_msat -> BigInt,
+        uses -> BigInt,
+        wait_seconds -> BigInt,
+        expires_at -> Nullable<BigInt>,
+        title -> Text,
+        description -> Text,
+        webhook_url -> Nullable<Text>,
+        balance_check -> Bool,
+        pay_link -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(withdrawals -> withdraw_links (link_id));
 diesel::joinable!(pay_invoices -> pay_links (pay_link_id));
 diesel::joinable!(event_attempts -> events (event_id));
@@ -160,4 +179,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
     event_attempts,
     webhook_endpoints,
+    withdraw_batches,
 );

@@ -22,6 +22,10 @@ pub enum Error {
     /// The withdraw link cannot be used now (spent, expired, disabled, wait).
     #[error("{0}")]
     Unavailable(String),
+    /// An `external_id` already names a link or batch made with other
+    /// parameters (the message shows the stored ones).
+    #[error("{0}")]
+    ExternalIdConflict(String),
     /// A wallet's invoice was refused.
     #[error("{0}")]
     Invoice(#[from] crate::lnurl::Error),
@@ -64,8 +68,7 @@ pub enum ErrorCode {
     InvalidRequest,
     /// A wallet's invoice was refused (LUD-03 checks).
     InvalidInvoice,
-    /// The request conflicts with existing state (a taken username, a
-    /// reused `external_id` with other fields).
+    /// The request conflicts with existing state (a taken username, …).
     Conflict,
     /// The link cannot be used now (spent, expired, disabled, waiting).
     Unavailable,
@@ -79,11 +82,14 @@ pub enum ErrorCode {
     Internal,
     /// A rate limit refused the request; `Retry-After` says when to retry.
     TooManyRequests,
+    /// An `external_id` was reused with other parameters than the link or
+    /// batch it already names; the message shows the stored ones.
+    ExternalIdConflict,
 }
 
 impl ErrorCode {
     /// Every code, for the README's table and its test.
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 11] = [
         ErrorCode::NotFound,
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidInvoice,
@@ -94,6 +100,7 @@ impl ErrorCode {
         ErrorCode::TemporarilyUnavailable,
         ErrorCode::Internal,
         ErrorCode::TooManyRequests,
+        ErrorCode::ExternalIdConflict,
     ];
 
     /// The wire text.
@@ -109,6 +116,7 @@ impl ErrorCode {
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             ErrorCode::Internal => "internal",
             ErrorCode::TooManyRequests => "too_many_requests",
+            ErrorCode::ExternalIdConflict => "external_id_conflict",
         }
     }
 
@@ -132,6 +140,7 @@ impl Error {
             | Error::Invalid(m)
             | Error::Conflict(m)
             | Error::Unavailable(m)
+            | Error::ExternalIdConflict(m)
             | Error::Unauthorized(m)
             | Error::Internal(m) => m.clone(),
             Error::Invoice(e) => e.to_string(),
@@ -149,6 +158,7 @@ impl Error {
             Error::Invoice(_) => ErrorCode::InvalidInvoice,
             Error::Conflict(_) => ErrorCode::Conflict,
             Error::Unavailable(_) => ErrorCode::Unavailable,
+            Error::ExternalIdConflict(_) => ErrorCode::ExternalIdConflict,
             Error::Unauthorized(_) => ErrorCode::Unauthorized,
             Error::Node(_) => ErrorCode::NodeError,
             Error::Db(DbError::Unavailable(_)) => ErrorCode::TemporarilyUnavailable,

@@ -121,6 +121,13 @@ impl Surfaces {
                 "too_many_requests",
                 Page::TooManyRequests,
             ),
+            C::ExternalIdConflict => (
+                StatusCode::CONFLICT,
+                true,
+                None,
+                "conflict",
+                Page::NotAvailable,
+            ),
         };
         Surfaces {
             admin_status,

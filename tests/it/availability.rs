@@ -111,7 +111,7 @@ async fn claim_and_list_sql_agree_with_availability(db: TestDb) {
                 let row = WithdrawLink::find(c, &id)?.expect("row just inserted");
                 let mut listed_in = Vec::new();
                 for &bucket in BUCKETS {
-                    let rows = WithdrawLink::list(c, Some(bucket), NOW, 1000, None)?;
+                    let rows = WithdrawLink::list(c, Some(bucket), None, NOW, 1000, None)?;
                     if rows.iter().any(|r| r.id == id) {
                         listed_in.push(bucket);
                     }

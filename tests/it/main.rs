@@ -2,6 +2,7 @@
 mod support;
 
 mod availability;
+mod batches;
 mod bounded;
 mod cli;
 mod cli_output;

@@ -5,6 +5,7 @@ pub mod event;
 pub mod node_state;
 pub mod pay_invoice;
 pub mod pay_link;
+pub mod withdraw_batch;
 pub mod withdraw_link;
 pub mod withdrawal;
 
@@ -12,5 +13,6 @@ pub use api_token::ApiToken;
 pub use event::{Event, EventAttempt, WebhookEndpoint};
 pub use pay_invoice::{CappedInsert, PayInvoice};
 pub use pay_link::PayLink;
+pub use withdraw_batch::WithdrawBatch;
 pub use withdraw_link::WithdrawLink;
 pub use withdrawal::{Withdrawal, WithdrawalState};

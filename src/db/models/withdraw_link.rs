@@ -9,7 +9,7 @@ use diesel::prelude::*;
 
 use crate::db::schema::withdraw_links;
 use crate::db::schema::withdraw_links::dsl as w;
-use crate::db::types::{BatchId, Msat, WithdrawLinkId, WithdrawLinkStatus};
+use crate::db::types::{BatchId, Msat, WithdrawLinkId, WithdrawLinkStatus, WithdrawalState};
 use crate::db::{DbConn, DbError};
 
 /// A withdraw link row; also its insert form (`disabled_at` is `None` for
@@ -244,11 +244,15 @@ impl WithdrawLink {
     pub fn list(
         conn: &mut DbConn,
         status: Option<WithdrawLinkStatus>,
+        batch: Option<&BatchId>,
         now: i64,
         limit: i64,
         cursor: Option<(i64, WithdrawLinkId)>,
     ) -> Result<Vec<WithdrawLink>, DbError> {
         let mut q = w::withdraw_links.into_boxed();
+        if let Some(b) = batch {
+            q = q.filter(w::batch_id.eq(b.clone()));
+        }
         if let Some((created, id)) = cursor {
             q = q.filter(
                 w::created_at
@@ -283,6 +287,115 @@ impl WithdrawLink {
         ))
         .execute(conn)?;
         Ok(n == 1)
+    }
+
+    /// How many links of each batch in `batches` are in each bucket of
+    /// [`Availability::bucket`] at `now`, decided by the same SQL as the
+    /// list filters: `(batch, bucket, count)`, buckets with no link left
+    /// out.
+    pub fn batch_bucket_counts(
+        conn: &mut DbConn,
+        batches: &[BatchId],
+        now: i64,
+    ) -> Result<Vec<(BatchId, WithdrawLinkStatus, i64)>, DbError> {
+        use diesel::dsl::count_star;
+        let ids = || w::batch_id.eq_any(batches.to_vec());
+        let mut out = Vec::new();
+        let mut add = |status, rows: Vec<(Option<BatchId>, i64)>| {
+            out.extend(
+                rows.into_iter()
+                    .filter_map(|(b, n)| b.map(|b| (b, status, n))),
+            );
+        };
+        add(
+            WithdrawLinkStatus::Active,
+            w::withdraw_links
+                .filter(ids())
+                .filter(active_sql(now))
+                .group_by(w::batch_id)
+                .select((w::batch_id, count_star()))
+                .load(conn)?,
+        );
+        add(
+            WithdrawLinkStatus::Spent,
+            w::withdraw_links
+                .filter(ids())
+                .filter(spent_sql())
+                .group_by(w::batch_id)
+                .select((w::batch_id, count_star()))
+                .load(conn)?,
+        );
+        add(
+            WithdrawLinkStatus::Expired,
+            w::withdraw_links
+                .filter(ids())
+                .filter(expired_sql(now))
+                .group_by(w::batch_id)
+                .select((w::batch_id, count_star()))
+                .load(conn)?,
+        );
+        add(
+            WithdrawLinkStatus::Disabled,
+            w::withdraw_links
+                .filter(ids())
+                .filter(disabled_sql())
+                .group_by(w::batch_id)
+                .select((w::batch_id, count_star()))
+                .load(conn)?,
+        );
+        Ok(out)
+    }
+
+    /// The withdrawals of the links of `batches`: `(batch, state, amount,
+    /// fee)`.
+    #[allow(clippy::type_complexity)]
+    pub fn batch_withdrawals(
+        conn: &mut DbConn,
+        batches: &[BatchId],
+    ) -> Result<Vec<(Option<BatchId>, WithdrawalState, Msat, Option<Msat>)>, DbError> {
+        use crate::db::schema::withdrawals::dsl as wd;
+        Ok(wd::withdrawals
+            .inner_join(w::withdraw_links)
+            .filter(w::batch_id.eq_any(batches.to_vec()))
+            .select((w::batch_id, wd::state, wd::amount_msat, wd::fee_msat))
+            .load(conn)?)
+    }
+
+    /// Disables every link of a batch that a wallet could still use, or
+    /// that could become usable again; returns how many changed. Run in a
+    /// transaction, so the batch is disabled as a whole or not at all.
+    ///
+    /// Left as they are: links already disabled, and spent ones whose
+    /// withdrawals are all final (their history stays `spent`). A spent
+    /// link with a payment still pending or in flight is disabled too:
+    /// should that payment fail, its use comes back, and it must not come
+    /// back to a voucher of a disabled batch.
+    pub fn disable_batch(conn: &mut DbConn, batch: &BatchId, now: i64) -> Result<usize, DbError> {
+        use crate::db::schema::withdrawals::dsl as wd;
+        // Uses left: the same condition a claim needs (`uses_left > 0`),
+        // so a claim racing this UPDATE either took the last use first
+        // (and is caught by the second statement, which sees its pending
+        // withdrawal) or finds the link disabled.
+        let unspent = diesel::update(
+            w::withdraw_links
+                .filter(w::batch_id.eq(batch.clone()))
+                .filter(w::disabled_at.is_null())
+                .filter(w::uses_left.gt(0_i64)),
+        )
+        .set((w::disabled_at.eq(now), w::updated_at.eq(now)))
+        .execute(conn)?;
+        let unfinished = wd::withdrawals
+            .filter(wd::state.eq_any([WithdrawalState::Pending, WithdrawalState::InFlight]))
+            .select(wd::link_id);
+        let paying = diesel::update(
+            w::withdraw_links
+                .filter(w::batch_id.eq(batch.clone()))
+                .filter(w::disabled_at.is_null())
+                .filter(w::id.eq_any(unfinished)),
+        )
+        .set((w::disabled_at.eq(now), w::updated_at.eq(now)))
+        .execute(conn)?;
+        Ok(unspent + paying)
     }
 
     /// Claims one use: a single conditional UPDATE, so that however many

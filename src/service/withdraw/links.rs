@@ -4,13 +4,14 @@
 //!
 //! Service layer: imports `db` models and the server keys; formats no HTTP.
 
+use super::vouchers::BatchCreated;
 use super::WithdrawService;
-use super::{with_withdrawals, LinkView, NewLink};
-use crate::db::models::WithdrawLink;
+use super::{count as stored_count, with_withdrawals, LinkView, NewLink};
+use crate::db::models::{WithdrawBatch, WithdrawLink};
 use crate::db::types::{BatchId, Msat, WithdrawLinkId, WithdrawLinkStatus};
 use crate::db::DbError;
 use crate::service::secrets::random_secret;
-use crate::service::{found, keyset_page, now, page_limit, Error, MAX_AMOUNT_MSAT};
+use crate::service::{found, keyset_page, now, page_limit, rfc3339, Error, MAX_AMOUNT_MSAT};
 use crate::text::{self, Rule};
 
 /// The rules of a withdraw link's text fields ([`crate::text`]); the
@@ -39,6 +40,129 @@ fn check_text(n: &NewLink) -> Result<(), Error> {
         text::check("pay_link", p, URL)?;
     }
     Ok(())
+}
+
+/// The parameters an `external_id` stands for: a retry must repeat them
+/// all to be answered with what it made the first time.
+#[derive(Debug, PartialEq)]
+struct Params {
+    /// Vouchers (batches only).
+    count: Option<u64>,
+    min_msat: u64,
+    max_msat: u64,
+    uses: u64,
+    wait_seconds: u64,
+    expires_at: Option<i64>,
+    title: String,
+    description: String,
+    webhook_url: Option<String>,
+    balance_check: bool,
+    pay_link: Option<String>,
+}
+
+impl Params {
+    fn of_request(n: &NewLink, count: Option<u64>) -> Params {
+        Params {
+            count,
+            min_msat: n.min_msat,
+            max_msat: n.max_msat,
+            uses: n.uses,
+            wait_seconds: n.wait_seconds,
+            expires_at: n.expires_at,
+            title: n.title.clone(),
+            description: n.description.clone(),
+            webhook_url: n.webhook_url.clone(),
+            balance_check: n.balance_check,
+            pay_link: n.pay_link.clone(),
+        }
+    }
+
+    fn of_link(l: &WithdrawLink) -> Params {
+        Params {
+            count: None,
+            min_msat: l.min_msat.get(),
+            max_msat: l.max_msat.get(),
+            uses: stored_count(l.uses_total),
+            wait_seconds: stored_count(l.wait_seconds),
+            expires_at: l.expires_at,
+            title: l.title.clone(),
+            description: l.description.clone(),
+            webhook_url: l.webhook_url.clone(),
+            balance_check: l.balance_check,
+            pay_link: l.pay_link.clone(),
+        }
+    }
+
+    fn of_batch(b: &WithdrawBatch) -> Params {
+        Params {
+            count: Some(stored_count(b.voucher_count)),
+            min_msat: b.min_msat.get(),
+            max_msat: b.max_msat.get(),
+            uses: stored_count(b.uses),
+            wait_seconds: stored_count(b.wait_seconds),
+            expires_at: b.expires_at,
+            title: b.title.clone(),
+            description: b.description.clone(),
+            webhook_url: b.webhook_url.clone(),
+            balance_check: b.balance_check,
+            pay_link: b.pay_link.clone(),
+        }
+    }
+
+    /// The request's field names that differ from `self`.
+    fn differences(&self, asked: &Params) -> Vec<&'static str> {
+        let mut d = Vec::new();
+        let mut check = |same: bool, name| {
+            if !same {
+                d.push(name);
+            }
+        };
+        check(self.count == asked.count, "count");
+        check(self.min_msat == asked.min_msat, "min_msat");
+        check(self.max_msat == asked.max_msat, "max_msat");
+        check(self.uses == asked.uses, "uses");
+        check(self.wait_seconds == asked.wait_seconds, "wait_seconds");
+        check(self.expires_at == asked.expires_at, "expires_at");
+        check(self.title == asked.title, "title");
+        check(self.description == asked.description, "description");
+        check(self.webhook_url == asked.webhook_url, "webhook_url");
+        check(self.balance_check == asked.balance_check, "balance_check");
+        check(self.pay_link == asked.pay_link, "pay_link");
+        d
+    }
+
+    /// The stored parameters as the conflict message shows them.
+    fn describe(&self) -> String {
+        let mut s = String::new();
+        if let Some(c) = self.count {
+            s.push_str(&format!("count={c}, "));
+        }
+        s.push_str(&format!(
+            "min_msat={}, max_msat={}, uses={}, wait_seconds={}, expires_at={}, title={:?}",
+            self.min_msat,
+            self.max_msat,
+            self.uses,
+            self.wait_seconds,
+            self.expires_at.map_or_else(|| "never".to_owned(), rfc3339),
+            self.title,
+        ));
+        s
+    }
+}
+
+/// The refusal of a reused `external_id` `x` that names `what`, stored
+/// with `stored`, when a request asked for `asked`.
+fn conflict(x: &str, what: &str, stored: &Params, asked: &Params) -> Error {
+    let differ = stored.differences(asked);
+    let differ = if differ.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} differ)", differ.join(", "))
+    };
+    Error::ExternalIdConflict(format!(
+        "external_id {x:?} already names {what}, made with other parameters{differ}; stored: {}",
+        stored.describe()
+    ))
 }
 
 impl WithdrawService {
@@ -134,36 +258,32 @@ impl WithdrawService {
         Ok((row, secret))
     }
 
-    /// Creates a link; with `external_id`, returns the existing link instead
-    /// of creating a second one (`created` tells which).
+    /// Creates a link. With an `external_id` that already names a link
+    /// made with the same parameters, returns that link instead of making a
+    /// second one (`created` tells which); with other parameters, or one
+    /// that names a batch, refuses with `ExternalIdConflict`.
     pub async fn create_withdraw_link(&self, n: NewLink) -> Result<(LinkView, bool), Error> {
         self.validate_new_link(&n)?;
         if let Some(x) = n.external_id.clone() {
-            let existing = self
-                .db
-                .run(move |c| WithdrawLink::find_by_external_id(c, &x))
-                .await?;
-            if let Some(l) = existing {
-                return Ok((self.view(&l, None)?, false));
+            if let Some(existing) = self.replay_link(&x, &n).await? {
+                return Ok((existing, false));
             }
         }
         let (row, _secret) = self.new_row(&n, None)?;
         let id = row.id.clone();
         let inserted = self.db.run(move |c| WithdrawLink::insert(c, &row)).await;
-        match inserted {
-            Ok(()) => {}
+        match (inserted, &n.external_id) {
+            (Ok(()), _) => {}
             // A concurrent request with the same external_id won the race:
-            // answer with its link, never a second one.
-            Err(DbError::Duplicate(_)) if n.external_id.is_some() => {
-                let x = n.external_id.clone().unwrap_or_default();
-                let l = self
-                    .db
-                    .run(move |c| WithdrawLink::find_by_external_id(c, &x))
+            // answer as if this one came second, never with a second link.
+            (Err(DbError::Duplicate(_)), Some(x)) => {
+                return self
+                    .replay_link(x, &n)
                     .await?
-                    .ok_or_else(|| Error::Internal("external_id row vanished".into()))?;
-                return Ok((self.view(&l, None)?, false));
+                    .map(|v| (v, false))
+                    .ok_or_else(|| Error::Internal("external_id row vanished".into()));
             }
-            Err(e) => return Err(e.into()),
+            (Err(e), _) => return Err(e.into()),
         }
         let l = self
             .db
@@ -173,35 +293,152 @@ impl WithdrawService {
         Ok((self.view(&l, None)?, true))
     }
 
-    /// Creates `count` links in one batch (vouchers), all or nothing.
+    /// What a retry with `external_id` = `x` answers: the stored link when
+    /// `n` repeats its parameters, `None` when `x` is new, a conflict when
+    /// `x` names another link or a batch.
+    async fn replay_link(&self, x: &str, n: &NewLink) -> Result<Option<LinkView>, Error> {
+        let key = x.to_owned();
+        let (link, batch) = self
+            .db
+            .run(move |c| {
+                Ok((
+                    WithdrawLink::find_by_external_id(c, &key)?,
+                    WithdrawBatch::find_by_external_id(c, &key)?,
+                ))
+            })
+            .await?;
+        let asked = Params::of_request(n, None);
+        if let Some(l) = link {
+            let stored = Params::of_link(&l);
+            if stored != asked {
+                return Err(conflict(
+                    x,
+                    &format!("withdraw link {}", l.id),
+                    &stored,
+                    &asked,
+                ));
+            }
+            return Ok(Some(self.view(&l, None)?));
+        }
+        if let Some(b) = batch {
+            return Err(conflict(
+                x,
+                &format!("voucher batch {}", b.id),
+                &Params::of_batch(&b),
+                &asked,
+            ));
+        }
+        Ok(None)
+    }
+
+    /// Creates `count` links in one batch (vouchers), all or nothing. With
+    /// an `external_id` that already names a batch made with the same
+    /// parameters, answers that batch and makes no voucher (`created` is
+    /// false); with other parameters, or one that names a single link,
+    /// refuses with `ExternalIdConflict`.
     pub async fn create_withdraw_batch(
         &self,
         count: u32,
         n: NewLink,
-    ) -> Result<(BatchId, Vec<LinkView>), Error> {
+    ) -> Result<(BatchCreated, bool), Error> {
         if count == 0 || count > 1000 {
             return Err(Error::Invalid("count must be between 1 and 1000".into()));
         }
-        if n.external_id.is_some() {
-            return Err(Error::Invalid(
-                "external_id is not allowed for batches".into(),
-            ));
-        }
         self.validate_new_link(&n)?;
+        if let Some(x) = n.external_id.clone() {
+            if let Some(existing) = self.replay_batch(&x, count, &n).await? {
+                return Ok((existing, false));
+            }
+        }
         let batch_id = BatchId::generate();
         let mut rows = Vec::new();
         for _ in 0..count {
-            rows.push(self.new_row(&n, Some(batch_id.clone()))?.0);
+            // The external_id is the batch's, not any one voucher's.
+            let mut row = self.new_row(&n, Some(batch_id.clone()))?.0;
+            row.external_id = None;
+            rows.push(row);
         }
-        let b = batch_id.clone();
-        let links = self
+        let first = rows
+            .first()
+            .ok_or_else(|| Error::Internal("empty batch".into()))?;
+        let batch = WithdrawBatch {
+            id: batch_id.clone(),
+            external_id: n.external_id.clone(),
+            voucher_count: i64::from(count),
+            min_msat: first.min_msat,
+            max_msat: first.max_msat,
+            uses: first.uses_total,
+            wait_seconds: first.wait_seconds,
+            expires_at: first.expires_at,
+            title: first.title.clone(),
+            description: first.description.clone(),
+            webhook_url: first.webhook_url.clone(),
+            balance_check: first.balance_check,
+            pay_link: first.pay_link.clone(),
+            created_at: first.created_at,
+        };
+        let inserted = self
             .db
             .transaction(move |c| {
-                WithdrawLink::insert_many(c, &rows)?;
-                WithdrawLink::list_batch(c, &b)
+                // The batch row first: its UNIQUE external_id decides a
+                // race between two retries before any voucher is written.
+                WithdrawBatch::insert(c, &batch)?;
+                WithdrawLink::insert_many(c, &rows)
+            })
+            .await;
+        match (inserted, &n.external_id) {
+            (Ok(()), _) => {}
+            (Err(DbError::Duplicate(_)), Some(x)) => {
+                return self
+                    .replay_batch(x, count, &n)
+                    .await?
+                    .map(|b| (b, false))
+                    .ok_or_else(|| Error::Internal("external_id batch vanished".into()));
+            }
+            (Err(e), _) => return Err(e.into()),
+        }
+        Ok((self.batch_created(&batch_id).await?, true))
+    }
+
+    /// [`Self::replay_link`] for a batch of `count`.
+    async fn replay_batch(
+        &self,
+        x: &str,
+        count: u32,
+        n: &NewLink,
+    ) -> Result<Option<BatchCreated>, Error> {
+        let key = x.to_owned();
+        let (batch, link) = self
+            .db
+            .run(move |c| {
+                Ok((
+                    WithdrawBatch::find_by_external_id(c, &key)?,
+                    WithdrawLink::find_by_external_id(c, &key)?,
+                ))
             })
             .await?;
-        Ok((batch_id, self.views(&links)?))
+        let asked = Params::of_request(n, Some(u64::from(count)));
+        if let Some(b) = batch {
+            let stored = Params::of_batch(&b);
+            if stored != asked {
+                return Err(conflict(
+                    x,
+                    &format!("voucher batch {}", b.id),
+                    &stored,
+                    &asked,
+                ));
+            }
+            return Ok(Some(self.batch_created(&b.id).await?));
+        }
+        if let Some(l) = link {
+            return Err(conflict(
+                x,
+                &format!("withdraw link {} (not a batch)", l.id),
+                &Params::of_link(&l),
+                &asked,
+            ));
+        }
+        Ok(None)
     }
 
     /// One link with its withdrawals.
@@ -241,6 +478,19 @@ impl WithdrawService {
         limit: Option<u32>,
         cursor: Option<WithdrawLinkId>,
     ) -> Result<(Vec<LinkView>, Option<WithdrawLinkId>), Error> {
+        self.list_withdraw_links_in(None, status, limit, cursor)
+            .await
+    }
+
+    /// [`Self::list_withdraw_links`], only the links of `batch` when given
+    /// (an unknown batch has none).
+    pub async fn list_withdraw_links_in(
+        &self,
+        batch: Option<BatchId>,
+        status: Option<&str>,
+        limit: Option<u32>,
+        cursor: Option<WithdrawLinkId>,
+    ) -> Result<(Vec<LinkView>, Option<WithdrawLinkId>), Error> {
         let status = match status {
             None | Some("") | Some("all") => None,
             Some(other) => Some(WithdrawLinkStatus::parse(other).ok_or_else(|| {
@@ -258,7 +508,7 @@ impl WithdrawService {
             cursor,
             "a link",
             |c, id| Ok(WithdrawLink::find(c, &id)?.map(|l| (l.created_at, l.id))),
-            move |c, limit, below| WithdrawLink::list(c, status, t, limit, below),
+            move |c, limit, below| WithdrawLink::list(c, status, batch.as_ref(), t, limit, below),
             |l| l.id.clone(),
         )
         .await?;

@@ -1,6 +1,8 @@
 //! Withdraw link admin routes (`/api/v1/withdraw-links…`), including the
-//! batch routes: create a batch of vouchers and sign a short-lived URL of
-//! its printable sheet (the sheet itself is a page, [`crate::web::pages`]).
+//! batch routes: create a batch of vouchers (idempotent by `external_id`),
+//! list batches, read and disable one as a unit, and sign a short-lived URL
+//! of its printable sheet (the sheet itself is a page,
+//! [`crate::web::pages`]).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -18,6 +20,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/v1/withdraw-links", web::post().to(create_link))
         .route("/api/v1/withdraw-links", web::get().to(list_links))
         .route("/api/v1/withdraw-links/batch", web::post().to(create_batch))
+        // Before `{id}`, which would take "batch" for a link id.
+        .route("/api/v1/withdraw-links/batch", web::get().to(list_batches))
+        .route(
+            "/api/v1/withdraw-links/batch/{batch_id}",
+            web::get().to(get_batch),
+        )
+        .route(
+            "/api/v1/withdraw-links/batch/{batch_id}",
+            web::delete().to(disable_batch),
+        )
         .route("/api/v1/withdraw-links/{id}", web::get().to(get_link))
         .route(
             "/api/v1/withdraw-links/{id}",
@@ -118,15 +130,43 @@ async fn create_batch(
         .ok_or_else(|| ApiError::invalid("count must be a positive whole number"))?;
     let req: CreateLinkBody = serde_json::from_value(v)
         .map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?;
-    let (batch_id, links) = svc
+    let (batch, created) = svc
         .withdraw()
         .create_withdraw_batch(count, req.into_new_link()?)
         .await?;
-    Ok(HttpResponse::Created().json(serde_json::json!({
-        "batch_id": batch_id,
-        "vouchers_url": svc.withdraw().vouchers_url(&batch_id),
-        "links": links,
-    })))
+    // Secrets and a signed URL: no cache may keep it.
+    let status = if created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(no_store_json(status, batch))
+}
+
+async fn list_batches(
+    _a: Admin,
+    svc: web::Data<Services>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let page = PageQuery::parse(&req, BatchId::from_raw)?;
+    let (batches, next) = svc.withdraw().list_batches(page.limit, page.cursor).await?;
+    Ok(page_json(batches, next))
+}
+
+async fn get_batch(
+    _a: Admin,
+    svc: web::Data<Services>,
+    batch_id: web::Path<BatchId>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(svc.withdraw().batch_summary(&batch_id).await?))
+}
+
+async fn disable_batch(
+    _a: Admin,
+    svc: web::Data<Services>,
+    batch_id: web::Path<BatchId>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(svc.withdraw().disable_batch(&batch_id).await?))
 }
 
 async fn list_links(
@@ -136,9 +176,10 @@ async fn list_links(
 ) -> Result<HttpResponse, ApiError> {
     let page = PageQuery::parse(&req, WithdrawLinkId::from_raw)?;
     let status = query_param(&req, "status", params::FILTER)?;
+    let batch = query_param(&req, "batch_id", params::FILTER)?.map(BatchId::from_raw);
     let (links, next) = svc
         .withdraw()
-        .list_withdraw_links(status.as_deref(), page.limit, page.cursor)
+        .list_withdraw_links_in(batch, status.as_deref(), page.limit, page.cursor)
         .await?;
     Ok(page_json(links, next))
 }

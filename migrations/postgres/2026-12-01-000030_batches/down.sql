@@ -1,0 +1,1 @@
+DROP TABLE withdraw_batches;
