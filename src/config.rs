@@ -860,14 +860,19 @@ impl Config {
     }
 
     /// What a start should warn about: settings that are valid but probably
-    /// not what the operator meant, one line each.
-    pub fn warnings(&self) -> Vec<String> {
+    /// not what the operator meant, one line each. Where `public_url` points
+    /// matters only to a command that listens (`serving`): a CLI command
+    /// given `--public-url` alone is not told about the port it does not use.
+    pub fn warnings(&self, serving: bool) -> Vec<String> {
         let mut out = Vec::new();
         if !self.ignored_env.is_empty() {
             out.push(format!(
                 "ignoring environment variables that are no lnurld setting: {}",
                 self.ignored_env.join(", ")
             ));
+        }
+        if !serving {
+            return out;
         }
         let Ok(url) = self.public_url() else {
             return out;
@@ -1068,27 +1073,27 @@ mod tests {
         };
         let c = listen("127.0.0.1:44473", None);
         assert_eq!(c.public_url, "http://127.0.0.1:44473");
-        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+        assert!(c.warnings(true).is_empty(), "{:?}", c.warnings(true));
         assert_eq!(listen("[::1]:9000", None).public_url, "http://[::1]:9000");
         // Given, on this machine, on another port: allowed, with a warning.
         let c = listen("127.0.0.1:44473", Some("http://127.0.0.1:8080"));
         assert_eq!(c.public_url, "http://127.0.0.1:8080");
         assert!(
-            c.warnings()[0].contains("127.0.0.1:44473"),
+            c.warnings(true)[0].contains("127.0.0.1:44473"),
             "{:?}",
-            c.warnings()
+            c.warnings(true)
         );
         // Behind a proxy: no warning whatever the ports.
         let c = listen("127.0.0.1:44473", Some("https://pay.example.com"));
-        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+        assert!(c.warnings(true).is_empty(), "{:?}", c.warnings(true));
         // On every interface, with nothing given: only this machine can
         // follow the links, and the start says so.
         let c = listen("0.0.0.0:7000", None);
         assert_eq!(c.public_url, "http://127.0.0.1:7000");
         assert!(
-            c.warnings()[0].contains("only this machine"),
+            c.warnings(true)[0].contains("only this machine"),
             "{:?}",
-            c.warnings()
+            c.warnings(true)
         );
         // From the file or the environment counts as given.
         let c = Config::load(
@@ -1104,7 +1109,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.public_url, "http://localhost:8080");
-        assert_eq!(c.warnings().len(), 1);
+        assert_eq!(c.warnings(true).len(), 1);
+        // A CLI command does not listen: nothing to say about the port.
+        assert!(c.warnings(false).is_empty());
     }
 
     #[test]
@@ -1215,6 +1222,6 @@ mod tests {
         // No such key: not fatal (it may be another program's variable),
         // and named in the start's warning.
         let c = load_env(&[("LNURLD_LIMITS__PER_IP_BURST_MAX", "1")]).unwrap();
-        assert!(c.warnings()[0].contains("LNURLD_LIMITS__PER_IP_BURST_MAX"));
+        assert!(c.warnings(true)[0].contains("LNURLD_LIMITS__PER_IP_BURST_MAX"));
     }
 }

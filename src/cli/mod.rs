@@ -104,7 +104,7 @@ pub fn main() -> ExitCode {
         }
     };
     init_logging(config.log_format);
-    for warning in config.warnings() {
+    for warning in config.warnings(matches!(cli.command, Command::Serve)) {
         tracing::warn!("{warning}");
     }
     let json_logs = config.log_format == LogFormat::Json;
