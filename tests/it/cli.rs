@@ -332,13 +332,16 @@ fn token_create_migrate_and_withdraw_create_from_the_cli() {
         text.contains('█') || text.contains('▀'),
         "QR drawn in the terminal"
     );
-    // Same external id: the same link.
+    // Same external id and parameters: the same link (other parameters
+    // would be an external_id_conflict).
     let again = lnurld(dir.path())
         .args([
             "withdraw",
             "create",
             "--amount",
             "1000sat",
+            "--title",
+            "Gift",
             "--external-id",
             "x1",
         ])
