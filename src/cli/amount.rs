@@ -3,6 +3,7 @@
 
 use anyhow::bail;
 
+use lnurld::lnurl::group_thousands;
 use lnurld::service::MAX_AMOUNT_MSAT;
 
 /// msat per unit, and how many decimal places the unit can carry before
@@ -83,9 +84,9 @@ pub fn parse_amount(flag: &str, value: &str) -> anyhow::Result<u64> {
 /// `1000 sat`, or `1500 msat` when the amount is not whole sats.
 pub fn show_msat(msat: u64) -> String {
     if msat.is_multiple_of(1000) {
-        format!("{} sat", group(msat / 1000))
+        format!("{} sat", group_thousands(msat / 1000))
     } else {
-        format!("{} msat", group(msat))
+        format!("{} msat", group_thousands(msat))
     }
 }
 
@@ -94,23 +95,14 @@ pub fn show_range(min: u64, max: u64) -> String {
     if min == max {
         show_msat(min)
     } else if min.is_multiple_of(1000) && max.is_multiple_of(1000) {
-        format!("{} – {} sat", group(min / 1000), group(max / 1000))
+        format!(
+            "{} – {} sat",
+            group_thousands(min / 1000),
+            group_thousands(max / 1000)
+        )
     } else {
         format!("{} – {}", show_msat(min), show_msat(max))
     }
-}
-
-/// Thousands separated by commas, the way amounts are read aloud.
-fn group(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]

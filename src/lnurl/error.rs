@@ -17,6 +17,19 @@ pub(crate) fn fmt_msat(amount_msat: u64) -> String {
     }
 }
 
+/// `1,234,567` (thousands separated, for people).
+pub fn group_thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Everything that can be wrong with LNURL input or output, as a wallet user would read it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {

@@ -22,6 +22,7 @@ use super::html::{
 };
 use super::params::{self, query_param};
 use crate::db::types::{BatchId, PayLinkId, PayLinkStatus};
+use crate::lnurl::group_thousands;
 use crate::paths::{self, QrFormat};
 use crate::service::pay::PayLinkView;
 use crate::service::withdraw::vouchers::VoucherSheet;
@@ -56,19 +57,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(page(paths::PAY_INVOICE_PAGE).route(web::get().to(invoice_page)))
         .service(page(paths::VOUCHERS).route(web::get().to(voucher_sheet)))
         .service(page("/static/{file}").route(web::get().to(static_file)));
-}
-
-/// `1,234,567` (thousands separated, for people).
-fn group_thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// An msat amount in sats: `1,000` or `1,000.5` (fractions only when there
