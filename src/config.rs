@@ -156,6 +156,10 @@ pub struct NodeConfig {
     /// Default: `lnurld-dev-node.key` beside the SQLite file, or in the
     /// working directory.
     pub dev_key_file: Option<PathBuf>,
+    /// Ask the node for route hints to its private channels in pay-link
+    /// invoices (lnd's AddInvoice `private`). The dev node has no channels
+    /// and ignores it.
+    pub private_invoices: bool,
 }
 
 impl std::fmt::Debug for NodeConfig {
@@ -174,6 +178,7 @@ impl std::fmt::Debug for NodeConfig {
             .field("tls_cert", &self.tls_cert)
             .field("macaroon", &macaroon)
             .field("dev_key_file", &self.dev_key_file)
+            .field("private_invoices", &self.private_invoices)
             .finish()
     }
 }
@@ -210,6 +215,7 @@ impl Default for NodeConfig {
             tls_cert: None,
             macaroon: None,
             dev_key_file: None,
+            private_invoices: false,
         }
     }
 }
@@ -221,9 +227,15 @@ pub struct WithdrawConfig {
     /// Routing fee limit in parts per million of the amount.
     #[serde(deserialize_with = "de_u64")]
     pub max_fee_ppm: u64,
-    /// The fee limit is never below this (small payments need a floor).
+    /// The fee limit is never below this (small payments need a floor),
+    /// unless that floor is more than `max_fee_floor_ppm` of the amount.
     #[serde(deserialize_with = "de_u64")]
     pub min_fee_limit_msat: u64,
+    /// The most the floor may be, in parts per million of the amount: a
+    /// fixed floor on a 1-sat payment would let a routing hop the payee
+    /// controls take more than the payment is worth, on every use.
+    #[serde(deserialize_with = "de_u64")]
+    pub max_fee_floor_ppm: u64,
     /// How long the node may try to find a route before giving up.
     #[serde(deserialize_with = "de_u32")]
     pub payment_timeout_secs: u32,
@@ -238,6 +250,7 @@ impl Default for WithdrawConfig {
         WithdrawConfig {
             max_fee_ppm: 10_000,
             min_fee_limit_msat: 2_000,
+            max_fee_floor_ppm: 50_000,
             payment_timeout_secs: 60,
             lease_secs: 30,
         }
@@ -245,10 +258,14 @@ impl Default for WithdrawConfig {
 }
 
 impl WithdrawConfig {
-    /// Fee limit for a payment of `amount_msat`.
+    /// Fee limit for a payment of `amount_msat`:
+    /// `max(amount × max_fee_ppm, min(min_fee_limit_msat, amount × max_fee_floor_ppm))`.
     pub fn max_fee_msat(&self, amount_msat: u64) -> u64 {
-        let proportional = (amount_msat as u128 * self.max_fee_ppm as u128 / 1_000_000) as u64;
-        proportional.max(self.min_fee_limit_msat)
+        let ppm = |p: u64| {
+            u64::try_from(u128::from(amount_msat) * u128::from(p) / 1_000_000).unwrap_or(u64::MAX)
+        };
+        let floor = self.min_fee_limit_msat.min(ppm(self.max_fee_floor_ppm));
+        ppm(self.max_fee_ppm).max(floor)
     }
 }
 
@@ -796,6 +813,21 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        // Past 1,000,000 ppm a fee could exceed the payment itself.
+        for (key, v) in [
+            ("withdraw.max_fee_ppm", self.withdraw.max_fee_ppm),
+            (
+                "withdraw.max_fee_floor_ppm",
+                self.withdraw.max_fee_floor_ppm,
+            ),
+        ] {
+            if v > 1_000_000 {
+                return Err(ConfigError::new(
+                    key,
+                    "must be at most 1000000 (the whole amount)",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -1115,10 +1147,38 @@ mod tests {
     }
 
     #[test]
-    fn fee_limit_has_a_floor() {
+    fn fee_limit_has_a_floor_capped_by_the_amount() {
         let w = WithdrawConfig::default();
-        assert_eq!(w.max_fee_msat(1_000), 2_000);
-        assert_eq!(w.max_fee_msat(10_000_000), 100_000);
+        // The README's table of maximum fees, row by row (sat → msat).
+        for (amount_sat, fee_msat) in [
+            (1, 50),
+            (100, 2_000),
+            (10_000, 100_000),
+            (1_000_000, 10_000_000),
+        ] {
+            assert_eq!(
+                w.max_fee_msat(amount_sat * 1_000),
+                fee_msat,
+                "{amount_sat} sat"
+            );
+        }
+        // Between the two: the floor itself.
+        assert_eq!(w.max_fee_msat(50_000), 2_000);
+        let no_cap = WithdrawConfig {
+            max_fee_floor_ppm: 1_000_000,
+            ..WithdrawConfig::default()
+        };
+        assert_eq!(no_cap.max_fee_msat(1_000), 1_000);
+        assert_eq!(w.max_fee_msat(u64::MAX), u64::MAX / 100);
+    }
+
+    #[test]
+    fn fee_ppm_past_the_whole_amount_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lnurld.toml");
+        std::fs::write(&file, "[withdraw]\nmax_fee_floor_ppm = 1000001\n").unwrap();
+        let e = Config::load(Some(&file), Vec::new(), &Overrides::default()).unwrap_err();
+        assert_eq!(e.key, "withdraw.max_fee_floor_ppm");
     }
 
     #[test]

@@ -47,6 +47,19 @@ pub enum StartError {
     /// Node trouble.
     #[error("node: {0}")]
     Node(#[from] node::NodeError),
+    /// The configured node is not the one the database belongs to.
+    #[error(
+        "node: the configured node is {current}, but this database belongs to node {recorded}. \
+         If you moved to another node on purpose, stop every instance and run \
+         `lnurld node switch` (it shows what is still in flight on the old node), \
+         then `lnurld node switch --confirm`"
+    )]
+    NodeChanged {
+        /// Pubkey recorded in the database.
+        recorded: String,
+        /// Pubkey of the configured node.
+        current: String,
+    },
     /// Anything else.
     #[error("{0}")]
     Other(String),
@@ -55,8 +68,12 @@ pub enum StartError {
 /// Whether to ask the node for its identity at start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeCheck {
-    /// Ask (serve): the node's network is needed to check withdraw invoices.
+    /// Ask (serve): the node's network is needed to check withdraw invoices,
+    /// and its pubkey must be the one recorded in the database (recorded on
+    /// the first start); another node is refused ([`StartError::NodeChanged`]).
     Required,
+    /// Ask, and accept whichever node answers (`lnurld node switch`).
+    Identify,
     /// Don't (CLI commands that only touch the database).
     Skip,
 }
@@ -105,6 +122,7 @@ fn connect_node(config: &Config, dir: &Path) -> Result<Backend, StartError> {
                 endpoint: config.node.endpoint.clone().unwrap_or_default(),
                 tls_cert_pem: pem,
                 macaroon: config.macaroon_bytes()?,
+                private_invoices: config.node.private_invoices,
             })?;
             (Arc::new(lnd), None)
         }
@@ -143,21 +161,36 @@ impl App {
         let (raw, dev_node) = connect_node(&config, &dir)?;
         let node: Arc<dyn LightningNode> =
             Arc::new(node::instrumented::Instrumented::new(raw, metrics.clone()));
-        let network = match check {
-            NodeCheck::Required => {
+        let (network, node_pubkey) = match check {
+            NodeCheck::Required | NodeCheck::Identify => {
                 let info = node.info().await?;
-                tracing::info!(kind = node.kind(), alias = %info.alias, network = %info.network, "node connected");
-                info.network
+                tracing::info!(kind = node.kind(), alias = %info.alias, network = %info.network, pubkey = %info.pubkey, "node connected");
+                if check == NodeCheck::Required {
+                    let (pk, net) = (info.pubkey.clone(), info.network.to_string());
+                    let recorded = db
+                        .run(move |c| {
+                            db::models::NodeRecord::record_first(c, &pk, &net, db::now_unix())
+                        })
+                        .await?;
+                    if recorded.pubkey != info.pubkey {
+                        return Err(StartError::NodeChanged {
+                            recorded: recorded.pubkey,
+                            current: info.pubkey,
+                        });
+                    }
+                }
+                (info.network, info.pubkey)
             }
             // Only withdraw callbacks use the network, and CLI commands
-            // never answer those.
-            NodeCheck::Skip => Network::Regtest,
+            // never answer those; no row belongs to an empty pubkey.
+            NodeCheck::Skip => (Network::Regtest, String::new()),
         };
         let services = Arc::new(Services::new(Base {
             config,
             db,
             node,
             network,
+            node_pubkey,
             keys,
             metrics,
             instance_id: db::new_id("inst"),

@@ -17,6 +17,7 @@ use out::out;
 
 mod amount;
 mod batch;
+mod node;
 mod out;
 mod pay;
 mod withdraw;
@@ -65,6 +66,9 @@ enum Command {
     /// Voucher batches: create, list, show, disable, print.
     #[command(subcommand)]
     Batch(batch::BatchCmd),
+    /// The Lightning node this database belongs to (switching nodes).
+    #[command(subcommand)]
+    Node(node::NodeCmd),
 }
 
 #[derive(Subcommand)]
@@ -180,6 +184,7 @@ async fn run(cmd: Command, config: Config) -> anyhow::Result<()> {
         Command::Pay(p) => pay::run(p, config).await,
         Command::Address(a) => pay::run_address(a, config).await,
         Command::Batch(b) => batch::run(b, config).await,
+        Command::Node(n) => node::run(n, config).await,
     }
 }
 

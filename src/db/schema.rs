@@ -55,6 +55,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         completed_at -> Nullable<BigInt>,
+        node_pubkey -> Nullable<Text>,
     }
 }
 
@@ -96,6 +97,18 @@ diesel::table! {
         settled_at -> Nullable<BigInt>,
         expired_at -> Nullable<BigInt>,
         node_checked_at -> Nullable<BigInt>,
+        node_pubkey -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    nodes (pubkey) {
+        pubkey -> Text,
+        network -> Text,
+        settle_index -> BigInt,
+        is_current -> Bool,
+        recorded_at -> BigInt,
+        retired_at -> Nullable<BigInt>,
     }
 }
 
@@ -176,6 +189,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     pay_links,
     pay_invoices,
     node_state,
+    nodes,
     events,
     event_attempts,
     webhook_endpoints,

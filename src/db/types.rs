@@ -151,6 +151,9 @@ text_enum! {
         InvoiceSettled = "invoice.settled",
         /// A pay invoice expired unpaid.
         InvoiceExpired = "invoice.expired",
+        /// A withdrawal was in flight on a node lnurld was switched away
+        /// from; the operator must find out on that node what became of it.
+        WithdrawNeedsReview = "withdraw.needs_review",
     }
 }
 
@@ -373,6 +376,10 @@ text_enum! {
         Succeeded = "succeeded",
         /// Definitely not paid; the use was given back.
         Failed = "failed",
+        /// Was in flight on a node lnurld has been switched away from
+        /// (`lnurld node switch --abandon-in-flight`): its outcome is on
+        /// that node only. Never paid, tracked or given back automatically.
+        NeedsReview = "needs_review",
     }
 }
 

@@ -416,9 +416,12 @@ pub trait LightningNode: Send + Sync + 'static {
     /// Settled invoices with a settle index greater than `after_settle_index`
     /// (replayed first), then live ones. With `after_settle_index == 0` lnd
     /// replays nothing (live events only), so a caller that has never seen
-    /// an index must reconcile its open invoices with [`LightningNode::invoice`]. Never skips or repeats an index
-    /// within one stream; the stream ends (or yields an error) when the
-    /// connection is lost, and the caller resubscribes from its stored index.
+    /// an index must reconcile its open invoices with [`LightningNode::invoice`].
+    /// The replay may come in any order (lnd's SQL invoice store replays in
+    /// creation order) and may repeat a settlement already seen, so callers
+    /// record idempotently and never filter by index. The stream ends (or
+    /// yields an error) when the connection is lost, and the caller
+    /// resubscribes from its stored index.
     async fn settlements(&self, after_settle_index: u64) -> Result<SettlementStream, NodeError>;
 
     /// Channel balances.

@@ -12,6 +12,7 @@ use crate::metrics::Metrics;
 use crate::node::{LightningNode, Network};
 
 mod error;
+pub mod nodes;
 pub mod pay;
 pub mod retention;
 pub mod secrets;
@@ -35,6 +36,10 @@ pub struct Base {
     pub node: Arc<dyn LightningNode>,
     /// Network of the node, learned at start.
     pub network: Network,
+    /// Identity pubkey of the node, learned at start and checked against
+    /// the one recorded in the database (empty for CLI commands, which
+    /// never ask the node: no row matches it).
+    pub node_pubkey: String,
     /// Server keys for link secrets.
     pub keys: ServerKeys,
     /// Metrics registry.
@@ -54,6 +59,7 @@ pub struct Services {
     tokens: tokens::TokenService,
     metrics: Arc<Metrics>,
     retention: retention::RetentionService,
+    nodes: nodes::NodeService,
 }
 
 impl Services {
@@ -66,6 +72,7 @@ impl Services {
         Services {
             withdraw: withdraw::WithdrawService::new(&base, outbox.clone(), payer_wake),
             pay: pay::PayService::new(&base, outbox.clone()),
+            nodes: nodes::NodeService::new(&base, outbox.clone()),
             webhooks: webhooks::WebhookService::new(&base, outbox),
             tokens: tokens::TokenService::new(base.db.clone()),
             status: status::StatusService::new(&base),
@@ -105,6 +112,11 @@ impl Services {
     /// Admin API tokens.
     pub fn tokens(&self) -> &tokens::TokenService {
         &self.tokens
+    }
+
+    /// The node this database belongs to, and switching it.
+    pub fn nodes(&self) -> &nodes::NodeService {
+        &self.nodes
     }
 
     /// Pruning of finished records (`[retention]`).

@@ -111,6 +111,8 @@ pub struct DevSettled {
 pub struct StatusService {
     db: Db,
     node: Arc<dyn LightningNode>,
+    /// The node the server started with (empty for CLI commands).
+    node_pubkey: String,
     dev_node: Option<Arc<DevNode>>,
 }
 
@@ -120,6 +122,7 @@ impl StatusService {
         StatusService {
             db: base.db.clone(),
             node: base.node.clone(),
+            node_pubkey: base.node_pubkey.clone(),
             dev_node: base.dev_node.clone(),
         }
     }
@@ -127,6 +130,18 @@ impl StatusService {
     /// `sqlite` or `postgres`.
     pub fn db_backend(&self) -> &'static str {
         self.db.url().backend()
+    }
+
+    /// Whether `pubkey` is the node the server started with. Another node
+    /// behind the same endpoint (rebuilt, or the address now leads
+    /// elsewhere) is not the node whose records this server keeps: not
+    /// healthy, and a restart refuses it.
+    fn is_our_node(&self, pubkey: &str) -> bool {
+        let ours = self.node_pubkey.is_empty() || pubkey == self.node_pubkey;
+        if !ours {
+            tracing::error!(started_with = %self.node_pubkey, now = %pubkey, "health check: another node answers at the node's address");
+        }
+        ours
     }
 
     /// Checks the database and the node, each within [`CHECK_TIMEOUT`].
@@ -145,7 +160,7 @@ impl StatusService {
         let kind = self.node.kind();
         let node = match tokio::time::timeout(CHECK_TIMEOUT, self.node.info()).await {
             Ok(Ok(i)) => NodeHealth {
-                ok: true,
+                ok: self.is_our_node(&i.pubkey),
                 kind,
                 alias: Some(i.alias),
                 pubkey: Some(i.pubkey),

@@ -137,6 +137,7 @@ async fn expiry_flood(database_url: &str, link: &PayLinkId, n: u64) {
                 expires_at: t - 1 - (k % 100) as i64,
                 created_at: t - 3_600,
                 settled_at: None,
+                node_pubkey: None,
             }
         })
         .collect();

@@ -24,6 +24,7 @@ struct Case {
     expires_at: Option<i64>,
     disabled: bool,
     next_use_at: i64,
+    wait_seconds: i64,
 }
 
 impl Case {
@@ -35,12 +36,17 @@ impl Case {
                 for disabled in [false, true] {
                     // Never waited, wait ends exactly now (usable), still waiting.
                     for next_use_at in [0, NOW, NOW + 60] {
-                        cases.push(Case {
-                            uses_left,
-                            expires_at,
-                            disabled,
-                            next_use_at,
-                        });
+                        // A link without a wait never waits, whatever
+                        // `next_use_at` says (the last claim's time).
+                        for wait_seconds in [0, 60] {
+                            cases.push(Case {
+                                uses_left,
+                                expires_at,
+                                disabled,
+                                next_use_at,
+                                wait_seconds,
+                            });
+                        }
                     }
                 }
             }
@@ -61,7 +67,7 @@ impl Case {
             max_msat: Msat::new(1000).unwrap(),
             uses_total: 3,
             uses_left: self.uses_left,
-            wait_seconds: 60,
+            wait_seconds: self.wait_seconds,
             next_use_at: self.next_use_at,
             expires_at: self.expires_at,
             title: String::new(),
@@ -136,10 +142,10 @@ async fn claim_and_list_sql_agree_with_availability(db: TestDb) {
     let wrong: Vec<String> = verdicts
         .iter()
         .filter(|v| {
-            // A claim takes one use and starts the wait (every row waits
-            // 60 s between uses); a refused claim changes nothing.
+            // A claim takes one use and starts the wait; a refused claim
+            // changes nothing.
             let effect = if v.claimed {
-                (v.before.0 - 1, NOW + 60)
+                (v.before.0 - 1, NOW + v.case.wait_seconds)
             } else {
                 v.before
             };

@@ -78,6 +78,7 @@ fn planted_invoice(link: &PayLinkId, expires_at: i64) -> PayInvoice {
         expires_at,
         created_at: expires_at - 3_600,
         settled_at: None,
+        node_pubkey: None,
     }
 }
 

@@ -16,6 +16,7 @@ use lnurl::Response;
 use reqwest::Method;
 use serde_json::json;
 
+use lnurld::db::models::withdrawal::Lease;
 use lnurld::db::models::{WithdrawLink, Withdrawal, WithdrawalState};
 use lnurld::db::types::{Msat, WithdrawLinkId, WithdrawalId};
 use lnurld::db::{Db, DbConn};
@@ -38,6 +39,8 @@ both_dbs!(
     a_restarted_payer_tracks_and_never_resends,
     a_single_use_link_answers_ok_to_its_accepted_invoice_again,
     concurrent_callbacks_take_one_use_per_wait_window,
+    a_link_without_wait_serves_every_use_under_load,
+    a_claim_without_wait_ignores_a_later_claims_clock,
     the_claim_alone_refuses_what_availability_refuses,
     a_live_lease_is_never_taken_over,
     two_instances_while_a_payment_is_held,
@@ -308,7 +311,87 @@ async fn concurrent_callbacks_take_one_use_per_wait_window(db: TestDb) {
     app.stop(true).await;
 }
 
+/// Issue 11, over HTTP: 400 wallets at once on a 100-use link with no wait
+/// between uses. Each request reads the clock before its claim commits, so
+/// claims commit out of clock order; none may be refused while uses remain.
+async fn a_link_without_wait_serves_every_use_under_load(db: TestDb) {
+    let fake = FakeLnd::start().await;
+    let app = TestApp::start(&db, Node::Lnd(&fake)).await;
+    let link = create(
+        &app,
+        json!({"min_msat": 1_000, "max_msat": 1_000, "uses": 100, "wait_seconds": 0}),
+    )
+    .await;
+    let w = first_step(&app, &link).await;
+    let invoices: Vec<String> = (0..400).map(|_| wallet_invoice(1_000).0).collect();
+    let mut tasks = Vec::new();
+    for pr in invoices {
+        let (w, wallet) = (w.clone(), app.wallet());
+        tasks.push(tokio::spawn(
+            async move { wallet.do_withdrawal(&w, &pr).await },
+        ));
+    }
+    let mut ok = 0;
+    let mut reasons = std::collections::BTreeMap::<String, usize>::new();
+    for t in tasks {
+        match t.await.expect("task").expect("answer") {
+            Response::Ok(()) => ok += 1,
+            Response::Error { reason } => *reasons.entry(reason).or_default() += 1,
+        }
+    }
+    assert_eq!(ok, 100, "every use served; refusals: {reasons:?}");
+    assert!(
+        reasons.keys().all(|r| r.contains("used")),
+        "the only refusal is \"used up\": {reasons:?}"
+    );
+    let id = link.id.clone();
+    eventually("100 withdrawals paid", WAIT, || async {
+        let ws = withdrawal_states(&app, &id).await;
+        (ws.len() == 100 && ws.iter().all(|w| w.state == WithdrawalState::Succeeded)).then_some(())
+    })
+    .await;
+    assert_eq!(fake.payments().len(), 100);
+    assert_eq!(fake.send_attempts(), 100);
+    assert_eq!(get_link(&app, &id).await.uses_left, 0);
+    app.stop(true).await;
+}
+
+/// Issue 11, at the database, without timing luck: on a link with no wait,
+/// a claim whose clock reads earlier than the last claim's still succeeds.
+/// A link with a wait still refuses it.
+async fn a_claim_without_wait_ignores_a_later_claims_clock(db: TestDb) {
+    let pool = db.pool().await;
+    pool.migrate().await.expect("migrate");
+    pool.run(|c| {
+        let no_wait = WithdrawLink {
+            wait_seconds: 0,
+            ..link_row("wl_no_wait", 3, 3)
+        };
+        WithdrawLink::insert(c, &no_wait)?;
+        WithdrawLink::insert(c, &link_row("wl_wait", 3, 3))?;
+        for (id, second_claimed) in [("wl_no_wait", true), ("wl_wait", false)] {
+            let id = WithdrawLinkId::from_raw(id);
+            assert!(
+                WithdrawLink::claim_use(c, &id, NOW + 1)?,
+                "{id}: first claim"
+            );
+            assert_eq!(
+                WithdrawLink::claim_use(c, &id, NOW)?,
+                second_claimed,
+                "{id}: a claim read one second before the last one"
+            );
+        }
+        assert_eq!(uses_and_wait(c, "wl_no_wait").0, 1);
+        Ok(())
+    })
+    .await
+    .expect("database");
+}
+
 const NOW: i64 = 1_000_000;
+/// Two node identities for database-level tests (any distinct strings).
+const NODE_A: &str = "02aaaa";
+const NODE_B: &str = "03bbbb";
 
 /// A 1,000 msat link row of `uses_total` uses for direct database tests.
 fn link_row(id: &str, uses_total: i64, uses_left: i64) -> WithdrawLink {
@@ -455,18 +538,22 @@ async fn a_live_lease_is_never_taken_over(db: TestDb) {
             (r.state, r.lease_owner, r.lease_until)
         };
         let orphans =
-            |c: &mut DbConn, now| Withdrawal::expired_in_flight(c, now, 10).expect("list");
-        assert!(Withdrawal::take_pending(c, &id, "a", NOW + 30, NOW)?);
+            |c: &mut DbConn, now| Withdrawal::expired_in_flight(c, NODE_A, now, 10).expect("list");
+        let by = |owner, until| Lease {
+            owner,
+            until,
+            node: NODE_A,
+        };
+        assert!(Withdrawal::take_pending(c, &id, &by("a", NOW + 30), NOW)?);
         assert!(
-            !Withdrawal::take_pending(c, &id, "b", NOW + 30, NOW)?,
+            !Withdrawal::take_pending(c, &id, &by("b", NOW + 30), NOW)?,
             "one payer takes it"
         );
         assert!(orphans(c, NOW + 1).is_empty(), "a live lease is no orphan");
         assert!(!Withdrawal::lease_in_flight(
             c,
             &id,
-            "b",
-            NOW + 31,
+            &by("b", NOW + 31),
             NOW + 1
         )?);
         assert_eq!(
@@ -475,7 +562,7 @@ async fn a_live_lease_is_never_taken_over(db: TestDb) {
             "not taken over"
         );
         assert!(
-            Withdrawal::lease_in_flight(c, &id, "a", NOW + 32, NOW + 2)?,
+            Withdrawal::lease_in_flight(c, &id, &by("a", NOW + 32), NOW + 2)?,
             "renewed"
         );
         assert!(
@@ -483,11 +570,17 @@ async fn a_live_lease_is_never_taken_over(db: TestDb) {
             "live up to its last second"
         );
         assert_eq!(orphans(c, NOW + 33).len(), 1, "run out: an orphan");
+        // Invariant 7: a payer on another node neither sees nor leases it.
+        assert!(Withdrawal::expired_in_flight(c, NODE_B, NOW + 33, 10)?.is_empty());
+        let elsewhere = Lease {
+            node: NODE_B,
+            ..by("c", NOW + 63)
+        };
+        assert!(!Withdrawal::lease_in_flight(c, &id, &elsewhere, NOW + 33)?);
         assert!(Withdrawal::lease_in_flight(
             c,
             &id,
-            "b",
-            NOW + 63,
+            &by("b", NOW + 63),
             NOW + 33
         )?);
         assert_eq!(lease(c).1.as_deref(), Some("b"), "taken over once run out");
@@ -505,8 +598,7 @@ async fn a_live_lease_is_never_taken_over(db: TestDb) {
         assert!(!Withdrawal::lease_in_flight(
             c,
             &id,
-            "b",
-            NOW + 99,
+            &by("b", NOW + 99),
             NOW + 200
         )?);
         let (state, owner, until) = lease(c);

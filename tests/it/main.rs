@@ -15,6 +15,7 @@ mod limits;
 mod logs;
 mod node_dev;
 mod node_lnd;
+mod node_switch;
 mod pages;
 mod pay;
 mod tokens;

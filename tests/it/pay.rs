@@ -33,6 +33,7 @@ both_dbs!(
     success_actions,
     concurrent_callbacks_get_distinct_invoices,
     admin_listing_patch_and_disable,
+    private_invoices_carry_the_nodes_route_hints,
 );
 
 /// A listing of the admin API.
@@ -47,13 +48,13 @@ fn typed<T: DeserializeOwned>(v: Value) -> T {
     serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{e}: {v}"))
 }
 
-async fn create_pay(app: &TestApp, body: Value) -> PayLinkView {
+pub(crate) async fn create_pay(app: &TestApp, body: Value) -> PayLinkView {
     let (status, v) = app.api(Method::POST, "/api/v1/pay-links", Some(body)).await;
     assert_eq!(status, 201, "{v}");
     typed(v)
 }
 
-async fn pay_response(app: &TestApp, url: &str) -> PayResponse {
+pub(crate) async fn pay_response(app: &TestApp, url: &str) -> PayResponse {
     match app.wallet().make_request(url).await.expect("payRequest") {
         LnUrlResponse::LnUrlPayResponse(p) => p,
         other => panic!("expected payRequest, got {other:?}"),
@@ -80,7 +81,7 @@ fn assert_invoice(pr: &str, hashed: &str, amount_msat: u64) -> Bolt11Invoice {
     inv
 }
 
-async fn invoices_of(app: &TestApp, id: &str) -> Vec<PayInvoiceView> {
+pub(crate) async fn invoices_of(app: &TestApp, id: &str) -> Vec<PayInvoiceView> {
     let (status, v) = app
         .api(
             Method::GET,
@@ -90,6 +91,47 @@ async fn invoices_of(app: &TestApp, id: &str) -> Vec<PayInvoiceView> {
         .await;
     assert_eq!(status, 200, "{v}");
     typed::<Page<PayInvoiceView>>(v).data
+}
+
+/// Issue 11: `[node] private_invoices` reaches lnd's AddInvoice `private`,
+/// so a node with only private channels hands out invoices with route hints
+/// (the fake, like lnd, adds them only when asked). Off by default.
+async fn private_invoices_carry_the_nodes_route_hints(db: TestDb) {
+    use crate::support::fake_lnd::PRIVATE_CHANNEL_ID;
+    let fake = FakeLnd::start().await;
+    let plain = TestApp::start(&db, Node::Lnd(&fake)).await;
+    let link = create_pay(
+        &plain,
+        json!({"min_msat": 1_000, "max_msat": 10_000, "description": "Tips"}),
+    )
+    .await;
+    let url = lnurl::lnurl::LnUrl::decode(link.lnurl.clone()).unwrap().url;
+    let pay = pay_response(&plain, &url).await;
+    let inv = plain
+        .wallet()
+        .get_invoice(&pay, 2_000, None, None)
+        .await
+        .expect("invoice");
+    let inv = assert_invoice(inv.invoice(), &pay.metadata, 2_000);
+    assert!(inv.route_hints().is_empty(), "no hints unless asked");
+    let plain_base = plain.base.clone();
+    plain.stop(true).await;
+
+    let private =
+        TestApp::start_with(&db, Node::Lnd(&fake), |c| c.node.private_invoices = true).await;
+    let pay = pay_response(&private, &url.replace(&plain_base, &private.base)).await;
+    let inv = private
+        .wallet()
+        .get_invoice(&pay, 3_000, None, None)
+        .await
+        .expect("invoice");
+    let inv = assert_invoice(inv.invoice(), &pay.metadata, 3_000);
+    let hints = inv.route_hints();
+    assert_eq!(hints.len(), 1, "{hints:?}");
+    assert_eq!(hints[0].0[0].short_channel_id, PRIVATE_CHANNEL_ID);
+    let flags: Vec<bool> = fake.invoices().iter().map(|i| i.private).collect();
+    assert_eq!(flags, [false, true]);
+    private.stop(true).await;
 }
 
 async fn address_and_pay_link_invoices_commit_to_the_metadata(db: TestDb) {

@@ -88,6 +88,7 @@ pub(crate) async fn wait_state(
 
 both_dbs!(
     happy_path,
+    a_one_sat_withdrawal_may_spend_at_most_50_msat_on_fees,
     concurrent_callbacks_single_use,
     concurrent_callbacks_three_uses,
     same_invoice_twice_is_paid_once,
@@ -147,6 +148,23 @@ async fn happy_path(db: TestDb) {
             .contains("already been used"),
         "{body}"
     );
+    app.stop(true).await;
+}
+
+/// Issue 11: the 2,000 msat floor would let a 1-sat faucet withdrawal pay
+/// twice its amount in fees; `max_fee_floor_ppm` (5 %) caps it at 50 msat,
+/// and that is the limit the node is given.
+async fn a_one_sat_withdrawal_may_spend_at_most_50_msat_on_fees(db: TestDb) {
+    let fake = FakeLnd::start().await;
+    let app = TestApp::start(&db, Node::Lnd(&fake)).await;
+    let link = create(&app, json!({"min_msat": 1_000, "max_msat": 1_000})).await;
+    let w = first_step(&app, &link).await;
+    let (pr, hash) = wallet_invoice(1_000);
+    let res = app.wallet().do_withdrawal(&w, &pr).await.expect("callback");
+    assert_eq!(res, Response::Ok(()));
+    let done = wait_state(&app, &link.id, &hash.to_hex(), WithdrawalState::Succeeded).await;
+    assert_eq!(done.max_fee_msat.get(), 50);
+    assert_eq!(fake.payments()[0].fee_limit_msat, 50);
     app.stop(true).await;
 }
 

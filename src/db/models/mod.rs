@@ -2,6 +2,7 @@
 
 pub mod api_token;
 pub mod event;
+pub mod node;
 pub mod node_state;
 pub mod pay_invoice;
 pub mod pay_link;
@@ -11,6 +12,7 @@ pub mod withdrawal;
 
 pub use api_token::ApiToken;
 pub use event::{Event, EventAttempt, WebhookEndpoint};
+pub use node::NodeRecord;
 pub use pay_invoice::{CappedInsert, PayInvoice};
 pub use pay_link::PayLink;
 pub use withdraw_batch::WithdrawBatch;

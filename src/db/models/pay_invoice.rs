@@ -43,6 +43,9 @@ pub struct PayInvoice {
     pub created_at: i64,
     /// Unix seconds.
     pub settled_at: Option<i64>,
+    /// Pubkey of the node that issued it (invariant 7): only that node is
+    /// asked about it, and only that node's settlements settle it.
+    pub node_pubkey: Option<String>,
 }
 
 impl PayInvoice {
@@ -76,6 +79,7 @@ impl PayInvoice {
     /// settlement seen twice is counted once).
     pub fn mark_settled(
         conn: &mut DbConn,
+        node: &str,
         hash: &str,
         preimage: &str,
         amount_paid_msat: Msat,
@@ -86,7 +90,9 @@ impl PayInvoice {
         let n = diesel::update(
             i::pay_invoices
                 .filter(i::payment_hash.eq(hash))
-                .filter(i::state.eq(PayInvoiceState::Open)),
+                .filter(i::state.eq(PayInvoiceState::Open))
+                // Another node's settlement of the same hash is not ours.
+                .filter(i::node_pubkey.eq(node).or(i::node_pubkey.is_null())),
         )
         .set((
             i::state.eq(PayInvoiceState::Settled),
@@ -99,18 +105,28 @@ impl PayInvoice {
         Ok(n == 1)
     }
 
-    /// Open invoices not yet marked expired and not long past expiry, newest
-    /// (most likely to be paid) first: to reconcile with the node.
-    pub fn open_since(
+    /// One page of the open invoices of `node` not yet marked expired,
+    /// whatever their age, in `(created_at, payment_hash)` order after
+    /// `after`: to reconcile every one of them with the node.
+    pub fn open_of_node(
         conn: &mut DbConn,
-        expires_after: i64,
+        node: &str,
+        after: Option<(i64, String)>,
         limit: i64,
     ) -> Result<Vec<PayInvoice>, DbError> {
         use pay_invoices::dsl as i;
-        Ok(i::pay_invoices
+        let mut q = i::pay_invoices
             .filter(open_unmarked())
-            .filter(i::expires_at.gt(expires_after))
-            .order(i::created_at.desc())
+            .filter(i::node_pubkey.eq(node))
+            .into_boxed();
+        if let Some((created, hash)) = after {
+            q = q.filter(
+                i::created_at
+                    .gt(created)
+                    .or(i::created_at.eq(created).and(i::payment_hash.gt(hash))),
+            );
+        }
+        Ok(q.order((i::created_at.asc(), i::payment_hash.asc()))
             .limit(limit)
             .select(PayInvoice::as_select())
             .load(conn)?)

@@ -123,9 +123,13 @@ impl WithdrawLink {
     }
 
     /// Seconds until the next use may be claimed, while uses are left
-    /// (0 when it may be claimed now, or when no use is left).
+    /// (0 when it may be claimed now, when no use is left, or when the link
+    /// has no wait between uses).
     pub fn wait_secs(&self, now: i64) -> u64 {
-        if self.uses_left > 0 {
+        // With no wait, `next_use_at` is only the time of the last claim.
+        // Comparing it with a clock read before another claim committed
+        // would refuse a wallet while uses remain (issue 11).
+        if self.uses_left > 0 && self.wait_seconds > 0 {
             // Negative (the wait has passed) reads as 0.
             u64::try_from(self.next_use_at.saturating_sub(now)).unwrap_or(0)
         } else {
@@ -148,7 +152,7 @@ fn usable_sql(now: i64) -> _ {
         .is_null()
         .and(w::uses_left.gt(0_i64))
         .and(w::expires_at.is_null().or(w::expires_at.gt(now)))
-        .and(w::next_use_at.le(now))
+        .and(w::wait_seconds.eq(0_i64).or(w::next_use_at.le(now)))
 }
 
 /// SQL of `availability(now).bucket() == Active`.

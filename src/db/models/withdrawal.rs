@@ -53,6 +53,9 @@ pub struct Withdrawal {
     pub updated_at: i64,
     /// Unix seconds of the final state.
     pub completed_at: Option<i64>,
+    /// Pubkey of the node it was handed to (`None` while `pending`).
+    /// Only that node is ever asked about it again (invariant 7).
+    pub node_pubkey: Option<String>,
 }
 
 impl Withdrawal {
@@ -82,6 +85,7 @@ impl Withdrawal {
             created_at: now,
             updated_at: now,
             completed_at: None,
+            node_pubkey: None,
         }
     }
 
@@ -143,26 +147,25 @@ impl Withdrawal {
     /// in_flight with a lease) and returns them (see [`crate::db::claim_rows`]).
     pub fn take_pending_batch(
         conn: &mut DbConn,
-        owner: &str,
-        lease_until: i64,
+        lease: &Lease<'_>,
         now: i64,
         limit: i64,
     ) -> Result<Vec<Withdrawal>, DbError> {
         crate::db::claim_rows(
             conn,
             |c| Self::lock_pending(c, limit),
-            |c, id| Self::take_pending(c, id, owner, lease_until, now),
+            |c, id| Self::take_pending(c, id, lease, now),
             Self::find,
         )
     }
 
-    /// Takes a `pending` row for paying: pending → in_flight with a lease.
-    /// The conditional UPDATE is what makes one payer the only payer.
+    /// Takes a `pending` row for paying: pending → in_flight with a lease,
+    /// bound to the node that will be asked to pay it. The conditional
+    /// UPDATE is what makes one payer the only payer.
     pub fn take_pending(
         conn: &mut DbConn,
         id: &WithdrawalId,
-        owner: &str,
-        lease_until: i64,
+        lease: &Lease<'_>,
         now: i64,
     ) -> Result<bool, DbError> {
         use withdrawals::dsl as w;
@@ -173,8 +176,9 @@ impl Withdrawal {
         )
         .set((
             w::state.eq(WithdrawalState::InFlight),
-            w::lease_owner.eq(owner),
-            w::lease_until.eq(lease_until),
+            w::lease_owner.eq(lease.owner),
+            w::lease_until.eq(lease.until),
+            w::node_pubkey.eq(lease.node),
             w::attempts.eq(w::attempts + 1),
             w::updated_at.eq(now),
         ))
@@ -182,16 +186,19 @@ impl Withdrawal {
         Ok(n == 1)
     }
 
-    /// `in_flight` rows whose lease has run out (their payer died or gave
-    /// them up): these are tracked, never paid blindly.
+    /// `in_flight` rows of `node` whose lease has run out (their payer
+    /// died or gave them up): these are tracked, never paid blindly. Rows
+    /// handed to another node are not listed: that node alone knows them.
     pub fn expired_in_flight(
         conn: &mut DbConn,
+        node: &str,
         now: i64,
         limit: i64,
     ) -> Result<Vec<Withdrawal>, DbError> {
         use withdrawals::dsl as w;
         Ok(w::withdrawals
             .filter(w::state.eq(WithdrawalState::InFlight))
+            .filter(w::node_pubkey.eq(node))
             .filter(w::lease_until.is_null().or(w::lease_until.lt(now)))
             .order(w::updated_at.asc())
             .limit(limit)
@@ -200,26 +207,26 @@ impl Withdrawal {
     }
 
     /// Takes (or renews) the lease of an `in_flight` row if it is free or
-    /// already ours.
+    /// already ours, and was handed to the lease's node: a row in flight on
+    /// another node is never leased, so never tracked or re-sent here.
     pub fn lease_in_flight(
         conn: &mut DbConn,
         id: &WithdrawalId,
-        owner: &str,
-        lease_until: i64,
+        lease: &Lease<'_>,
         now: i64,
     ) -> Result<bool, DbError> {
         use withdrawals::dsl as w;
         let n = diesel::update(
-            in_flight(id).filter(
+            in_flight(id).filter(w::node_pubkey.eq(lease.node)).filter(
                 w::lease_until
                     .is_null()
                     .or(w::lease_until.lt(now))
-                    .or(w::lease_owner.eq(owner)),
+                    .or(w::lease_owner.eq(lease.owner)),
             ),
         )
         .set((
-            w::lease_owner.eq(owner),
-            w::lease_until.eq(lease_until),
+            w::lease_owner.eq(lease.owner),
+            w::lease_until.eq(lease.until),
             w::updated_at.eq(now),
         ))
         .execute(conn)?;
@@ -263,6 +270,60 @@ impl Withdrawal {
             ))
             .execute(conn)?;
         Ok(n == 1)
+    }
+}
+
+/// Who takes a row, until when, for which node.
+#[derive(Debug, Clone, Copy)]
+pub struct Lease<'a> {
+    /// The payer instance.
+    pub owner: &'a str,
+    /// Unix seconds.
+    pub until: i64,
+    /// Pubkey of the node the payer pays through.
+    pub node: &'a str,
+}
+
+/// Node switches: what is still in flight on a node, and moving it aside.
+impl Withdrawal {
+    /// `in_flight` rows handed to `node`, oldest first.
+    pub fn in_flight_on(conn: &mut DbConn, node: &str) -> Result<Vec<Withdrawal>, DbError> {
+        use withdrawals::dsl as w;
+        Ok(w::withdrawals
+            .filter(w::state.eq(WithdrawalState::InFlight))
+            .filter(w::node_pubkey.eq(node))
+            .order((w::created_at.asc(), w::id.asc()))
+            .select(Withdrawal::as_select())
+            .load(conn)?)
+    }
+
+    /// in_flight on `node` → needs_review, lease given up. Returns the ids
+    /// moved. Nothing pays, tracks or gives back such a row afterwards.
+    pub fn set_aside_for_review(
+        conn: &mut DbConn,
+        node: &str,
+        now: i64,
+    ) -> Result<Vec<WithdrawalId>, DbError> {
+        use withdrawals::dsl as w;
+        let ids: Vec<WithdrawalId> = Self::in_flight_on(conn, node)?
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        let mut moved = Vec::new();
+        for id in ids {
+            let n = diesel::update(in_flight(&id).filter(w::node_pubkey.eq(node)))
+                .set((
+                    w::state.eq(WithdrawalState::NeedsReview),
+                    w::lease_owner.eq(None::<String>),
+                    w::lease_until.eq(None::<i64>),
+                    w::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            if n == 1 {
+                moved.push(id);
+            }
+        }
+        Ok(moved)
     }
 }
 

@@ -22,6 +22,7 @@ pub(super) async fn create(
         description_hash: req.description_hash.to_vec(),
         expiry: i64::from(req.expiry_secs),
         r_preimage: req.preimage.map(|p| p.0.to_vec()).unwrap_or_default(),
+        private: node.private_invoices,
         ..Default::default()
     };
     let mut client = node.lightning();

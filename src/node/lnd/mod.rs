@@ -77,6 +77,10 @@ pub struct LndConfig {
     pub tls_cert_pem: Vec<u8>,
     /// Raw bytes of the macaroon file (sent hex-encoded).
     pub macaroon: Vec<u8>,
+    /// Sets AddInvoice's `private`: lnd then adds route hints for its
+    /// private channels, without which a node that has only private
+    /// channels issues invoices nobody can reach.
+    pub private_invoices: bool,
 }
 
 impl fmt::Debug for LndConfig {
@@ -88,6 +92,7 @@ impl fmt::Debug for LndConfig {
                 &format_args!("<{} bytes>", self.tls_cert_pem.len()),
             )
             .field("macaroon", &"<redacted>")
+            .field("private_invoices", &self.private_invoices)
             .finish()
     }
 }
@@ -100,6 +105,7 @@ pub struct LndNode {
     endpoint: String,
     channel: Channel,
     macaroon: MacaroonInterceptor,
+    private_invoices: bool,
 }
 
 impl fmt::Debug for LndNode {
@@ -149,6 +155,7 @@ impl LndNode {
             endpoint,
             channel,
             macaroon: MacaroonInterceptor { value },
+            private_invoices: cfg.private_invoices,
         })
     }
 
@@ -292,6 +299,7 @@ mod tests {
             endpoint: "127.0.0.1:1".into(),
             tls_cert_pem: b"x".to_vec(),
             macaroon: vec![0xab; 4],
+            private_invoices: false,
         };
         assert!(!format!("{cfg:?}").contains("abab"));
     }

@@ -34,11 +34,8 @@ enum SubState {
         client: LightningClient<Svc>,
         after: u64,
     },
-    /// Subscribed; `last` is the settle index last yielded.
-    Live {
-        stream: Streaming<lnrpc::Invoice>,
-        last: u64,
-    },
+    /// Subscribed.
+    Live { stream: Streaming<lnrpc::Invoice> },
     /// Ended after an error: the caller resubscribes from its stored index.
     Done,
 }
@@ -56,27 +53,23 @@ async fn next_settlement(mut state: SubState) -> Option<(Result<Settlement, Node
                 match client.subscribe_invoices(req).await {
                     Ok(resp) => SubState::Live {
                         stream: resp.into_inner(),
-                        last: after,
                     },
                     Err(status) => return Some((Err(map_status(&status)), SubState::Done)),
                 }
             }
-            SubState::Live { mut stream, last } => match stream.message().await {
+            SubState::Live { mut stream } => match stream.message().await {
                 Ok(None) => return None,
                 Err(status) => return Some((Err(map_status(&status)), SubState::Done)),
                 Ok(Some(inv)) => {
-                    // Only settlements past the last one yielded: no repeats,
-                    // no going back (add events and replays are skipped).
-                    if inv.state() != lnrpc::invoice::InvoiceState::Settled
-                        || inv.settle_index <= last
-                    {
-                        SubState::Live { stream, last }
+                    // Every settlement, whatever its index: lnd's SQL
+                    // invoice store replays in creation order, not settle
+                    // index order, so "only past the last index" would drop
+                    // some. Recording is idempotent; add events are skipped.
+                    if inv.state() != lnrpc::invoice::InvoiceState::Settled {
+                        SubState::Live { stream }
                     } else {
                         match settlement_of(&inv) {
-                            Ok(s) => {
-                                let last = s.settle_index;
-                                return Some((Ok(s), SubState::Live { stream, last }));
-                            }
+                            Ok(s) => return Some((Ok(s), SubState::Live { stream })),
                             Err(e) => return Some((Err(e), SubState::Done)),
                         }
                     }

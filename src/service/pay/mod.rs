@@ -274,6 +274,9 @@ pub struct PayService {
     invoice_expiry_secs: u32,
     /// `[pay] max_open_invoices_per_link` (0 = no cap).
     max_open_invoices_per_link: i64,
+    /// The node's pubkey: invoices are recorded as its, and only its
+    /// invoices are looked up on it (invariant 7).
+    node_pubkey: String,
 }
 
 impl PayService {
@@ -294,6 +297,7 @@ impl PayService {
             address_domain: config.address_domain(),
             invoice_expiry_secs: config.pay.invoice_expiry_secs,
             max_open_invoices_per_link: i64::from(config.pay.max_open_invoices_per_link),
+            node_pubkey: base.node_pubkey.clone(),
         }
     }
 

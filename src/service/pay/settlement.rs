@@ -8,8 +8,7 @@
 use futures_util::StreamExt;
 
 use super::PayService;
-use crate::db::models::node_state::{self, SETTLE_INDEX};
-use crate::db::models::PayInvoice;
+use crate::db::models::{NodeRecord, PayInvoice};
 use crate::db::types::Msat;
 use crate::metrics::Counter;
 use crate::node::{
@@ -20,8 +19,11 @@ use crate::service::{now, Error};
 
 /// Most invoices the expiry sweeper marks in one transaction.
 pub const EXPIRY_BATCH: i64 = 500;
-/// How many node lookups the expiry sweeper has in flight at once.
-const EXPIRY_LOOKUPS_AT_ONCE: usize = 16;
+/// How many node lookups the expiry sweeper and the reconciler have in
+/// flight at once.
+const LOOKUPS_AT_ONCE: usize = 16;
+/// Open invoices the reconciler reads from the database per page.
+const RECONCILE_PAGE: i64 = 500;
 
 /// The settlement a node's answer about `hash` reports: only a `Settled`
 /// invoice with its preimage (lnd returns a preimage for open invoices too,
@@ -40,9 +42,11 @@ pub(super) fn settlement_of(hash: PaymentHash, st: &InvoiceStatus) -> Option<Set
 }
 
 impl PayService {
-    /// Records one settlement and raises the stored settle index, in one
-    /// transaction. Idempotent: returns whether this call settled the invoice.
+    /// Records one settlement of the current node and raises that node's
+    /// settle index, in one transaction. Idempotent: returns whether this
+    /// call settled the invoice.
     pub async fn record_settlement(&self, s: &Settlement) -> Result<bool, Error> {
+        let node = self.node_pubkey.clone();
         let (hash, pre, paid, idx, at) = (
             s.payment_hash.to_hex(),
             s.preimage.to_hex(),
@@ -59,9 +63,9 @@ impl PayService {
             .db
             .transaction(move |c| {
                 // Write first (SQLite takes the write lock before reading).
-                let changed = PayInvoice::mark_settled(c, &hash, &pre, paid, idx, at)?;
+                let changed = PayInvoice::mark_settled(c, &node, &hash, &pre, paid, idx, at)?;
                 if idx > 0 {
-                    node_state::raise(c, SETTLE_INDEX, idx)?;
+                    NodeRecord::raise_settle_index(c, &node, idx)?;
                 }
                 // invoice.settled in the same transaction, written once.
                 if changed {
@@ -116,16 +120,19 @@ impl PayService {
         &self,
         due: Vec<PayInvoice>,
     ) -> Result<(usize, Option<NodeError>), Error> {
-        let node = &self.node;
+        let (node, current) = (&self.node, self.node_pubkey.as_str());
         let mut answers = futures_util::stream::iter(due.into_iter().map(|inv| async move {
+            // Another node's invoice is not this node's to answer for
+            // (invariant 7): it expires without asking.
+            let ours = inv.node_pubkey.as_deref().is_none_or(|n| n == current);
             let answer = match PaymentHash::from_hex(&inv.payment_hash) {
-                Some(h) => Some((h, node.invoice(h).await)),
+                Some(h) if ours => Some((h, node.invoice(h).await)),
                 // Not a hash the node could know: nothing to ask.
-                None => None,
+                _ => None,
             };
             (inv, answer)
         }))
-        .buffer_unordered(EXPIRY_LOOKUPS_AT_ONCE);
+        .buffer_unordered(LOOKUPS_AT_ONCE);
         let mut to_expire = Vec::new();
         let mut node_error = None;
         while let Some((inv, answer)) = answers.next().await {
@@ -170,9 +177,13 @@ impl PayService {
         Ok((expired, node_error))
     }
 
-    /// The highest settle index recorded.
+    /// The highest settle index recorded for the current node.
     pub async fn stored_settle_index(&self) -> Result<u64, Error> {
-        let stored = self.db.run(|c| node_state::get(c, SETTLE_INDEX)).await?;
+        let node = self.node_pubkey.clone();
+        let stored = self
+            .db
+            .run(move |c| NodeRecord::settle_index(c, &node))
+            .await?;
         // Never negative (only raised from a u64); 0 reads as "from the start".
         Ok(u64::try_from(stored).unwrap_or(0))
     }
@@ -184,27 +195,44 @@ impl PayService {
         Ok(self.node.settlements(from).await?)
     }
 
-    /// Asks the node about every open invoice that has not long expired and
-    /// records those it says are settled. Covers what a settlement stream
-    /// cannot replay (lnd replays nothing from index 0).
+    /// Asks the node about every open invoice it issued (page by page,
+    /// a few lookups at a time, whatever the invoices' age) and records
+    /// those it says are settled. Covers what a settlement stream cannot
+    /// replay: lnd replays nothing from index 0, and lnd's SQL invoice store
+    /// replays in creation order, so a crash between two replayed
+    /// settlements can leave one behind the stored index.
     pub async fn reconcile_open_invoices(&self) -> Result<usize, Error> {
-        let since = now() - 86_400;
-        let open = self
-            .db
-            .run(move |c| PayInvoice::open_since(c, since, 10_000))
-            .await?;
+        let mut after: Option<(i64, String)> = None;
         let mut settled = 0;
-        for inv in open {
-            let Some(hash) = PaymentHash::from_hex(&inv.payment_hash) else {
-                continue;
-            };
-            let answer = self.node.invoice(hash).await?;
-            if let Some(s) = answer.and_then(|st| settlement_of(hash, &st)) {
-                if self.record_settlement(&s).await? {
-                    settled += 1;
+        loop {
+            let (node, cursor) = (self.node_pubkey.clone(), after.take());
+            let page = self
+                .db
+                .run(move |c| PayInvoice::open_of_node(c, &node, cursor, RECONCILE_PAGE))
+                .await?;
+            let full = page.len() == RECONCILE_PAGE as usize;
+            after = page.last().map(|i| (i.created_at, i.payment_hash.clone()));
+            let hashes: Vec<PaymentHash> = page
+                .iter()
+                .filter_map(|inv| PaymentHash::from_hex(&inv.payment_hash))
+                .collect();
+            let node = &self.node;
+            let mut answers = futures_util::stream::iter(
+                hashes
+                    .into_iter()
+                    .map(|h| async move { (h, node.invoice(h).await) }),
+            )
+            .buffer_unordered(LOOKUPS_AT_ONCE);
+            while let Some((hash, answer)) = answers.next().await {
+                if let Some(s) = answer?.and_then(|st| settlement_of(hash, &st)) {
+                    if self.record_settlement(&s).await? {
+                        settled += 1;
+                    }
                 }
             }
+            if !full {
+                return Ok(settled);
+            }
         }
-        Ok(settled)
     }
 }

@@ -114,6 +114,7 @@ impl PayService {
             expires_at: t + i64::from(expiry_secs),
             created_at: t,
             settled_at: None,
+            node_pubkey: Some(self.node_pubkey.clone()),
         };
         let cap = self.max_open_invoices_per_link;
         if cap > 0 {
@@ -170,7 +171,13 @@ impl PayService {
             pr: inv.bolt11,
         };
         let t = now();
+        // Only the node that issued it can say it was paid (invariant 7).
+        let ours = inv
+            .node_pubkey
+            .as_deref()
+            .is_none_or(|n| n == self.node_pubkey);
         let may_ask = inv.state == PayInvoiceState::Open
+            && ours
             && expired_at.is_none()
             && checked_at.is_none_or(|at| at <= t - VERIFY_NODE_CHECK_SECS);
         if !may_ask {

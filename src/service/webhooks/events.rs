@@ -3,6 +3,8 @@
 //!
 //! # Events
 //! `withdraw.succeeded`, `withdraw.failed` (the use was given back),
+//! `withdraw.needs_review` (in flight on a node lnurld was switched away
+//! from: look it up on that node, `data.node_pubkey`),
 //! `invoice.settled` (with the payer's comment and LUD-18 payer data) and
 //! `invoice.expired` (written by pay's expiry sweep). Every event is one JSON envelope
 //! `{"id":"evt_…","type":"…","created_at":RFC 3339,"data":{…}}` whose `data`
@@ -45,6 +47,7 @@ pub fn withdraw_data(l: &WithdrawLink, w: &Withdrawal) -> Value {
         "bolt11": w.bolt11,
         "created_at": rfc3339(w.created_at),
         "completed_at": w.completed_at.map(rfc3339),
+        "node_pubkey": w.node_pubkey,
     })
 }
 

@@ -129,7 +129,7 @@ pub struct LinkView {
 pub struct WithdrawalView {
     /// Id.
     pub id: WithdrawalId,
-    /// `pending`, `in_flight`, `succeeded`, `failed`.
+    /// `pending`, `in_flight`, `succeeded`, `failed`, `needs_review`.
     pub state: WithdrawalState,
     /// Invoice amount.
     pub amount_msat: Msat,
@@ -151,10 +151,13 @@ pub struct WithdrawalView {
     pub created_at: String,
     /// RFC 3339.
     pub completed_at: Option<String>,
+    /// The node it was handed to (none while `pending`).
+    #[serde(default)]
+    pub node_pubkey: Option<String>,
 }
 
 impl WithdrawalView {
-    fn from_row(w: &Withdrawal) -> WithdrawalView {
+    pub(crate) fn from_row(w: &Withdrawal) -> WithdrawalView {
         WithdrawalView {
             id: w.id.clone(),
             state: w.state,
@@ -168,6 +171,7 @@ impl WithdrawalView {
             attempts: count(w.attempts),
             created_at: rfc3339(w.created_at),
             completed_at: w.completed_at.map(rfc3339),
+            node_pubkey: w.node_pubkey.clone(),
         }
     }
 }
@@ -188,6 +192,9 @@ pub struct WithdrawService {
     network: Network,
     /// Identity of this process for the payer's leases.
     instance_id: String,
+    /// The node's pubkey: the payer takes, tracks and re-sends only rows
+    /// of this node (invariant 7).
+    node_pubkey: String,
     /// Where `withdraw.succeeded`/`withdraw.failed` are written.
     outbox: Outbox,
     /// Wakes the payer when a withdrawal was committed.
@@ -206,6 +213,7 @@ impl WithdrawService {
             public_url: base.config.public_url.clone(),
             network: base.network,
             instance_id: base.instance_id.clone(),
+            node_pubkey: base.node_pubkey.clone(),
             outbox,
             payer_wake,
         }

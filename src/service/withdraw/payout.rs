@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use super::WithdrawService;
+use crate::db::models::withdrawal::Lease;
 use crate::db::models::{WithdrawLink, Withdrawal};
 use crate::db::types::{Msat, WithdrawalId};
 use crate::db::{DbConn, DbError};
@@ -35,36 +36,53 @@ impl WithdrawService {
         now() + i64::from(self.config.lease_secs)
     }
 
-    /// Takes pending withdrawals for this instance.
+    /// Takes pending withdrawals for this instance, binding each to the
+    /// current node.
     pub async fn take_pending_withdrawals(&self, limit: i64) -> Result<Vec<Withdrawal>, Error> {
-        let owner = self.instance_id.clone();
+        let (owner, node) = (self.instance_id.clone(), self.node_pubkey.clone());
         let until = self.lease_until();
         let t = now();
         Ok(self
             .db
-            .run(move |c| Withdrawal::take_pending_batch(c, &owner, until, t, limit))
+            .run(move |c| {
+                let lease = Lease {
+                    owner: &owner,
+                    until,
+                    node: &node,
+                };
+                Withdrawal::take_pending_batch(c, &lease, t, limit)
+            })
             .await?)
     }
 
-    /// In-flight withdrawals nobody is tracking (lease ran out).
+    /// In-flight withdrawals of the current node nobody is tracking (lease
+    /// ran out).
     pub async fn orphaned_withdrawals(&self, limit: i64) -> Result<Vec<Withdrawal>, Error> {
-        let t = now();
+        let (node, t) = (self.node_pubkey.clone(), now());
         Ok(self
             .db
-            .run(move |c| Withdrawal::expired_in_flight(c, t, limit))
+            .run(move |c| Withdrawal::expired_in_flight(c, &node, t, limit))
             .await?)
     }
 
     async fn renew_lease(&self, id: &WithdrawalId) -> Result<bool, Error> {
-        let (i, owner, until, t) = (
+        let (i, owner, node, until, t) = (
             id.clone(),
             self.instance_id.clone(),
+            self.node_pubkey.clone(),
             self.lease_until(),
             now(),
         );
         Ok(self
             .db
-            .run(move |c| Withdrawal::lease_in_flight(c, &i, &owner, until, t))
+            .run(move |c| {
+                let lease = Lease {
+                    owner: &owner,
+                    until,
+                    node: &node,
+                };
+                Withdrawal::lease_in_flight(c, &i, &lease, t)
+            })
             .await?)
     }
 

@@ -131,7 +131,7 @@ fn status_of(l: &WithdrawLink, ws: &[Withdrawal], t: i64) -> WithdrawStatus {
     let paying = ws.iter().any(|w| {
         matches!(
             w.state,
-            WithdrawalState::Pending | WithdrawalState::InFlight
+            WithdrawalState::Pending | WithdrawalState::InFlight | WithdrawalState::NeedsReview
         )
     });
     let (state, detail) = if paying {

@@ -101,7 +101,11 @@ impl BatchView {
                     withdrawn = withdrawn.saturating_add(amount.get());
                     fees = fees.saturating_add(fee.map_or(0, Msat::get));
                 }
-                WithdrawalState::Pending | WithdrawalState::InFlight => {
+                // Under review: its outcome is unknown, so it is counted
+                // as still on its way.
+                WithdrawalState::Pending
+                | WithdrawalState::InFlight
+                | WithdrawalState::NeedsReview => {
                     pending = pending.saturating_add(amount.get());
                 }
                 WithdrawalState::Failed => {}

@@ -186,6 +186,7 @@ impl WithdrawService {
             match w.state {
                 WithdrawalState::Pending
                 | WithdrawalState::InFlight
+                | WithdrawalState::NeedsReview
                 | WithdrawalState::Succeeded => Ok(()),
                 WithdrawalState::Failed => Err(Error::Conflict(format!(
                     "Paying this invoice failed ({}); please try again with a new invoice.",

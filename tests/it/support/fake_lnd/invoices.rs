@@ -8,10 +8,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use bitcoin::hashes::{sha256, Hash};
-use bitcoin::secp256k1::{Secp256k1, SecretKey};
+use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
 use lightning_invoice::{
     Bolt11Invoice, Bolt11InvoiceDescription, Currency, Description, InvoiceBuilder, PaymentSecret,
-    Sha256,
+    RouteHint, RouteHintHop, RoutingFees, Sha256,
 };
 use lnurld::node::lnd::proto::lnrpc::{self, lightning_server::Lightning};
 use lnurld::node::{PaymentHash, Preimage};
@@ -39,7 +39,14 @@ pub struct FakeInvoice {
     pub settle_date: i64,
     pub amt_paid_msat: i64,
     pub payment_addr: [u8; 32],
+    /// AddInvoice's `private`: the invoice carries a route hint to the
+    /// fake's one private channel ([`PRIVATE_CHANNEL_ID`]).
+    pub private: bool,
 }
+
+/// The short channel id of the fake's private channel, as lnd puts it in
+/// the route hints of a `private` invoice.
+pub const PRIVATE_CHANNEL_ID: u64 = 0x0001_2300_0045_0001;
 
 /// How often AddInvoice and LookupInvoice were called (every call, also
 /// refused ones), for tests that bound what lnurld asks the node.
@@ -49,6 +56,11 @@ pub(super) struct InvoiceCalls {
     lookup_invoice: HashMap<[u8; 32], usize>,
     /// How long AddInvoice waits before it answers (a slow node).
     add_invoice_delay: Duration,
+    /// Replay settlements in creation (add index) order, as lnd's SQL
+    /// invoice store does, instead of settle index order (the kv store).
+    replay_in_creation_order: bool,
+    /// While set, LookupInvoice answers Internal whatever it knows.
+    failing_lookups: bool,
 }
 
 /// What ChannelBalance reports.
@@ -68,7 +80,7 @@ impl FakeInvoice {
             payment_request: self.bolt11.clone(),
             description_hash: self.description_hash.clone(),
             expiry: self.expiry_secs,
-            private: false,
+            private: self.private,
             add_index: self.add_index,
             settle_index: self.settle_index,
             amt_paid_sat: self.amt_paid_msat / 1000,
@@ -91,6 +103,7 @@ pub(super) fn sign_invoice(
     payment_secret: [u8; 32],
     expiry: Duration,
     min_final_cltv: u64,
+    route_hint: Option<RouteHint>,
 ) -> Bolt11Invoice {
     let secp = Secp256k1::new();
     let b = InvoiceBuilder::new(builder_currency)
@@ -103,6 +116,10 @@ pub(super) fn sign_invoice(
     let b = match amount_msat {
         Some(a) if a > 0 => b.amount_milli_satoshis(a),
         _ => b,
+    };
+    let b = match route_hint {
+        Some(h) => b.private_route(h),
+        None => b,
     };
     b.build_signed(|m| secp.sign_ecdsa_recoverable(m, key))
         .expect("build invoice")
@@ -223,6 +240,24 @@ impl Lightning for Svc {
             random32(),
             Duration::from_secs(expiry as u64),
             80,
+            // lnd adds hints only when asked (and only for private
+            // channels); the fake has exactly one.
+            req.private.then(|| {
+                RouteHint(vec![RouteHintHop {
+                    src_node_id: PublicKey::from_secret_key(
+                        &Secp256k1::new(),
+                        &SecretKey::from_slice(&[7; 32]).expect("key"),
+                    ),
+                    short_channel_id: PRIVATE_CHANNEL_ID,
+                    fees: RoutingFees {
+                        base_msat: 1_000,
+                        proportional_millionths: 1,
+                    },
+                    cltv_expiry_delta: 40,
+                    htlc_minimum_msat: None,
+                    htlc_maximum_msat: None,
+                }])
+            }),
         );
         let payment_addr = invoice.payment_secret().0;
 
@@ -245,6 +280,7 @@ impl Lightning for Svc {
             settle_date: 0,
             amt_paid_msat: 0,
             payment_addr,
+            private: req.private,
         };
         let resp = lnrpc::AddInvoiceResponse {
             r_hash: hash.0.to_vec(),
@@ -276,6 +312,9 @@ impl Lightning for Svc {
         let mut st = self.inner.state.lock().unwrap();
         if let Ok(h) = <[u8; 32]>::try_from(hash.as_slice()) {
             *st.invoice_calls.lookup_invoice.entry(h).or_default() += 1;
+        }
+        if st.invoice_calls.failing_lookups {
+            return Err(Status::internal("unable to query invoice store"));
         }
         if st.invoices.is_empty() {
             return Err(Status::not_found("there are no existing invoices"));
@@ -317,7 +356,11 @@ impl Lightning for Svc {
                         i.state == FakeInvoiceState::Settled && i.settle_index > req.settle_index
                     })
                     .collect();
-                settled.sort_by_key(|i| i.settle_index);
+                if st.invoice_calls.replay_in_creation_order {
+                    settled.sort_by_key(|i| i.add_index);
+                } else {
+                    settled.sort_by_key(|i| i.settle_index);
+                }
                 backlog.extend(settled.into_iter().map(|i| i.to_proto()));
             }
             (rx, backlog)
@@ -424,6 +467,28 @@ impl FakeLnd {
             .get(&payment_hash.0)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Replays settlements to new subscribers in creation order (lnd's SQL
+    /// invoice store) when `on`, in settle index order (kv store) when not.
+    pub fn replay_in_creation_order(&self, on: bool) {
+        self.inner
+            .state
+            .lock()
+            .unwrap()
+            .invoice_calls
+            .replay_in_creation_order = on;
+    }
+
+    /// While `on`, LookupInvoice fails (Internal): only the settlement
+    /// stream can tell lnurld about a payment.
+    pub fn fail_invoice_lookups(&self, on: bool) {
+        self.inner
+            .state
+            .lock()
+            .unwrap()
+            .invoice_calls
+            .failing_lookups = on;
     }
 
     /// Like [`FakeLnd::settle_invoice`], but without telling subscribers:

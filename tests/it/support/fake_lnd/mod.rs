@@ -49,7 +49,7 @@ use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic::{Request, Status};
 
-pub use invoices::FakeInvoice;
+pub use invoices::{FakeInvoice, PRIVATE_CHANNEL_ID};
 pub use lnrpc::invoice::InvoiceState as FakeInvoiceState;
 pub use lnrpc::payment::PaymentStatus as FakePaymentStatus;
 pub use lnrpc::PaymentFailureReason as FailureReason;
@@ -298,6 +298,7 @@ impl FakeLnd {
             endpoint: self.endpoint(),
             tls_cert_pem: self.cert_pem(),
             macaroon: self.macaroon(),
+            private_invoices: false,
         }
     }
 

@@ -60,6 +60,7 @@ impl FakeLnd {
             payment_secret,
             expiry,
             40,
+            None,
         );
         (inv.to_string(), hash, preimage)
     }
