@@ -231,6 +231,11 @@ pub struct WithdrawConfig {
     /// instance may take over tracking it.
     #[serde(deserialize_with = "de_u32")]
     pub lease_secs: u32,
+    /// On SIGTERM/SIGINT, how long the payer may go on handing withdrawals
+    /// answered OK to the node (and waiting for their outcomes) after the
+    /// HTTP server has stopped.
+    #[serde(deserialize_with = "de_u32")]
+    pub shutdown_grace_secs: u32,
 }
 
 impl Default for WithdrawConfig {
@@ -240,6 +245,7 @@ impl Default for WithdrawConfig {
             min_fee_limit_msat: 2_000,
             payment_timeout_secs: 60,
             lease_secs: 30,
+            shutdown_grace_secs: 10,
         }
     }
 }
@@ -796,6 +802,15 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        // 0 would leave every withdrawal answered during the HTTP drain
+        // `pending` until the next start; an hour is past any supervisor's
+        // stop timeout, so a larger value is a typo.
+        if !(1..=3600).contains(&self.withdraw.shutdown_grace_secs) {
+            return Err(ConfigError::new(
+                "withdraw.shutdown_grace_secs",
+                "must be between 1 and 3600",
+            ));
+        }
         Ok(())
     }
 
@@ -1119,6 +1134,18 @@ mod tests {
         let w = WithdrawConfig::default();
         assert_eq!(w.max_fee_msat(1_000), 2_000);
         assert_eq!(w.max_fee_msat(10_000_000), 100_000);
+    }
+
+    #[test]
+    fn shutdown_grace_has_a_default_and_bounds() {
+        assert_eq!(load_env(&[]).unwrap().withdraw.shutdown_grace_secs, 10);
+        let c = load_env(&[("LNURLD_WITHDRAW__SHUTDOWN_GRACE_SECS", "3600")]).unwrap();
+        assert_eq!(c.withdraw.shutdown_grace_secs, 3600);
+        for bad in ["0", "3601"] {
+            let e = load_env(&[("LNURLD_WITHDRAW__SHUTDOWN_GRACE_SECS", bad)]).unwrap_err();
+            assert_eq!(e.key, "withdraw.shutdown_grace_secs", "{bad}");
+            assert!(e.problem.contains("between 1 and 3600"), "{e}");
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod node_dev;
 mod node_lnd;
 mod pages;
 mod pay;
+mod shutdown;
 mod tokens;
 mod webhooks;
 mod withdraw;

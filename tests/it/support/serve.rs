@@ -98,6 +98,27 @@ impl Served {
         self.log()
     }
 
+    /// Sends SIGTERM and returns at once (the server goes on shutting down).
+    pub fn terminate(&self) {
+        if let Some(child) = &self.child {
+            let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid fits i32"));
+            kill(pid, Signal::SIGTERM).expect("send SIGTERM");
+        }
+    }
+
+    /// Waits up to `timeout` for the process to exit (after
+    /// [`Served::terminate`]); returns whether it exited with success, and
+    /// its log.
+    pub async fn exited(mut self, timeout: Duration) -> (bool, String) {
+        let mut child = self.child.take().expect("running");
+        let status = eventually("lnurld serve exits", timeout, || {
+            let status = child.try_wait().expect("try_wait");
+            async move { status }
+        })
+        .await;
+        (status.success(), self.log())
+    }
+
     /// The log file.
     pub fn log_path(&self) -> &Path {
         &self.log
