@@ -34,6 +34,7 @@ both_dbs!(
     sigterm_mid_burst_sends_every_withdrawal_answered_ok,
     payments_in_flight_at_exit_are_tracked_at_once_after_a_restart,
     a_stop_releases_only_its_own_leases,
+    a_second_signal_exits_at_once,
 );
 
 /// Far longer than any wait below: a restart that had to wait for a lease
@@ -338,4 +339,41 @@ async fn row_of(pool: &Db, hash: PaymentHash) -> Withdrawal {
         .await
         .expect("read")
         .expect("row")
+}
+
+/// An operator who sends a second signal does not wait for the grace (60 s
+/// here): the process exits at once, as a crash would, so the lease is
+/// left to run out rather than released.
+async fn a_second_signal_exits_at_once(db: TestDb) {
+    let fake = FakeLnd::start().await;
+    fake.set_pay_behavior(PayBehavior::Hold);
+    let token = token(&db);
+    let env = lnd_env(&db, &fake, "60");
+    let served = serve(&db, &env).await;
+    let w = link(&served, &token, 1).await;
+    let (pr, hash) = wallet_invoice(1_000);
+    let wallet = lnurl::AsyncClient::from_client(reqwest::Client::new());
+    assert_eq!(
+        wallet.do_withdrawal(&w, &pr).await.expect("callback"),
+        Response::Ok(())
+    );
+    eventually("the node holds the payment", AFTER_RESTART, || async {
+        (fake.sends_for(hash) == 1).then_some(())
+    })
+    .await;
+    served.terminate();
+    eventually("the payer is handing over", AFTER_RESTART, || async {
+        served
+            .log()
+            .contains("payer: handing the last withdrawals")
+            .then_some(())
+    })
+    .await;
+    served.terminate();
+    let (_, log) = served.exited(Duration::from_secs(10)).await;
+    assert!(log.contains("second signal"), "{log}");
+    let pool = db.pool().await;
+    let row = row_of(&pool, hash).await;
+    assert_eq!(row.state, WithdrawalState::InFlight, "{row:?}");
+    assert!(row.lease_owner.is_some(), "not released: {row:?}");
 }

@@ -110,13 +110,22 @@ impl Served {
     /// [`Served::terminate`]); returns whether it exited with success, and
     /// its log.
     pub async fn exited(mut self, timeout: Duration) -> (bool, String) {
-        let mut child = self.child.take().expect("running");
-        let status = eventually("lnurld serve exits", timeout, || {
-            let status = child.try_wait().expect("try_wait");
-            async move { status }
-        })
-        .await;
-        (status.success(), self.log())
+        let deadline = tokio::time::Instant::now() + timeout;
+        let child = self.child.as_mut().expect("running");
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                self.child = None;
+                return (status.success(), self.log());
+            }
+            // Past the deadline `self` is dropped by the panic, which kills
+            // the process: it must not outlive the test.
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "lnurld serve did not exit within {timeout:?}: {}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// The log file.
