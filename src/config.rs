@@ -243,6 +243,11 @@ pub struct WithdrawConfig {
     /// instance may take over tracking it.
     #[serde(deserialize_with = "de_u32")]
     pub lease_secs: u32,
+    /// On SIGTERM/SIGINT, how long the payer may go on handing withdrawals
+    /// answered OK to the node (and waiting for their outcomes) after the
+    /// HTTP server has stopped.
+    #[serde(deserialize_with = "de_u32")]
+    pub shutdown_grace_secs: u32,
 }
 
 impl Default for WithdrawConfig {
@@ -253,6 +258,7 @@ impl Default for WithdrawConfig {
             max_fee_floor_ppm: 50_000,
             payment_timeout_secs: 60,
             lease_secs: 30,
+            shutdown_grace_secs: 10,
         }
     }
 }
@@ -828,6 +834,15 @@ impl Config {
                 ));
             }
         }
+        // 0 would leave every withdrawal answered during the HTTP drain
+        // `pending` until the next start; an hour is past any supervisor's
+        // stop timeout, so a larger value is a typo.
+        if !(1..=3600).contains(&self.withdraw.shutdown_grace_secs) {
+            return Err(ConfigError::new(
+                "withdraw.shutdown_grace_secs",
+                "must be between 1 and 3600",
+            ));
+        }
         Ok(())
     }
 
@@ -1179,6 +1194,18 @@ mod tests {
         std::fs::write(&file, "[withdraw]\nmax_fee_floor_ppm = 1000001\n").unwrap();
         let e = Config::load(Some(&file), Vec::new(), &Overrides::default()).unwrap_err();
         assert_eq!(e.key, "withdraw.max_fee_floor_ppm");
+    }
+
+    #[test]
+    fn shutdown_grace_has_a_default_and_bounds() {
+        assert_eq!(load_env(&[]).unwrap().withdraw.shutdown_grace_secs, 10);
+        let c = load_env(&[("LNURLD_WITHDRAW__SHUTDOWN_GRACE_SECS", "3600")]).unwrap();
+        assert_eq!(c.withdraw.shutdown_grace_secs, 3600);
+        for bad in ["0", "3601"] {
+            let e = load_env(&[("LNURLD_WITHDRAW__SHUTDOWN_GRACE_SECS", bad)]).unwrap_err();
+            assert_eq!(e.key, "withdraw.shutdown_grace_secs", "{bad}");
+            assert!(e.problem.contains("between 1 and 3600"), "{e}");
+        }
     }
 
     #[test]

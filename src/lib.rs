@@ -215,11 +215,11 @@ impl App {
             .run();
         let handle = server.handle();
         let server_task = tokio::spawn(server);
+        // Two signals, because the payer stops later than the others: it
+        // must see every claim the HTTP server committed.
+        let (payer_tx, payer_rx) = watch::channel(false);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let payer = tokio::spawn(worker::payer::run(
-            self.services.clone(),
-            shutdown_rx.clone(),
-        ));
+        let payer = tokio::spawn(worker::payer::run(self.services.clone(), payer_rx));
         let watcher = tokio::spawn(worker::invoices::run(
             self.services.clone(),
             shutdown_rx.clone(),
@@ -238,18 +238,13 @@ impl App {
             addr,
             services: self.services,
             handle,
+            payer_tx,
             shutdown_tx,
-            tasks: vec![
-                payer,
-                watcher,
-                webhooks,
-                expiry,
-                limits_pruner,
-                retention,
-                tokio::spawn(async move {
-                    let _ = server_task.await;
-                }),
-            ],
+            server: vec![tokio::spawn(async move {
+                let _ = server_task.await;
+            })],
+            payer: vec![payer],
+            tasks: vec![watcher, webhooks, expiry, limits_pruner, retention],
         })
     }
 }
@@ -261,33 +256,69 @@ pub struct Running {
     /// The shared services.
     pub services: Arc<Services>,
     handle: actix_web::dev::ServerHandle,
+    /// Stops the payer (which then hands over what is left).
+    payer_tx: watch::Sender<bool>,
+    /// Stops the other workers.
     shutdown_tx: watch::Sender<bool>,
+    /// The HTTP server, then the payer, then the other workers: the order
+    /// of a graceful stop. (`Vec`s so that a task taken by
+    /// [`Running::take_panics`] leaves no hole.)
+    server: Vec<JoinHandle<()>>,
+    payer: Vec<JoinHandle<()>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Running {
-    /// Stops serving and stops the workers. With `graceful = false` it is as
-    /// abrupt as a crash can be made in-process: requests are cut, and
-    /// withdrawals being paid are left exactly as the database has them.
+    /// Stops serving and stops the workers.
+    ///
+    /// Gracefully, in this order: the HTTP server stops accepting and
+    /// finishes the requests under way; then the payer hands every
+    /// withdrawal answered OK to the node (up to `[withdraw]
+    /// shutdown_grace_secs`) and releases its leases; then the invoice
+    /// watchers, the webhook sender and the other loops stop. While the
+    /// database answers, a wallet told OK is thus not left `pending` by a
+    /// stop.
+    ///
+    /// With `graceful = false` it is as abrupt as a crash can be made
+    /// in-process: requests are cut, and withdrawals being paid are left
+    /// exactly as the database has them, leases included.
     ///
     /// Returns the panic messages of background tasks that panicked (each is
     /// also logged); empty when none did. Tasks cut by a non-graceful stop
     /// are not counted.
     pub async fn stop(self, graceful: bool) -> Vec<String> {
-        let _ = self.shutdown_tx.send(true);
-        self.handle.stop(graceful).await;
         if !graceful {
-            for t in &self.tasks {
+            let _ = self.payer_tx.send(true);
+            let _ = self.shutdown_tx.send(true);
+            self.handle.stop(false).await;
+            let all = [self.server, self.payer, self.tasks]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>();
+            for t in &all {
                 t.abort();
             }
+            return join_all(all).await;
         }
-        join_all(self.tasks).await
+        self.handle.stop(true).await;
+        let mut panics = join_all(self.server).await;
+        let _ = self.payer_tx.send(true);
+        panics.extend(join_all(self.payer).await);
+        let _ = self.shutdown_tx.send(true);
+        panics.extend(join_all(self.tasks).await);
+        panics
     }
 
     /// Waits until every task has ended; returns the panic messages as
     /// [`Running::stop`] does.
     pub async fn wait(self) -> Vec<String> {
-        join_all(self.tasks).await
+        join_all(
+            [self.server, self.payer, self.tasks]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>(),
+        )
+        .await
     }
 
     /// Panic messages of the tasks that have already ended, without waiting
@@ -295,20 +326,22 @@ impl Running {
     /// reported once: a later `stop` or `wait` no longer includes it.
     pub fn take_panics(&mut self) -> Vec<String> {
         let mut panics = Vec::new();
-        self.tasks.retain_mut(|t| {
-            if !t.is_finished() {
-                return true;
-            }
-            // Unconstrained: a finished task's result is ready, so this poll
-            // cannot be told to yield by tokio's cooperative budget.
-            match tokio::task::unconstrained(t).now_or_never() {
-                None => true,
-                Some(result) => {
-                    panics.extend(panic_of(result));
-                    false
+        for tasks in [&mut self.server, &mut self.payer, &mut self.tasks] {
+            tasks.retain_mut(|t| {
+                if !t.is_finished() {
+                    return true;
                 }
-            }
-        });
+                // Unconstrained: a finished task's result is ready, so this
+                // poll cannot be told to yield by tokio's cooperative budget.
+                match tokio::task::unconstrained(t).now_or_never() {
+                    None => true,
+                    Some(result) => {
+                        panics.extend(panic_of(result));
+                        false
+                    }
+                }
+            });
+        }
         panics
     }
 }

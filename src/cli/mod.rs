@@ -253,8 +253,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let running = app.spawn(listener, workers)?;
     tracing::info!(addr = %running.addr, public_url = %public, "lnurld listening");
     wait_for_signal().await;
-    tracing::info!("shutting down");
-    let panics = running.stop(true).await;
+    tracing::info!(
+        grace_secs = running.services.withdraw().shutdown_grace().as_secs(),
+        "shutting down: HTTP first, then the payer hands what was answered OK to the node, then the other workers"
+    );
+    let panics = tokio::select! {
+        panics = running.stop(true) => panics,
+        // A second signal is an operator who will not wait: exit now, as a
+        // crash would (nothing is lost, see DESIGN.md invariant 2).
+        _ = wait_for_signal() => {
+            tracing::warn!("second signal: exiting without waiting for the shutdown to finish");
+            return Ok(());
+        }
+    };
+    tracing::info!("stopped");
     if !panics.is_empty() {
         // A worker died while serving (each panic was logged when seen): a
         // supervisor should notice, so the exit status says so.

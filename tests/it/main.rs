@@ -18,6 +18,7 @@ mod node_lnd;
 mod node_switch;
 mod pages;
 mod pay;
+mod shutdown;
 mod tokens;
 mod webhooks;
 mod withdraw;

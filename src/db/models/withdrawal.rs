@@ -233,6 +233,54 @@ impl Withdrawal {
         Ok(n == 1)
     }
 
+    /// Gives up every lease `owner` holds on an `in_flight` row (a payer
+    /// shutting down), so the next payer tracks those rows at once instead
+    /// of waiting for the leases to run out. Only `owner`'s own leases: a
+    /// row another instance has taken over is left alone. Returns the ids
+    /// released.
+    pub fn release_leases(
+        conn: &mut DbConn,
+        owner: &str,
+        now: i64,
+    ) -> Result<Vec<WithdrawalId>, DbError> {
+        use withdrawals::dsl as w;
+        let no_owner: Option<String> = None;
+        let no_lease: Option<i64> = None;
+        conn.transaction(|c| {
+            let held = || {
+                w::withdrawals
+                    .filter(w::state.eq(WithdrawalState::InFlight))
+                    .filter(w::lease_owner.eq(owner))
+            };
+            // A write first, so that SQLite takes its write lock before the
+            // read (see `Db::transaction`); the owner stays until the ids
+            // are read, and the rows are locked (PostgreSQL) meanwhile.
+            let n = diesel::update(held())
+                .set((w::lease_until.eq(no_lease), w::updated_at.eq(now)))
+                .execute(c)?;
+            if n == 0 {
+                return Ok(Vec::new());
+            }
+            let ids: Vec<WithdrawalId> = held().select(w::id).load(c)?;
+            diesel::update(held())
+                .set(w::lease_owner.eq(no_owner))
+                .execute(c)?;
+            Ok(ids)
+        })
+    }
+
+    /// Ids of up to `limit` `pending` rows, oldest first (for the log at
+    /// shutdown: what no payer has taken yet).
+    pub fn pending_ids(conn: &mut DbConn, limit: i64) -> Result<Vec<WithdrawalId>, DbError> {
+        use withdrawals::dsl as w;
+        Ok(w::withdrawals
+            .filter(w::state.eq(WithdrawalState::Pending))
+            .order(w::created_at.asc())
+            .limit(limit)
+            .select(w::id)
+            .load(conn)?)
+    }
+
     /// in_flight → succeeded. Returns whether this call made the change.
     pub fn mark_succeeded(
         conn: &mut DbConn,

@@ -199,6 +199,9 @@ pub struct WithdrawService {
     outbox: Outbox,
     /// Wakes the payer when a withdrawal was committed.
     payer_wake: Arc<Notify>,
+    /// Closed when the payer releases its leases at shutdown (see
+    /// [`payout::LeaseGate`]).
+    leases: payout::LeaseGate,
 }
 
 impl WithdrawService {
@@ -216,6 +219,7 @@ impl WithdrawService {
             node_pubkey: base.node_pubkey.clone(),
             outbox,
             payer_wake,
+            leases: payout::LeaseGate::default(),
         }
     }
 
@@ -231,6 +235,12 @@ impl WithdrawService {
     /// payment: half a lease, 1 to 20 seconds.
     pub fn track_wait(&self) -> Duration {
         Duration::from_secs((u64::from(self.config.lease_secs) / 2).clamp(1, 20))
+    }
+
+    /// `[withdraw] shutdown_grace_secs`: how long the payer may hand
+    /// withdrawals over to the node after the HTTP server has stopped.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(u64::from(self.config.shutdown_grace_secs))
     }
 
     /// `public_url` + `path` (path starts with `/`).

@@ -6,7 +6,10 @@
 //! only on a *definite* failure; after a restart every `in_flight` row whose
 //! lease ran out is tracked, and re-sent only if the node has no record of it.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::{OwnedRwLockReadGuard, RwLock};
 
 use super::WithdrawService;
 use crate::db::models::withdrawal::Lease;
@@ -31,20 +34,48 @@ pub enum Step {
     LostLease,
 }
 
+/// Lets this instance's lease writes (taking a pending row, renewing a
+/// lease) through until [`WithdrawService::release_leases`] closes it.
+///
+/// A write holds a read guard *inside* its blocking database call, so a
+/// write whose payer task was cancelled at shutdown still finishes before
+/// the gate closes, and none starts after: a released lease is never taken
+/// back by a late write of our own, which would hide the row from the next
+/// payer until the lease ran out.
+#[derive(Debug, Clone, Default)]
+pub struct LeaseGate(Arc<RwLock<bool>>);
+
+impl LeaseGate {
+    /// A guard to move into the database call, or `None` once closed.
+    async fn open(&self) -> Option<OwnedRwLockReadGuard<bool>> {
+        let guard = self.0.clone().read_owned().await;
+        (!*guard).then_some(guard)
+    }
+
+    /// Waits for the writes under way, then lets no more through.
+    async fn close(&self) {
+        *self.0.write().await = true;
+    }
+}
+
 impl WithdrawService {
     fn lease_until(&self) -> i64 {
         now() + i64::from(self.config.lease_secs)
     }
 
     /// Takes pending withdrawals for this instance, binding each to the
-    /// current node.
+    /// current node. None once this instance's leases were released.
     pub async fn take_pending_withdrawals(&self, limit: i64) -> Result<Vec<Withdrawal>, Error> {
+        let Some(gate) = self.leases.open().await else {
+            return Ok(Vec::new());
+        };
         let (owner, node) = (self.instance_id.clone(), self.node_pubkey.clone());
         let until = self.lease_until();
         let t = now();
         Ok(self
             .db
             .run(move |c| {
+                let _gate = gate;
                 let lease = Lease {
                     owner: &owner,
                     until,
@@ -52,6 +83,27 @@ impl WithdrawService {
                 };
                 Withdrawal::take_pending_batch(c, &lease, t, limit)
             })
+            .await?)
+    }
+
+    /// Gives up this instance's lease on every `in_flight` row (the payer
+    /// at shutdown, after its tasks have ended), so that the next payer,
+    /// here after a restart or on another instance, tracks them at once.
+    /// Takes no lease afterwards. Returns the ids released.
+    pub async fn release_leases(&self) -> Result<Vec<WithdrawalId>, Error> {
+        self.leases.close().await;
+        let (owner, t) = (self.instance_id.clone(), now());
+        Ok(self
+            .db
+            .run(move |c| Withdrawal::release_leases(c, &owner, t))
+            .await?)
+    }
+
+    /// Up to `limit` withdrawals no payer has taken yet, oldest first.
+    pub async fn pending_withdrawals(&self, limit: i64) -> Result<Vec<WithdrawalId>, Error> {
+        Ok(self
+            .db
+            .run(move |c| Withdrawal::pending_ids(c, limit))
             .await?)
     }
 
@@ -66,6 +118,9 @@ impl WithdrawService {
     }
 
     async fn renew_lease(&self, id: &WithdrawalId) -> Result<bool, Error> {
+        let Some(gate) = self.leases.open().await else {
+            return Ok(false);
+        };
         let (i, owner, node, until, t) = (
             id.clone(),
             self.instance_id.clone(),
@@ -76,6 +131,7 @@ impl WithdrawService {
         Ok(self
             .db
             .run(move |c| {
+                let _gate = gate;
                 let lease = Lease {
                     owner: &owner,
                     until,

@@ -53,6 +53,8 @@ pub fn test_config(db: &TestDb, node: Node<'_>, port: u16) -> Config {
     c.node.dev_key_file = Some(db.dir().join("lnurld-dev-node.key"));
     c.withdraw.payment_timeout_secs = 2;
     c.withdraw.lease_secs = 2;
+    // A graceful stop waits up to this for payments still at the node.
+    c.withdraw.shutdown_grace_secs = 2;
     if let Node::Lnd(fake) = node {
         let cert = db.dir().join(format!("tls-{port}.cert"));
         std::fs::write(&cert, fake.cert_pem()).expect("write cert");

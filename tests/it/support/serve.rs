@@ -98,6 +98,36 @@ impl Served {
         self.log()
     }
 
+    /// Sends SIGTERM and returns at once (the server goes on shutting down).
+    pub fn terminate(&self) {
+        if let Some(child) = &self.child {
+            let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid fits i32"));
+            kill(pid, Signal::SIGTERM).expect("send SIGTERM");
+        }
+    }
+
+    /// Waits up to `timeout` for the process to exit (after
+    /// [`Served::terminate`]); returns whether it exited with success, and
+    /// its log.
+    pub async fn exited(mut self, timeout: Duration) -> (bool, String) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let child = self.child.as_mut().expect("running");
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                self.child = None;
+                return (status.success(), self.log());
+            }
+            // Past the deadline `self` is dropped by the panic, which kills
+            // the process: it must not outlive the test.
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "lnurld serve did not exit within {timeout:?}: {}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The log file.
     pub fn log_path(&self) -> &Path {
         &self.log
