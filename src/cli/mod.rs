@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 
 use lnurld::config::{Config, LogFormat, NodeKind, Overrides};
 use lnurld::qr::QrError;
-use lnurld::{App, NodeCheck};
+use lnurld::{App, Files, NodeCheck};
 
 use out::out;
 
@@ -183,12 +183,16 @@ async fn run(cmd: Command, config: Config) -> anyhow::Result<()> {
     }
 }
 
+/// The app for a command that works on the server's database: it must
+/// find that database and its key, and creates neither (only `serve` and
+/// `migrate` do), so a command run in the wrong place says so instead of
+/// starting an empty database with a new key.
+async fn existing(config: Config) -> anyhow::Result<App> {
+    Ok(App::build_with(config, NodeCheck::Skip, Files::MustExist).await?)
+}
+
 async fn token(cmd: TokenCmd, config: Config) -> anyhow::Result<()> {
-    let tokens = App::build(config, NodeCheck::Skip)
-        .await?
-        .services
-        .tokens()
-        .clone();
+    let tokens = existing(config).await?.services.tokens().clone();
     match cmd {
         TokenCmd::Create { name } => {
             let token = tokens.create(&name).await?;

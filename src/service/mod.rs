@@ -12,6 +12,7 @@ use crate::metrics::Metrics;
 use crate::node::{LightningNode, Network};
 
 mod error;
+pub mod key_check;
 pub mod pay;
 pub mod retention;
 pub mod secrets;

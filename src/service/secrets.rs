@@ -26,6 +26,7 @@ pub struct ServerKeys {
     enc: [u8; 32],
     lookup: [u8; 32],
     k1: [u8; 32],
+    check: [u8; 32],
 }
 
 impl fmt::Debug for ServerKeys {
@@ -58,7 +59,51 @@ impl ServerKeys {
             enc: hmac(master, b"lnurld/v1/encrypt"),
             lookup: hmac(master, b"lnurld/v1/lookup"),
             k1: hmac(master, b"lnurld/v1/k1"),
+            check: hmac(master, b"lnurld/v1/key-check"),
         }
+    }
+
+    /// The value recorded in the database on first start
+    /// (`service::key_check`): tells whether a key is the one the database
+    /// was created with, and reveals nothing else about it.
+    pub fn check_value(&self) -> String {
+        hex::encode(self.check)
+    }
+
+    /// Constant-time comparison of a recorded check value with ours.
+    pub fn check_matches(&self, recorded: &str) -> bool {
+        let ours = self.check_value();
+        ours.len() == recorded.len() && bool::from(ours.as_bytes().ct_eq(recorded.as_bytes()))
+    }
+
+    /// From `secret_key` hex if given, else from `key_file`; `None` when
+    /// `secret_key` is unset and `key_file` does not exist (nothing is
+    /// created: see [`ServerKeys::create_file`]).
+    pub fn read(
+        secret_key_hex: Option<&str>,
+        key_file: &Path,
+    ) -> Result<Option<ServerKeys>, Error> {
+        if secret_key_hex.is_some() {
+            return Self::load(secret_key_hex, key_file).map(Some);
+        }
+        match std::fs::metadata(key_file) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            _ => Self::load(None, key_file).map(Some),
+        }
+    }
+
+    /// A fresh random key in a new `key_file` (mode 0600); fails if it exists.
+    pub fn create_file(key_file: &Path) -> Result<ServerKeys, Error> {
+        let mut b = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut b);
+        crate::files::write_private(key_file, &hex::encode(b)).map_err(|e| {
+            Error::Internal(format!(
+                "cannot create key file {}: {e}",
+                key_file.display()
+            ))
+        })?;
+        tracing::info!(path = %key_file.display(), "created a new server key file; back it up with the database");
+        Ok(ServerKeys::from_master(&b))
     }
 
     /// From `secret_key` hex if given, else from `key_file`, creating it
@@ -85,18 +130,7 @@ impl ServerKeys {
                     })?;
                 Ok(ServerKeys::from_master(&b))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut b = [0u8; 32];
-                rand::rngs::OsRng.fill_bytes(&mut b);
-                crate::files::write_private(key_file, &hex::encode(b)).map_err(|e| {
-                    Error::Internal(format!(
-                        "cannot create key file {}: {e}",
-                        key_file.display()
-                    ))
-                })?;
-                tracing::info!(path = %key_file.display(), "created a new server key file; back it up with the database");
-                Ok(ServerKeys::from_master(&b))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::create_file(key_file),
             Err(e) => Err(Error::Internal(format!(
                 "cannot read key file {}: {e}",
                 key_file.display()
@@ -185,5 +219,19 @@ mod tests {
         assert_ne!(keys.lookup(&s), other.lookup(&s));
         assert!(keys.k1_matches(&s, &keys.k1(&s)));
         assert!(!keys.k1_matches(&s, &other.k1(&s)));
+    }
+
+    #[test]
+    fn the_check_value_tells_keys_apart() {
+        let a = ServerKeys::from_master(&[7u8; 32]);
+        let b = ServerKeys::from_master(&[8u8; 32]);
+        assert!(a.check_matches(&a.check_value()));
+        assert!(ServerKeys::from_master(&[7u8; 32]).check_matches(&a.check_value()));
+        assert!(!b.check_matches(&a.check_value()));
+        assert!(!a.check_matches(""));
+        // Not one of the keys that seal or find secrets.
+        for k in [a.enc, a.lookup, a.k1] {
+            assert_ne!(hex::encode(k), a.check_value());
+        }
     }
 }

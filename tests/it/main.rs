@@ -11,6 +11,7 @@ mod exactly_once;
 mod files;
 mod health;
 mod input;
+mod key_check;
 mod limits;
 mod logs;
 mod node_dev;
