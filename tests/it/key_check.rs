@@ -203,9 +203,12 @@ fn pg_tables(url: &str) -> i64 {
 
 async fn the_cli_where_there_is_no_database_creates_nothing(db: TestDb) {
     let empty = tempfile::tempdir().unwrap();
-    let commands: [&[&str]; 6] = [
+    let commands: [&[&str]; 9] = [
         &["token", "list"],
         &["token", "create", "--name", "ops"],
+        &["token", "revoke", "ops"],
+        &["batch", "list"],
+        &["batch", "create", "--count", "2", "--amount", "1sat"],
         &["withdraw", "list"],
         &["withdraw", "create", "--amount", "1sat"],
         &["pay", "list"],
