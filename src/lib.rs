@@ -203,6 +203,16 @@ impl App {
             .clone()
             .unwrap_or_else(|| dir.join("lnurld.key"));
         let keys = load_keys(&config, &db, &key_file, files).await?;
+        let resealed = service::sealed::reseal_v1(&db, &keys)
+            .await
+            .map_err(|e| StartError::Other(e.to_string()))?;
+        if resealed != service::sealed::Resealed::default() {
+            tracing::info!(
+                links = resealed.links,
+                webhooks = resealed.webhooks,
+                "re-sealed stored secrets bound to their rows"
+            );
+        }
 
         let metrics = Arc::new(metrics::Metrics::default());
         let limits = Arc::new(web::limits::Limits::new(&config.limits));

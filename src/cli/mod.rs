@@ -17,6 +17,7 @@ use out::out;
 
 mod amount;
 mod batch;
+mod key;
 mod out;
 mod pay;
 mod withdraw;
@@ -65,6 +66,9 @@ enum Command {
     /// Voucher batches: create, list, show, disable, print.
     #[command(subcommand)]
     Batch(batch::BatchCmd),
+    /// The server key: rotate it.
+    #[command(subcommand)]
+    Key(key::KeyCmd),
 }
 
 #[derive(Subcommand)]
@@ -180,6 +184,7 @@ async fn run(cmd: Command, config: Config) -> anyhow::Result<()> {
         Command::Pay(p) => pay::run(p, config).await,
         Command::Address(a) => pay::run_address(a, config).await,
         Command::Batch(b) => batch::run(b, config).await,
+        Command::Key(k) => key::run(k, config).await,
     }
 }
 

@@ -327,6 +327,34 @@ impl Db {
         self.run(move |conn| conn.transaction(f)).await
     }
 
+    /// As [`Db::transaction`], for work whose own errors (not only the
+    /// database's) roll it back: `f`'s `Err` aborts the transaction and is
+    /// returned as it is.
+    pub async fn transaction_or<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+    {
+        enum Abort<E> {
+            Diesel(diesel::result::Error),
+            Caller(E),
+        }
+        impl<E> From<diesel::result::Error> for Abort<E> {
+            fn from(e: diesel::result::Error) -> Self {
+                Abort::Diesel(e)
+            }
+        }
+        let done = self
+            .run(move |conn| Ok(conn.transaction(|c| f(c).map_err(Abort::Caller))))
+            .await
+            .map_err(E::from)?;
+        done.map_err(|a| match a {
+            Abort::Diesel(e) => E::from(DbError::from(e)),
+            Abort::Caller(e) => e,
+        })
+    }
+
     /// Applies pending migrations; returns how many ran.
     pub async fn migrate(&self) -> Result<usize, DbError> {
         self.run(|conn| {

@@ -7,7 +7,8 @@
 use crate::db::models::server_key_check;
 use crate::db::{now_unix, Db, DbError};
 
-use super::ServerKeys;
+use super::secrets::Purpose;
+use super::{sealed, ServerKeys};
 
 /// How a key compared with the database's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +26,8 @@ pub enum KeyCheck {
 /// check existed). A start must then not make up a new key.
 pub async fn database_has_key(db: &Db) -> Result<bool, DbError> {
     db.run(|c| {
-        Ok(server_key_check::get(c)?.is_some() || !server_key_check::sealed_samples(c)?.is_empty())
+        let (link, webhook) = server_key_check::sealed_samples(c)?;
+        Ok(server_key_check::get(c)?.is_some() || link.is_some() || webhook.is_some())
     })
     .await
 }
@@ -40,8 +42,13 @@ pub async fn verify(db: &Db, keys: &ServerKeys) -> Result<KeyCheck, DbError> {
     // A database from before the check: the key it holds values under is
     // the one to record, so a wrong key that happens to start first after
     // an upgrade cannot claim it.
-    let samples = db.run(server_key_check::sealed_samples).await?;
-    if samples.iter().any(|s| keys.decrypt(s).is_err()) {
+    let (link, webhook) = db.run(server_key_check::sealed_samples).await?;
+    let opens = |purpose, sample: &Option<(String, String)>| {
+        sample
+            .as_ref()
+            .is_none_or(|(row, stored)| sealed::opens(keys, purpose, row, stored))
+    };
+    if !opens(Purpose::LinkSecret, &link) || !opens(Purpose::WebhookSecret, &webhook) {
         return Ok(KeyCheck::Mismatch);
     }
     let value = keys.check_value();

@@ -15,6 +15,7 @@ mod error;
 pub mod key_check;
 pub mod pay;
 pub mod retention;
+pub mod sealed;
 pub mod secrets;
 pub mod status;
 pub mod tokens;
@@ -55,6 +56,7 @@ pub struct Services {
     tokens: tokens::TokenService,
     metrics: Arc<Metrics>,
     retention: retention::RetentionService,
+    sealed: sealed::SealedService,
 }
 
 impl Services {
@@ -74,6 +76,7 @@ impl Services {
                 base.db.clone(),
                 base.config.retention.clone(),
             ),
+            sealed: sealed::SealedService::new(base.db.clone(), base.keys.clone()),
             metrics: base.metrics,
         }
     }
@@ -106,6 +109,11 @@ impl Services {
     /// Admin API tokens.
     pub fn tokens(&self) -> &tokens::TokenService {
         &self.tokens
+    }
+
+    /// The server key as a whole: rotation (`lnurld key rotate`).
+    pub fn sealed(&self) -> &sealed::SealedService {
+        &self.sealed
     }
 
     /// Pruning of finished records (`[retention]`).

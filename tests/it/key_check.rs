@@ -16,7 +16,7 @@ const KEY_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
 const KEY_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
 /// Kills the child if a test gives up on it.
-struct Reaped(Child);
+pub(crate) struct Reaped(Child);
 
 impl Drop for Reaped {
     fn drop(&mut self) {
@@ -27,7 +27,7 @@ impl Drop for Reaped {
 
 /// Runs `c` to its end (a server that wrongly starts would never end: the
 /// wait gives up after a minute) and returns (exit code, stderr).
-async fn ends(mut c: Command) -> (i32, String) {
+pub(crate) async fn ends(mut c: Command) -> (i32, String) {
     let log = tempfile::NamedTempFile::new().expect("log file");
     let err = log.reopen().expect("reopen log");
     let mut child = Reaped(
@@ -46,7 +46,7 @@ async fn ends(mut c: Command) -> (i32, String) {
 }
 
 /// `lnurld serve` on `db` with `env`, on a port of its own.
-fn serve(db: &TestDb, env: &[(&str, &str)]) -> Command {
+pub(crate) fn serve(db: &TestDb, env: &[(&str, &str)]) -> Command {
     let port = free_port();
     let mut c = lnurld_on(db);
     c.args(["--listen", &format!("127.0.0.1:{port}")])
@@ -56,7 +56,7 @@ fn serve(db: &TestDb, env: &[(&str, &str)]) -> Command {
 }
 
 /// `lnurld ARGS` on `db` with `env`.
-fn cli(db: &TestDb, env: &[(&str, &str)], args: &[&str]) -> Command {
+pub(crate) fn cli(db: &TestDb, env: &[(&str, &str)], args: &[&str]) -> Command {
     let mut c = lnurld_on(db);
     c.env("RUST_LOG", "warn")
         .envs(env.iter().copied())
@@ -66,7 +66,7 @@ fn cli(db: &TestDb, env: &[(&str, &str)], args: &[&str]) -> Command {
 
 /// Asserts a refusal: non-zero exit, and exactly one line, naming
 /// `secret_key` and saying `words`; never got as far as listening.
-fn assert_key_refused((code, stderr): (i32, String), words: &str) {
+pub(crate) fn assert_key_refused((code, stderr): (i32, String), words: &str) {
     assert_ne!(code, 0, "refused: {stderr}");
     let lines: Vec<&str> = stderr
         .lines()

@@ -5,6 +5,7 @@ pub mod event;
 pub mod node_state;
 pub mod pay_invoice;
 pub mod pay_link;
+pub mod sealed;
 pub mod server_key_check;
 pub mod withdraw_batch;
 pub mod withdraw_link;

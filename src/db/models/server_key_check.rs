@@ -35,21 +35,45 @@ pub fn record_if_absent(conn: &mut DbConn, value: &str, now: i64) -> Result<(), 
     }
 }
 
-/// A few values sealed with the server key (a withdraw link's secret, a
-/// webhook endpoint's secret), for a database written before the check
+/// Takes the check row's write lock: the first statement of a transaction
+/// that rewrites sealed values. On SQLite a transaction must start with a
+/// write for the busy handler to queue it; on PostgreSQL the row lock makes
+/// two instances doing this at once take turns. `false` when there is no
+/// row (the key check records it before anything is sealed).
+pub fn lock(conn: &mut DbConn) -> Result<bool, DbError> {
+    use server_key_check::dsl as k;
+    let n = diesel::update(k::server_key_check.find(ROW))
+        .set(k::check_value.eq(k::check_value))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Replaces the check value `old` with `new` (key rotation); `false` when
+/// the recorded value is not `old`. Also takes the lock [`lock`] takes.
+pub fn replace(conn: &mut DbConn, old: &str, new: &str) -> Result<bool, DbError> {
+    use server_key_check::dsl as k;
+    let n = diesel::update(k::server_key_check.find(ROW).filter(k::check_value.eq(old)))
+        .set(k::check_value.eq(new))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// One sealed value of each kind, with its row (a withdraw link's id, a
+/// webhook endpoint's URL), for a database written before the check
 /// existed: the key must open them before its check value is recorded.
-pub fn sealed_samples(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
-    let mut samples: Vec<String> = withdraw_links::table
-        .select(withdraw_links::secret_enc)
+pub type Samples = (Option<(String, String)>, Option<(String, String)>);
+
+/// See [`Samples`].
+pub fn sealed_samples(conn: &mut DbConn) -> Result<Samples, DbError> {
+    let link = withdraw_links::table
+        .select((withdraw_links::id, withdraw_links::secret_enc))
         .order(withdraw_links::id)
-        .limit(1)
-        .load(conn)?;
-    samples.extend(
-        webhook_endpoints::table
-            .select(webhook_endpoints::secret_enc)
-            .order(webhook_endpoints::url)
-            .limit(1)
-            .load::<String>(conn)?,
-    );
-    Ok(samples)
+        .first::<(String, String)>(conn)
+        .optional()?;
+    let webhook = webhook_endpoints::table
+        .select((webhook_endpoints::url, webhook_endpoints::secret_enc))
+        .order(webhook_endpoints::url)
+        .first::<(String, String)>(conn)
+        .optional()?;
+    Ok((link, webhook))
 }
