@@ -39,6 +39,28 @@ pub fn webhooks(conn: &mut DbConn, skip_prefix: Option<&str>) -> Result<Rows, Db
     Ok(q.load(conn)?)
 }
 
+/// Whether any link or webhook endpoint holds a value that does not start
+/// with `prefix` (a read, so a start with nothing to do takes no lock).
+pub fn any_without_prefix(conn: &mut DbConn, prefix: &str) -> Result<bool, DbError> {
+    use webhook_endpoints::dsl as w;
+    use withdraw_links::dsl as l;
+    let pattern = format!("{prefix}%");
+    let link: Option<String> = l::withdraw_links
+        .select(l::id)
+        .filter(l::secret_enc.not_like(&pattern))
+        .first(conn)
+        .optional()?;
+    if link.is_some() {
+        return Ok(true);
+    }
+    let hook: Option<String> = w::webhook_endpoints
+        .select(w::url)
+        .filter(w::secret_enc.not_like(&pattern))
+        .first(conn)
+        .optional()?;
+    Ok(hook.is_some())
+}
+
 /// Replaces a link's sealed secret (and its lookup hash, when given) if it
 /// still holds `old`; `false` when it does not (someone else rewrote it).
 pub fn replace_link(
