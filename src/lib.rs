@@ -56,8 +56,9 @@ pub enum StartError {
         /// `database_url`, password hidden.
         url: String,
     },
-    /// The configured key is not the one the database was created with.
-    #[error("secret_key: this is not the server key this database was created with ({used}); set secret_key to the key of the first instance")]
+    /// The configured key is not the database's (the one it was created
+    /// with, or the one `lnurld key rotate` last gave it).
+    #[error("secret_key: this is not the server key of this database ({used}); set secret_key (or key_file) to the database's key: the first instance's, or the new one after `lnurld key rotate`")]
     WrongKey {
         /// Where the key came from: the key file's path, or `secret_key`.
         used: String,

@@ -92,7 +92,7 @@ async fn a_wrong_key_is_refused_by_serve_and_the_cli(db: TestDb) {
     // A second instance with key B does not start.
     assert_key_refused(
         ends(serve(&db, &key_b)).await,
-        "not the server key this database was created with (the configured secret_key)",
+        "not the server key of this database (the configured secret_key)",
     );
     // Nor does a CLI command with key B.
     for args in [
@@ -101,7 +101,7 @@ async fn a_wrong_key_is_refused_by_serve_and_the_cli(db: TestDb) {
     ] {
         assert_key_refused(
             ends(cli(&db, &key_b, args)).await,
-            "set secret_key to the key of the first instance",
+            "set secret_key (or key_file) to the database's key",
         );
     }
     // A key file with key B is named in the refusal.

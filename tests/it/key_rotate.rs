@@ -84,11 +84,11 @@ async fn links_and_webhooks_work_under_the_new_key_and_the_old_is_refused(db: Te
     let old = [("LNURLD_SECRET_KEY", TEST_SECRET_KEY)];
     assert_key_refused(
         ends(serve(&db, &old)).await,
-        "not the server key this database was created with",
+        "not the server key of this database",
     );
     assert_key_refused(
         ends(crate::key_check::cli(&db, &old, &["withdraw", "list"])).await,
-        "not the server key this database was created with",
+        "not the server key of this database",
     );
 
     // Under the new key: the same links (same URL, so printed QR codes
