@@ -63,6 +63,37 @@ pub enum StartError {
     /// Anything else.
     #[error("{0}")]
     Other(String),
+    /// The CLI found no database where the configuration points.
+    #[error("no lnurld database at {url}; run this where `lnurld serve` runs, or pass --config/--database-url")]
+    NoDatabase {
+        /// `database_url`, password hidden.
+        url: String,
+    },
+    /// The configured key is not the database's (the one it was created
+    /// with, or the one `lnurld key rotate` last gave it).
+    #[error("secret_key: this is not the server key of this database ({used}); set secret_key (or key_file) to the database's key: the first instance's, or the new one after `lnurld key rotate`")]
+    WrongKey {
+        /// Where the key came from: the key file's path, or `secret_key`.
+        used: String,
+    },
+    /// No `secret_key` and no key file, where making one up is not allowed
+    /// (the CLI, or a database that already belongs to a key).
+    #[error("secret_key: not set, and there is no key file {key_file}; set secret_key to the server's key (or key_file to its file), or run this where `lnurld serve` runs")]
+    NoKey {
+        /// The key file looked for.
+        key_file: String,
+    },
+}
+
+/// Whether a start may create the database and the key files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Files {
+    /// May (`serve`, `migrate`): creates the database, migrates it, and
+    /// makes the key files on first start.
+    Create,
+    /// Must find them (other CLI commands): a missing database or key is an
+    /// error, and no file is made.
+    MustExist,
 }
 
 /// Whether to ask the node for its identity at start.
@@ -104,7 +135,12 @@ fn data_dir(url: &DbUrl) -> PathBuf {
 type Backend = (Arc<dyn LightningNode>, Option<Arc<DevNode>>);
 
 /// The configured node backend. No network I/O happens yet.
-fn connect_node(config: &Config, dir: &Path) -> Result<Backend, StartError> {
+fn connect_node(
+    config: &Config,
+    dir: &Path,
+    check: NodeCheck,
+    files: Files,
+) -> Result<Backend, StartError> {
     Ok(match config.node.kind {
         NodeKind::Dev => {
             let key_file = config
@@ -112,7 +148,15 @@ fn connect_node(config: &Config, dir: &Path) -> Result<Backend, StartError> {
                 .dev_key_file
                 .clone()
                 .unwrap_or_else(|| dir.join("lnurld-dev-node.key"));
-            let dev = Arc::new(DevNode::open(&key_file)?);
+            let dev = if files == Files::MustExist && check == NodeCheck::Skip && !key_file.exists()
+            {
+                // Such commands never call the node, so a key held in
+                // memory only stands in, and no file is made.
+                DevNode::with_key(throwaway_dev_key()?)
+            } else {
+                DevNode::open(&key_file)?
+            };
+            let dev = Arc::new(dev);
             (dev.clone(), Some(dev))
         }
         NodeKind::Lnd => {
@@ -129,17 +173,41 @@ fn connect_node(config: &Config, dir: &Path) -> Result<Backend, StartError> {
     })
 }
 
+fn throwaway_dev_key() -> Result<bitcoin::secp256k1::SecretKey, StartError> {
+    use rand::RngCore;
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    bitcoin::secp256k1::SecretKey::from_slice(&b).map_err(|e| StartError::Other(e.to_string()))
+}
+
 impl App {
-    /// Connects the database (running migrations), loads the server key and
-    /// sets up the node backend.
+    /// Connects the database (creating and migrating it), loads the server
+    /// key (creating the key file on first start), checks it against the
+    /// database, and sets up the node backend. What `serve` does.
     pub async fn build(config: Config, check: NodeCheck) -> Result<App, StartError> {
+        Self::build_with(config, check, Files::Create).await
+    }
+
+    /// As [`App::build`]; with [`Files::MustExist`] a missing database or
+    /// key file is an error and nothing is created.
+    pub async fn build_with(
+        config: Config,
+        check: NodeCheck,
+        files: Files,
+    ) -> Result<App, StartError> {
         let config = Arc::new(config);
         let url = DbUrl::parse(&config.database_url)?;
         let max = config.database_max_connections;
         let u = url.clone();
-        let db = tokio::task::spawn_blocking(move || Db::connect(&u, max))
-            .await
-            .map_err(|e| StartError::Other(e.to_string()))??;
+        let db = tokio::task::spawn_blocking(move || match files {
+            Files::Create => Db::connect(&u, max).map(Some),
+            Files::MustExist => Db::open_existing(&u, max),
+        })
+        .await
+        .map_err(|e| StartError::Other(e.to_string()))??
+        .ok_or_else(|| StartError::NoDatabase {
+            url: db::redact_url(&config.database_url),
+        })?;
         let ran = db.migrate().await?;
         if ran > 0 {
             tracing::info!(
@@ -153,12 +221,21 @@ impl App {
             .key_file
             .clone()
             .unwrap_or_else(|| dir.join("lnurld.key"));
-        let keys = ServerKeys::load(config.secret_key.as_deref(), &key_file)
+        let keys = load_keys(&config, &db, &key_file, files).await?;
+        let resealed = service::sealed::reseal_v1(&db, &keys)
+            .await
             .map_err(|e| StartError::Other(e.to_string()))?;
+        if resealed != service::sealed::Resealed::default() {
+            tracing::info!(
+                links = resealed.links,
+                webhooks = resealed.webhooks,
+                "re-sealed stored secrets bound to their rows"
+            );
+        }
 
         let metrics = Arc::new(metrics::Metrics::default());
         let limits = Arc::new(web::limits::Limits::new(&config.limits));
-        let (raw, dev_node) = connect_node(&config, &dir)?;
+        let (raw, dev_node) = connect_node(&config, &dir, check, files)?;
         let node: Arc<dyn LightningNode> =
             Arc::new(node::instrumented::Instrumented::new(raw, metrics.clone()));
         let (network, node_pubkey) = match check {
@@ -247,6 +324,53 @@ impl App {
             tasks: vec![watcher, webhooks, expiry, limits_pruner, retention],
         })
     }
+}
+
+/// The server key, checked against the one the database was created with
+/// (recorded on first start). A new key file is made only by a start that
+/// may create files, and only for a database that belongs to no key yet.
+async fn load_keys(
+    config: &Config,
+    db: &Db,
+    key_file: &Path,
+    files: Files,
+) -> Result<ServerKeys, StartError> {
+    use service::key_check::{self, KeyCheck};
+    let secret_key = config.secret_key.as_deref();
+    let no_key = || StartError::NoKey {
+        key_file: shown_path(key_file),
+    };
+    let keys = match ServerKeys::read(secret_key, key_file)
+        .map_err(|e| StartError::Other(e.to_string()))?
+    {
+        Some(keys) => keys,
+        None if files == Files::MustExist => return Err(no_key()),
+        None if key_check::database_has_key(db).await? => return Err(no_key()),
+        None => ServerKeys::create_file(key_file).map_err(|e| StartError::Other(e.to_string()))?,
+    };
+    match key_check::verify(db, &keys).await? {
+        KeyCheck::Matches => {}
+        KeyCheck::Recorded => {
+            tracing::info!("recorded the server key check in the database");
+        }
+        KeyCheck::Mismatch => {
+            return Err(StartError::WrongKey {
+                used: match secret_key {
+                    Some(_) => "the configured secret_key".to_owned(),
+                    None => format!("key file {}", shown_path(key_file)),
+                },
+            })
+        }
+    }
+    Ok(keys)
+}
+
+/// A path as the operator can find it: absolute when it can be made so.
+fn shown_path(path: &Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_owned())
+        .display()
+        .to_string()
 }
 
 /// A running server and its workers.

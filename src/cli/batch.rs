@@ -12,7 +12,6 @@ use lnurld::db::types::BatchId;
 use lnurld::service::withdraw::vouchers::{BatchView, SHEET_URL_DEFAULT_TTL_SECS};
 use lnurld::service::withdraw::NewLink;
 use lnurld::service::{rfc3339, Services};
-use lnurld::{App, NodeCheck};
 
 use super::amount::{parse_amount, show_msat, show_range};
 use super::out::{self, out, Paging, Table};
@@ -99,8 +98,7 @@ pub struct BatchCreate {
 
 /// Runs one `batch` command.
 pub async fn run(cmd: BatchCmd, config: Config) -> anyhow::Result<()> {
-    let app = App::build(config, NodeCheck::Skip).await?;
-    let svc = app.services;
+    let svc = super::existing(config).await?.services;
     match cmd {
         BatchCmd::Create(args) => create(&svc, args).await,
         BatchCmd::List { paging } => list(&svc, &paging).await,

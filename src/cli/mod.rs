@@ -11,13 +11,14 @@ use clap::{Parser, Subcommand};
 
 use lnurld::config::{Config, LogFormat, NodeKind, Overrides};
 use lnurld::qr::QrError;
-use lnurld::{App, NodeCheck};
+use lnurld::{App, Files, NodeCheck};
 
 use out::out;
 
 mod amount;
 mod batch;
 mod node;
+mod key;
 mod out;
 mod pay;
 mod withdraw;
@@ -69,6 +70,9 @@ enum Command {
     /// The Lightning node this database belongs to (switching nodes).
     #[command(subcommand)]
     Node(node::NodeCmd),
+    /// The server key: rotate it.
+    #[command(subcommand)]
+    Key(key::KeyCmd),
 }
 
 #[derive(Subcommand)]
@@ -185,15 +189,20 @@ async fn run(cmd: Command, config: Config) -> anyhow::Result<()> {
         Command::Address(a) => pay::run_address(a, config).await,
         Command::Batch(b) => batch::run(b, config).await,
         Command::Node(n) => node::run(n, config).await,
+        Command::Key(k) => key::run(k, config).await,
     }
 }
 
+/// The app for a command that works on the server's database: it must
+/// find that database and its key, and creates neither (only `serve` and
+/// `migrate` do), so a command run in the wrong place says so instead of
+/// starting an empty database with a new key.
+async fn existing(config: Config) -> anyhow::Result<App> {
+    Ok(App::build_with(config, NodeCheck::Skip, Files::MustExist).await?)
+}
+
 async fn token(cmd: TokenCmd, config: Config) -> anyhow::Result<()> {
-    let tokens = App::build(config, NodeCheck::Skip)
-        .await?
-        .services
-        .tokens()
-        .clone();
+    let tokens = existing(config).await?.services.tokens().clone();
     match cmd {
         TokenCmd::Create { name } => {
             let token = tokens.create(&name).await?;

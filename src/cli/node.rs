@@ -9,7 +9,7 @@ use clap::Subcommand;
 
 use lnurld::config::Config;
 use lnurld::service::nodes::SwitchPlan;
-use lnurld::{App, NodeCheck};
+use lnurld::{App, Files, NodeCheck};
 
 use super::amount::show_msat;
 use super::out::{self, out, Table};
@@ -39,7 +39,7 @@ pub async fn run(cmd: NodeCmd, config: Config) -> anyhow::Result<()> {
         abandon_in_flight,
         json,
     } = cmd;
-    let app = App::build(config, NodeCheck::Identify).await?;
+    let app = App::build_with(config, NodeCheck::Identify, Files::MustExist).await?;
     let nodes = app.services.nodes();
     let plan = nodes.switch_plan().await?;
     if plan.unchanged() {

@@ -8,7 +8,6 @@ use lnurld::config::Config;
 use lnurld::db::types::PayLinkId;
 use lnurld::service::pay::{PayLinkSpec, PayLinkView, SuccessActionConfig};
 use lnurld::service::Services;
-use lnurld::{App, NodeCheck};
 
 use super::amount::{parse_amount, show_msat, show_range};
 use super::out::{self, out, Paging, Table};
@@ -100,7 +99,7 @@ pub enum AddressCmd {
 
 /// Runs one `pay` command.
 pub async fn run(cmd: PayCmd, config: Config) -> anyhow::Result<()> {
-    let svc = App::build(config, NodeCheck::Skip).await?.services;
+    let svc = super::existing(config).await?.services;
     match cmd {
         PayCmd::Create(args) => create(&svc, args).await,
         PayCmd::List { paging } => list(&svc, false, &paging).await,
@@ -135,7 +134,7 @@ pub async fn run(cmd: PayCmd, config: Config) -> anyhow::Result<()> {
 
 /// Runs one `address` command.
 pub async fn run_address(cmd: AddressCmd, config: Config) -> anyhow::Result<()> {
-    let svc = App::build(config, NodeCheck::Skip).await?.services;
+    let svc = super::existing(config).await?.services;
     match cmd {
         AddressCmd::Add {
             username,

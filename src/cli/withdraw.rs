@@ -8,7 +8,6 @@ use lnurld::config::Config;
 use lnurld::db::types::WithdrawLinkId;
 use lnurld::service::withdraw::{LinkView, NewLink};
 use lnurld::service::Services;
-use lnurld::{App, NodeCheck};
 
 use super::amount::{parse_amount, show_msat, show_range};
 use super::out::{self, out, Paging, Table};
@@ -83,7 +82,7 @@ pub struct WithdrawCreate {
 
 /// Runs one `withdraw` command.
 pub async fn run(cmd: WithdrawCmd, config: Config) -> anyhow::Result<()> {
-    let app = App::build(config, NodeCheck::Skip).await?;
+    let app = super::existing(config).await?;
     let svc = app.services;
     match cmd {
         WithdrawCmd::Create(args) => create(&svc, args).await,

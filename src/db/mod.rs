@@ -162,6 +162,30 @@ fn create_sqlite_file(path: &Path) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Whether lnurld's tables are there (migrations have run at least once).
+fn has_schema(conn: &mut DbConn) -> Result<bool, DbError> {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    const TABLES: &str = "('__diesel_schema_migrations', 'withdraw_links')";
+    let count = match conn {
+        DbConn::Sqlite(c) => diesel::sql_query(format!(
+            "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name IN {TABLES}"
+        ))
+        .get_result::<Count>(c),
+        DbConn::Pg(c) => diesel::sql_query(format!(
+            "SELECT COUNT(*) AS n FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name IN {TABLES}"
+        ))
+        .get_result::<Count>(c),
+    }
+    .map_err(|e| DbError::Unavailable(e.to_string()))?;
+    Ok(count.n == 2)
+}
+
 /// Hides a password in a URL before it reaches a message or a log.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
@@ -232,6 +256,32 @@ impl Db {
         }
         // Fail fast with the driver's own message.
         drop(url.connect()?);
+        Self::pool(url, max_connections)
+    }
+
+    /// Opens an existing lnurld database, creating nothing: `Ok(None)` when
+    /// there is none (no SQLite file, or no lnurld tables in it or in the
+    /// PostgreSQL database). For the CLI, which must never make a second,
+    /// empty database beside the server's.
+    pub fn open_existing(url: &DbUrl, max_connections: u32) -> Result<Option<Db>, DbError> {
+        if let DbUrl::Sqlite(path) = url {
+            let name = path.to_string_lossy();
+            let named_file = name != ":memory:" && !name.starts_with("file:");
+            if named_file {
+                // SQLite would create a missing file on open.
+                if !path.is_file() {
+                    return Ok(None);
+                }
+                crate::files::warn_if_exposed(path);
+            }
+        }
+        if !has_schema(&mut url.connect()?)? {
+            return Ok(None);
+        }
+        Self::pool(url, max_connections).map(Some)
+    }
+
+    fn pool(url: &DbUrl, max_connections: u32) -> Result<Db, DbError> {
         let pool = r2d2::Pool::builder()
             .max_size(max_connections)
             .connection_timeout(Duration::from_secs(20))
@@ -275,6 +325,34 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
     {
         self.run(move |conn| conn.transaction(f)).await
+    }
+
+    /// As [`Db::transaction`], for work whose own errors (not only the
+    /// database's) roll it back: `f`'s `Err` aborts the transaction and is
+    /// returned as it is.
+    pub async fn transaction_or<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+    {
+        enum Abort<E> {
+            Diesel(diesel::result::Error),
+            Caller(E),
+        }
+        impl<E> From<diesel::result::Error> for Abort<E> {
+            fn from(e: diesel::result::Error) -> Self {
+                Abort::Diesel(e)
+            }
+        }
+        let done = self
+            .run(move |conn| Ok(conn.transaction(|c| f(c).map_err(Abort::Caller))))
+            .await
+            .map_err(E::from)?;
+        done.map_err(|a| match a {
+            Abort::Diesel(e) => E::from(DbError::from(e)),
+            Abort::Caller(e) => e,
+        })
     }
 
     /// Applies pending migrations; returns how many ran.

@@ -195,3 +195,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_endpoints,
     withdraw_batches,
 );
+
+diesel::table! {
+    server_key_check (id) {
+        id -> BigInt,
+        check_value -> Text,
+        created_at -> BigInt,
+    }
+}

@@ -12,9 +12,11 @@ use crate::metrics::Metrics;
 use crate::node::{LightningNode, Network};
 
 mod error;
+pub mod key_check;
 pub mod nodes;
 pub mod pay;
 pub mod retention;
+pub mod sealed;
 pub mod secrets;
 pub mod status;
 pub mod tokens;
@@ -60,6 +62,7 @@ pub struct Services {
     metrics: Arc<Metrics>,
     retention: retention::RetentionService,
     nodes: nodes::NodeService,
+    sealed: sealed::SealedService,
 }
 
 impl Services {
@@ -80,6 +83,7 @@ impl Services {
                 base.db.clone(),
                 base.config.retention.clone(),
             ),
+            sealed: sealed::SealedService::new(base.db.clone(), base.keys.clone()),
             metrics: base.metrics,
         }
     }
@@ -117,6 +121,11 @@ impl Services {
     /// The node this database belongs to, and switching it.
     pub fn nodes(&self) -> &nodes::NodeService {
         &self.nodes
+    }
+
+    /// The server key as a whole: rotation (`lnurld key rotate`).
+    pub fn sealed(&self) -> &sealed::SealedService {
+        &self.sealed
     }
 
     /// Pruning of finished records (`[retention]`).

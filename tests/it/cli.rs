@@ -369,6 +369,11 @@ fn token_create_migrate_and_withdraw_create_from_the_cli() {
 #[test]
 fn pay_and_address_commands() {
     let dir = tempfile::tempdir().unwrap();
+    assert!(lnurld(dir.path())
+        .arg("migrate")
+        .status()
+        .unwrap()
+        .success());
     let run = |args: &[&str]| {
         let out = lnurld(dir.path()).args(args).output().unwrap();
         assert!(

@@ -43,6 +43,7 @@ fn ok(out: Output) -> String {
 
 async fn lists_are_tables_that_say_what_they_cut(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
+    ok(cli(&db, dir.path(), &["migrate"]).output().unwrap());
     let run = |args: &[&str]| ok(cli(&db, dir.path(), args).output().expect("run lnurld"));
     run(&[
         "withdraw", "create", "--amount", "1000sat", "--title", "Gift",
@@ -168,6 +169,7 @@ async fn show_says_states_in_words(db: TestDb) {
 
 async fn a_closed_pipe_ends_quietly(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
+    ok(cli(&db, dir.path(), &["migrate"]).output().unwrap());
     ok(
         cli(&db, dir.path(), &["withdraw", "create", "--amount", "1sat"])
             .output()
@@ -196,6 +198,7 @@ async fn a_closed_pipe_ends_quietly(db: TestDb) {
 
 async fn amount_errors_say_what_is_wrong(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
+    ok(cli(&db, dir.path(), &["migrate"]).output().unwrap());
     let refused = |amount: &str| {
         let out = cli(&db, dir.path(), &["withdraw", "create", "--amount", amount])
             .output()
@@ -239,6 +242,7 @@ async fn amount_errors_say_what_is_wrong(db: TestDb) {
 
 async fn links_follow_listen(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
+    ok(cli(&db, dir.path(), &["migrate"]).output().unwrap());
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let made = ok(cli(

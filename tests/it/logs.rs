@@ -14,6 +14,15 @@ use crate::support::serve::{lines_at, lnurld_on, Served};
 both_dbs!(bad_requests_from_strangers_are_not_errors);
 
 async fn bad_requests_from_strangers_are_not_errors(db: TestDb) {
+    let migrated = lnurld_on(&db)
+        .arg("migrate")
+        .output()
+        .expect("run lnurld migrate");
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
     let out = lnurld_on(&db)
         .env("RUST_LOG", "warn")
         .args(["token", "create", "--name", "ops"])

@@ -86,6 +86,7 @@ async fn token_commands(db: TestDb) {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
+    assert_eq!(run(&["migrate"]).0, Some(0));
     let (code, token, _) = run(&["token", "create", "--name", "deploy"]);
     assert_eq!(code, Some(0));
     let token = token.trim().to_owned();

@@ -653,9 +653,25 @@ async fn secrets_are_not_stored_in_clear(db: TestDb) {
     assert_eq!(again.secret, secret);
     app.stop(true).await;
 
-    // The database without the server key spends nothing.
+    // The database without the server key spends nothing. The key check
+    // would refuse this start; someone with write access can put their own
+    // key's check value in, so that defence is set aside here to test this
+    // one alone.
+    let other_key = [0x22u8; 32];
+    let check = lnurld::service::ServerKeys::from_master(&other_key).check_value();
+    db.pool()
+        .await
+        .run(move |c| {
+            use lnurld::db::schema::server_key_check::dsl as k;
+            diesel::update(k::server_key_check)
+                .set(k::check_value.eq(check))
+                .execute(c)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
     let other = TestApp::start_with(&db, Node::Lnd(&fake), |c| {
-        c.secret_key = Some("22".repeat(32));
+        c.secret_key = Some(hex::encode(other_key));
     })
     .await;
     let (_, v) = other

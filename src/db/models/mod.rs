@@ -6,6 +6,8 @@ pub mod node;
 pub mod node_state;
 pub mod pay_invoice;
 pub mod pay_link;
+pub mod sealed;
+pub mod server_key_check;
 pub mod withdraw_batch;
 pub mod withdraw_link;
 pub mod withdrawal;

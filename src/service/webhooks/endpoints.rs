@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::WebhookService;
 use crate::db::models::WebhookEndpoint;
 use crate::db::DbError;
+use crate::service::secrets::Purpose;
 use crate::service::{now, rfc3339, Error};
 use crate::webhook_target::check_target_url;
 
@@ -64,7 +65,11 @@ impl WebhookService {
             None => {
                 let row = WebhookEndpoint {
                     url: url.to_owned(),
-                    secret_enc: self.keys.encrypt(&new_endpoint_secret())?,
+                    secret_enc: self.keys.seal(
+                        Purpose::WebhookSecret,
+                        url,
+                        &new_endpoint_secret(),
+                    )?,
                     created_at: now(),
                     rotated_at: None,
                 };
@@ -83,7 +88,9 @@ impl WebhookService {
                 }
             }
         };
-        let secret = self.keys.decrypt(&row.secret_enc)?;
+        let secret = self
+            .keys
+            .open(Purpose::WebhookSecret, &row.url, &row.secret_enc)?;
         Ok((row, secret))
     }
 
@@ -119,7 +126,8 @@ impl WebhookService {
         // Make sure the row exists, then replace its secret.
         self.endpoint(url).await?;
         let secret = new_endpoint_secret();
-        let (u, enc, t) = (url.to_owned(), self.keys.encrypt(&secret)?, now());
+        let enc = self.keys.seal(Purpose::WebhookSecret, url, &secret)?;
+        let (u, t) = (url.to_owned(), now());
         self.db
             .transaction(move |c| WebhookEndpoint::rotate(c, &u, &enc, t))
             .await?;

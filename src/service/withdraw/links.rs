@@ -10,7 +10,7 @@ use super::{count as stored_count, with_withdrawals, LinkView, NewLink};
 use crate::db::models::{WithdrawBatch, WithdrawLink};
 use crate::db::types::{BatchId, Msat, WithdrawLinkId, WithdrawLinkStatus};
 use crate::db::DbError;
-use crate::service::secrets::random_secret;
+use crate::service::secrets::{random_secret, Purpose};
 use crate::service::{found, keyset_page, now, page_limit, rfc3339, Error, MAX_AMOUNT_MSAT};
 use crate::text::{self, Rule};
 
@@ -233,10 +233,11 @@ impl WithdrawService {
         let int = |v: u64, what| i64::try_from(v).map_err(|_| too_large(what));
         let secret = random_secret();
         let t = now();
+        let id = WithdrawLinkId::generate();
         let row = WithdrawLink {
-            id: WithdrawLinkId::generate(),
             secret_lookup: self.keys.lookup(&secret),
-            secret_enc: self.keys.encrypt(&secret)?,
+            secret_enc: self.keys.seal(Purpose::LinkSecret, id.as_str(), &secret)?,
+            id,
             min_msat: msat(n.min_msat, "min_msat")?,
             max_msat: msat(n.max_msat, "max_msat")?,
             uses_total: int(n.uses, "uses")?,

@@ -21,6 +21,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
+use super::secrets::Purpose;
 use super::webhooks::Outbox;
 use super::{found, now, rfc3339, Base, Error, ServerKeys};
 use crate::config::WithdrawConfig;
@@ -258,7 +259,9 @@ impl WithdrawService {
         l: &WithdrawLink,
         withdrawals: Option<&[Withdrawal]>,
     ) -> Result<LinkView, Error> {
-        let secret = self.keys.decrypt(&l.secret_enc)?;
+        let secret = self
+            .keys
+            .open(Purpose::LinkSecret, l.id.as_str(), &l.secret_enc)?;
         let url = self.withdraw_url(&secret);
         let parsed = url::Url::parse(&url).map_err(|e| Error::Internal(e.to_string()))?;
         Ok(LinkView {
