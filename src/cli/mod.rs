@@ -17,8 +17,8 @@ use out::out;
 
 mod amount;
 mod batch;
-mod node;
 mod key;
+mod node;
 mod out;
 mod pay;
 mod withdraw;

@@ -71,6 +71,17 @@ async fn serve(db: &TestDb, env: &[(String, String)]) -> Served {
 
 /// An admin token made with the CLI, as an operator does.
 fn token(db: &TestDb) -> String {
+    // Only `serve` and `migrate` create a database; the CLI needs one.
+    let migrated = lnurld_on(db)
+        .env("RUST_LOG", "warn")
+        .arg("migrate")
+        .output()
+        .expect("run lnurld migrate");
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
     let out = lnurld_on(db)
         .env("RUST_LOG", "warn")
         .args(["token", "create", "--name", "ops"])

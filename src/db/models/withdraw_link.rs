@@ -516,5 +516,14 @@ mod tests {
             0,
             "no use left: nothing to wait for"
         );
+        let no_wait = WithdrawLink {
+            wait_seconds: 0,
+            ..link(1, NOW + 60)
+        };
+        assert_eq!(
+            no_wait.wait_secs(NOW),
+            0,
+            "no wait between uses: a later claim's time does not count"
+        );
     }
 }

@@ -385,6 +385,7 @@ mod tests {
         assert!(s.detail.contains("was paid"), "{}", s.detail);
         assert!(s.detail.contains("2 of 3 uses left"), "{}", s.detail);
         let mut l = link(3, 2);
+        l.wait_seconds = 120;
         l.next_use_at = t + 120;
         let s = status_of(&l, &[wd(Succeeded, 5)], t);
         assert_eq!((s.state, s.wait_secs), (WithdrawState::Waiting, 120));
