@@ -21,12 +21,13 @@ use crate::pay::{create_pay, invoices_of, pay_response};
 use crate::support::app::{Node, TestApp, TEST_SECRET_KEY};
 use crate::support::db::TestDb;
 use crate::support::eventually;
-use crate::support::fake_lnd::{FakeLnd, PayBehavior};
+use crate::support::fake_lnd::{FakeLnd, Finish, PayBehavior};
 use crate::withdraw::{get_link, held_in_flight, WAIT};
 
 both_dbs!(
     a_node_switch_keeps_each_nodes_records_apart,
     settlements_replayed_in_creation_order_are_all_recorded,
+    an_upgraded_database_gives_its_rows_to_the_node_it_finds,
 );
 
 /// The `lnurld` binary on `db`, configured for `fake` through `LNURLD_*`
@@ -239,6 +240,23 @@ async fn a_node_switch_keeps_each_nodes_records_apart(db: TestDb) {
     assert_eq!(v["settled"], false, "{v}");
     assert_eq!(new.lookup_invoice_calls(open_on_old), 0);
     app.stop(true).await;
+
+    // Back to the old node: nothing is in flight on the new one, so no
+    // --abandon-in-flight is needed, and the old node's row comes back.
+    let out = lnurld(&db, &old, dir.path(), &["node", "switch", "--confirm"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).lines().last(),
+        Some(old.pubkey().as_str())
+    );
+    // Once switched, there is nothing more to switch.
+    let again = lnurld(&db, &old, dir.path(), &["node", "switch", "--confirm"]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stdout).contains("already"),
+        "{}",
+        text(&again.stdout)
+    );
 }
 
 /// `scheme://host:port` of `url`.
@@ -297,4 +315,93 @@ async fn settled_count(app: &TestApp, id: &str) -> usize {
         .iter()
         .filter(|i| i.state == InvoiceStatus::Settled)
         .count()
+}
+
+/// A database written before nodes were recorded: no `nodes` row, rows
+/// without a node, one global settle index. The first start records the
+/// node it finds with that settle index and gives it those rows, so the
+/// withdrawal in flight is tracked to its end and the open invoice settles.
+async fn an_upgraded_database_gives_its_rows_to_the_node_it_finds(db: TestDb) {
+    use diesel::prelude::*;
+    use lnurld::db::models::node_state::{self, SETTLE_INDEX};
+    use lnurld::db::models::NodeRecord;
+    use lnurld::db::schema::{nodes, pay_invoices, withdrawals};
+
+    let fake = FakeLnd::start().await;
+    fake.set_pay_behavior(PayBehavior::Hold);
+    let app = TestApp::start(&db, Node::Lnd(&fake)).await;
+    let link = create_pay(
+        &app,
+        json!({"min_msat": 1_000, "max_msat": 100_000, "description": "Tips"}),
+    )
+    .await;
+    let url = lnurl::lnurl::LnUrl::decode(link.lnurl.clone())
+        .expect("lnurl")
+        .url;
+    let pay = pay_response(&app, &url).await;
+    app.wallet()
+        .get_invoice(&pay, 1_000, None, None)
+        .await
+        .expect("invoice");
+    app.wallet()
+        .get_invoice(&pay, 2_000, None, None)
+        .await
+        .expect("invoice");
+    let (settled, open) = (
+        fake.invoices()[0].payment_hash,
+        fake.invoices()[1].payment_hash,
+    );
+    assert_eq!(fake.settle_invoice(settled), 1);
+    eventually("the first settlement recorded", WAIT, || async {
+        (settled_count(&app, link.id.as_str()).await == 1).then_some(())
+    })
+    .await;
+    let (wl, held) = held_in_flight(&app).await;
+    eventually("the node holds the payment", WAIT, || async {
+        (fake.sends_for(held) == 1).then_some(())
+    })
+    .await;
+    app.stop(false).await;
+
+    let pool = db.pool().await;
+    pool.run(|c| {
+        diesel::delete(nodes::table).execute(c)?;
+        diesel::update(pay_invoices::table)
+            .set(pay_invoices::node_pubkey.eq(None::<String>))
+            .execute(c)?;
+        diesel::update(withdrawals::table)
+            .set(withdrawals::node_pubkey.eq(None::<String>))
+            .execute(c)?;
+        node_state::raise(c, SETTLE_INDEX, 1)
+    })
+    .await
+    .expect("back to before nodes were recorded");
+
+    let app = TestApp::start(&db, Node::Lnd(&fake)).await;
+    let recorded = pool
+        .run(NodeRecord::current)
+        .await
+        .expect("read")
+        .expect("a node recorded");
+    assert_eq!(
+        (recorded.pubkey.as_str(), recorded.settle_index),
+        (fake.pubkey().as_str(), 1)
+    );
+    eventually("the in-flight payment tracked again", WAIT, || async {
+        (fake.tracks_for(held) > 0).then_some(())
+    })
+    .await;
+    assert!(fake.finish(held, Finish::Succeed { fee_msat: 1 }));
+    eventually("the withdrawal paid", WAIT, || async {
+        let ws = get_link(&app, &wl).await.withdrawals.unwrap_or_default();
+        (ws[0].state == WithdrawalState::Succeeded).then_some(())
+    })
+    .await;
+    assert_eq!(fake.sends_for(held), 1, "tracked, never sent again");
+    fake.settle_invoice(open);
+    eventually("the open invoice settles", WAIT, || async {
+        (settled_count(&app, link.id.as_str()).await == 2).then_some(())
+    })
+    .await;
+    app.stop(true).await;
 }

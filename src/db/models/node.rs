@@ -52,6 +52,12 @@ impl NodeRecord {
         now: i64,
     ) -> Result<NodeRecord, DbError> {
         conn.transaction(|c| {
+            // Write first, so that SQLite takes its write lock before this
+            // transaction reads (two instances starting at once would
+            // otherwise both read, and one fail to upgrade its lock).
+            diesel::update(nodes::table.filter(nodes::is_current.eq(true)))
+                .set(nodes::is_current.eq(true))
+                .execute(c)?;
             if let Some(cur) = Self::current(c)? {
                 return Ok(cur);
             }
