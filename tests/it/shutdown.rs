@@ -35,6 +35,7 @@ both_dbs!(
     payments_in_flight_at_exit_are_tracked_at_once_after_a_restart,
     a_stop_releases_only_its_own_leases,
     a_second_signal_exits_at_once,
+    pending_rows_nobody_woke_the_payer_for_are_sent_at_shutdown,
 );
 
 /// Far longer than any wait below: a restart that had to wait for a lease
@@ -271,6 +272,10 @@ async fn payments_in_flight_at_exit_are_tracked_at_once_after_a_restart(db: Test
         assert_eq!(row.lease_until, None, "lease released: {row:?}");
     }
     assert!(log.contains("leases released"), "{log}");
+    // The log names what was left in flight, row by row.
+    for row in &stored {
+        assert!(log.contains(row.id.as_str()), "{} named: {log}", row.id);
+    }
 
     // The node finishes them while lnurld is down.
     assert_eq!(fake.release_all(Finish::Succeed { fee_msat: 0 }), 3);
@@ -387,4 +392,60 @@ async fn a_second_signal_exits_at_once(db: TestDb) {
     let row = row_of(&pool, hash).await;
     assert_eq!(row.state, WithdrawalState::InFlight, "{row:?}");
     assert!(row.lease_owner.is_some(), "not released: {row:?}");
+}
+
+/// The shutdown sweep alone: rows committed `pending` that nobody woke the
+/// payer for (written straight to the database here, as another instance's
+/// claims would be) are taken and sent by the stopping payer, though its
+/// normal loop would only have looked for them at its next poll.
+async fn pending_rows_nobody_woke_the_payer_for_are_sent_at_shutdown(db: TestDb) {
+    use lnurld::db::types::{Msat, WithdrawLinkId};
+    let fake = FakeLnd::start().await;
+    let token = token(&db);
+    let env = lnd_env(&db, &fake, "5");
+    let served = serve(&db, &env).await;
+    let made: Value = reqwest::Client::new()
+        .request(
+            Method::POST,
+            format!("{}/api/v1/withdraw-links", served.base),
+        )
+        .bearer_auth(&token)
+        .json(&json!({"min_msat": 1_000, "max_msat": 1_000, "uses": 5}))
+        .send()
+        .await
+        .expect("create withdraw link")
+        .json()
+        .await
+        .expect("json");
+    let link_id = WithdrawLinkId::from_raw(made["id"].as_str().expect("id"));
+    let invoices: Vec<(String, PaymentHash)> = (0..5).map(|_| wallet_invoice(1_000)).collect();
+    let hashes: Vec<PaymentHash> = invoices.iter().map(|(_, h)| *h).collect();
+    let pool = db.pool().await;
+    pool.transaction(move |c| {
+        for (pr, hash) in invoices {
+            let w = Withdrawal::pending(
+                link_id.clone(),
+                hash.to_hex(),
+                pr,
+                Msat::new(1_000).expect("msat"),
+                Msat::new(50).expect("msat"),
+                lnurld::db::now_unix(),
+            );
+            Withdrawal::insert(c, &w)?;
+        }
+        Ok(())
+    })
+    .await
+    .expect("insert pending rows");
+    served.terminate();
+    let (clean, log) = served.exited(Duration::from_secs(30)).await;
+    assert!(clean, "{log}");
+    for h in &hashes {
+        assert_eq!(fake.sends_for(*h), 1, "sent before exit: {h:?}\n{log}");
+    }
+    let stored = rows(&pool).await;
+    assert!(
+        stored.iter().all(|w| w.state != WithdrawalState::Pending),
+        "none left pending: {stored:?}\n{log}"
+    );
 }
