@@ -36,6 +36,7 @@ both_dbs!(
     a_stop_releases_only_its_own_leases,
     a_second_signal_exits_at_once,
     pending_rows_nobody_woke_the_payer_for_are_sent_at_shutdown,
+    rows_left_pending_at_exit_are_named_in_the_log,
 );
 
 /// Far longer than any wait below: a restart that had to wait for a lease
@@ -399,25 +400,11 @@ async fn a_second_signal_exits_at_once(db: TestDb) {
 /// claims would be) are taken and sent by the stopping payer, though its
 /// normal loop would only have looked for them at its next poll.
 async fn pending_rows_nobody_woke_the_payer_for_are_sent_at_shutdown(db: TestDb) {
-    use lnurld::db::types::{Msat, WithdrawLinkId};
     let fake = FakeLnd::start().await;
     let token = token(&db);
     let env = lnd_env(&db, &fake, "5");
     let served = serve(&db, &env).await;
-    let made: Value = reqwest::Client::new()
-        .request(
-            Method::POST,
-            format!("{}/api/v1/withdraw-links", served.base),
-        )
-        .bearer_auth(&token)
-        .json(&json!({"min_msat": 1_000, "max_msat": 1_000, "uses": 5}))
-        .send()
-        .await
-        .expect("create withdraw link")
-        .json()
-        .await
-        .expect("json");
-    let link_id = WithdrawLinkId::from_raw(made["id"].as_str().expect("id"));
+    let link_id = link_id(&served, &token, 5).await;
     let invoices: Vec<(String, PaymentHash)> = (0..5).map(|_| wallet_invoice(1_000)).collect();
     let hashes: Vec<PaymentHash> = invoices.iter().map(|(_, h)| *h).collect();
     let pool = db.pool().await;
@@ -427,8 +414,8 @@ async fn pending_rows_nobody_woke_the_payer_for_are_sent_at_shutdown(db: TestDb)
                 link_id.clone(),
                 hash.to_hex(),
                 pr,
-                Msat::new(1_000).expect("msat"),
-                Msat::new(50).expect("msat"),
+                lnurld::db::types::Msat::new(1_000).expect("msat"),
+                lnurld::db::types::Msat::new(50).expect("msat"),
                 lnurld::db::now_unix(),
             );
             Withdrawal::insert(c, &w)?;
@@ -448,4 +435,77 @@ async fn pending_rows_nobody_woke_the_payer_for_are_sent_at_shutdown(db: TestDb)
         stored.iter().all(|w| w.state != WithdrawalState::Pending),
         "none left pending: {stored:?}\n{log}"
     );
+}
+
+/// The id of a new 1,000 msat withdraw link of `uses` uses on `served`.
+async fn link_id(served: &Served, token: &str, uses: u64) -> lnurld::db::types::WithdrawLinkId {
+    let made: Value = reqwest::Client::new()
+        .request(
+            Method::POST,
+            format!("{}/api/v1/withdraw-links", served.base),
+        )
+        .bearer_auth(token)
+        .json(&json!({"min_msat": 1_000, "max_msat": 1_000, "uses": uses}))
+        .send()
+        .await
+        .expect("create withdraw link")
+        .json()
+        .await
+        .expect("json");
+    lnurld::db::types::WithdrawLinkId::from_raw(made["id"].as_str().expect("id"))
+}
+
+/// "Logs say what was left pending": a row no payer can take (a trigger
+/// refuses every change to it, as a failing database would) is still
+/// `pending` at exit, and the exit's WARN line names it.
+async fn rows_left_pending_at_exit_are_named_in_the_log(db: TestDb) {
+    use diesel::connection::SimpleConnection;
+    use lnurld::db::DbConn;
+    let fake = FakeLnd::start().await;
+    let token = token(&db);
+    let env = lnd_env(&db, &fake, "1");
+    let served = serve(&db, &env).await;
+    let link_id = link_id(&served, &token, 1).await;
+    let (pr, hash) = wallet_invoice(1_000);
+    let row = Withdrawal::pending(
+        link_id,
+        hash.to_hex(),
+        pr,
+        lnurld::db::types::Msat::new(1_000).expect("msat"),
+        lnurld::db::types::Msat::new(50).expect("msat"),
+        lnurld::db::now_unix(),
+    );
+    let id = row.id.to_string();
+    let pool = db.pool().await;
+    let block = id.clone();
+    pool.run(move |c| {
+        let sql = match c {
+            DbConn::Sqlite(_) => format!(
+                "CREATE TRIGGER block_take BEFORE UPDATE ON withdrawals WHEN OLD.id = '{block}' \
+                 BEGIN SELECT RAISE(ABORT, 'blocked by the test'); END;"
+            ),
+            DbConn::Pg(_) => format!(
+                "CREATE FUNCTION block_take() RETURNS trigger AS $$ BEGIN \
+                 RAISE EXCEPTION 'blocked by the test'; END $$ LANGUAGE plpgsql; \
+                 CREATE TRIGGER block_take BEFORE UPDATE ON withdrawals FOR EACH ROW \
+                 WHEN (OLD.id = '{block}') EXECUTE FUNCTION block_take();"
+            ),
+        };
+        match c {
+            DbConn::Sqlite(c) => c.batch_execute(&sql)?,
+            DbConn::Pg(c) => c.batch_execute(&sql)?,
+        }
+        Withdrawal::insert(c, &row)
+    })
+    .await
+    .expect("a row no payer can take");
+    served.terminate();
+    let (clean, log) = served.exited(Duration::from_secs(30)).await;
+    assert!(clean, "{log}");
+    let warn = log
+        .lines()
+        .find(|l| l.contains("left pending at exit"))
+        .unwrap_or_else(|| panic!("no line about rows left pending: {log}"));
+    assert!(warn.contains(&id), "{warn}");
+    assert_eq!(fake.sends_for(hash), 0);
 }
