@@ -103,19 +103,7 @@ fn token(db: &TestDb) -> String {
 /// A 1,000 msat link of `uses` uses (no wait between them) on `served`,
 /// and the wallet's first step of it through lnurl-rs.
 async fn link(served: &Served, token: &str, uses: u64) -> WithdrawalResponse {
-    let made: Value = reqwest::Client::new()
-        .request(
-            Method::POST,
-            format!("{}/api/v1/withdraw-links", served.base),
-        )
-        .bearer_auth(token)
-        .json(&json!({"min_msat": 1_000, "max_msat": 1_000, "uses": uses}))
-        .send()
-        .await
-        .expect("create withdraw link")
-        .json()
-        .await
-        .expect("json");
+    let made = create_link(served, token, uses).await;
     let secret = made["secret"].as_str().expect("secret");
     let wallet = lnurl::AsyncClient::from_client(reqwest::Client::new());
     match wallet
@@ -439,19 +427,7 @@ async fn pending_rows_nobody_woke_the_payer_for_are_sent_at_shutdown(db: TestDb)
 
 /// The id of a new 1,000 msat withdraw link of `uses` uses on `served`.
 async fn link_id(served: &Served, token: &str, uses: u64) -> lnurld::db::types::WithdrawLinkId {
-    let made: Value = reqwest::Client::new()
-        .request(
-            Method::POST,
-            format!("{}/api/v1/withdraw-links", served.base),
-        )
-        .bearer_auth(token)
-        .json(&json!({"min_msat": 1_000, "max_msat": 1_000, "uses": uses}))
-        .send()
-        .await
-        .expect("create withdraw link")
-        .json()
-        .await
-        .expect("json");
+    let made = create_link(served, token, uses).await;
     lnurld::db::types::WithdrawLinkId::from_raw(made["id"].as_str().expect("id"))
 }
 
@@ -508,4 +484,22 @@ async fn rows_left_pending_at_exit_are_named_in_the_log(db: TestDb) {
         .unwrap_or_else(|| panic!("no line about rows left pending: {log}"));
     assert!(warn.contains(&id), "{warn}");
     assert_eq!(fake.sends_for(hash), 0);
+}
+
+/// A new 1,000 msat withdraw link of `uses` uses on `served`, as the admin
+/// API answers it.
+async fn create_link(served: &Served, token: &str, uses: u64) -> Value {
+    reqwest::Client::new()
+        .request(
+            Method::POST,
+            format!("{}/api/v1/withdraw-links", served.base),
+        )
+        .bearer_auth(token)
+        .json(&json!({"min_msat": 1_000, "max_msat": 1_000, "uses": uses}))
+        .send()
+        .await
+        .expect("create withdraw link")
+        .json()
+        .await
+        .expect("json")
 }
