@@ -37,6 +37,7 @@ both_dbs!(
     a_second_signal_exits_at_once,
     pending_rows_nobody_woke_the_payer_for_are_sent_at_shutdown,
     rows_left_pending_at_exit_are_named_in_the_log,
+    no_lease_is_taken_after_the_release,
 );
 
 /// Far longer than any wait below: a restart that had to wait for a lease
@@ -320,6 +321,43 @@ async fn a_stop_releases_only_its_own_leases(db: TestDb) {
         (held_by_b.lease_owner, held_by_b.lease_until),
         "another instance's lease is not ours to release"
     );
+}
+
+/// Once a stop has released this instance's leases, nothing of it takes a
+/// row again: a late lease write of its own (a payment task cut at the
+/// grace's end) would hide the row from the next payer until the lease ran
+/// out. The service outlives the stop here, as a cut task's does.
+async fn no_lease_is_taken_after_the_release(db: TestDb) {
+    let fake = FakeLnd::start().await;
+    let app = TestApp::start(&db, Node::Lnd(&fake)).await;
+    let link: LinkView = create(&app, json!({"min_msat": 1_000, "max_msat": 1_000})).await;
+    let w = first_step(&app, &link).await;
+    let svc = app.svc.clone();
+    app.stop(true).await;
+
+    // The callback's claim, straight through the service: the HTTP server
+    // is gone and the payer with it, so the row stays pending.
+    let secret = w
+        .callback
+        .split("/lnurlw/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("secret in the callback URL");
+    let (pr, hash) = wallet_invoice(1_000);
+    svc.withdraw()
+        .withdraw_callback(secret, &w.k1, &pr)
+        .await
+        .expect("claimed");
+    let taken = svc
+        .withdraw()
+        .take_pending_withdrawals(10)
+        .await
+        .expect("take");
+    assert!(taken.is_empty(), "taken after the release: {taken:?}");
+    let row = row_of(&db.pool().await, hash).await;
+    assert_eq!(row.state, WithdrawalState::Pending);
+    assert_eq!((row.lease_owner, row.lease_until), (None, None));
+    assert_eq!(fake.sends_for(hash), 0);
 }
 
 /// A withdrawal of a new single-use link on `app`, held by the node.
