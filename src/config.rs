@@ -140,6 +140,13 @@ pub enum NodeKind {
     Lnd,
 }
 
+/// The dev node's starting balance unless `[node] dev_balance_sat` says
+/// otherwise: 1,000,000 sat, enough to try withdrawals, small enough that
+/// an overdraft is easy to try too.
+pub const DEFAULT_DEV_BALANCE_SAT: u64 = 1_000_000;
+/// Most `[node] dev_balance_sat` may be: 21 million BTC.
+pub const MAX_DEV_BALANCE_SAT: u64 = 2_100_000_000_000_000;
+
 /// `[node]`.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -160,6 +167,10 @@ pub struct NodeConfig {
     /// invoices (lnd's AddInvoice `private`). The dev node has no channels
     /// and ignores it.
     pub private_invoices: bool,
+    /// The dev node's starting balance, in sats (default 1,000,000). Its
+    /// balance is this plus what its invoices received minus what it paid.
+    #[serde(deserialize_with = "de_u64")]
+    pub dev_balance_sat: u64,
 }
 
 impl std::fmt::Debug for NodeConfig {
@@ -179,6 +190,7 @@ impl std::fmt::Debug for NodeConfig {
             .field("macaroon", &macaroon)
             .field("dev_key_file", &self.dev_key_file)
             .field("private_invoices", &self.private_invoices)
+            .field("dev_balance_sat", &self.dev_balance_sat)
             .finish()
     }
 }
@@ -216,6 +228,7 @@ impl Default for NodeConfig {
             macaroon: None,
             dev_key_file: None,
             private_invoices: false,
+            dev_balance_sat: DEFAULT_DEV_BALANCE_SAT,
         }
     }
 }
@@ -628,6 +641,7 @@ impl Config {
         if self.node.kind == NodeKind::Lnd {
             self.validate_lnd()?;
         }
+        self.validate_dev_node()?;
         self.validate_withdraw()?;
         self.validate_pay()?;
         self.validate_address()?;
@@ -803,6 +817,18 @@ impl Config {
                 Ok(())
             }
         }
+    }
+
+    /// `[node] dev_balance_sat`: at most 21 million BTC, so that the
+    /// balance in msat fits the database's BIGINT with room to receive.
+    fn validate_dev_node(&self) -> Result<(), ConfigError> {
+        if self.node.dev_balance_sat > MAX_DEV_BALANCE_SAT {
+            return Err(ConfigError::new(
+                "node.dev_balance_sat",
+                format!("must be at most {MAX_DEV_BALANCE_SAT} (21 million BTC)"),
+            ));
+        }
+        Ok(())
     }
 
     /// `[withdraw]`: payment timeout and lease.
@@ -1310,5 +1336,18 @@ mod tests {
         // and named in the start's warning.
         let c = load_env(&[("LNURLD_LIMITS__PER_IP_BURST_MAX", "1")]).unwrap();
         assert!(c.warnings(true)[0].contains("LNURLD_LIMITS__PER_IP_BURST_MAX"));
+    }
+
+    #[test]
+    fn dev_balance_has_a_default_and_a_ceiling() {
+        let c = load_env(&[]).unwrap();
+        assert_eq!(c.node.dev_balance_sat, DEFAULT_DEV_BALANCE_SAT);
+        let c = load_env(&[("LNURLD_NODE__DEV_BALANCE_SAT", "2100000000000000")]).unwrap();
+        assert_eq!(c.node.dev_balance_sat, MAX_DEV_BALANCE_SAT);
+        let e = load_env(&[("LNURLD_NODE__DEV_BALANCE_SAT", "2100000000000001")]).unwrap_err();
+        assert_eq!(e.key, "node.dev_balance_sat");
+        assert!(e.problem.contains("21 million BTC"), "{e}");
+        let e = load_env(&[("LNURLD_NODE__DEV_BALANCE_SAT", "lots")]).unwrap_err();
+        assert_eq!(e.key, "node.dev_balance_sat");
     }
 }

@@ -134,10 +134,12 @@ fn data_dir(url: &DbUrl) -> PathBuf {
 /// admin routes).
 type Backend = (Arc<dyn LightningNode>, Option<Arc<DevNode>>);
 
-/// The configured node backend. No network I/O happens yet.
+/// The configured node backend. No network I/O happens yet. The dev node
+/// keeps its invoices, payments and balance in `db`.
 fn connect_node(
     config: &Config,
     dir: &Path,
+    db: &Db,
     check: NodeCheck,
     files: Files,
 ) -> Result<Backend, StartError> {
@@ -148,13 +150,14 @@ fn connect_node(
                 .dev_key_file
                 .clone()
                 .unwrap_or_else(|| dir.join("lnurld-dev-node.key"));
+            let start_msat = config.node.dev_balance_sat.saturating_mul(1000);
             let dev = if files == Files::MustExist && check == NodeCheck::Skip && !key_file.exists()
             {
                 // Such commands never call the node, so a key held in
                 // memory only stands in, and no file is made.
-                DevNode::with_key(throwaway_dev_key()?)
+                DevNode::with_key(throwaway_dev_key()?, db.clone(), start_msat)
             } else {
-                DevNode::open(&key_file)?
+                DevNode::open(&key_file, db.clone(), start_msat)?
             };
             let dev = Arc::new(dev);
             (dev.clone(), Some(dev))
@@ -235,7 +238,7 @@ impl App {
 
         let metrics = Arc::new(metrics::Metrics::default());
         let limits = Arc::new(web::limits::Limits::new(&config.limits));
-        let (raw, dev_node) = connect_node(&config, &dir, check, files)?;
+        let (raw, dev_node) = connect_node(&config, &dir, &db, check, files)?;
         let node: Arc<dyn LightningNode> =
             Arc::new(node::instrumented::Instrumented::new(raw, metrics.clone()));
         let (network, node_pubkey) = match check {

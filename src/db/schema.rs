@@ -203,3 +203,40 @@ diesel::table! {
         created_at -> BigInt,
     }
 }
+
+diesel::table! {
+    dev_invoices (payment_hash) {
+        payment_hash -> Text,
+        bolt11 -> Text,
+        preimage -> Text,
+        amount_msat -> BigInt,
+        state -> Text,
+        add_index -> BigInt,
+        settle_index -> Nullable<BigInt>,
+        created_at -> BigInt,
+        settled_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    dev_payments (payment_hash) {
+        payment_hash -> Text,
+        bolt11 -> Text,
+        amount_msat -> BigInt,
+        fee_msat -> BigInt,
+        state -> Text,
+        failure_reason -> Nullable<Text>,
+        preimage -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    dev_node_state (id) {
+        id -> BigInt,
+        add_index -> BigInt,
+        settle_index -> BigInt,
+        net_msat -> BigInt,
+    }
+}

@@ -398,3 +398,35 @@ text_enum! {
         Disabled = "disabled",
     }
 }
+
+text_enum! {
+    /// State of an invoice of the dev node (`dev_invoices.state`).
+    pub enum DevInvoiceState {
+        /// Issued, not paid.
+        Open = "open",
+        /// Settled (through the dev settle route or a payment of its own).
+        Settled = "settled",
+    }
+}
+
+text_enum! {
+    /// Outcome of a payment of the dev node (`dev_payments.state`); it has
+    /// no payment in flight, ever.
+    pub enum DevPaymentState {
+        /// Paid.
+        Succeeded = "succeeded",
+        /// Refused; `failure_reason` says why.
+        Failed = "failed",
+    }
+}
+
+text_enum! {
+    /// Why the dev node failed a payment (`dev_payments.failure_reason`):
+    /// the subset of lnd's failure reasons it can meet.
+    pub enum DevPaymentFailure {
+        /// Not enough balance for amount plus fee.
+        InsufficientBalance = "insufficient_balance",
+        /// One of its own invoices that it does not know, or no longer open.
+        IncorrectPaymentDetails = "incorrect_payment_details",
+    }
+}

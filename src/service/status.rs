@@ -214,7 +214,7 @@ impl StatusService {
     }
 
     /// Settles one of the dev node's own invoices (only with the dev node).
-    pub fn dev_settle(&self, payment_hash: &str) -> Result<DevSettled, Error> {
+    pub async fn dev_settle(&self, payment_hash: &str) -> Result<DevSettled, Error> {
         let Some(dev) = &self.dev_node else {
             return Err(Error::NotFound(
                 "the dev node is not active on this server".into(),
@@ -222,9 +222,11 @@ impl StatusService {
         };
         let h = PaymentHash::from_hex(payment_hash)
             .ok_or_else(|| Error::Invalid("payment_hash must be 64 hex characters".into()))?;
-        let s = dev.settle(h).map_err(|e| match e {
+        let s = dev.settle(h).await.map_err(|e| match e {
             NodeError::NotFound => Error::NotFound("no such invoice on the dev node".into()),
-            other => Error::Conflict(other.to_string()),
+            NodeError::Refused(m) => Error::Conflict(m),
+            // Its database could not be reached: not the caller's conflict.
+            other => Error::Node(other),
         })?;
         Ok(DevSettled {
             payment_hash: s.payment_hash.to_hex(),

@@ -1,6 +1,7 @@
 //! Row types and the queries that belong to each table.
 
 pub mod api_token;
+pub mod dev_node;
 pub mod event;
 pub mod node;
 pub mod node_state;

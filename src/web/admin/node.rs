@@ -25,5 +25,5 @@ async fn dev_settle(
     svc: web::Data<Services>,
     hash: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(svc.status().dev_settle(&hash)?))
+    Ok(HttpResponse::Ok().json(svc.status().dev_settle(&hash).await?))
 }
