@@ -458,7 +458,7 @@ impl LightningNode for DevNode {
             loop {
                 // Marked seen before the query: a settlement committed after
                 // it wakes the wait below instead of being missed.
-                wake.borrow_and_update();
+                wake.mark_unchanged();
                 // Settle indexes commit in the order they are handed out
                 // (under the dev node's lock), so what a query sees above
                 // `last` has no gap that a later commit could fill.
@@ -503,11 +503,7 @@ impl LightningNode for DevNode {
     }
 
     async fn balance(&self) -> Result<Balance, NodeError> {
-        let st = self
-            .db
-            .run(DevNodeState::read)
-            .await
-            .map_err(db_error)?;
+        let st = self.db.run(DevNodeState::read).await.map_err(db_error)?;
         let local = i128::from(self.start_balance_msat) + i128::from(st.net_msat);
         Ok(Balance {
             local_msat: u64::try_from(local.max(0)).unwrap_or(u64::MAX),

@@ -112,7 +112,10 @@ async fn pays_valid_invoices_once_and_refuses_bad_ones(db: TestDb) {
         n.pay(&pr, 100, Duration::from_secs(5)).await,
         Err(NodeError::AlreadyPaid)
     ));
-    assert_eq!(n.payment(hash, Duration::ZERO).await.unwrap(), Some(out.clone()));
+    assert_eq!(
+        n.payment(hash, Duration::ZERO).await.unwrap(),
+        Some(out.clone())
+    );
     // A restarted node remembers the payment: no second payment, and the
     // outcome can still be looked up.
     let restarted = node(&db).await;
@@ -269,7 +272,7 @@ async fn pay_invoice(app: &TestApp, link: &PayLinkView, amount_msat: u64) -> Str
     assert_eq!(status, 200, "{v}");
     let pr = v["pr"].as_str().unwrap_or_else(|| panic!("no pr: {v}"));
     let inv = Bolt11Invoice::from_str(pr).expect("bolt11");
-    hex::encode(inv.payment_hash().as_ref() as &[u8])
+    hex::encode(AsRef::<[u8; 32]>::as_ref(inv.payment_hash()))
 }
 
 /// `POST /api/v1/dev/invoices/{hash}/settle`: the settle index.
@@ -325,7 +328,10 @@ async fn withdraw(app: &TestApp, link: &LinkView, amount_msat: u64) -> Withdrawa
         let view: LinkView = typed(app.withdraw_link(link.id.as_str()).await);
         view.withdrawals.unwrap_or_default().into_iter().find(|w| {
             w.payment_hash == hash
-                && matches!(w.state, WithdrawalState::Succeeded | WithdrawalState::Failed)
+                && matches!(
+                    w.state,
+                    WithdrawalState::Succeeded | WithdrawalState::Failed
+                )
         })
     })
     .await
