@@ -5,7 +5,7 @@
 //! says what is wrong in plain words and leaks no internals.
 
 /// Formats a millisatoshi amount for people: `1000` → `1 sat`, `1500` → `1.5 sats`.
-pub(crate) fn fmt_msat(amount_msat: u64) -> String {
+pub fn fmt_msat(amount_msat: u64) -> String {
     let sats = amount_msat / 1000;
     let rest = amount_msat % 1000;
     let unit = if amount_msat == 1000 { "sat" } else { "sats" };

@@ -20,5 +20,5 @@ pub mod wire;
 
 mod error;
 
-pub use error::{group_thousands, Error};
+pub use error::{fmt_msat, group_thousands, Error};
 pub use metadata::{check_payer_data, description_hash};

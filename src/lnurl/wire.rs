@@ -279,12 +279,29 @@ pub struct LudError {
 }
 
 impl LudError {
-    /// An error body with this reason.
-    pub fn new(reason: impl Into<String>) -> Self {
+    /// An error body with this reason, written as a [`sentence`].
+    pub fn new(reason: impl AsRef<str>) -> Self {
         LudError {
-            reason: reason.into(),
+            reason: sentence(reason.as_ref()),
         }
     }
+}
+
+/// `text` as a wallet shows it: a sentence with a capital first letter and
+/// a final stop. Reasons come from several layers (invoice checks, link
+/// rules, limits), each written for its own logs; a wallet user should read
+/// one style whichever layer refused.
+pub fn sentence(text: &str) -> String {
+    let text = text.trim();
+    let mut chars = text.chars();
+    let Some(first) = chars.next() else {
+        return String::new();
+    };
+    let mut out: String = first.to_uppercase().chain(chars).collect();
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
 }
 
 /// LUD-21 verify answer: `{"status":"OK","settled":…,"preimage":…|null,"pr":…}`
@@ -475,15 +492,26 @@ mod tests {
     }
 
     #[test]
+    fn reasons_are_sentences() {
+        assert_eq!(
+            sentence("the amount (0.5 sats) is below the minimum of 1 sat"),
+            "The amount (0.5 sats) is below the minimum of 1 sat."
+        );
+        assert_eq!(sentence("Please wait 3 seconds."), "Please wait 3 seconds.");
+        assert_eq!(sentence("  über alles? "), "Über alles?");
+        assert_eq!(sentence(""), "");
+    }
+
+    #[test]
     fn status_bodies_golden() {
         assert_eq!(json(&StatusOk), r#"{"status":"OK"}"#);
         assert_eq!(
             json(&LudError::new("Link not found")),
-            r#"{"status":"ERROR","reason":"Link not found"}"#
+            r#"{"status":"ERROR","reason":"Link not found."}"#
         );
         assert_eq!(
             json(&LudError::new(Error::InvoiceExpired.to_string())),
-            r#"{"status":"ERROR","reason":"this invoice has expired; please create a new one"}"#
+            r#"{"status":"ERROR","reason":"This invoice has expired; please create a new one."}"#
         );
     }
 

@@ -169,7 +169,7 @@ pub fn lud_error(svc: &Services, route: &'static str, e: &Error) -> HttpResponse
     log_cause("wallet", route, e);
     let reason = s.wallet_reason.map_or_else(|| e.message(), str::to_owned);
     svc.metrics().lud_error(route, s.metric_kind);
-    lud_json(&crate::lnurl::wire::LudError { reason })
+    lud_json(&crate::lnurl::wire::LudError::new(reason))
 }
 
 /// The answer of a wallet route: its body, or the LUD error (logged and
@@ -233,7 +233,7 @@ pub fn form_error(e: &Error) -> (StatusCode, String) {
     };
     (
         status,
-        s.wallet_reason.map_or_else(|| e.message(), str::to_owned),
+        crate::lnurl::wire::sentence(&s.wallet_reason.map_or_else(|| e.message(), str::to_owned)),
     )
 }
 

@@ -93,7 +93,7 @@ fn is_lud_refusal(body: &Value, max_secs: u64) -> bool {
     };
     let Some(n) = reason
         .strip_prefix("Too many requests, try again in ")
-        .and_then(|r| r.strip_suffix(" s"))
+        .and_then(|r| r.strip_suffix(" s."))
     else {
         return false;
     };

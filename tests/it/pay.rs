@@ -278,7 +278,10 @@ async fn usernames(db: TestDb) {
     }
     let (_, v) = app.get_json(&app.url("/.well-known/lnurlp/nobody")).await;
     assert_eq!(v["status"], "ERROR");
-    assert!(v["reason"].as_str().unwrap().contains("unknown user"));
+    assert!(
+        v["reason"].as_str().unwrap().contains("Unknown user"),
+        "{v}"
+    );
 
     for bad in ["bob smith", "bób", "bob/x", "a+b", ""] {
         let (status, v) = app
@@ -315,8 +318,14 @@ async fn bad_callbacks_write_nothing(db: TestDb) {
     let cb = app.url(&format!("/lnurlp/{id}/callback"));
     for (query, needle) in [
         ("amount=0", "minimum"),
-        ("amount=999", "minimum"),
-        ("amount=5001", "maximum"),
+        (
+            "amount=999",
+            "the amount (0.999 sats) is below the minimum of 1 sat.",
+        ),
+        (
+            "amount=5001",
+            "the amount (5.001 sats) is above the maximum of 5 sats.",
+        ),
         ("amount=abc", "whole number"),
         ("amount=1500.5", "whole number"),
         ("amount=1e4", "whole number"),
@@ -328,7 +337,9 @@ async fn bad_callbacks_write_nothing(db: TestDb) {
         let (status, v) = app.get_json(&format!("{cb}?{query}")).await;
         assert_eq!(status, 200);
         assert_eq!(v["status"], "ERROR", "{query}: {v}");
-        let reason = v["reason"].as_str().unwrap().to_ascii_lowercase();
+        let reason = v["reason"].as_str().unwrap();
+        assert!(crate::withdraw::is_sentence(reason), "{query}: {reason:?}");
+        let reason = reason.to_ascii_lowercase();
         assert!(
             reason.contains(needle),
             "{query}: {reason:?} should mention {needle:?}"

@@ -262,15 +262,20 @@ async fn same_invoice_twice_is_paid_once(db: TestDb) {
     app.stop(true).await;
 }
 
-/// Asserts the callback is refused with a reason containing `needle`.
+/// What a wallet shows: one style whichever layer refused.
+pub(crate) fn is_sentence(reason: &str) -> bool {
+    reason.chars().next().is_some_and(char::is_uppercase) && reason.ends_with(['.', '!', '?'])
+}
+
+/// Asserts the callback is refused with a reason containing `needle`, as a
+/// sentence.
 pub(crate) async fn refused(app: &TestApp, url: &str, needle: &str) {
     let (status, body) = app.get_json(url).await;
     assert_eq!(status, 200, "LUD errors are HTTP 200: {body}");
     assert_eq!(body["status"], "ERROR", "{url} → {body}");
-    let reason = body["reason"]
-        .as_str()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+    let reason = body["reason"].as_str().unwrap_or_default();
+    assert!(is_sentence(reason), "reason {reason:?} is not a sentence");
+    let reason = reason.to_ascii_lowercase();
     assert!(
         reason.contains(&needle.to_ascii_lowercase()),
         "reason {reason:?} should mention {needle:?}"
@@ -312,7 +317,12 @@ async fn bad_requests_change_nothing(db: TestDb) {
     let (amountless, _, _) =
         FakeLnd::wallet_invoice(None, Duration::from_secs(600), Currency::Regtest);
     refused(&app, &cb(&w.k1, &amountless), "amount").await;
-    refused(&app, &cb(&w.k1, &wallet_invoice(9_999).0), "minimum").await;
+    refused(
+        &app,
+        &cb(&w.k1, &wallet_invoice(9_999).0),
+        "The amount (9.999 sats) is below the minimum of 10 sats.",
+    )
+    .await;
     refused(&app, &cb(&w.k1, &wallet_invoice(20_001).0), "maximum").await;
     let (mainnet, _, _) =
         FakeLnd::wallet_invoice(Some(15_000), Duration::from_secs(600), Currency::Bitcoin);

@@ -14,6 +14,7 @@ use super::SuccessActionConfig;
 use crate::db::models::{CappedInsert, PayInvoice, PayLink};
 use crate::db::types::{Msat, PayInvoiceState, PayLinkId};
 use crate::lnurl;
+use crate::lnurl::fmt_msat;
 use crate::lnurl::wire::{PayCallbackResponse, PayRequest, PayerDataSpec, SuccessAction};
 use crate::node::{InvoiceRequest, PaymentHash, Preimage};
 use crate::paths;
@@ -316,22 +317,25 @@ fn parse_amount(amount: Option<&str>, min: Msat, max: Msat) -> Result<Msat, Erro
             "Amount {a:?} is not a whole number of millisatoshis."
         )));
     }
-    let n: u64 = match a.parse() {
-        Ok(n) => n,
-        Err(_) => {
-            return Err(Error::Invalid(format!(
-                "Amount is above the maximum of {max} millisatoshis."
-            )))
-        }
+    let above = || {
+        Error::Invalid(format!(
+            "The amount is above the maximum of {}.",
+            fmt_msat(max)
+        ))
     };
+    let n: u64 = a.parse().map_err(|_| above())?;
     if n < min {
         return Err(Error::Invalid(format!(
-            "Amount {n} is below the minimum of {min} millisatoshis."
+            "The amount ({}) is below the minimum of {}.",
+            fmt_msat(n),
+            fmt_msat(min)
         )));
     }
     if n > max {
         return Err(Error::Invalid(format!(
-            "Amount {n} is above the maximum of {max} millisatoshis."
+            "The amount ({}) is above the maximum of {}.",
+            fmt_msat(n),
+            fmt_msat(max)
         )));
     }
     // n <= max, which came from a column, so it fits one.
