@@ -23,24 +23,35 @@ mod out;
 mod pay;
 mod withdraw;
 
+/// The help heading of the flags every command takes.
+const GLOBAL: &str = "Global options";
+
 #[derive(Parser)]
 #[command(
     name = "lnurld",
     version,
     about = "A self-hosted LNURL server in front of your own LND"
 )]
+// The global flags sit under their own heading, apart from each command's
+// own options (clap otherwise mixes them in, alphabetically, everywhere).
 struct Cli {
     /// Config file (default: lnurld.toml in the working directory, if present).
-    #[arg(long, global = true, env = "LNURLD_CONFIG")]
+    #[arg(
+        long,
+        global = true,
+        env = "LNURLD_CONFIG",
+        hide_env_values = true,
+        help_heading = GLOBAL
+    )]
     config: Option<PathBuf>,
     /// Address to listen on (overrides `listen`).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     listen: Option<std::net::SocketAddr>,
     /// Public base URL (overrides `public_url`).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     public_url: Option<String>,
     /// Database URL (overrides `database_url`).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     database_url: Option<String>,
     #[command(subcommand)]
     command: Command,

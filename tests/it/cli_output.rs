@@ -16,7 +16,7 @@ use crate::support::wallet::{wallet_invoice, withdraw_request};
 use crate::support::{eventually, free_port};
 
 /// `lnurld <args>` on `db`, in a directory of its own, with the test key.
-fn cli(db: &TestDb, dir: &std::path::Path, args: &[&str]) -> Command {
+pub(crate) fn cli(db: &TestDb, dir: &std::path::Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_lnurld"));
     c.current_dir(dir);
     for (k, _) in std::env::vars() {
@@ -324,4 +324,32 @@ crate::both_dbs!(
     a_closed_pipe_ends_quietly,
     amount_errors_say_what_is_wrong,
     links_follow_listen,
+    help_keeps_global_flags_apart,
 );
+
+/// `--help` of a subcommand lists its own options first and the flags every
+/// command takes once, under their own heading, without the value of
+/// `LNURLD_CONFIG`.
+async fn help_keeps_global_flags_apart(db: TestDb) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = cli(&db, dir.path(), &["withdraw", "list", "--help"])
+        .env("LNURLD_CONFIG", "/secret/place.toml")
+        .output()
+        .expect("run lnurld");
+    let help = ok(out);
+    let (own, global) = help
+        .split_once("Global options:")
+        .unwrap_or_else(|| panic!("no global heading:\n{help}"));
+    assert!(
+        own.contains("--status") && own.contains("--cursor"),
+        "{help}"
+    );
+    for flag in ["--config", "--listen", "--public-url", "--database-url"] {
+        assert!(
+            !own.contains(flag),
+            "{flag} among the command's own options:\n{help}"
+        );
+        assert_eq!(global.matches(flag).count(), 1, "{flag}:\n{help}");
+    }
+    assert!(!help.contains("/secret/place.toml"), "{help}");
+}
