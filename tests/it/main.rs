@@ -20,6 +20,7 @@ mod node_lnd;
 mod node_switch;
 mod pages;
 mod pay;
+mod readme;
 mod sealing;
 mod shutdown;
 mod tokens;
