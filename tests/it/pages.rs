@@ -1225,7 +1225,12 @@ async fn amount_form_without_javascript(db: TestDb) {
             400,
             "Comment is too long: 11 characters, at most 10",
         ),
-        ("21", "bad\u{0}nul", 400, "comment"),
+        (
+            "21",
+            "bad\u{0}nul",
+            400,
+            "Comment must not contain control characters",
+        ),
     ] {
         let g = post_form(
             &app,
