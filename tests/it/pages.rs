@@ -1494,3 +1494,70 @@ async fn amount_form_in_headless_chromium() {
     browser.quit().await;
     app.stop(true).await;
 }
+
+/// The printed sheet keeps every cut line inside the 190 mm an A4 page
+/// prints (the right-hand one was lost at the page's edge), and a phone
+/// shows the sheet without scrolling sideways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn voucher_sheet_in_headless_chromium() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let db = TestDb::sqlite();
+    let app = TestApp::start(&db, Node::Dev).await;
+    let (code, batch) = app
+        .api(
+            Method::POST,
+            "/api/v1/withdraw-links/batch",
+            Some(json!({"count": 8, "min_msat": 21_000, "max_msat": 21_000, "title": "Meetup"})),
+        )
+        .await;
+    assert_eq!(code, 201, "{batch}");
+    let url = batch["vouchers_url"].as_str().expect("vouchers_url");
+
+    // The browser's window is a phone's (412 px wide).
+    browser.goto(url).await;
+    let widths = browser
+        .script("return [document.documentElement.scrollWidth, window.innerWidth]")
+        .await;
+    assert!(
+        widths[0].as_f64() <= widths[1].as_f64(),
+        "the page is wider than the phone: {widths}"
+    );
+
+    // A desktop window lays the sheet out as it prints: two columns.
+    browser
+        .call(
+            Method::POST,
+            &browser.s("/window/rect"),
+            Some(json!({"width": 1280, "height": 1000})),
+        )
+        .await;
+    let boxes = browser
+        .script(
+            "const mm = 96 / 25.4;
+             const s = document.querySelector('.sheet').getBoundingClientRect();
+             return {sheet_mm: s.width / mm, vouchers: [...document.querySelectorAll('.voucher')]
+               .map(v => { const r = v.getBoundingClientRect();
+                 return [(r.left - s.left) / mm, (s.right - r.right) / mm, r.width / mm]; })};",
+        )
+        .await;
+    let sheet_mm = boxes["sheet_mm"].as_f64().expect("sheet width");
+    assert!(sheet_mm <= 190.01, "sheet {sheet_mm} mm: {boxes}");
+    let vouchers = boxes["vouchers"].as_array().expect("vouchers");
+    assert_eq!(vouchers.len(), 8, "{boxes}");
+    let lefts: HashSet<i64> = vouchers
+        .iter()
+        .map(|v| (v[0].as_f64().unwrap() * 10.0).round() as i64)
+        .collect();
+    assert_eq!(lefts.len(), 2, "two columns: {boxes}");
+    for v in vouchers {
+        let (left, right) = (v[0].as_f64().unwrap(), v[1].as_f64().unwrap());
+        assert!(
+            left >= -0.01 && right >= -0.01,
+            "a cut line outside the sheet: {v} in {boxes}"
+        );
+        assert!(v[2].as_f64().unwrap() >= 94.0, "voucher width: {v}");
+    }
+    app.stop(true).await;
+}
