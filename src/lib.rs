@@ -141,7 +141,6 @@ fn connect_node(
     dir: &Path,
     db: &Db,
     check: NodeCheck,
-    files: Files,
 ) -> Result<Backend, StartError> {
     Ok(match config.node.kind {
         NodeKind::Dev => {
@@ -151,10 +150,10 @@ fn connect_node(
                 .clone()
                 .unwrap_or_else(|| dir.join("lnurld-dev-node.key"));
             let start_msat = config.node.dev_balance_sat.saturating_mul(1000);
-            let dev = if files == Files::MustExist && check == NodeCheck::Skip && !key_file.exists()
-            {
-                // Such commands never call the node, so a key held in
-                // memory only stands in, and no file is made.
+            let dev = if check == NodeCheck::Skip && !key_file.exists() {
+                // Commands that skip the node (`migrate`, the CLI) never
+                // call it, so a key held in memory only stands in, and no
+                // file is made: the first `serve` makes the node's key.
                 DevNode::with_key(throwaway_dev_key()?, db.clone(), start_msat)
             } else {
                 DevNode::open(&key_file, db.clone(), start_msat)?
@@ -238,7 +237,7 @@ impl App {
 
         let metrics = Arc::new(metrics::Metrics::default());
         let limits = Arc::new(web::limits::Limits::new(&config.limits));
-        let (raw, dev_node) = connect_node(&config, &dir, &db, check, files)?;
+        let (raw, dev_node) = connect_node(&config, &dir, &db, check)?;
         let node: Arc<dyn LightningNode> =
             Arc::new(node::instrumented::Instrumented::new(raw, metrics.clone()));
         let (network, node_pubkey) = match check {

@@ -255,6 +255,13 @@ async fn the_cli_where_there_is_no_database_creates_nothing(db: TestDb) {
     // `migrate` is what creates a database; then the CLI finds it.
     let (code, stderr) = ends(cli(&db, &[], &["migrate"])).await;
     assert_eq!(code, 0, "{stderr}");
+    // With the server key; not the dev node's, which only `serve` uses.
+    let made = files_in(db.dir());
+    assert!(made.contains(&"lnurld.key".to_owned()), "{made:?}");
+    assert!(
+        !made.contains(&"lnurld-dev-node.key".to_owned()),
+        "{made:?}"
+    );
     let (code, stderr) = ends(cli(&db, &[], &["withdraw", "list"])).await;
     assert_eq!(code, 0, "{stderr}");
 }
