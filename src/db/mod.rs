@@ -7,6 +7,7 @@
 //! lives only here.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
+mod commits;
 pub mod models;
 pub mod schema;
 pub mod types;
@@ -199,6 +201,8 @@ pub fn redact_url(url: &str) -> String {
 
 struct Manager {
     url: DbUrl,
+    /// Commits made on this pool's connections ([`Db::commits`]).
+    commits: Arc<AtomicU64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -210,7 +214,16 @@ impl ManageConnection for Manager {
     type Error = ManagerError;
 
     fn connect(&self) -> Result<DbConn, ManagerError> {
-        self.url.connect().map_err(|e| ManagerError(e.to_string()))
+        let mut conn = self
+            .url
+            .connect()
+            .map_err(|e| ManagerError(e.to_string()))?;
+        let count = commits::CommitCount::new(self.commits.clone());
+        match &mut conn {
+            DbConn::Sqlite(c) => c.set_instrumentation(count),
+            DbConn::Pg(c) => c.set_instrumentation(count),
+        }
+        Ok(conn)
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), ManagerError> {
@@ -237,6 +250,7 @@ impl ManageConnection for Manager {
 pub struct Db {
     pool: r2d2::Pool<Manager>,
     url: Arc<DbUrl>,
+    commits: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Db {
@@ -282,15 +296,26 @@ impl Db {
     }
 
     fn pool(url: &DbUrl, max_connections: u32) -> Result<Db, DbError> {
+        let commits = Arc::new(AtomicU64::new(0));
         let pool = r2d2::Pool::builder()
             .max_size(max_connections)
             .connection_timeout(Duration::from_secs(20))
-            .build(Manager { url: url.clone() })
+            .build(Manager {
+                url: url.clone(),
+                commits: commits.clone(),
+            })
             .map_err(|e| DbError::Unavailable(e.to_string()))?;
         Ok(Db {
             pool,
             url: Arc::new(url.clone()),
+            commits,
         })
+    }
+
+    /// Commits made through this pool so far: outermost transactions
+    /// committed, and write statements run outside one.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
     }
 
     /// The backend in use.

@@ -117,6 +117,11 @@ pub struct StatusService {
 }
 
 impl StatusService {
+    /// Commits this process has made to the database (for `/metrics`).
+    pub fn db_commits(&self) -> u64 {
+        self.db.commits()
+    }
+
     /// Built once by [`super::Services::new`].
     pub(crate) fn new(base: &Base) -> StatusService {
         StatusService {

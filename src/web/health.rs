@@ -26,5 +26,9 @@ async fn healthz(svc: web::Data<Services>) -> HttpResponse {
 async fn metrics(svc: web::Data<Services>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(svc.metrics().render())
+        .body(format!(
+            "{}# HELP lnurld_db_commits_total Database commits of this process: transactions, and write statements outside one (each an fsync on SQLite).\n# TYPE lnurld_db_commits_total counter\nlnurld_db_commits_total {}\n",
+            svc.metrics().render(),
+            svc.status().db_commits()
+        ))
 }

@@ -6,6 +6,7 @@ mod batches;
 mod bounded;
 mod cli;
 mod cli_output;
+mod commits;
 mod db;
 mod exactly_once;
 mod files;
