@@ -112,7 +112,7 @@ impl TokenService {
 }
 
 /// A token as the API and the CLI show it: never the token or its hash.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenView {
     /// `tok_…`.
     pub id: TokenId,

@@ -13,7 +13,7 @@ use crate::db::types::{EventId, EventState};
 use crate::service::{found, keyset_page, now, page_limit, rfc3339, Error};
 
 /// One delivery attempt as shown to the operator.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AttemptView {
     /// 1, 2, …
     pub attempt: i64,
@@ -30,7 +30,7 @@ pub struct AttemptView {
 }
 
 /// An event as shown to the operator.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventView {
     /// `evt_…`.
     pub id: EventId,

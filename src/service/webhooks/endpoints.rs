@@ -26,7 +26,7 @@ fn new_endpoint_secret() -> String {
 }
 
 /// An endpoint as listed (never with its secret).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EndpointView {
     /// The URL.
     pub url: String,
@@ -37,7 +37,7 @@ pub struct EndpointView {
 }
 
 /// An endpoint with its secret (answer of the secret and rotate routes).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EndpointSecretView {
     /// The URL.
     pub url: String,

@@ -71,7 +71,7 @@ pub struct NewLink {
 /// A link as shown to the operator, with its secret-bearing URLs.
 /// `Deserialize` too: it is the API's own type, so clients (and the tests)
 /// read it back as it was written.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LinkView {
     /// Link id.
     pub id: WithdrawLinkId,
@@ -126,7 +126,7 @@ pub struct LinkView {
 
 /// One withdrawal as shown to the operator (`Deserialize`: see
 /// [`LinkView`]).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WithdrawalView {
     /// Id.
     pub id: WithdrawalId,

@@ -23,7 +23,7 @@ const BATCH_NOT_FOUND: &str = "batch not found";
 
 /// The answer to creating a batch (and to its idempotent retry): the
 /// vouchers, and a signed link to their printable sheet.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BatchCreated {
     /// Batch id.
     pub batch_id: BatchId,
@@ -44,7 +44,7 @@ pub struct BatchCreated {
 /// A batch as a unit: what it was made with, and where its vouchers are
 /// now. The counts are the links' `status` buckets, so they add up to
 /// `count`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BatchView {
     /// Batch id.
     pub batch_id: BatchId,
