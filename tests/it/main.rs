@@ -18,6 +18,7 @@ mod logs;
 mod node_dev;
 mod node_lnd;
 mod node_switch;
+mod openapi;
 mod pages;
 mod pay;
 mod sealing;
