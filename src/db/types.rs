@@ -283,7 +283,7 @@ text_id!(
 )]
 #[diesel(sql_type = diesel::sql_types::BigInt)]
 // On the wire a whole number of msat, never negative.
-#[schema(value_type = u64)]
+#[schema(value_type = u64, description = "An amount in millisatoshis: a whole number, never negative.")]
 pub struct Msat(i64);
 
 impl Msat {

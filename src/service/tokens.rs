@@ -119,10 +119,13 @@ pub struct TokenView {
     /// The name given at creation (unique among active tokens).
     pub name: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// RFC 3339 of the last request made with it (to the minute), if any.
+    #[schema(format = DateTime)]
     pub last_used_at: Option<String>,
     /// RFC 3339, once revoked.
+    #[schema(format = DateTime)]
     pub revoked_at: Option<String>,
 }
 

@@ -180,8 +180,10 @@ pub struct PayLinkView {
     /// `active` or `disabled`.
     pub status: PayLinkStatus,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 
@@ -206,10 +208,13 @@ pub struct PayInvoiceView {
     /// Received, once settled.
     pub amount_paid_msat: Option<Msat>,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub expires_at: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub settled_at: Option<String>,
 }
 

@@ -18,6 +18,7 @@ pub struct AttemptView {
     /// 1, 2, …
     pub attempt: i64,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub attempted_at: String,
     /// Where it was sent.
     pub url: String,
@@ -44,12 +45,15 @@ pub struct EventView {
     /// Number of attempts made.
     pub attempt_count: i64,
     /// RFC 3339, while pending.
+    #[schema(format = DateTime)]
     pub next_attempt_at: Option<String>,
     /// Last error.
     pub last_error: Option<String>,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub delivered_at: Option<String>,
     /// The exact envelope POSTed.
     pub payload: Value,

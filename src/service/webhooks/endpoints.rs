@@ -31,8 +31,10 @@ pub struct EndpointView {
     /// The URL.
     pub url: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// RFC 3339 of the last rotation.
+    #[schema(format = DateTime)]
     pub rotated_at: Option<String>,
 }
 
@@ -44,8 +46,10 @@ pub struct EndpointSecretView {
     /// The signing secret (the HMAC key, used as is).
     pub secret: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// RFC 3339 of the last rotation.
+    #[schema(format = DateTime)]
     pub rotated_at: Option<String>,
 }
 

@@ -98,6 +98,7 @@ pub struct LinkView {
     /// Seconds between uses.
     pub wait_seconds: u64,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
     /// Title.
     pub title: String,
@@ -116,8 +117,10 @@ pub struct LinkView {
     /// `active`, `spent`, `expired` or `disabled`.
     pub status: WithdrawLinkStatus,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub disabled_at: Option<String>,
     /// Withdrawals (only in single-link views).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -149,8 +152,10 @@ pub struct WithdrawalView {
     /// Payer attempts.
     pub attempts: u64,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub completed_at: Option<String>,
     /// The node it was handed to (none while `pending`).
     #[serde(default)]

@@ -36,6 +36,7 @@ pub struct BatchCreated {
     /// …/batch/{id}/sheet-url`).
     pub vouchers_url: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub vouchers_url_expires_at: String,
     /// The vouchers, in creation order.
     pub links: Vec<LinkView>,
@@ -69,6 +70,7 @@ pub struct BatchView {
     /// Seconds between uses.
     pub wait_seconds: u64,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
     /// Title.
     pub title: String,
@@ -84,6 +86,7 @@ pub struct BatchView {
     /// Routing fees of the paid withdrawals.
     pub fees_msat: u64,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 

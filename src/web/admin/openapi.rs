@@ -231,7 +231,7 @@ pub fn document_json() -> &'static str {
         // A document that cannot be written is a bug the tests catch.
         AdminApi::openapi()
             .to_json()
-            .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+            .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }).to_string())
     })
 }
 
