@@ -40,6 +40,49 @@ pub const QR_PAY: &str = "/qr/p/{file}";
 /// QR image of a Lightning Address (`{file}` is `<username>.svg|png`).
 pub const QR_ADDRESS: &str = "/qr/u/{file}";
 
+/// The admin API's patterns (`/api/v1/…`): registered by `web::admin`'s
+/// route table and named by its OpenAPI document, so the two cannot drift.
+pub mod api {
+    /// The OpenAPI document of the admin API.
+    pub const OPENAPI: &str = "/api/v1/openapi.json";
+    /// Withdraw links: create, list.
+    pub const WITHDRAW_LINKS: &str = "/api/v1/withdraw-links";
+    /// One withdraw link.
+    pub const WITHDRAW_LINK: &str = "/api/v1/withdraw-links/{id}";
+    /// Voucher batches: create, list.
+    pub const WITHDRAW_BATCHES: &str = "/api/v1/withdraw-links/batch";
+    /// One voucher batch.
+    pub const WITHDRAW_BATCH: &str = "/api/v1/withdraw-links/batch/{batch_id}";
+    /// A signed URL of a batch's voucher sheet.
+    pub const WITHDRAW_BATCH_SHEET_URL: &str = "/api/v1/withdraw-links/batch/{batch_id}/sheet-url";
+    /// Pay links: create, list.
+    pub const PAY_LINKS: &str = "/api/v1/pay-links";
+    /// One pay link.
+    pub const PAY_LINK: &str = "/api/v1/pay-links/{id}";
+    /// A pay link's invoices.
+    pub const PAY_LINK_INVOICES: &str = "/api/v1/pay-links/{id}/invoices";
+    /// The node.
+    pub const NODE: &str = "/api/v1/node";
+    /// Settle a dev node invoice.
+    pub const DEV_SETTLE: &str = "/api/v1/dev/invoices/{payment_hash}/settle";
+    /// Webhook events.
+    pub const EVENTS: &str = "/api/v1/events";
+    /// One webhook event.
+    pub const EVENT: &str = "/api/v1/events/{id}";
+    /// Send an event again.
+    pub const EVENT_REDELIVER: &str = "/api/v1/events/{id}/redeliver";
+    /// Webhook endpoints.
+    pub const WEBHOOK_ENDPOINTS: &str = "/api/v1/webhooks/endpoints";
+    /// An endpoint's signing secret.
+    pub const WEBHOOK_ENDPOINT_SECRET: &str = "/api/v1/webhooks/endpoints/secret";
+    /// A new signing secret for an endpoint.
+    pub const WEBHOOK_ENDPOINT_ROTATE: &str = "/api/v1/webhooks/endpoints/rotate";
+    /// Admin tokens.
+    pub const TOKENS: &str = "/api/v1/tokens";
+    /// One admin token.
+    pub const TOKEN: &str = "/api/v1/tokens/{id}";
+}
+
 /// Fills the `{…}` segments of `pattern`, in order, with `values`.
 fn fill(pattern: &str, values: &[&str]) -> String {
     let mut out = String::with_capacity(pattern.len() + 64);

@@ -54,6 +54,18 @@ macro_rules! text_enum {
             }
         }
 
+        // In the admin API's OpenAPI document: a string of these values.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text),+]))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 // pad, so width and alignment in format strings apply (CLI tables).
@@ -165,7 +177,7 @@ macro_rules! text_id {
         $(#[$meta])*
         #[derive(
             Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord,
-            serde::Serialize, serde::Deserialize,
+            serde::Serialize, serde::Deserialize, utoipa::ToSchema,
             diesel::expression::AsExpression, diesel::deserialize::FromSqlRow,
         )]
         #[diesel(sql_type = diesel::sql_types::Text)]
@@ -267,8 +279,11 @@ text_id!(
     Ord,
     diesel::expression::AsExpression,
     diesel::deserialize::FromSqlRow,
+    utoipa::ToSchema,
 )]
 #[diesel(sql_type = diesel::sql_types::BigInt)]
+// On the wire a whole number of msat, never negative.
+#[schema(value_type = u64, description = "An amount in millisatoshis: a whole number, never negative.")]
 pub struct Msat(i64);
 
 impl Msat {

@@ -70,7 +70,7 @@ pub struct PayRequest {
 }
 
 /// LUD-18 `payerData` in a payRequest: each listed kind is accepted, `mandatory` ones required.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PayerDataSpec {
     /// The payer's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,14 +90,14 @@ pub struct PayerDataSpec {
 }
 
 /// One LUD-18 payer-data kind: `{"mandatory": bool}`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PayerDataField {
     /// Whether the wallet must send this kind.
     pub mandatory: bool,
 }
 
 /// The LUD-18 `auth` kind: `{"mandatory": bool, "k1": "<hex 32 bytes>"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PayerDataAuth {
     /// Whether the wallet must send this kind.
     pub mandatory: bool,

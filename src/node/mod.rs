@@ -25,7 +25,9 @@ pub mod instrumented;
 pub mod lnd;
 
 /// Bitcoin network a node runs on. Invoices of another network are refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Network {
     /// Bitcoin mainnet (`lnbc…` invoices).

@@ -59,7 +59,7 @@ impl From<crate::text::TextError> for Error {
 /// The closed set of error codes, `snake_case` on the wire
 /// (`{"error":{"code":…}}` on the admin API). A client branches on the
 /// code; the message is for people and may change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The thing asked for does not exist.

@@ -69,7 +69,7 @@ pub struct NodeHealth {
 }
 
 /// `GET /api/v1/node`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NodeView {
     /// Backend kind.
     pub kind: &'static str,
@@ -88,7 +88,7 @@ pub struct NodeView {
 }
 
 /// Channel balances, msat.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BalanceView {
     /// Local side.
     pub local_msat: u64,
@@ -97,7 +97,7 @@ pub struct BalanceView {
 }
 
 /// What the dev node's settle route answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DevSettled {
     /// Hex.
     pub payment_hash: String,

@@ -112,17 +112,20 @@ impl TokenService {
 }
 
 /// A token as the API and the CLI show it: never the token or its hash.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenView {
     /// `tok_…`.
     pub id: TokenId,
     /// The name given at creation (unique among active tokens).
     pub name: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// RFC 3339 of the last request made with it (to the minute), if any.
+    #[schema(format = DateTime)]
     pub last_used_at: Option<String>,
     /// RFC 3339, once revoked.
+    #[schema(format = DateTime)]
     pub revoked_at: Option<String>,
 }
 

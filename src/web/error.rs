@@ -246,6 +246,28 @@ fn with_retry_after(mut res: HttpResponse, secs: u64) -> HttpResponse {
     res
 }
 
+/// The HTTP status of `code` on the admin API (the OpenAPI document lists
+/// each status's codes from here).
+pub fn admin_status(code: ErrorCode) -> StatusCode {
+    Surfaces::of(code).admin_status
+}
+
+/// The body of every admin API error.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ApiErrorBody {
+    /// What went wrong.
+    pub error: ApiErrorDetail,
+}
+
+/// `error` of [`ApiErrorBody`].
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ApiErrorDetail {
+    /// Stable: a client branches on it.
+    pub code: ErrorCode,
+    /// For people; may change.
+    pub message: String,
+}
+
 /// An admin API error.
 #[derive(Debug)]
 pub struct ApiError(pub Error);
@@ -293,6 +315,8 @@ impl ResponseError for ApiError {
             res.insert_header((actix_web::http::header::RETRY_AFTER, secs));
         }
         res.insert_header(("Cache-Control", "no-store"))
-            .json(serde_json::json!({"error": {"code": code, "message": message}}))
+            .json(ApiErrorBody {
+                error: ApiErrorDetail { code, message },
+            })
     }
 }

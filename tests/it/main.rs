@@ -19,6 +19,7 @@ mod logs;
 mod node_dev;
 mod node_lnd;
 mod node_switch;
+mod openapi;
 mod pages;
 mod pay;
 mod readme;

@@ -45,7 +45,7 @@ pub const MAX_COMMENT_ALLOWED: u32 = 1000;
 
 /// A success action as the operator configures it. For `aes` the operator
 /// gives the plaintext; each invoice gets it encrypted with its own preimage.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "tag", rename_all = "lowercase", deny_unknown_fields)]
 pub enum SuccessActionConfig {
     /// LUD-09 message.
@@ -70,7 +70,7 @@ pub enum SuccessActionConfig {
 }
 
 /// Image for the metadata.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImageConfig {
     /// `png` or `jpeg`.
@@ -81,7 +81,7 @@ pub struct ImageConfig {
 
 /// What an operator gives to create (or fully describe) a pay link; also
 /// the body of `POST /api/v1/pay-links`, so it refuses unknown fields.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 // What serde says it expected on a body of the wrong type, as the admin
 // API has always said it.
 #[serde(deny_unknown_fields, expecting = "struct CreateBody")]
@@ -141,7 +141,7 @@ pub struct PayLinkPatch {
 
 /// A pay link as shown to the operator and the pages (and, deserialized,
 /// as clients such as the tests read it).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PayLinkView {
     /// Id.
     pub id: PayLinkId,
@@ -180,14 +180,16 @@ pub struct PayLinkView {
     /// `active` or `disabled`.
     pub status: PayLinkStatus,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 
 /// An issued invoice as shown to the operator (and, deserialized, as
 /// clients such as the tests read it).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PayInvoiceView {
     /// Hex.
     pub payment_hash: String,
@@ -206,10 +208,13 @@ pub struct PayInvoiceView {
     /// Received, once settled.
     pub amount_paid_msat: Option<Msat>,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub expires_at: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub settled_at: Option<String>,
 }
 

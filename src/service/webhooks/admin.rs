@@ -13,11 +13,12 @@ use crate::db::types::{EventId, EventState};
 use crate::service::{found, keyset_page, now, page_limit, rfc3339, Error};
 
 /// One delivery attempt as shown to the operator.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AttemptView {
     /// 1, 2, …
     pub attempt: i64,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub attempted_at: String,
     /// Where it was sent.
     pub url: String,
@@ -30,7 +31,7 @@ pub struct AttemptView {
 }
 
 /// An event as shown to the operator.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventView {
     /// `evt_…`.
     pub id: EventId,
@@ -44,12 +45,15 @@ pub struct EventView {
     /// Number of attempts made.
     pub attempt_count: i64,
     /// RFC 3339, while pending.
+    #[schema(format = DateTime)]
     pub next_attempt_at: Option<String>,
     /// Last error.
     pub last_error: Option<String>,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub delivered_at: Option<String>,
     /// The exact envelope POSTed.
     pub payload: Value,

@@ -26,26 +26,30 @@ fn new_endpoint_secret() -> String {
 }
 
 /// An endpoint as listed (never with its secret).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EndpointView {
     /// The URL.
     pub url: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// RFC 3339 of the last rotation.
+    #[schema(format = DateTime)]
     pub rotated_at: Option<String>,
 }
 
 /// An endpoint with its secret (answer of the secret and rotate routes).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EndpointSecretView {
     /// The URL.
     pub url: String,
     /// The signing secret (the HMAC key, used as is).
     pub secret: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// RFC 3339 of the last rotation.
+    #[schema(format = DateTime)]
     pub rotated_at: Option<String>,
 }
 

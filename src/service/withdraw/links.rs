@@ -23,6 +23,8 @@ const EXTERNAL_ID: Rule = Rule::line(200);
 const URL: Rule = Rule::line(2048);
 
 const LINK_NOT_FOUND: &str = "withdraw link not found";
+/// The most vouchers one batch may hold.
+pub const MAX_BATCH_COUNT: u32 = 1000;
 const BATCH_NOT_FOUND: &str = "batch not found";
 
 /// Every string of a new link is text of its kind, before anything else is
@@ -342,8 +344,10 @@ impl WithdrawService {
         count: u32,
         n: NewLink,
     ) -> Result<(BatchCreated, bool), Error> {
-        if count == 0 || count > 1000 {
-            return Err(Error::Invalid("count must be between 1 and 1000".into()));
+        if count == 0 || count > MAX_BATCH_COUNT {
+            return Err(Error::Invalid(format!(
+                "count must be between 1 and {MAX_BATCH_COUNT}"
+            )));
         }
         self.validate_new_link(&n)?;
         if let Some(x) = n.external_id.clone() {

@@ -71,7 +71,7 @@ pub struct NewLink {
 /// A link as shown to the operator, with its secret-bearing URLs.
 /// `Deserialize` too: it is the API's own type, so clients (and the tests)
 /// read it back as it was written.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LinkView {
     /// Link id.
     pub id: WithdrawLinkId,
@@ -98,6 +98,7 @@ pub struct LinkView {
     /// Seconds between uses.
     pub wait_seconds: u64,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
     /// Title.
     pub title: String,
@@ -116,8 +117,10 @@ pub struct LinkView {
     /// `active`, `spent`, `expired` or `disabled`.
     pub status: WithdrawLinkStatus,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub disabled_at: Option<String>,
     /// Withdrawals (only in single-link views).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -126,7 +129,7 @@ pub struct LinkView {
 
 /// One withdrawal as shown to the operator (`Deserialize`: see
 /// [`LinkView`]).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WithdrawalView {
     /// Id.
     pub id: WithdrawalId,
@@ -149,8 +152,10 @@ pub struct WithdrawalView {
     /// Payer attempts.
     pub attempts: u64,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub completed_at: Option<String>,
     /// The node it was handed to (none while `pending`).
     #[serde(default)]

@@ -23,7 +23,7 @@ const BATCH_NOT_FOUND: &str = "batch not found";
 
 /// The answer to creating a batch (and to its idempotent retry): the
 /// vouchers, and a signed link to their printable sheet.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BatchCreated {
     /// Batch id.
     pub batch_id: BatchId,
@@ -36,6 +36,7 @@ pub struct BatchCreated {
     /// …/batch/{id}/sheet-url`).
     pub vouchers_url: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub vouchers_url_expires_at: String,
     /// The vouchers, in creation order.
     pub links: Vec<LinkView>,
@@ -44,7 +45,7 @@ pub struct BatchCreated {
 /// A batch as a unit: what it was made with, and where its vouchers are
 /// now. The counts are the links' `status` buckets, so they add up to
 /// `count`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BatchView {
     /// Batch id.
     pub batch_id: BatchId,
@@ -69,6 +70,7 @@ pub struct BatchView {
     /// Seconds between uses.
     pub wait_seconds: u64,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
     /// Title.
     pub title: String,
@@ -84,6 +86,7 @@ pub struct BatchView {
     /// Routing fees of the paid withdrawals.
     pub fees_msat: u64,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 

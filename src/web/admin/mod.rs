@@ -1,31 +1,70 @@
-//! Admin API (`/api/v1/…`, `Authorization: Bearer <token>`): JSON in and
+//! Admin API (`/api/v1/…`, `Authorization: Bearer <token>`; described by
+//! [`openapi`] at `/api/v1/openapi.json`): JSON in and
 //! out, amounts in msat, timestamps RFC 3339, errors
 //! `{"error":{"code","message"}}`.
 
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder};
+use actix_web::http::{header, Method};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::params::{self, query_param};
 use crate::service::{Error, Services};
 
 pub mod node;
+pub mod openapi;
 pub mod pay;
 pub mod tokens;
 pub mod webhooks;
 pub mod withdraw;
 
+/// One admin route: its method, its pattern (from [`crate::paths::api`])
+/// and its handler. Each module's `ROUTES` table is what [`configure`]
+/// registers and what the OpenAPI document is checked against, so a route
+/// cannot be served without being described.
+pub struct AdminRoute {
+    /// HTTP method.
+    pub method: Method,
+    /// Path pattern, `{name}` for a path parameter.
+    pub path: &'static str,
+    /// Attaches the handler.
+    to: fn(actix_web::Route) -> actix_web::Route,
+}
+
+impl AdminRoute {
+    const fn new(
+        method: Method,
+        path: &'static str,
+        to: fn(actix_web::Route) -> actix_web::Route,
+    ) -> Self {
+        AdminRoute { method, path, to }
+    }
+}
+
+/// Every admin route, in registration order (a literal segment before a
+/// `{param}` of the same place).
+pub fn routes() -> impl Iterator<Item = &'static AdminRoute> {
+    [
+        withdraw::ROUTES,
+        pay::ROUTES,
+        node::ROUTES,
+        webhooks::ROUTES,
+        tokens::ROUTES,
+        openapi::ROUTES,
+    ]
+    .into_iter()
+    .flatten()
+}
+
 /// Registers the admin routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    withdraw::configure(cfg);
-    pay::configure(cfg);
-    node::configure(cfg);
-    webhooks::configure(cfg);
-    tokens::configure(cfg);
+    for r in routes() {
+        cfg.route(r.path, (r.to)(web::route().method(r.method.clone())));
+    }
 }
 
 /// JSON extractor settings: bad bodies become our JSON error shape.
@@ -36,10 +75,13 @@ pub fn json_config() -> web::JsonConfig {
 }
 
 /// The paging parameters of a listing: `?limit=&cursor=`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery<C> {
     /// Page size; the service applies its default and its bounds.
     pub limit: Option<u32>,
     /// The `next_cursor` of the page before, if any.
+    #[param(value_type = Option<String>)]
     pub cursor: Option<C>,
 }
 
@@ -60,11 +102,32 @@ impl<C> PageQuery<C> {
     }
 }
 
-/// The answer of every listing: `{"data": [...], "next_cursor": ...}`
-/// (`null` after the last page). It goes through a JSON value, so every
-/// object's keys come out sorted, as they always have on listings.
-pub fn page_json(data: impl Serialize, next_cursor: impl Serialize) -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"data": data, "next_cursor": next_cursor}))
+/// One page of a listing.
+#[derive(Serialize, ToSchema)]
+pub struct Page<T> {
+    /// The items, in the listing's order.
+    pub data: Vec<T>,
+    /// `cursor` of the next page; `null` after the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A whole list, unpaged.
+#[derive(Serialize, ToSchema)]
+pub struct List<T> {
+    /// The items.
+    pub data: Vec<T>,
+}
+
+/// The answer of every listing: a [`Page`]. It goes through a JSON value,
+/// so every object's keys come out sorted, as they always have on listings.
+pub fn page_json<T: Serialize>(data: Vec<T>, next_cursor: Option<impl ToString>) -> HttpResponse {
+    let next_cursor = next_cursor.map(|c| c.to_string());
+    match serde_json::to_value(Page { data, next_cursor }) {
+        Ok(v) => HttpResponse::Ok().json(v),
+        Err(e) => {
+            ApiError(Error::Internal(format!("listing not serializable: {e}"))).error_response()
+        }
+    }
 }
 
 /// `body` as JSON that no cache may keep (secrets, signed URLs).

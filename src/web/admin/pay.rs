@@ -1,24 +1,50 @@
 //! Pay link admin routes (`/api/v1/pay-links…`).
 
+use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Deserializer};
+use utoipa::ToSchema;
 
-use super::{page_json, Admin, PageQuery};
+use super::openapi::{BadRequest, Conflict, NotFound};
+use super::{page_json, Admin, AdminRoute, Page, PageQuery};
 use crate::db::types::PayLinkId;
 use crate::lnurl::wire::PayerDataSpec;
-use crate::service::pay::{ImageConfig, PayLinkPatch, PayLinkSpec, SuccessActionConfig};
+use crate::paths::api;
+use crate::service::pay::{
+    ImageConfig, PayInvoiceView, PayLinkPatch, PayLinkSpec, PayLinkView, SuccessActionConfig,
+};
 use crate::service::Services;
 use crate::web::error::ApiError;
 use crate::web::params::{self, query_param};
 
-/// Registers the routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/v1/pay-links", web::post().to(create))
-        .route("/api/v1/pay-links", web::get().to(list))
-        .route("/api/v1/pay-links/{id}", web::get().to(get))
-        .route("/api/v1/pay-links/{id}", web::patch().to(update))
-        .route("/api/v1/pay-links/{id}", web::delete().to(disable))
-        .route("/api/v1/pay-links/{id}/invoices", web::get().to(invoices));
+/// The routes.
+pub const ROUTES: &[AdminRoute] = &[
+    AdminRoute::new(Method::POST, api::PAY_LINKS, |r| r.to(create)),
+    AdminRoute::new(Method::GET, api::PAY_LINKS, |r| r.to(list)),
+    AdminRoute::new(Method::GET, api::PAY_LINK, |r| r.to(get)),
+    AdminRoute::new(Method::PATCH, api::PAY_LINK, |r| r.to(update)),
+    AdminRoute::new(Method::DELETE, api::PAY_LINK, |r| r.to(disable)),
+    AdminRoute::new(Method::GET, api::PAY_LINK_INVOICES, |r| r.to(invoices)),
+];
+
+/// The `{id}` of a pay link route.
+// Read by the document only: the handler parses its request itself.
+#[allow(dead_code)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(super) struct PayLinkPath {
+    /// The pay link's id (`pl_…`).
+    id: String,
+}
+
+/// The filter of `GET /api/v1/pay-links`.
+// Read by the document only: the handler parses its request itself.
+#[allow(dead_code)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct PayLinkFilter {
+    /// `true` or `1`: only links with a Lightning Address.
+    addresses: Option<bool>,
 }
 
 /// `Some(None)` for an explicit `null`, `None` for an absent field.
@@ -30,7 +56,7 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 
 /// Body of `PATCH /api/v1/pay-links/{id}`: present fields are replaced,
 /// `null` clears an optional one.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchBody {
     min_msat: Option<u64>,
@@ -51,7 +77,15 @@ pub struct PatchBody {
     webhook_url: Option<Option<String>>,
 }
 
-async fn create(
+/// Creates a pay link (with `username`, a Lightning Address too).
+#[utoipa::path(post, path = api::PAY_LINKS, operation_id = "create_pay_link", tag = "pay-links",
+    request_body = PayLinkSpec,
+    responses(
+        (status = 201, description = "Created", body = PayLinkView),
+        (status = 400, response = BadRequest),
+        (status = 409, response = Conflict),
+    ))]
+pub(super) async fn create(
     _a: Admin,
     svc: web::Data<Services>,
     body: web::Json<PayLinkSpec>,
@@ -60,7 +94,18 @@ async fn create(
     Ok(HttpResponse::Created().json(view))
 }
 
-async fn update(
+/// Changes a pay link: present fields are replaced, `null` clears an
+/// optional one.
+#[utoipa::path(patch, path = api::PAY_LINK, operation_id = "update_pay_link", tag = "pay-links",
+    params(PayLinkPath),
+    request_body = PatchBody,
+    responses(
+        (status = 200, description = "The link as it is now", body = PayLinkView),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    ))]
+pub(super) async fn update(
     _a: Admin,
     svc: web::Data<Services>,
     id: web::Path<PayLinkId>,
@@ -88,7 +133,14 @@ async fn update(
     Ok(HttpResponse::Ok().json(view))
 }
 
-async fn list(
+/// Lists pay links, newest first.
+#[utoipa::path(get, path = api::PAY_LINKS, operation_id = "list_pay_links", tag = "pay-links",
+    params(PayLinkFilter, PageQuery<PayLinkId>),
+    responses(
+        (status = 200, description = "A page of links", body = Page<PayLinkView>),
+        (status = 400, response = BadRequest),
+    ))]
+pub(super) async fn list(
     _a: Admin,
     svc: web::Data<Services>,
     req: HttpRequest,
@@ -105,7 +157,14 @@ async fn list(
     Ok(page_json(links, next))
 }
 
-async fn get(
+/// One pay link.
+#[utoipa::path(get, path = api::PAY_LINK, operation_id = "get_pay_link", tag = "pay-links",
+    params(PayLinkPath),
+    responses(
+        (status = 200, description = "The link", body = PayLinkView),
+        (status = 404, response = NotFound),
+    ))]
+pub(super) async fn get(
     _a: Admin,
     svc: web::Data<Services>,
     id: web::Path<PayLinkId>,
@@ -113,7 +172,14 @@ async fn get(
     Ok(HttpResponse::Ok().json(svc.pay().get_pay_link(&id).await?))
 }
 
-async fn disable(
+/// Disables a pay link: wallets are refused from now on.
+#[utoipa::path(delete, path = api::PAY_LINK, operation_id = "disable_pay_link", tag = "pay-links",
+    params(PayLinkPath),
+    responses(
+        (status = 200, description = "The disabled link", body = PayLinkView),
+        (status = 404, response = NotFound),
+    ))]
+pub(super) async fn disable(
     _a: Admin,
     svc: web::Data<Services>,
     id: web::Path<PayLinkId>,
@@ -121,7 +187,15 @@ async fn disable(
     Ok(HttpResponse::Ok().json(svc.pay().disable_pay_link(&id).await?))
 }
 
-async fn invoices(
+/// The invoices issued for a pay link, newest first.
+#[utoipa::path(get, path = api::PAY_LINK_INVOICES, operation_id = "list_pay_link_invoices", tag = "pay-links",
+    params(PayLinkPath, PageQuery<String>),
+    responses(
+        (status = 200, description = "A page of invoices", body = Page<PayInvoiceView>),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    ))]
+pub(super) async fn invoices(
     _a: Admin,
     svc: web::Data<Services>,
     id: web::Path<PayLinkId>,

@@ -4,45 +4,76 @@
 //! of its printable sheet (the sheet itself is a page,
 //! [`crate::web::pages`]).
 
+use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::ToSchema;
 
-use super::{no_store_json, page_json, Admin, PageQuery};
-use crate::db::types::{BatchId, WithdrawLinkId};
-use crate::service::withdraw::vouchers::{SHEET_URL_DEFAULT_TTL_SECS, SHEET_URL_MAX_TTL_SECS};
-use crate::service::withdraw::NewLink;
+use super::openapi::{BadRequest, Conflict, NotFound};
+use super::{no_store_json, page_json, Admin, AdminRoute, Page, PageQuery};
+use crate::db::types::{BatchId, WithdrawLinkId, WithdrawLinkStatus};
+use crate::paths::api;
+use crate::service::withdraw::links::MAX_BATCH_COUNT;
+use crate::service::withdraw::vouchers::{
+    BatchCreated, BatchView, SHEET_URL_DEFAULT_TTL_SECS, SHEET_URL_MAX_TTL_SECS,
+};
+use crate::service::withdraw::{LinkView, NewLink};
 use crate::service::{Error, Services};
 use crate::web::error::ApiError;
 use crate::web::params::{self, query_param};
 
-/// Registers the routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/v1/withdraw-links", web::post().to(create_link))
-        .route("/api/v1/withdraw-links", web::get().to(list_links))
-        .route("/api/v1/withdraw-links/batch", web::post().to(create_batch))
-        // Before `{id}`, which would take "batch" for a link id.
-        .route("/api/v1/withdraw-links/batch", web::get().to(list_batches))
-        .route(
-            "/api/v1/withdraw-links/batch/{batch_id}",
-            web::get().to(get_batch),
-        )
-        .route(
-            "/api/v1/withdraw-links/batch/{batch_id}",
-            web::delete().to(disable_batch),
-        )
-        .route("/api/v1/withdraw-links/{id}", web::get().to(get_link))
-        .route(
-            "/api/v1/withdraw-links/{id}",
-            web::delete().to(disable_link),
-        )
-        .route(
-            "/api/v1/withdraw-links/batch/{batch_id}/sheet-url",
-            web::post().to(create_sheet_url),
-        );
+/// The routes. The batch routes come before `{id}`, which would take
+/// "batch" for a link id.
+pub const ROUTES: &[AdminRoute] = &[
+    AdminRoute::new(Method::POST, api::WITHDRAW_LINKS, |r| r.to(create_link)),
+    AdminRoute::new(Method::GET, api::WITHDRAW_LINKS, |r| r.to(list_links)),
+    AdminRoute::new(Method::POST, api::WITHDRAW_BATCHES, |r| r.to(create_batch)),
+    AdminRoute::new(Method::GET, api::WITHDRAW_BATCHES, |r| r.to(list_batches)),
+    AdminRoute::new(Method::GET, api::WITHDRAW_BATCH, |r| r.to(get_batch)),
+    AdminRoute::new(Method::DELETE, api::WITHDRAW_BATCH, |r| r.to(disable_batch)),
+    AdminRoute::new(Method::GET, api::WITHDRAW_LINK, |r| r.to(get_link)),
+    AdminRoute::new(Method::DELETE, api::WITHDRAW_LINK, |r| r.to(disable_link)),
+    AdminRoute::new(Method::POST, api::WITHDRAW_BATCH_SHEET_URL, |r| {
+        r.to(create_sheet_url)
+    }),
+];
+
+/// The `{id}` of a withdraw link route.
+// Read by the document only: the handler parses its request itself.
+#[allow(dead_code)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(super) struct LinkPath {
+    /// The link's id (`wl_…`).
+    id: String,
+}
+
+/// The `{batch_id}` of a batch route.
+// Read by the document only: the handler parses its request itself.
+#[allow(dead_code)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(super) struct BatchPath {
+    /// The batch's id (`wb_…`).
+    batch_id: String,
+}
+
+/// The filters of `GET /api/v1/withdraw-links`.
+// Read by the document only: the handler parses its request itself.
+#[allow(dead_code)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct LinkFilter {
+    /// Only links in this state.
+    status: Option<WithdrawLinkStatus>,
+    /// Only the vouchers of this batch (`wb_…`).
+    batch_id: Option<String>,
 }
 
 /// Body of `POST /api/v1/withdraw-links`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateLinkBody {
     /// Minimum, msat.
@@ -54,6 +85,7 @@ pub struct CreateLinkBody {
     /// Seconds between uses (default 0).
     pub wait_seconds: Option<u64>,
     /// RFC 3339 expiry.
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
     /// Title.
     pub title: Option<String>,
@@ -100,7 +132,17 @@ impl CreateLinkBody {
     }
 }
 
-async fn create_link(
+/// Creates a withdraw link. With an `external_id` already used for the
+/// same parameters, answers that link again with 200 (a safe retry).
+#[utoipa::path(post, path = api::WITHDRAW_LINKS, operation_id = "create_withdraw_link", tag = "withdraw-links",
+    request_body = CreateLinkBody,
+    responses(
+        (status = 201, description = "Created", body = LinkView),
+        (status = 200, description = "The link this `external_id` already names", body = LinkView),
+        (status = 400, response = BadRequest),
+        (status = 409, response = Conflict),
+    ))]
+pub(super) async fn create_link(
     _a: Admin,
     svc: web::Data<Services>,
     body: web::Json<CreateLinkBody>,
@@ -114,7 +156,47 @@ async fn create_link(
     })
 }
 
-async fn create_batch(
+/// Body of `POST /api/v1/withdraw-links/batch` in the document:
+/// [`CreateLinkBody`]'s schema, with `count`. (The handler reads `count`
+/// and parses the rest as a [`CreateLinkBody`].)
+pub(super) struct CreateBatchBody;
+
+impl utoipa::PartialSchema for CreateBatchBody {
+    fn schema() -> RefOr<Schema> {
+        let mut schema = CreateLinkBody::schema();
+        if let RefOr::T(Schema::Object(o)) = &mut schema {
+            o.description = Some(
+                "Body of `POST /api/v1/withdraw-links/batch`: the fields of each voucher, and `count`."
+                    .into(),
+            );
+            o.properties.insert(
+                "count".into(),
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1))
+                    .maximum(Some(MAX_BATCH_COUNT))
+                    .description(Some("Number of vouchers"))
+                    .into(),
+            );
+            o.required.insert(0, "count".into());
+        }
+        schema
+    }
+}
+
+impl ToSchema for CreateBatchBody {}
+
+/// Creates a batch of vouchers. With an `external_id` already used for the
+/// same parameters, answers that batch again with 200 (a safe retry).
+#[utoipa::path(post, path = api::WITHDRAW_BATCHES, operation_id = "create_withdraw_batch", tag = "withdraw-links",
+    request_body = CreateBatchBody,
+    responses(
+        (status = 201, description = "Created", body = BatchCreated),
+        (status = 200, description = "The batch this `external_id` already names", body = BatchCreated),
+        (status = 400, response = BadRequest),
+        (status = 409, response = Conflict),
+    ))]
+pub(super) async fn create_batch(
     _a: Admin,
     svc: web::Data<Services>,
     body: web::Json<serde_json::Value>,
@@ -143,7 +225,14 @@ async fn create_batch(
     Ok(no_store_json(status, batch))
 }
 
-async fn list_batches(
+/// Lists voucher batches, newest first.
+#[utoipa::path(get, path = api::WITHDRAW_BATCHES, operation_id = "list_withdraw_batches", tag = "withdraw-links",
+    params(PageQuery<BatchId>),
+    responses(
+        (status = 200, description = "A page of batches", body = Page<BatchView>),
+        (status = 400, response = BadRequest),
+    ))]
+pub(super) async fn list_batches(
     _a: Admin,
     svc: web::Data<Services>,
     req: HttpRequest,
@@ -153,7 +242,14 @@ async fn list_batches(
     Ok(page_json(batches, next))
 }
 
-async fn get_batch(
+/// One batch as a unit: its parameters and where its vouchers are now.
+#[utoipa::path(get, path = api::WITHDRAW_BATCH, operation_id = "get_withdraw_batch", tag = "withdraw-links",
+    params(BatchPath),
+    responses(
+        (status = 200, description = "The batch", body = BatchView),
+        (status = 404, response = NotFound),
+    ))]
+pub(super) async fn get_batch(
     _a: Admin,
     svc: web::Data<Services>,
     batch_id: web::Path<BatchId>,
@@ -161,7 +257,14 @@ async fn get_batch(
     Ok(HttpResponse::Ok().json(svc.withdraw().batch_summary(&batch_id).await?))
 }
 
-async fn disable_batch(
+/// Disables every voucher of a batch.
+#[utoipa::path(delete, path = api::WITHDRAW_BATCH, operation_id = "disable_withdraw_batch", tag = "withdraw-links",
+    params(BatchPath),
+    responses(
+        (status = 200, description = "The batch after disabling", body = BatchView),
+        (status = 404, response = NotFound),
+    ))]
+pub(super) async fn disable_batch(
     _a: Admin,
     svc: web::Data<Services>,
     batch_id: web::Path<BatchId>,
@@ -169,7 +272,14 @@ async fn disable_batch(
     Ok(HttpResponse::Ok().json(svc.withdraw().disable_batch(&batch_id).await?))
 }
 
-async fn list_links(
+/// Lists withdraw links, newest first.
+#[utoipa::path(get, path = api::WITHDRAW_LINKS, operation_id = "list_withdraw_links", tag = "withdraw-links",
+    params(LinkFilter, PageQuery<WithdrawLinkId>),
+    responses(
+        (status = 200, description = "A page of links", body = Page<LinkView>),
+        (status = 400, response = BadRequest),
+    ))]
+pub(super) async fn list_links(
     _a: Admin,
     svc: web::Data<Services>,
     req: HttpRequest,
@@ -184,7 +294,14 @@ async fn list_links(
     Ok(page_json(links, next))
 }
 
-async fn get_link(
+/// One withdraw link, with its withdrawals.
+#[utoipa::path(get, path = api::WITHDRAW_LINK, operation_id = "get_withdraw_link", tag = "withdraw-links",
+    params(LinkPath),
+    responses(
+        (status = 200, description = "The link", body = LinkView),
+        (status = 404, response = NotFound),
+    ))]
+pub(super) async fn get_link(
     _a: Admin,
     svc: web::Data<Services>,
     id: web::Path<WithdrawLinkId>,
@@ -192,7 +309,14 @@ async fn get_link(
     Ok(HttpResponse::Ok().json(svc.withdraw().get_withdraw_link(&id).await?))
 }
 
-async fn disable_link(
+/// Disables a withdraw link: wallets are refused from now on.
+#[utoipa::path(delete, path = api::WITHDRAW_LINK, operation_id = "disable_withdraw_link", tag = "withdraw-links",
+    params(LinkPath),
+    responses(
+        (status = 200, description = "The disabled link", body = LinkView),
+        (status = 404, response = NotFound),
+    ))]
+pub(super) async fn disable_link(
     _a: Admin,
     svc: web::Data<Services>,
     id: web::Path<WithdrawLinkId>,
@@ -202,14 +326,33 @@ async fn disable_link(
 
 /// Body of `POST /api/v1/withdraw-links/batch/{batch_id}/sheet-url`
 /// (optional).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SheetUrlBody {
+pub(super) struct SheetUrlBody {
     /// How long the URL stays valid (default 900 s, at most a day).
     ttl_seconds: Option<u64>,
 }
 
-async fn create_sheet_url(
+/// A signed URL of a batch's printable sheet.
+#[derive(Serialize, ToSchema)]
+pub(super) struct SheetUrl {
+    /// RFC 3339, when the URL stops working.
+    #[schema(format = DateTime)]
+    expires_at: String,
+    /// Opens the sheet in a browser without a token.
+    url: String,
+}
+
+/// Signs a new short-lived URL of a batch's printable voucher sheet.
+#[utoipa::path(post, path = api::WITHDRAW_BATCH_SHEET_URL, operation_id = "create_voucher_sheet_url", tag = "withdraw-links",
+    params(BatchPath),
+    request_body(content = Option<SheetUrlBody>, description = "Optional; an empty body takes the default"),
+    responses(
+        (status = 201, description = "The URL", body = SheetUrl),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    ))]
+pub(super) async fn create_sheet_url(
     _a: Admin,
     svc: web::Data<Services>,
     batch_id: web::Path<BatchId>,
@@ -233,9 +376,9 @@ async fn create_sheet_url(
     let (url, expires_at) = svc.withdraw().voucher_sheet_url(&batch_id, ttl);
     Ok(no_store_json(
         HttpResponse::Created(),
-        serde_json::json!({
-            "url": url,
-            "expires_at": crate::service::rfc3339(expires_at),
-        }),
+        SheetUrl {
+            expires_at: crate::service::rfc3339(expires_at),
+            url,
+        },
     ))
 }
