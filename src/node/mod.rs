@@ -7,6 +7,8 @@
 //!   preimages, invoices, payment outcomes, settlements) and [`NodeError`];
 //! - `lnd/`: the `lnd` backend over gRPC, the only place that sees
 //!   generated gRPC types (its `mod.rs` says which file holds what);
+//! - `cln/`: the `cln` backend over CLN's `grpc` plugin (mTLS), the only
+//!   place that sees CLN's generated types;
 //! - `dev.rs`: an embedded regtest node for trying lnurld without a real node;
 //! - `instrumented.rs`: a wrapper that times every call of any backend.
 //!
@@ -20,6 +22,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::Stream;
 
+pub mod cln;
 pub mod dev;
 pub mod instrumented;
 pub mod lnd;
@@ -43,6 +46,15 @@ pub enum Network {
 }
 
 impl Network {
+    /// Parses CLN's `getinfo.network` names (`bitcoin` is mainnet).
+    pub fn from_cln_name(name: &str) -> Option<Network> {
+        match name {
+            "bitcoin" => Some(Network::Mainnet),
+            "testnet" => Some(Network::Testnet),
+            other => Network::from_lnd_name(other),
+        }
+    }
+
     /// Parses lnd's `Chain.network` names.
     pub fn from_lnd_name(name: &str) -> Option<Network> {
         Some(match name {
@@ -162,6 +174,10 @@ pub struct InvoiceRequest {
     pub amount_msat: u64,
     /// sha256 of the description; the invoice carries it as the `h` field.
     pub description_hash: [u8; 32],
+    /// The text whose sha256 is `description_hash` (the LUD-06 metadata,
+    /// plus LUD-18 payer data). Backends that hash it themselves (CLN's
+    /// `deschashonly`) need it; `None` where only the hash is known.
+    pub description: Option<String>,
     /// Seconds until the invoice expires.
     pub expiry_secs: u32,
     /// Caller-chosen preimage (needed for LUD-10 aes success actions).
@@ -307,6 +323,10 @@ pub enum NodeError {
     /// The node's TLS certificate did not match the configured one.
     #[error("node TLS certificate does not match the configured tls_cert: {0}")]
     Certificate(String),
+    /// A TLS file or the TLS handshake was refused; the text names the
+    /// file (CLN's mTLS: `ca_cert`, `client_cert`, `client_key`).
+    #[error("{0}")]
+    Tls(String),
     /// The macaroon was refused (wrong node, missing, or lacking permission).
     #[error("node refused the macaroon: {0}")]
     Macaroon(String),
