@@ -15,6 +15,7 @@
 //! - `settlements.rs`: the `WaitAnyInvoice` loop.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -98,6 +99,9 @@ pub struct ClnNode {
     names: Arc<Names>,
     /// Whether the node has `xpay` (asked once with `Help`).
     has_xpay: Arc<OnceCell<bool>>,
+    /// Whether any call was answered: after that, a transport error is
+    /// a lost connection, not a refused client certificate.
+    answered: Arc<AtomicBool>,
 }
 
 /// File names for messages.
@@ -147,6 +151,7 @@ impl ClnNode {
                 client_cert: cfg.client_cert_name,
             }),
             has_xpay: Arc::new(OnceCell::new()),
+            answered: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -167,7 +172,9 @@ impl ClnNode {
     fn explain_refusal(&self, err: NodeError) -> NodeError {
         match err {
             NodeError::Unreachable(text)
-                if self.verifier.server_accepted() && !tls::is_connect_failure(&text) =>
+                if self.verifier.server_accepted()
+                    && !self.answered.load(Ordering::SeqCst)
+                    && !tls::is_connect_failure(&text) =>
             {
                 NodeError::Tls(format!(
                     "client_cert {}: the node accepted the TLS connection but refused this \
@@ -187,7 +194,15 @@ where
     F: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
 {
     match tokio::time::timeout(RPC_TIMEOUT, fut).await {
-        Ok(Ok(resp)) => Ok(resp.into_inner()),
+        Ok(Ok(resp)) => {
+            node.answered.store(true, Ordering::SeqCst);
+            Ok(resp.into_inner())
+        }
+        // A command error is an answer too: the connection works.
+        Ok(Err(status)) if errors::rpc_error(&status).is_some() => {
+            node.answered.store(true, Ordering::SeqCst);
+            Err(map_status(&status, &node.names.ca_cert))
+        }
         Ok(Err(status)) => Err(map_status(&status, &node.names.ca_cert)),
         Err(_) => Err(timed_out(what)),
     }
