@@ -328,7 +328,7 @@ impl Node for Svc {
                     amount_msat: amount(i.amount_msat),
                     bolt11: Some(i.bolt11.clone()),
                     pay_index: i.pay_index,
-                    amount_received_msat: paid.then(|| proto::Amount {
+                    amount_received_msat: paid.then_some(proto::Amount {
                         msat: i.amount_msat,
                     }),
                     paid_at: i.paid_at,
