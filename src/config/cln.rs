@@ -195,4 +195,38 @@ mod tests {
         assert_eq!(c.validate().unwrap_err().key, "node.endpoint");
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn env_names_follow_the_usual_scheme() {
+        let load = |vars: &[(&str, &str)]| {
+            let env = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+            Config::load(
+                Some(Path::new("/dev/null")),
+                env,
+                &super::super::Overrides::default(),
+            )
+        };
+        let e = load(&[("LNURLD_NODE__KIND", "cln")]).unwrap_err();
+        assert_eq!(e.key, "node");
+        for key in [
+            "node.endpoint",
+            "node.ca_cert",
+            "node.client_cert",
+            "node.client_key",
+        ] {
+            assert!(e.problem.contains(key), "{e}");
+        }
+        let e = load(&[
+            ("LNURLD_NODE__KIND", "cln"),
+            ("LNURLD_NODE__ENDPOINT", "127.0.0.1:9736"),
+            ("LNURLD_NODE__CA_CERT", "/nonexistent/ca.pem"),
+            ("LNURLD_NODE__CLIENT_CERT", "/nonexistent/client.pem"),
+            ("LNURLD_NODE__CLIENT_KEY", "/nonexistent/client-key.pem"),
+            ("LNURLD_NODE__TLS_DOMAIN", "cln"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.key, "node.ca_cert");
+        assert_eq!(e.origin.as_deref(), Some("env LNURLD_NODE__CA_CERT"));
+        assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
+    }
 }
