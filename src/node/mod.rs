@@ -392,7 +392,7 @@ pub type SettlementStream = Pin<Box<dyn Stream<Item = Result<Settlement, NodeErr
 /// concurrently (they are shared by all HTTP workers and background loops).
 #[async_trait]
 pub trait LightningNode: Send + Sync + 'static {
-    /// Short backend name for the admin API and logs (`"lnd"`, `"dev"`).
+    /// Short backend name for the admin API and logs (`"lnd"`, `"cln"`, `"dev"`).
     fn kind(&self) -> &'static str;
 
     /// Identity, network and sync state. Used at start (to learn the network
@@ -437,6 +437,8 @@ pub trait LightningNode: Send + Sync + 'static {
     /// (replayed first), then live ones. With `after_settle_index == 0` lnd
     /// replays nothing (live events only), so a caller that has never seen
     /// an index must reconcile its open invoices with [`LightningNode::invoice`].
+    /// (CLN's `waitanyinvoice` replays every paid invoice after the index,
+    /// from 0 too.)
     /// The replay may come in any order (lnd's SQL invoice store replays in
     /// creation order) and may repeat a settlement already seen, so callers
     /// record idempotently and never filter by index. The stream ends (or

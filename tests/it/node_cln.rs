@@ -208,6 +208,18 @@ async fn xpay_outcomes_follow_clns_rules() {
         cln.pay(&pr, 100, PAY_TIMEOUT).await.unwrap(),
         PaymentOutcome::Failed(PaymentFailure::Timeout)
     );
+    // A give-up while ListPays still shows a part pending is in flight.
+    fake.set_pay_behavior(ClnPay::FailWithPartPending(210));
+    let (pr, hash, _) = FakeCln::wallet_invoice(1_000);
+    assert_eq!(
+        cln.pay(&pr, 100, PAY_TIMEOUT).await.unwrap(),
+        PaymentOutcome::InFlight
+    );
+    assert!(fake.finish(hash, ClnFinish::Fail(210)));
+    assert_eq!(
+        cln.payment(hash, Duration::ZERO).await.unwrap(),
+        Some(PaymentOutcome::Failed(PaymentFailure::Error))
+    );
     // 207: expired, an error the payer confirms before failing.
     let (expired, _, _) = FakeLnd::wallet_invoice(
         Some(1_000),

@@ -102,6 +102,9 @@ pub enum ClnPay {
     Fail(i64),
     /// Stays pending until [`FakeCln::finish`].
     Hold,
+    /// Answers this code while a part stays pending (a give-up lnurld must
+    /// not believe without asking `ListPays`).
+    FailWithPartPending(i64),
 }
 
 /// How a held payment ends.

@@ -145,6 +145,10 @@ impl Svc {
                     st.payments.push(record(PayStatus::Failed, 0, code));
                     return Err(rpc_err(method, code, "Ran out of routes to try"));
                 }
+                ClnPay::FailWithPartPending(code) => {
+                    st.payments.push(record(PayStatus::Pending, 0, 0));
+                    return Err(rpc_err(method, code, "Ran out of routes to try"));
+                }
                 ClnPay::Hold => {
                     st.payments.push(record(PayStatus::Pending, 0, 0));
                     st.payments.len() - 1
