@@ -1,8 +1,13 @@
-//! Compiles the LND gRPC subset in `proto/` with protox (pure Rust), so a
+//! Compiles the LND and Core Lightning gRPC subsets in `proto/` with protox (pure Rust), so a
 //! fresh machine needs no `protoc`. Server stubs are generated too: the fake
-//! LND in `tests/` serves them.
+//! LND and the fake CLN in `tests/` serve them.
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/lightning.proto", "proto/router.proto"];
+    let protos = [
+        "proto/lightning.proto",
+        "proto/router.proto",
+        "proto/cln/node.proto",
+        "proto/cln/primitives.proto",
+    ];
     for p in &protos {
         println!("cargo:rerun-if-changed={p}");
     }

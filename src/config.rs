@@ -16,6 +16,7 @@ use crate::db::DbUrl;
 use env::{de_bool, de_list, de_u32, de_u64, env_is_not_a_key, set_path};
 use sources::{Origin, Origins};
 
+mod cln;
 mod env;
 mod sources;
 
@@ -138,6 +139,8 @@ pub enum NodeKind {
     Dev,
     /// LND over gRPC.
     Lnd,
+    /// Core Lightning over its `grpc` plugin (mTLS).
+    Cln,
 }
 
 /// The dev node's starting balance unless `[node] dev_balance_sat` says
@@ -151,10 +154,20 @@ pub const MAX_DEV_BALANCE_SAT: u64 = 2_100_000_000_000_000;
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NodeConfig {
-    /// `dev` (default) or `lnd`.
+    /// `dev` (default), `lnd` or `cln`.
     pub kind: NodeKind,
-    /// LND gRPC endpoint, `https://host:10009`.
+    /// gRPC endpoint: LND's `https://host:10009`, or CLN's grpc plugin
+    /// (`grpc-port`), e.g. `https://127.0.0.1:9736`.
     pub endpoint: Option<String>,
+    /// CLN: path of the grpc plugin's `ca.pem`.
+    pub ca_cert: Option<PathBuf>,
+    /// CLN: path of the grpc plugin's `client.pem`.
+    pub client_cert: Option<PathBuf>,
+    /// CLN: path of the grpc plugin's `client-key.pem`.
+    pub client_key: Option<PathBuf>,
+    /// CLN: the name the server certificate is checked against
+    /// (default `cln`, as the grpc plugin's certificate names it).
+    pub tls_domain: Option<String>,
     /// Path of LND's `tls.cert` (pinned exactly).
     pub tls_cert: Option<PathBuf>,
     /// Macaroon: a file path, or the hex of the macaroon itself.
@@ -188,6 +201,10 @@ impl std::fmt::Debug for NodeConfig {
             .field("endpoint", &self.endpoint)
             .field("tls_cert", &self.tls_cert)
             .field("macaroon", &macaroon)
+            .field("ca_cert", &self.ca_cert)
+            .field("client_cert", &self.client_cert)
+            .field("client_key", &self.client_key)
+            .field("tls_domain", &self.tls_domain)
             .field("dev_key_file", &self.dev_key_file)
             .field("private_invoices", &self.private_invoices)
             .field("dev_balance_sat", &self.dev_balance_sat)
@@ -226,6 +243,10 @@ impl Default for NodeConfig {
             endpoint: None,
             tls_cert: None,
             macaroon: None,
+            ca_cert: None,
+            client_cert: None,
+            client_key: None,
+            tls_domain: None,
             dev_key_file: None,
             private_invoices: false,
             dev_balance_sat: DEFAULT_DEV_BALANCE_SAT,
@@ -642,6 +663,9 @@ impl Config {
             self.validate_lnd()?;
         }
         self.validate_dev_node()?;
+        if self.node.kind == NodeKind::Cln {
+            self.validate_cln()?;
+        }
         self.validate_withdraw()?;
         self.validate_pay()?;
         self.validate_address()?;

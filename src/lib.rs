@@ -172,6 +172,24 @@ fn connect_node(
             })?;
             (Arc::new(lnd), None)
         }
+        NodeKind::Cln => {
+            let files = config.cln_files()?;
+            let name = |p: &Option<PathBuf>| {
+                p.as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            };
+            let cln = node::cln::ClnNode::connect(node::cln::ClnConfig {
+                endpoint: config.node.endpoint.clone().unwrap_or_default(),
+                ca_cert_pem: files.ca_cert,
+                client_cert_pem: files.client_cert,
+                client_key_pem: files.client_key,
+                tls_domain: config.cln_tls_domain(),
+                ca_cert_name: name(&config.node.ca_cert),
+                client_cert_name: name(&config.node.client_cert),
+            })?;
+            (Arc::new(cln), None)
+        }
     })
 }
 

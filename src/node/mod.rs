@@ -7,6 +7,8 @@
 //!   preimages, invoices, payment outcomes, settlements) and [`NodeError`];
 //! - `lnd/`: the `lnd` backend over gRPC, the only place that sees
 //!   generated gRPC types (its `mod.rs` says which file holds what);
+//! - `cln/`: the `cln` backend over CLN's `grpc` plugin (mTLS), the only
+//!   place that sees CLN's generated types;
 //! - `dev.rs`: an embedded regtest node for trying lnurld without a real node;
 //! - `instrumented.rs`: a wrapper that times every call of any backend.
 //!
@@ -20,6 +22,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::Stream;
 
+pub mod cln;
 pub mod dev;
 pub mod instrumented;
 pub mod lnd;
@@ -45,6 +48,15 @@ pub enum Network {
 }
 
 impl Network {
+    /// Parses CLN's `getinfo.network` names (`bitcoin` is mainnet).
+    pub fn from_cln_name(name: &str) -> Option<Network> {
+        match name {
+            "bitcoin" => Some(Network::Mainnet),
+            "testnet" => Some(Network::Testnet),
+            other => Network::from_lnd_name(other),
+        }
+    }
+
     /// Parses lnd's `Chain.network` names.
     pub fn from_lnd_name(name: &str) -> Option<Network> {
         Some(match name {
@@ -164,6 +176,10 @@ pub struct InvoiceRequest {
     pub amount_msat: u64,
     /// sha256 of the description; the invoice carries it as the `h` field.
     pub description_hash: [u8; 32],
+    /// The text whose sha256 is `description_hash` (the LUD-06 metadata,
+    /// plus LUD-18 payer data). Backends that hash it themselves (CLN's
+    /// `deschashonly`) need it; `None` where only the hash is known.
+    pub description: Option<String>,
     /// Seconds until the invoice expires.
     pub expiry_secs: u32,
     /// Caller-chosen preimage (needed for LUD-10 aes success actions).
@@ -309,6 +325,10 @@ pub enum NodeError {
     /// The node's TLS certificate did not match the configured one.
     #[error("node TLS certificate does not match the configured tls_cert: {0}")]
     Certificate(String),
+    /// A TLS file or the TLS handshake was refused; the text names the
+    /// file (CLN's mTLS: `ca_cert`, `client_cert`, `client_key`).
+    #[error("{0}")]
+    Tls(String),
     /// The macaroon was refused (wrong node, missing, or lacking permission).
     #[error("node refused the macaroon: {0}")]
     Macaroon(String),
@@ -374,7 +394,7 @@ pub type SettlementStream = Pin<Box<dyn Stream<Item = Result<Settlement, NodeErr
 /// concurrently (they are shared by all HTTP workers and background loops).
 #[async_trait]
 pub trait LightningNode: Send + Sync + 'static {
-    /// Short backend name for the admin API and logs (`"lnd"`, `"dev"`).
+    /// Short backend name for the admin API and logs (`"lnd"`, `"cln"`, `"dev"`).
     fn kind(&self) -> &'static str;
 
     /// Identity, network and sync state. Used at start (to learn the network
@@ -419,6 +439,8 @@ pub trait LightningNode: Send + Sync + 'static {
     /// (replayed first), then live ones. With `after_settle_index == 0` lnd
     /// replays nothing (live events only), so a caller that has never seen
     /// an index must reconcile its open invoices with [`LightningNode::invoice`].
+    /// (CLN's `waitanyinvoice` replays every paid invoice after the index,
+    /// from 0 too.)
     /// The replay may come in any order (lnd's SQL invoice store replays in
     /// creation order) and may repeat a settlement already seen, so callers
     /// record idempotently and never filter by index. The stream ends (or

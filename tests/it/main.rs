@@ -16,6 +16,7 @@ mod key_check;
 mod key_rotate;
 mod limits;
 mod logs;
+mod node_cln;
 mod node_dev;
 mod node_lnd;
 mod node_switch;

@@ -64,6 +64,7 @@ fn req(amount_msat: u64, preimage: Option<Preimage>) -> InvoiceRequest {
     InvoiceRequest {
         amount_msat,
         description_hash: [9u8; 32],
+        description: None,
         expiry_secs: 600,
         preimage,
     }

@@ -32,6 +32,7 @@ fn invoice_request(amount_msat: u64) -> InvoiceRequest {
     InvoiceRequest {
         amount_msat,
         description_hash: [7u8; 32],
+        description: None,
         expiry_secs: 600,
         preimage: None,
     }
@@ -124,6 +125,7 @@ async fn created_invoice_is_a_real_signed_bolt11() {
     let req = InvoiceRequest {
         amount_msat: 123_456, // not a whole number of sats
         description_hash: [0xab; 32],
+        description: None,
         expiry_secs: 900,
         preimage: None,
     };

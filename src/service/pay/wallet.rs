@@ -94,6 +94,7 @@ impl PayService {
             .create_invoice(InvoiceRequest {
                 amount_msat: amount_msat.get(),
                 description_hash,
+                description: Some(format!("{}{}", l.metadata, payerdata.unwrap_or(""))),
                 expiry_secs,
                 preimage,
             })

@@ -1,5 +1,5 @@
 //! `TestApp`: the real lnurld (same `App` as `main.rs`) on 127.0.0.1:0,
-//! against a test database and the fake LND (or the dev node).
+//! against a test database and the fake LND, the fake CLN or the dev node.
 
 use std::sync::Arc;
 
@@ -10,6 +10,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::db::TestDb;
+use super::fake_cln::FakeCln;
 use super::fake_lnd::FakeLnd;
 
 /// Server key shared by every instance started on one test database (as
@@ -22,6 +23,8 @@ pub const TEST_SECRET_KEY: &str =
 pub enum Node<'a> {
     /// The `lnd` backend against this fake.
     Lnd(&'a FakeLnd),
+    /// The `cln` backend against this fake.
+    Cln(&'a FakeCln),
     /// The embedded dev node.
     Dev,
 }
@@ -62,6 +65,14 @@ pub fn test_config(db: &TestDb, node: Node<'_>, port: u16) -> Config {
         c.node.endpoint = Some(fake.endpoint());
         c.node.tls_cert = Some(cert);
         c.node.macaroon = Some(hex::encode(fake.macaroon()));
+    }
+    if let Node::Cln(fake) = node {
+        let (ca, client, key) = fake.write_pems(&db.dir().join(format!("cln-{port}")));
+        c.node.kind = NodeKind::Cln;
+        c.node.endpoint = Some(fake.endpoint());
+        c.node.ca_cert = Some(ca);
+        c.node.client_cert = Some(client);
+        c.node.client_key = Some(key);
     }
     c
 }

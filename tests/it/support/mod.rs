@@ -1,8 +1,10 @@
-//! Shared test support: the fake LND, the in-process lnurld (`TestApp`), databases.
+//! Shared test support: the fake LND and the fake CLN, the in-process lnurld (`TestApp`), databases.
 #![allow(dead_code)]
 pub mod app;
 pub mod db;
+pub mod fake_cln;
 pub mod fake_lnd;
+pub mod nodes;
 pub mod receiver;
 pub mod serve;
 pub mod wallet;

@@ -94,7 +94,7 @@ impl FakeInvoice {
 
 /// A BOLT11 signed with `key`.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn sign_invoice(
+pub(crate) fn sign_invoice(
     builder_currency: Currency,
     key: &SecretKey,
     amount_msat: Option<u64>,

@@ -55,6 +55,14 @@ pub use lnrpc::payment::PaymentStatus as FakePaymentStatus;
 pub use lnrpc::PaymentFailureReason as FailureReason;
 pub use payments::SendFault;
 pub use payments::{FakePayment, Finish, PayBehavior};
+// The fake CLN signs its invoices and pays wallet invoices the same way.
+pub(crate) use invoices::sign_invoice;
+pub(crate) use payee::payee_preimage;
+
+/// 32 random bytes (also the fake CLN's node key).
+pub(crate) fn random_key() -> [u8; 32] {
+    random32()
+}
 
 fn random32() -> [u8; 32] {
     let mut b = [0u8; 32];

@@ -30,7 +30,7 @@ fn wallet_preimage(payment_secret: [u8; 32]) -> Preimage {
 
 /// The preimage the payee of `bolt11` reveals when paid: known when it is a
 /// wallet invoice of [`FakeLnd::wallet_invoice`], `None` otherwise.
-pub(super) fn payee_preimage(bolt11: &str) -> Option<Preimage> {
+pub(crate) fn payee_preimage(bolt11: &str) -> Option<Preimage> {
     let inv = Bolt11Invoice::from_str(bolt11).ok()?;
     let preimage = wallet_preimage(inv.payment_secret().0);
     (preimage.payment_hash().0 == inv.payment_hash().to_byte_array()).then_some(preimage)
