@@ -79,7 +79,7 @@ fn elsewhere(cmd: &str) -> bool {
     assigns
         || matches!(
             first,
-            "cargo" | "lncli" | "env" | "export" | "t=${SIG#t=};" | "{"
+            "cargo" | "lncli" | "install" | "chown" | "env" | "export" | "t=${SIG#t=};" | "{"
         )
 }
 
@@ -170,6 +170,10 @@ async fn run_curl(app: &TestApp, seen: &mut Seen, line: usize, args: &[String]) 
             "-X" => method = it.next().cloned(),
             "-H" => headers.push(it.next().expect("header").clone()),
             "-d" => body = it.next().cloned(),
+            // `> FILE`: where the reader keeps the answer; checked here.
+            ">" => {
+                it.next();
+            }
             u if u.starts_with("http") => url = Some(u.to_owned()),
             other => panic!("README line {line}: curl option {other} not understood here"),
         }
