@@ -41,8 +41,8 @@ pub enum StartError {
     /// Bad configuration.
     #[error(transparent)]
     Config(#[from] config::ConfigError),
-    /// Database trouble.
-    #[error("database: {0}")]
+    /// Database trouble (its texts name the database themselves).
+    #[error(transparent)]
     Db(#[from] db::DbError),
     /// Node trouble.
     #[error("node: {0}")]

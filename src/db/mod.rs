@@ -150,6 +150,15 @@ fn create_sqlite_file(path: &Path) -> Result<(), DbError> {
     if name == ":memory:" || name.starts_with("file:") {
         return Ok(());
     }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            return Err(DbError::Unavailable(format!(
+                "cannot create the SQLite file {}: the directory {} does not exist",
+                path.display(),
+                dir.display()
+            )));
+        }
+    }
     crate::files::create_private_if_missing(path).map_err(|e| {
         DbError::Unavailable(format!(
             "cannot create the SQLite file {}: {e}",
