@@ -1,6 +1,6 @@
 //! What a person holding a withdraw link is shown: the page's data and the
 //! live state (`GET /w/{secret}/status`), as one word, a label and a
-//! sentence. Used by `web/pages.rs` and `web/qr.rs`.
+//! sentence. Used by `web/pages/` and `web/qr.rs`.
 //!
 //! Service layer: imports `db` models, `lnurl` encoding and the server keys;
 //! formats no HTTP. LNURLs are the uppercase LUD-01 form (dense alphanumeric
