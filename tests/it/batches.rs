@@ -5,14 +5,15 @@
 //! real binary on the same database.
 
 use std::collections::HashSet;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use lnurl::Response;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::app::{Node, TestApp, TEST_SECRET_KEY};
+use crate::cli_output::ok;
+use crate::support::app::{Node, TestApp};
 use crate::support::db::TestDb;
 use crate::support::eventually;
 use crate::support::fake_lnd::FakeLnd;
@@ -410,29 +411,9 @@ async fn external_id_conflicts(db: TestDb) {
 /// `lnurld <args>` on `db`, in `dir`, with the test key, links under
 /// `public`.
 fn cli(db: &TestDb, dir: &std::path::Path, public: &str, args: &[&str]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lnurld"));
-    c.current_dir(dir);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("LNURLD_") {
-            c.env_remove(k);
-        }
-    }
-    c.env("RUST_LOG", "warn")
-        .env("LNURLD_SECRET_KEY", TEST_SECRET_KEY)
-        .args(["--database-url", &db.url(), "--public-url", public])
-        .args(args)
+    crate::cli_output::cli(db, dir, &[&["--public-url", public], args].concat())
         .output()
         .expect("run lnurld")
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
 async fn batch_cli(db: TestDb) {

@@ -31,7 +31,7 @@ pub(crate) fn cli(db: &TestDb, dir: &std::path::Path, args: &[&str]) -> Command 
     c
 }
 
-fn ok(out: Output) -> String {
+pub(crate) fn ok(out: Output) -> String {
     assert!(
         out.status.success(),
         "exit {:?}: {}",
