@@ -11,8 +11,10 @@
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use lnurl::pay::PayResponse;
 use lnurld::db::models::WithdrawalState;
 use lnurld::db::types::InvoiceStatus;
+use lnurld::service::pay::PayLinkView;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -63,6 +65,30 @@ fn lnurld(db: &TestDb, fake: &FakeLnd, dir: &std::path::Path, args: &[&str]) -> 
     child.wait_with_output().expect("output")
 }
 
+/// A "Tips" pay link on `app`, and the URL its LNURL encodes.
+async fn tips_link(app: &TestApp) -> (PayLinkView, String) {
+    let link = create_pay(
+        app,
+        json!({"min_msat": 1_000, "max_msat": 100_000, "description": "Tips"}),
+    )
+    .await;
+    let url = lnurl::lnurl::LnUrl::decode(link.lnurl.clone())
+        .expect("lnurl")
+        .url;
+    (link, url)
+}
+
+/// One invoice of each amount from `pay`, one after another (so the node's
+/// add indexes follow the amounts' order).
+async fn invoices_for(app: &TestApp, pay: &PayResponse, amounts: &[u64]) {
+    for &amount in amounts {
+        app.wallet()
+            .get_invoice(pay, amount, None, None)
+            .await
+            .expect("invoice");
+    }
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -81,22 +107,10 @@ async fn a_node_switch_keeps_each_nodes_records_apart(db: TestDb) {
     let old = FakeLnd::start().await;
     old.set_pay_behavior(PayBehavior::Hold);
     let app = TestApp::start(&db, Node::Lnd(&old)).await;
-    let link = create_pay(
-        &app,
-        json!({"min_msat": 1_000, "max_msat": 100_000, "description": "Tips"}),
-    )
-    .await;
-    let url = lnurl::lnurl::LnUrl::decode(link.lnurl.clone())
-        .expect("lnurl")
-        .url;
+    let (link, url) = tips_link(&app).await;
     // Three settlements on the old node: its stored settle index is 3.
     let pay = pay_response(&app, &url).await;
-    for amount in [1_000, 2_000, 3_000] {
-        app.wallet()
-            .get_invoice(&pay, amount, None, None)
-            .await
-            .expect("invoice");
-    }
+    invoices_for(&app, &pay, &[1_000, 2_000, 3_000]).await;
     for inv in old.invoices() {
         old.settle_invoice(inv.payment_hash);
     }
@@ -274,21 +288,9 @@ async fn settlements_replayed_in_creation_order_are_all_recorded(db: TestDb) {
     let fake = FakeLnd::start().await;
     fake.replay_in_creation_order(true);
     let app = TestApp::start(&db, Node::Lnd(&fake)).await;
-    let link = create_pay(
-        &app,
-        json!({"min_msat": 1_000, "max_msat": 100_000, "description": "Tips"}),
-    )
-    .await;
-    let url = lnurl::lnurl::LnUrl::decode(link.lnurl.clone())
-        .expect("lnurl")
-        .url;
+    let (link, url) = tips_link(&app).await;
     let pay = pay_response(&app, &url).await;
-    for amount in [1_000, 2_000, 3_000, 4_000] {
-        app.wallet()
-            .get_invoice(&pay, amount, None, None)
-            .await
-            .expect("invoice");
-    }
+    invoices_for(&app, &pay, &[1_000, 2_000, 3_000, 4_000]).await;
     let hashes: Vec<_> = fake.invoices().iter().map(|i| i.payment_hash).collect();
     assert_eq!(fake.settle_invoice(hashes[0]), 1);
     eventually("the first settlement recorded", WAIT, || async {
@@ -331,23 +333,9 @@ async fn an_upgraded_database_gives_its_rows_to_the_node_it_finds(db: TestDb) {
     let fake = FakeLnd::start().await;
     fake.set_pay_behavior(PayBehavior::Hold);
     let app = TestApp::start(&db, Node::Lnd(&fake)).await;
-    let link = create_pay(
-        &app,
-        json!({"min_msat": 1_000, "max_msat": 100_000, "description": "Tips"}),
-    )
-    .await;
-    let url = lnurl::lnurl::LnUrl::decode(link.lnurl.clone())
-        .expect("lnurl")
-        .url;
+    let (link, url) = tips_link(&app).await;
     let pay = pay_response(&app, &url).await;
-    app.wallet()
-        .get_invoice(&pay, 1_000, None, None)
-        .await
-        .expect("invoice");
-    app.wallet()
-        .get_invoice(&pay, 2_000, None, None)
-        .await
-        .expect("invoice");
+    invoices_for(&app, &pay, &[1_000, 2_000]).await;
     let (settled, open) = (
         fake.invoices()[0].payment_hash,
         fake.invoices()[1].payment_hash,
@@ -415,14 +403,7 @@ async fn an_upgraded_database_gives_its_rows_to_the_node_it_finds(db: TestDb) {
 async fn reconcile_finds_every_settled_open_invoice_page_by_page(db: TestDb) {
     let fake = FakeLnd::start().await;
     let app = TestApp::start(&db, Node::Lnd(&fake)).await;
-    let link = create_pay(
-        &app,
-        json!({"min_msat": 1_000, "max_msat": 100_000, "description": "Tips"}),
-    )
-    .await;
-    let url = lnurl::lnurl::LnUrl::decode(link.lnurl.clone())
-        .expect("lnurl")
-        .url;
+    let (_, url) = tips_link(&app).await;
     let pay = pay_response(&app, &url).await;
     for chunk in 0..26 {
         let mut tasks = Vec::new();
