@@ -277,6 +277,26 @@ async fn a_node_without_xpay_is_paid_with_pay() {
     assert_eq!(fake.payments().len(), 1);
 }
 
+/// A node that cannot be reached when lnurld first asks `Help` is asked
+/// again on the next payment: a lost answer is not remembered as "this
+/// node has no xpay", which would pay through `pay` for as long as lnurld
+/// runs.
+#[tokio::test]
+async fn an_unanswered_help_is_asked_again() {
+    let fake = FakeCln::start().await;
+    let cln = node(&fake);
+    fake.stop().await;
+    let (pr, _, _) = FakeCln::wallet_invoice(10_000);
+    let down = cln.pay(&pr, 50, PAY_TIMEOUT).await;
+    assert!(matches!(down, Err(NodeError::Unreachable(_))), "{down:?}");
+    assert!(fake.payments().is_empty());
+    fake.restart().await;
+    fake.set_pay_behavior(ClnPay::Succeed { fee_msat: 1 });
+    cln.pay(&pr, 50, PAY_TIMEOUT).await.expect("pay");
+    let methods: Vec<_> = fake.payments().iter().map(|p| p.method).collect();
+    assert_eq!(methods, ["xpay"]);
+}
+
 #[tokio::test]
 async fn settlements_resume_after_the_last_pay_index() {
     let fake = FakeCln::start().await;
