@@ -270,8 +270,12 @@ async fn a_node_without_xpay_is_paid_with_pay() {
             fee_msat: 3
         }
     );
-    assert_eq!(fake.payments()[0].method, "pay");
-    assert_eq!(fake.payments()[0].maxfee_msat, Some(50));
+    let p = &fake.payments()[0];
+    assert_eq!(
+        (p.method, p.maxfee_msat, p.retry_for),
+        ("pay", Some(50), Some(2)),
+        "lnurld's fee limit and payment timeout, not CLN's defaults"
+    );
     // pay answers the earlier success again, without paying twice.
     assert_eq!(cln.pay(&pr, 50, PAY_TIMEOUT).await.unwrap(), first);
     assert_eq!(fake.payments().len(), 1);
