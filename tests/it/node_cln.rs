@@ -245,9 +245,18 @@ async fn xpay_outcomes_follow_clns_rules() {
         cln.payment(hash, Duration::ZERO).await.unwrap(),
         Some(PaymentOutcome::InFlight)
     );
-    assert!(fake.finish(hash, ClnFinish::Succeed { fee_msat: 4 }));
+    // Tracking with a wait keeps asking while the payment is pending, and
+    // answers its end once the node has it.
+    let (finished, tracked) = tokio::join!(
+        async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            fake.finish(hash, ClnFinish::Succeed { fee_msat: 4 })
+        },
+        cln.payment(hash, WAIT)
+    );
+    assert!(finished);
     assert_eq!(
-        cln.payment(hash, WAIT).await.unwrap(),
+        tracked.unwrap(),
         Some(PaymentOutcome::Succeeded {
             preimage: Some(pre),
             fee_msat: 4
