@@ -245,6 +245,17 @@ mod tests {
         assert_eq!(payment_failure(205), Some(PaymentFailure::NoRoute));
         assert_eq!(payment_failure(206), Some(PaymentFailure::NoRoute));
         assert_eq!(payment_failure(210), Some(PaymentFailure::Timeout));
+        assert_eq!(payment_failure(216), Some(PaymentFailure::NoRoute));
+        // The payee refused (unknown hash, wrong amount): what lnd calls
+        // incorrect payment details, recorded as the withdrawal's reason.
+        assert_eq!(
+            payment_failure(203),
+            Some(PaymentFailure::IncorrectPaymentDetails)
+        );
+        assert_eq!(
+            payment_failure(215),
+            Some(PaymentFailure::InsufficientBalance)
+        );
         assert_eq!(payment_failure(219), None);
     }
 }
