@@ -101,6 +101,32 @@ impl fmt::Display for Network {
     }
 }
 
+/// A node's gRPC endpoint as a URL: `host:port` gets `https://`; plaintext
+/// `http://` (`plaintext` says why not) and other schemes are refused.
+/// `node` names the backend in the error.
+pub(crate) fn https_endpoint(
+    endpoint: &str,
+    node: &str,
+    plaintext: &'static str,
+) -> Result<String, NodeError> {
+    let endpoint = endpoint.trim().trim_end_matches('/');
+    if endpoint.is_empty() {
+        return Err(NodeError::Unreachable(format!("empty {node} endpoint")));
+    }
+    if endpoint.starts_with("http://") {
+        return Err(NodeError::Unsupported(plaintext));
+    }
+    if endpoint.starts_with("https://") {
+        Ok(endpoint.to_owned())
+    } else if endpoint.contains("://") {
+        Err(NodeError::Unreachable(format!(
+            "invalid {node} endpoint {endpoint:?}: expected https://host:port or host:port"
+        )))
+    } else {
+        Ok(format!("https://{endpoint}"))
+    }
+}
+
 /// A 32-byte payment hash.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PaymentHash(pub [u8; 32]);

@@ -29,24 +29,11 @@ pub(super) const NOT_SIGNED_BY_CA: &str = "the node's server certificate is not 
 
 /// Adds `host:port` a scheme and refuses plaintext.
 pub(super) fn normalize_endpoint(endpoint: &str) -> Result<String, NodeError> {
-    let endpoint = endpoint.trim().trim_end_matches('/');
-    if endpoint.is_empty() {
-        return Err(NodeError::Unreachable("empty CLN endpoint".into()));
-    }
-    if endpoint.starts_with("http://") {
-        return Err(NodeError::Unsupported(
-            "plaintext http:// endpoint: CLN's grpc plugin always uses TLS, use https://",
-        ));
-    }
-    if endpoint.starts_with("https://") {
-        Ok(endpoint.to_owned())
-    } else if endpoint.contains("://") {
-        Err(NodeError::Unreachable(format!(
-            "invalid CLN endpoint {endpoint:?}: expected https://host:port or host:port"
-        )))
-    } else {
-        Ok(format!("https://{endpoint}"))
-    }
+    crate::node::https_endpoint(
+        endpoint,
+        "CLN",
+        "plaintext http:// endpoint: CLN's grpc plugin always uses TLS, use https://",
+    )
 }
 
 /// Whether a transport error's text says the TCP connection itself failed

@@ -22,24 +22,11 @@ pub(super) const PIN_MISMATCH: &str = "server certificate does not match the pin
 
 /// Adds `host:port` a scheme and refuses plaintext.
 pub(super) fn normalize_endpoint(endpoint: &str) -> Result<String, NodeError> {
-    let endpoint = endpoint.trim().trim_end_matches('/');
-    if endpoint.is_empty() {
-        return Err(NodeError::Unreachable("empty lnd endpoint".into()));
-    }
-    if endpoint.starts_with("http://") {
-        return Err(NodeError::Unsupported(
-            "plaintext http:// endpoint: lnd's gRPC port always uses TLS, use https://",
-        ));
-    }
-    if endpoint.starts_with("https://") {
-        Ok(endpoint.to_owned())
-    } else if endpoint.contains("://") {
-        Err(NodeError::Unreachable(format!(
-            "invalid lnd endpoint {endpoint:?}: expected https://host:port or host:port"
-        )))
-    } else {
-        Ok(format!("https://{endpoint}"))
-    }
+    crate::node::https_endpoint(
+        endpoint,
+        "lnd",
+        "plaintext http:// endpoint: lnd's gRPC port always uses TLS, use https://",
+    )
 }
 
 /// The certificates of a PEM file; at least one.
