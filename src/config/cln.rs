@@ -5,8 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use url::Url;
-
+use super::node::require_keys;
 use super::{Config, ConfigError};
 
 /// The name in the grpc plugin's server certificate.
@@ -67,57 +66,32 @@ impl Config {
     /// readable and of the right kind, `tls_domain` a DNS name.
     pub(super) fn validate_cln(&mut self) -> Result<(), ConfigError> {
         let n = &self.node;
-        let missing: Vec<&str> = [
-            (
-                "node.endpoint",
-                n.endpoint.as_deref().is_none_or(str::is_empty),
-            ),
-            ("node.ca_cert", n.ca_cert.is_none()),
-            ("node.client_cert", n.client_cert.is_none()),
-            ("node.client_key", n.client_key.is_none()),
-        ]
-        .into_iter()
-        .filter_map(|(key, absent)| absent.then_some(key))
-        .collect();
-        if let [one] = missing[..] {
-            let example = match one {
-                "node.endpoint" => "e.g. https://127.0.0.1:9736, CLN's grpc-port",
-                "node.ca_cert" => "path of the grpc plugin's ca.pem",
-                "node.client_cert" => "path of the grpc plugin's client.pem",
-                _ => "path of the grpc plugin's client-key.pem",
-            };
-            return Err(ConfigError::new(
-                one,
-                format!("required when node.kind = \"cln\" ({example})"),
-            ));
-        }
-        if !missing.is_empty() {
-            return Err(ConfigError::new(
-                "node",
-                format!(
-                    "{} are required when node.kind = \"cln\"",
-                    missing.join(", ")
-                ),
-            ));
-        }
-        let endpoint = self.node.endpoint.as_deref().unwrap_or("");
-        let with_scheme = if endpoint.contains("://") {
-            endpoint.to_owned()
-        } else {
-            format!("https://{endpoint}")
-        };
-        match Url::parse(&with_scheme) {
-            Ok(u) if u.scheme() == "https" && u.host().is_some() => {}
-            _ => {
-                return Err(ConfigError::new(
+        require_keys(
+            "cln",
+            &[
+                (
                     "node.endpoint",
-                    format!(
-                        "{endpoint:?} is not https://host:port (CLN's grpc plugin always uses TLS)"
-                    ),
-                ))
-            }
-        }
-        self.node.endpoint = Some(with_scheme);
+                    n.endpoint.as_deref().is_none_or(str::is_empty),
+                    "e.g. https://127.0.0.1:9736, CLN's grpc-port",
+                ),
+                (
+                    "node.ca_cert",
+                    n.ca_cert.is_none(),
+                    "path of the grpc plugin's ca.pem",
+                ),
+                (
+                    "node.client_cert",
+                    n.client_cert.is_none(),
+                    "path of the grpc plugin's client.pem",
+                ),
+                (
+                    "node.client_key",
+                    n.client_key.is_none(),
+                    "path of the grpc plugin's client-key.pem",
+                ),
+            ],
+        )?;
+        self.https_node_endpoint("CLN's grpc plugin always uses TLS")?;
         let domain = self
             .node
             .tls_domain

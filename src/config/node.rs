@@ -106,57 +106,27 @@ impl Config {
     /// The `[node]` section of an LND backend: endpoint (given its `https://`
     /// scheme when it has none), TLS certificate and macaroon.
     pub(super) fn validate_lnd(&mut self) -> Result<(), ConfigError> {
-        // Every missing key at once: one start to learn them all.
-        let missing: Vec<&str> = [
-            (
-                "node.endpoint",
-                self.node.endpoint.as_deref().is_none_or(str::is_empty),
-            ),
-            ("node.tls_cert", self.node.tls_cert.is_none()),
-            (
-                "node.macaroon",
-                self.node.macaroon.as_deref().is_none_or(str::is_empty),
-            ),
-        ]
-        .into_iter()
-        .filter_map(|(key, absent)| absent.then_some(key))
-        .collect();
-        if let [one] = missing[..] {
-            let example = match one {
-                "node.endpoint" => "e.g. https://127.0.0.1:10009",
-                "node.tls_cert" => "path of LND's tls.cert",
-                _ => "path of a macaroon file, or its hex",
-            };
-            return Err(ConfigError::new(
-                one,
-                format!("required when node.kind = \"lnd\" ({example})"),
-            ));
-        }
-        if !missing.is_empty() {
-            return Err(ConfigError::new(
-                "node",
-                format!(
-                    "{} are required when node.kind = \"lnd\"",
-                    missing.join(", ")
-                ),
-            ));
-        }
-        let endpoint = self.node.endpoint.as_deref().unwrap_or("");
-        let with_scheme = if endpoint.contains("://") {
-            endpoint.to_owned()
-        } else {
-            format!("https://{endpoint}")
-        };
-        match Url::parse(&with_scheme) {
-            Ok(u) if u.scheme() == "https" && u.host().is_some() => {}
-            _ => {
-                return Err(ConfigError::new(
+        require_keys(
+            "lnd",
+            &[
+                (
                     "node.endpoint",
-                    format!("{endpoint:?} is not https://host:port (LND's gRPC always uses TLS)"),
-                ))
-            }
-        }
-        self.node.endpoint = Some(with_scheme);
+                    self.node.endpoint.as_deref().is_none_or(str::is_empty),
+                    "e.g. https://127.0.0.1:10009",
+                ),
+                (
+                    "node.tls_cert",
+                    self.node.tls_cert.is_none(),
+                    "path of LND's tls.cert",
+                ),
+                (
+                    "node.macaroon",
+                    self.node.macaroon.as_deref().is_none_or(str::is_empty),
+                    "path of a macaroon file, or its hex",
+                ),
+            ],
+        )?;
+        self.https_node_endpoint("LND's gRPC always uses TLS")?;
         self.validate_tls_cert()?;
         self.macaroon_bytes()?;
         Ok(())
@@ -224,5 +194,56 @@ impl Config {
             "node.macaroon",
             format!("{m:?} is neither a readable file nor hex"),
         ))
+    }
+}
+
+/// Every missing key of a backend at once (one start to learn them all):
+/// `(key, absent, what to give)`. One missing key is named with an example.
+pub(super) fn require_keys(
+    kind: &str,
+    keys: &[(&'static str, bool, &str)],
+) -> Result<(), ConfigError> {
+    let missing: Vec<_> = keys.iter().filter(|(_, absent, _)| *absent).collect();
+    match missing[..] {
+        [] => Ok(()),
+        [(one, _, example)] => Err(ConfigError::new(
+            one,
+            format!("required when node.kind = \"{kind}\" ({example})"),
+        )),
+        _ => Err(ConfigError::new(
+            "node",
+            format!(
+                "{} are required when node.kind = \"{kind}\"",
+                missing
+                    .iter()
+                    .map(|(key, _, _)| *key)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
+impl Config {
+    /// `[node] endpoint` as an https URL, given its scheme when it has
+    /// none; `why` says why plaintext is refused.
+    pub(super) fn https_node_endpoint(&mut self, why: &str) -> Result<(), ConfigError> {
+        let endpoint = self.node.endpoint.as_deref().unwrap_or("");
+        let with_scheme = if endpoint.contains("://") {
+            endpoint.to_owned()
+        } else {
+            format!("https://{endpoint}")
+        };
+        match Url::parse(&with_scheme) {
+            Ok(u) if u.scheme() == "https" && u.host().is_some() => {}
+            _ => {
+                return Err(ConfigError::new(
+                    "node.endpoint",
+                    format!("{endpoint:?} is not https://host:port ({why})"),
+                ))
+            }
+        }
+        self.node.endpoint = Some(with_scheme);
+        Ok(())
     }
 }
