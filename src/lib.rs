@@ -265,7 +265,7 @@ impl App {
                 if check == NodeCheck::Required {
                     let (pk, net) = (info.pubkey.clone(), info.network.to_string());
                     let recorded = db
-                        .run(move |c| {
+                        .write(move |c| {
                             db::models::NodeRecord::record_first(c, &pk, &net, db::now_unix())
                         })
                         .await?;

@@ -20,8 +20,10 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 mod commits;
 pub mod models;
+mod readers;
 pub mod schema;
 pub mod types;
+mod writer;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -218,21 +220,25 @@ struct Manager {
 #[error("{0}")]
 struct ManagerError(String);
 
-impl ManageConnection for Manager {
-    type Connection = DbConn;
-    type Error = ManagerError;
-
-    fn connect(&self) -> Result<DbConn, ManagerError> {
-        let mut conn = self
-            .url
-            .connect()
-            .map_err(|e| ManagerError(e.to_string()))?;
-        let count = commits::CommitCount::new(self.commits.clone());
+impl Manager {
+    /// A connection counting its commits into `commits`.
+    fn open(url: &DbUrl, commits: &Arc<AtomicU64>) -> Result<DbConn, DbError> {
+        let mut conn = url.connect()?;
+        let count = commits::CommitCount::new(commits.clone());
         match &mut conn {
             DbConn::Sqlite(c) => c.set_instrumentation(count),
             DbConn::Pg(c) => c.set_instrumentation(count),
         }
         Ok(conn)
+    }
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = ManagerError;
+
+    fn connect(&self) -> Result<DbConn, ManagerError> {
+        Manager::open(&self.url, &self.commits).map_err(|e| ManagerError(e.to_string()))
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), ManagerError> {
@@ -253,13 +259,18 @@ impl ManageConnection for Manager {
     }
 }
 
-/// The connection pool. Cheap to clone. All work runs on tokio's blocking
-/// pool so that diesel's synchronous calls never stall the async workers.
+/// The connection pool. Cheap to clone. All work runs on the database's
+/// own threads (`readers.rs`, and on SQLite the writer, `writer.rs`) so
+/// that diesel's synchronous calls never stall the async workers.
 #[derive(Clone)]
 pub struct Db {
     pool: r2d2::Pool<Manager>,
     url: Arc<DbUrl>,
     commits: Arc<AtomicU64>,
+    /// SQLite only: the group-commit writer every write goes through.
+    writer: Option<Arc<writer::Writer>>,
+    /// The threads that run database calls (one per pooled connection).
+    readers: Arc<readers::Readers>,
 }
 
 impl std::fmt::Debug for Db {
@@ -314,10 +325,21 @@ impl Db {
                 commits: commits.clone(),
             })
             .map_err(|e| DbError::Unavailable(e.to_string()))?;
+        let writer = match url {
+            DbUrl::Sqlite(_) => Some(Arc::new(writer::Writer::start(
+                url.clone(),
+                commits.clone(),
+            )?)),
+            DbUrl::Postgres(_) => None,
+        };
+        let readers = readers::Readers::start(max_connections)
+            .map_err(|e| DbError::Unavailable(format!("cannot start the database threads: {e}")))?;
         Ok(Db {
             pool,
             url: Arc::new(url.clone()),
             commits,
+            writer,
+            readers: Arc::new(readers),
         })
     }
 
@@ -332,33 +354,54 @@ impl Db {
         &self.url
     }
 
-    /// Runs `f` with a pooled connection on the blocking thread pool.
+    /// Runs `f` with a pooled connection on one of the database threads.
     pub async fn run<T, F>(&self, f: F) -> Result<T, DbError>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
     {
         let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = pool
-                .get()
-                .map_err(|e| DbError::Unavailable(e.to_string()))?;
-            f(&mut conn)
-        })
-        .await
-        .map_err(|e| DbError::Unavailable(format!("database task failed: {e}")))?
+        self.readers
+            .run(move || {
+                let mut conn = pool
+                    .get()
+                    .map_err(|e| DbError::Unavailable(e.to_string()))?;
+                f(&mut conn)
+            })
+            .await
+            .unwrap_or_else(|| Err(DbError::Unavailable("database task failed".into())))
     }
 
     /// Runs `f` in one transaction (committed when it returns `Ok`).
     ///
-    /// On SQLite, write transactions must *start with a write* so that the
-    /// busy handler queues them; every caller here keeps to that.
+    /// On SQLite it runs on the group-commit writer (`writer.rs`): inside
+    /// a `BEGIN IMMEDIATE` batch, so it holds the write lock from its first
+    /// statement and may read before it writes. On PostgreSQL, on a pooled
+    /// connection.
     pub async fn transaction<T, F>(&self, f: F) -> Result<T, DbError>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
     {
-        self.run(move |conn| conn.transaction(f)).await
+        match &self.writer {
+            Some(w) => w.transaction(f).await,
+            None => self.run(move |conn| conn.transaction(f)).await,
+        }
+    }
+
+    /// Runs `f`, which writes, as one commit: on SQLite through the
+    /// writer like [`Db::transaction`]; on PostgreSQL as it is on a pooled
+    /// connection (autocommit, no BEGIN/COMMIT round trips for a single
+    /// statement).
+    pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+    {
+        match &self.writer {
+            Some(w) => w.transaction(f).await,
+            None => self.run(f).await,
+        }
     }
 
     /// As [`Db::transaction`], for work whose own errors (not only the
@@ -371,20 +414,29 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
     {
         enum Abort<E> {
-            Diesel(diesel::result::Error),
+            Db(DbError),
             Caller(E),
         }
         impl<E> From<diesel::result::Error> for Abort<E> {
             fn from(e: diesel::result::Error) -> Self {
-                Abort::Diesel(e)
+                Abort::Db(DbError::from(e))
             }
         }
-        let done = self
-            .run(move |conn| Ok(conn.transaction(|c| f(c).map_err(Abort::Caller))))
-            .await
-            .map_err(E::from)?;
+        impl<E> From<DbError> for Abort<E> {
+            fn from(e: DbError) -> Self {
+                Abort::Db(e)
+            }
+        }
+        let wrapped = move |c: &mut DbConn| f(c).map_err(Abort::Caller);
+        let done = match &self.writer {
+            Some(w) => w.transaction(wrapped).await,
+            None => match self.run(move |conn| Ok(conn.transaction(wrapped))).await {
+                Ok(done) => done,
+                Err(e) => Err(Abort::Db(e)),
+            },
+        };
         done.map_err(|a| match a {
-            Abort::Diesel(e) => E::from(DbError::from(e)),
+            Abort::Db(e) => E::from(e),
             Abort::Caller(e) => e,
         })
     }
@@ -402,8 +454,16 @@ impl Db {
         .await
     }
 
-    /// Checks the database answers (for `/healthz`).
+    /// Checks the database answers (for `/healthz`); on SQLite also the
+    /// writer, without which nothing can be written.
     pub async fn ping(&self) -> Result<(), DbError> {
+        if let Some(w) = &self.writer {
+            w.transaction(|conn| {
+                conn.batch_execute("SELECT 1")
+                    .map_err(|e| DbError::Unavailable(e.to_string()))
+            })
+            .await?;
+        }
         self.run(|conn| {
             conn.batch_execute("SELECT 1")
                 .map_err(|e| DbError::Unavailable(e.to_string()))

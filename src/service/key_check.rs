@@ -53,7 +53,7 @@ pub async fn verify(db: &Db, keys: &ServerKeys) -> Result<KeyCheck, DbError> {
     }
     let value = keys.check_value();
     let now = now_unix();
-    db.run(move |c| server_key_check::record_if_absent(c, &value, now))
+    db.write(move |c| server_key_check::record_if_absent(c, &value, now))
         .await?;
     // Another instance may have recorded its key between our read and write.
     match db.run(server_key_check::get).await? {

@@ -94,7 +94,7 @@ impl RetentionService {
                         .await?;
                     let seen = hashes.len();
                     let n = db
-                        .run(move |c| PayInvoice::delete_expired(c, &hashes, before))
+                        .write(move |c| PayInvoice::delete_expired(c, &hashes, before))
                         .await?;
                     Ok((seen, n))
                 })
@@ -108,7 +108,7 @@ impl RetentionService {
                         .await?;
                     let seen = ids.len();
                     let n = db
-                        .run(move |c| Withdrawal::delete_finished(c, &ids, before))
+                        .write(move |c| Withdrawal::delete_finished(c, &ids, before))
                         .await?;
                     Ok((seen, n))
                 })

@@ -56,7 +56,7 @@ impl TokenService {
             last_used_at: None,
             revoked_at: None,
         };
-        match self.db.run(move |c| row.insert(c)).await {
+        match self.db.write(move |c| row.insert(c)).await {
             Ok(()) => Ok(token),
             Err(DbError::Duplicate(_)) => Err(Error::Conflict(format!(
                 "an active token is already named {name:?}; revoke it or choose another name"
@@ -74,7 +74,7 @@ impl TokenService {
         let h = hash(token);
         let t = now();
         self.db
-            .run(move |c| {
+            .write(move |c| {
                 let found = ApiToken::find_active_by_hash(c, &h)?;
                 if let Some(found) = &found {
                     ApiToken::touch(c, &found.id, t)?;
@@ -99,7 +99,7 @@ impl TokenService {
         let shown = key.clone();
         let row = self
             .db
-            .run(move |c| ApiToken::revoke(c, &key, t))
+            .write(move |c| ApiToken::revoke(c, &key, t))
             .await?
             .ok_or_else(|| Error::NotFound(format!("no active token with id or name {shown:?}")))?;
         Ok(TokenView::from_row(&row))

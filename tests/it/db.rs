@@ -11,6 +11,9 @@ use crate::support::db::TestDb;
 both_dbs!(
     migrations_run_from_empty_and_are_idempotent,
     a_connection_that_panicked_in_a_transaction_is_not_reused,
+    waiting_transactions_commit_together_and_fail_alone,
+    a_panic_in_a_batch_fails_only_what_it_took_with_it,
+    a_batch_whose_transaction_was_lost_commits_nothing_it_ran,
 );
 
 async fn migrations_run_from_empty_and_are_idempotent(db: TestDb) {
@@ -120,4 +123,192 @@ async fn a_connection_that_panicked_in_a_transaction_is_not_reused(db: TestDb) {
         .await
         .unwrap();
     assert!(!a, "the panicked transaction was rolled back");
+}
+
+/// `f`'s transaction submitted now (polled once, which hands it to the
+/// database), awaited later: so a test knows it is queued.
+fn submitted<T: Send + 'static>(
+    f: impl std::future::Future<Output = T> + Send + 'static,
+) -> tokio::task::JoinHandle<T> {
+    let mut f = Box::pin(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(f.as_mut().poll(&mut cx).is_pending(), "answered at once");
+    tokio::spawn(f)
+}
+
+/// A pool whose first transaction is held open until the returned sender
+/// is dropped or sent to; returns once that transaction is running.
+async fn held_pool(
+    db: &TestDb,
+) -> (
+    Db,
+    std::sync::mpsc::Sender<()>,
+    tokio::task::JoinHandle<Result<(), lnurld::db::DbError>>,
+) {
+    let url = DbUrl::parse(&db.url()).unwrap();
+    let pool = tokio::task::spawn_blocking(move || Db::connect(&url, 4))
+        .await
+        .unwrap()
+        .unwrap();
+    pool.migrate().await.unwrap();
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let (started, running) = tokio::sync::oneshot::channel::<()>();
+    let first = tokio::spawn(tx(&pool, move |c| {
+        token("first").insert(c)?;
+        let _ = started.send(());
+        let _ = held.recv();
+        Ok(())
+    }));
+    running.await.unwrap();
+    (pool, release, first)
+}
+
+/// `pool.transaction(f)` as a future that owns its pool handle.
+fn tx<T, F>(
+    pool: &Db,
+    f: F,
+) -> impl std::future::Future<Output = Result<T, lnurld::db::DbError>> + Send + 'static
+where
+    T: Send + 'static,
+    F: FnOnce(&mut lnurld::db::DbConn) -> Result<T, lnurld::db::DbError> + Send + 'static,
+{
+    let pool = pool.clone();
+    async move { pool.transaction(f).await }
+}
+
+async fn has_token(pool: &Db, id: &str) -> bool {
+    let hash = format!("hash-{id}");
+    pool.run(move |c| {
+        lnurld::db::models::ApiToken::find_active_by_hash(c, &hash).map(|t| t.is_some())
+    })
+    .await
+    .unwrap()
+}
+
+/// SQLite's group commit (`db/writer.rs`): transactions that wait while
+/// one commits are committed together, with one fsync, and one that fails
+/// rolls back alone. On PostgreSQL each is its own commit.
+async fn waiting_transactions_commit_together_and_fail_alone(db: TestDb) {
+    let (pool, release, first) = held_pool(&db).await;
+    let before = pool.commits();
+    let mut oks = Vec::new();
+    for n in 0..20 {
+        oks.push(submitted(tx(&pool, move |c| {
+            token(&format!("t{n}")).insert(c)
+        })));
+    }
+    let failing = submitted(tx(&pool, |c| {
+        token("refused").insert(c)?;
+        Err::<(), _>(lnurld::db::DbError::Unavailable(
+            "refused by the caller".into(),
+        ))
+    }));
+    release.send(()).unwrap();
+    first.await.unwrap().unwrap();
+    for ok in oks {
+        ok.await.unwrap().unwrap();
+    }
+    let e = failing.await.unwrap().unwrap_err().to_string();
+    assert!(e.contains("refused by the caller"), "{e}");
+    for n in 0..20 {
+        assert!(has_token(&pool, &format!("t{n}")).await, "t{n} committed");
+    }
+    assert!(has_token(&pool, "first").await);
+    assert!(
+        !has_token(&pool, "refused").await,
+        "the failed one rolled back alone"
+    );
+    let commits = pool.commits() - before;
+    if db.is_postgres() {
+        assert_eq!(
+            commits, 21,
+            "one commit per transaction that wrote and succeeded"
+        );
+    } else {
+        // The held one (counted before the others were even submitted,
+        // or just after) and one batch for the 21 waiting.
+        assert!(
+            commits <= 2,
+            "{commits} commits for 21 waiting transactions"
+        );
+    }
+}
+
+/// A transaction that panics takes its batch's uncommitted work with it
+/// (those callers are told it failed, and nothing of theirs is written);
+/// what was queued behind it runs in the next batch.
+async fn a_panic_in_a_batch_fails_only_what_it_took_with_it(db: TestDb) {
+    let (pool, release, first) = held_pool(&db).await;
+    let before = submitted(tx(&pool, |c| token("before").insert(c)));
+    let panics = submitted(tx(&pool, |c| -> Result<(), lnurld::db::DbError> {
+        token("panics").insert(c)?;
+        panic!("boom inside a batch");
+    }));
+    let after = submitted(tx(&pool, |c| token("after").insert(c)));
+    release.send(()).unwrap();
+    first.await.unwrap().unwrap();
+    assert!(panics.await.unwrap().is_err());
+    assert!(!has_token(&pool, "panics").await);
+    after.await.unwrap().unwrap();
+    assert!(
+        has_token(&pool, "after").await,
+        "queued behind the panic, committed"
+    );
+    let before = before.await.unwrap();
+    // Every caller's answer matches what is in the database.
+    assert_eq!(before.is_ok(), has_token(&pool, "before").await);
+    if !db.is_postgres() {
+        assert!(
+            before.is_err(),
+            "SQLite: batched with the panic, rolled back with it"
+        );
+    }
+    assert!(has_token(&pool, "first").await);
+    pool.transaction(|c| token("later").insert(c))
+        .await
+        .unwrap();
+    assert!(has_token(&pool, "later").await, "the writer goes on");
+}
+
+/// SQLite may roll back a whole transaction by itself (a full disk, an
+/// I/O error), under the savepoints of a batch. Simulated here by a
+/// transaction that runs `ROLLBACK` itself: the batch's transaction is
+/// gone, so nothing that ran in it may be answered Ok, and nothing after
+/// it may run outside a batch (it runs in the next one). Every caller's
+/// answer must match the database.
+async fn a_batch_whose_transaction_was_lost_commits_nothing_it_ran(db: TestDb) {
+    use diesel::connection::SimpleConnection;
+    let (pool, release, first) = held_pool(&db).await;
+    let before = submitted(tx(&pool, |c| token("before").insert(c)));
+    let loses = submitted(tx(&pool, |c| {
+        token("loses").insert(c)?;
+        c.batch_execute("ROLLBACK")
+            .map_err(|e| lnurld::db::DbError::Unavailable(e.to_string()))
+    }));
+    let after = submitted(tx(&pool, |c| token("after").insert(c)));
+    release.send(()).unwrap();
+    first.await.unwrap().unwrap();
+    let before = before.await.unwrap();
+    let loses = loses.await.unwrap();
+    let after = after.await.unwrap();
+    assert_eq!(
+        before.is_ok(),
+        has_token(&pool, "before").await,
+        "{before:?}"
+    );
+    assert_eq!(after.is_ok(), has_token(&pool, "after").await, "{after:?}");
+    assert!(
+        after.is_ok(),
+        "queued behind the lost batch, committed in the next"
+    );
+    if !db.is_postgres() {
+        // (On PostgreSQL each transaction has its own connection, and a
+        // COMMIT after a stray ROLLBACK only warns: not the writer's case.)
+        assert_eq!(loses.is_ok(), has_token(&pool, "loses").await, "{loses:?}");
+        assert!(before.is_err(), "batched with the lost transaction");
+    }
+    pool.transaction(|c| token("later").insert(c))
+        .await
+        .unwrap();
+    assert!(has_token(&pool, "later").await, "the writer goes on");
 }

@@ -185,7 +185,7 @@ impl WebhookService {
         let until = t + self.lease_secs();
         Ok(self
             .db
-            .run(move |c| Event::claim_due(c, &owner, until, t, limit))
+            .write(move |c| Event::claim_due(c, &owner, until, t, limit))
             .await?)
     }
 

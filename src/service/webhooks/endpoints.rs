@@ -78,7 +78,7 @@ impl WebhookService {
                     rotated_at: None,
                 };
                 let r = row.clone();
-                match self.db.run(move |c| r.insert(c)).await {
+                match self.db.write(move |c| r.insert(c)).await {
                     Ok(()) => row,
                     // Another instance created it first: use theirs.
                     Err(DbError::Duplicate(_)) => {
