@@ -95,6 +95,12 @@ pub struct Config {
     /// File holding the server key; created on first start. Default:
     /// `lnurld.key` beside the SQLite file, or in the working directory.
     pub key_file: Option<PathBuf>,
+    /// Seconds a link row behind the LNURL first steps is kept in memory
+    /// (0: always read the database). Changes made by this process are
+    /// seen at once; changes by another instance or a CLI command within
+    /// this time.
+    #[serde(deserialize_with = "de_u32")]
+    pub first_step_cache_secs: u32,
     /// `text` or `json` logs.
     pub log_format: LogFormat,
     /// Lightning node backend.
@@ -124,6 +130,7 @@ impl Default for Config {
             database_max_connections: 10,
             secret_key: None,
             key_file: None,
+            first_step_cache_secs: 2,
             log_format: LogFormat::Text,
             node: NodeConfig::default(),
             withdraw: WithdrawConfig::default(),
@@ -158,6 +165,7 @@ impl std::fmt::Debug for Config {
                 &self.secret_key.as_ref().map(|_| "<redacted>"),
             )
             .field("key_file", &self.key_file)
+            .field("first_step_cache_secs", &self.first_step_cache_secs)
             .field("log_format", &self.log_format)
             .field("node", &self.node)
             .field("withdraw", &self.withdraw)
@@ -193,6 +201,11 @@ pub struct Overrides {
 }
 
 impl Config {
+    /// `first_step_cache_secs` as a duration.
+    pub fn first_step_cache(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.first_step_cache_secs))
+    }
+
     /// Loads file + env + flags. `file` is the explicit `--config` path;
     /// without one, `lnurld.toml` in the working directory is read if present.
     pub fn load<I>(file: Option<&Path>, env: I, flags: &Overrides) -> Result<Config, ConfigError>

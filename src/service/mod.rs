@@ -11,6 +11,7 @@ use crate::db::{Db, DbConn, DbError};
 use crate::metrics::Metrics;
 use crate::node::{LightningNode, Network};
 
+pub mod cache;
 mod error;
 pub mod key_check;
 pub mod nodes;

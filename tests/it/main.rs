@@ -10,6 +10,7 @@ mod commits;
 mod db;
 mod exactly_once;
 mod files;
+mod first_steps;
 mod health;
 mod input;
 mod key_check;

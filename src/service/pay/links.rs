@@ -8,6 +8,8 @@ use super::{
     normalize_username, ImageConfig, PayInvoiceView, PayLinkPatch, PayLinkSpec, PayLinkView,
     PayService, SuccessActionConfig, MAX_COMMENT_ALLOWED,
 };
+use std::sync::Arc;
+
 use crate::db::models::{PayInvoice, PayLink};
 use crate::db::types::{Msat, PayLinkId, PayLinkStatus};
 use crate::db::DbError;
@@ -249,10 +251,11 @@ impl PayService {
     pub async fn create_pay_link(&self, s: PayLinkSpec) -> Result<PayLinkView, Error> {
         let row = self.build_pay_row(PayLinkId::generate(), &s, now())?;
         let r = row.clone();
-        self.db
-            .run(move |c| r.insert(c))
-            .await
-            .map_err(Self::username_taken)?;
+        // A username may have been served as another link's a moment ago.
+        let forget = self.first_steps.forget_all_after();
+        let inserted = self.db.write(move |c| r.insert(c)).await;
+        drop(forget);
+        inserted.map_err(Self::username_taken)?;
         self.pay_view(&row)
     }
 
@@ -286,11 +289,10 @@ impl PayService {
         };
         let row = self.build_pay_row(cur.id.clone(), &s, cur.created_at)?;
         let r = row.clone();
-        let saved = self
-            .db
-            .run(move |c| r.save_if_active(c))
-            .await
-            .map_err(Self::username_taken)?;
+        let forget = self.first_steps.forget_all_after();
+        let saved = self.db.write(move |c| r.save_if_active(c)).await;
+        drop(forget);
+        let saved = saved.map_err(Self::username_taken)?;
         if !saved {
             return Err(Error::Conflict("pay link is disabled".into()));
         }
@@ -304,11 +306,16 @@ impl PayService {
         }
         let i = id.to_owned();
         let t = now();
-        let row = found(&self.db, PAY_LINK_NOT_FOUND, move |c| {
-            PayLink::disable(c, &i, t)?;
-            PayLink::find(c, &i)
-        })
-        .await?;
+        let forget = self.first_steps.forget_all_after();
+        let row = self
+            .db
+            .write(move |c| {
+                PayLink::disable(c, &i, t)?;
+                PayLink::find(c, &i)
+            })
+            .await;
+        drop(forget);
+        let row = row?.ok_or_else(|| Error::NotFound(PAY_LINK_NOT_FOUND.into()))?;
         self.pay_view(&row)
     }
 
@@ -337,6 +344,63 @@ impl PayService {
             Some(l) if l.status() == PayLinkStatus::Active => Ok(l),
             _ => Err(Error::NotFound("unknown pay link".into())),
         }
+    }
+
+    /// As [`Self::active_pay_link`], from the first-step cache when it
+    /// holds the row: for `payRequest` only (the callback reads afresh).
+    pub(super) async fn first_step_pay_link(&self, id: &PayLinkId) -> Result<Arc<PayLink>, Error> {
+        let key = format!("id:{id}");
+        let l = match self.first_steps.get(&key) {
+            Some(l) => l,
+            None => {
+                if !id.is_well_formed() {
+                    return Err(Error::NotFound("unknown pay link".into()));
+                }
+                let read = self.first_steps.begin();
+                let i = id.to_owned();
+                let Some(l) = self.db.run(move |c| PayLink::find(c, &i)).await? else {
+                    return Err(Error::NotFound("unknown pay link".into()));
+                };
+                let l = Arc::new(l);
+                self.first_steps.put(read, &key, l.id.as_str(), l.clone());
+                l
+            }
+        };
+        if l.status() != PayLinkStatus::Active {
+            return Err(Error::NotFound("unknown pay link".into()));
+        }
+        Ok(l)
+    }
+
+    /// As [`Self::link_for_username`], from the first-step cache when it
+    /// holds the row.
+    pub(super) async fn first_step_address(&self, username: &str) -> Result<Arc<PayLink>, Error> {
+        let base = username.split('+').next().unwrap_or_default();
+        let Ok(u) = normalize_username(base) else {
+            return Err(Error::NotFound(format!("unknown user {username:?}")));
+        };
+        let key = format!("user:{u}");
+        let l = match self.first_steps.get(&key) {
+            Some(l) => l,
+            None => {
+                let read = self.first_steps.begin();
+                let lookup = u.clone();
+                let Some(l) = self
+                    .db
+                    .run(move |c| PayLink::find_by_username(c, &lookup))
+                    .await?
+                else {
+                    return Err(Error::NotFound(format!("unknown user {u:?}")));
+                };
+                let l = Arc::new(l);
+                self.first_steps.put(read, &key, l.id.as_str(), l.clone());
+                l
+            }
+        };
+        if l.status() != PayLinkStatus::Active {
+            return Err(Error::NotFound(format!("unknown user {u:?}")));
+        }
+        Ok(l)
     }
 
     pub(super) async fn link_for_username(&self, username: &str) -> Result<PayLink, Error> {

@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::cache::RowCache;
 use super::webhooks::Outbox;
 use super::{rfc3339, Base, Error};
 use crate::db::models::{PayInvoice, PayLink};
@@ -282,6 +283,9 @@ pub struct PayService {
     /// The node's pubkey: invoices are recorded as its, and only its
     /// invoices are looked up on it (invariant 7).
     node_pubkey: String,
+    /// Link rows for `payRequest`, by `id:` and `user:` key (see
+    /// [`RowCache`]); every change to a pay link here forgets them all.
+    first_steps: RowCache<PayLink>,
 }
 
 impl PayService {
@@ -303,6 +307,7 @@ impl PayService {
             invoice_expiry_secs: config.pay.invoice_expiry_secs,
             max_open_invoices_per_link: i64::from(config.pay.max_open_invoices_per_link),
             node_pubkey: base.node_pubkey.clone(),
+            first_steps: RowCache::new(config.first_step_cache()),
         }
     }
 

@@ -37,13 +37,13 @@ impl PayService {
 
     /// LUD-06 step 1 for `/lnurlp/{id}`.
     pub async fn pay_request(&self, id: &PayLinkId) -> Result<PayRequest, Error> {
-        let l = self.active_pay_link(id).await?;
+        let l = self.first_step_pay_link(id).await?;
         Ok(self.pay_request_of(&l))
     }
 
     /// LUD-16 step 1 for `/.well-known/lnurlp/{username}`.
     pub async fn address_pay_request(&self, username: &str) -> Result<PayRequest, Error> {
-        let l = self.link_for_username(username).await?;
+        let l = self.first_step_address(username).await?;
         Ok(self.pay_request_of(&l))
     }
 
@@ -132,7 +132,7 @@ impl PayService {
                 }
             }
         } else {
-            self.db.run(move |c| row.insert(c)).await?;
+            self.db.write(move |c| row.insert(c)).await?;
         }
         Ok(PayCallbackResponse {
             pr: created.bolt11,
@@ -190,7 +190,7 @@ impl PayService {
         let h = hash.to_hex();
         let claimed = self
             .db
-            .run(move |c| PayInvoice::claim_node_check(c, &h, t, VERIFY_NODE_CHECK_SECS))
+            .write(move |c| PayInvoice::claim_node_check(c, &h, t, VERIFY_NODE_CHECK_SECS))
             .await?;
         if !claimed {
             return Ok(from_db(inv));

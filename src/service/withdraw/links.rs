@@ -274,7 +274,7 @@ impl WithdrawService {
         }
         let (row, _secret) = self.new_row(&n, None)?;
         let id = row.id.clone();
-        let inserted = self.db.run(move |c| WithdrawLink::insert(c, &row)).await;
+        let inserted = self.db.write(move |c| WithdrawLink::insert(c, &row)).await;
         match (inserted, &n.external_id) {
             (Ok(()), _) => {}
             // A concurrent request with the same external_id won the race:
@@ -527,14 +527,16 @@ impl WithdrawService {
         }
         let i = id.clone();
         let t = now();
+        let forget = self.first_steps.forget_after(id.as_str());
         let found = self
             .db
-            .run(move |c| {
+            .write(move |c| {
                 WithdrawLink::disable(c, &i, t)?;
                 WithdrawLink::find(c, &i)
             })
-            .await?;
-        if found.is_none() {
+            .await;
+        drop(forget);
+        if found?.is_none() {
             return Err(Error::NotFound(LINK_NOT_FOUND.into()));
         }
         self.get_withdraw_link(id).await

@@ -21,6 +21,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
+use super::cache::RowCache;
 use super::secrets::Purpose;
 use super::webhooks::Outbox;
 use super::{found, now, rfc3339, Base, Error, ServerKeys};
@@ -208,6 +209,9 @@ pub struct WithdrawService {
     /// Closed when the payer releases its leases at shutdown (see
     /// [`payout::LeaseGate`]).
     leases: payout::LeaseGate,
+    /// Link rows for `withdrawRequest`, by secret lookup (see
+    /// [`RowCache`]); every change to a link here forgets it.
+    first_steps: RowCache<WithdrawLink>,
 }
 
 impl WithdrawService {
@@ -226,6 +230,7 @@ impl WithdrawService {
             outbox,
             payer_wake,
             leases: payout::LeaseGate::default(),
+            first_steps: RowCache::new(base.config.first_step_cache()),
         }
     }
 
@@ -300,6 +305,29 @@ impl WithdrawService {
     /// The list views of `links` (without their withdrawals).
     fn views(&self, links: &[WithdrawLink]) -> Result<Vec<LinkView>, Error> {
         links.iter().map(|l| self.view(l, None)).collect()
+    }
+
+    /// As [`Self::link_by_secret`], from the first-step cache when it holds
+    /// the row: for `withdrawRequest` only (the callback reads afresh).
+    async fn first_step_link(&self, secret: &str) -> Result<Arc<WithdrawLink>, Error> {
+        if !secret_shape_ok(secret) {
+            return Err(Error::NotFound("unknown withdraw link".into()));
+        }
+        let lookup = self.keys.lookup(&secret.to_ascii_lowercase());
+        if let Some(l) = self.first_steps.get(&lookup) {
+            return Ok(l);
+        }
+        let read = self.first_steps.begin();
+        let key = lookup.clone();
+        let l = Arc::new(
+            found(&self.db, "unknown withdraw link", move |c| {
+                WithdrawLink::find_by_lookup(c, &key)
+            })
+            .await?,
+        );
+        self.first_steps
+            .put(read, &lookup, l.id.as_str(), l.clone());
+        Ok(l)
     }
 
     /// The link with this secret; `NotFound` for an unknown one.

@@ -74,7 +74,7 @@ impl WithdrawService {
         let t = now();
         Ok(self
             .db
-            .run(move |c| {
+            .write(move |c| {
                 let _gate = gate;
                 let lease = Lease {
                     owner: &owner,
@@ -95,7 +95,7 @@ impl WithdrawService {
         let (owner, t) = (self.instance_id.clone(), now());
         Ok(self
             .db
-            .run(move |c| Withdrawal::release_leases(c, &owner, t))
+            .write(move |c| Withdrawal::release_leases(c, &owner, t))
             .await?)
     }
 
@@ -130,7 +130,7 @@ impl WithdrawService {
         );
         Ok(self
             .db
-            .run(move |c| {
+            .write(move |c| {
                 let _gate = gate;
                 let lease = Lease {
                     owner: &owner,
@@ -270,7 +270,10 @@ impl WithdrawService {
             Ok(changed)
         };
         let kind = (EventType::WithdrawFailed, Counter::WithdrawalsFailed);
-        if self.finish(&w.id, kind, mark).await? {
+        let forget = self.first_steps.forget_after(w.link_id.as_str());
+        let finished = self.finish(&w.id, kind, mark).await;
+        drop(forget);
+        if finished? {
             tracing::info!(withdrawal = %w.id, reason, "withdrawal failed; use given back");
         }
         Ok(Step::Failed)

@@ -315,6 +315,7 @@ impl WithdrawService {
         }
         let b = batch_id.clone();
         let t = now();
+        let forget = self.first_steps.forget_all_after();
         let view = self
             .db
             .transaction(move |c| {
@@ -326,8 +327,9 @@ impl WithdrawService {
                     None => Ok(None),
                 }
             })
-            .await?;
-        view.ok_or_else(|| Error::NotFound(BATCH_NOT_FOUND.into()))
+            .await;
+        drop(forget);
+        view?.ok_or_else(|| Error::NotFound(BATCH_NOT_FOUND.into()))
     }
 
     /// Whether a voucher batch exists (without decrypting its secrets).

@@ -35,7 +35,7 @@ impl WithdrawService {
         &self,
         secret: &str,
     ) -> Result<lnurl::wire::WithdrawRequest, Error> {
-        let l = self.link_by_secret(secret).await?;
+        let l = self.first_step_link(secret).await?;
         let t = now();
         // LUD-14 (2026 revision): a balance-checked link with nothing to
         // withdraw right now answers min = max = 0, not an ERROR, so the
@@ -90,10 +90,13 @@ impl WithdrawService {
             return Err(Error::Unavailable(r));
         }
 
-        match self
-            .claim_and_record(self.new_withdrawal(&l.id, &inv, &hash, t)?)
-            .await
-        {
+        let new = self.new_withdrawal(&l.id, &inv, &hash, t)?;
+        // Forgotten whatever the outcome, even if this future is dropped
+        // after the claim committed.
+        let forget = self.first_steps.forget_after(l.id.as_str());
+        let claimed = self.claim_and_record(new).await;
+        drop(forget);
+        match claimed {
             Ok(true) => {
                 // `notify_one` alone: there is one waiter (this process's
                 // payer loop), and it is not always waiting (it may be
