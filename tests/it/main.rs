@@ -29,3 +29,4 @@ mod shutdown;
 mod tokens;
 mod webhooks;
 mod withdraw;
+mod zaps;
