@@ -314,8 +314,16 @@ fn nostr_section_from_env_and_its_refusals() {
     assert_eq!(d.nostr.publish_window_secs, 3_600);
     for (var, value, key) in [
         ("LNURLD_NOSTR__SECRET_KEY", "not-a-key", "nostr.secret_key"),
-        ("LNURLD_NOSTR__SECRET_KEY", &"00".repeat(32), "nostr.secret_key"),
-        ("LNURLD_NOSTR__PUBLISH_WINDOW_SECS", "0", "nostr.publish_window_secs"),
+        (
+            "LNURLD_NOSTR__SECRET_KEY",
+            &"00".repeat(32),
+            "nostr.secret_key",
+        ),
+        (
+            "LNURLD_NOSTR__PUBLISH_WINDOW_SECS",
+            "0",
+            "nostr.publish_window_secs",
+        ),
         ("LNURLD_NOSTR__TIMEOUT_SECS", "0", "nostr.timeout_secs"),
         ("LNURLD_NOSTR__RETRY_BASE_MS", "5", "nostr.retry_base_ms"),
     ] {

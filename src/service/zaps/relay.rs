@@ -12,10 +12,14 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use nostr::prelude::{ClientMessage, Event, RelayMessage};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::Connector;
 
 use crate::webhook_target::{check_relay_url, forbidden_ip};
+
+/// Largest message or frame read from a relay.
+const MAX_RELAY_MESSAGE: usize = 256 * 1024;
 
 /// What the relay answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,10 +113,19 @@ async fn exchange(
         "wss" => Connector::Rustls(tls()?),
         _ => Connector::Plain,
     };
-    let (mut ws, _) =
-        tokio_tungstenite::client_async_tls_with_config(url.as_str(), tcp, None, Some(connector))
-            .await
-            .map_err(|e| format!("websocket handshake failed: {e}"))?;
+    // A relay's answers are small; a stranger's relay may not make us
+    // buffer more.
+    let limits = WebSocketConfig::default()
+        .max_message_size(Some(MAX_RELAY_MESSAGE))
+        .max_frame_size(Some(MAX_RELAY_MESSAGE));
+    let (mut ws, _) = tokio_tungstenite::client_async_tls_with_config(
+        url.as_str(),
+        tcp,
+        Some(limits),
+        Some(connector),
+    )
+    .await
+    .map_err(|e| format!("websocket handshake failed: {e}"))?;
     let id = event.id;
     let text = ClientMessage::event(event)
         .try_as_json()
