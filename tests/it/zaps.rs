@@ -622,9 +622,9 @@ async fn a_crash_before_publishing_still_publishes_after_restart(db: TestDb) {
 }
 
 async fn two_instances_send_each_receipt_once_per_relay(db: TestDb) {
-    // Each answer takes a while, so the two instances overlap.
-    let delay = [Answer::Delay(Duration::from_millis(300)); 1];
-    let (r1, r2) = (Relay::start(&delay).await, Relay::start(&delay).await);
+    // Every answer takes a while, so the two instances' workers overlap.
+    let delay = || Answer::Delay(Duration::from_millis(200));
+    let (r1, r2) = (Relay::always(delay()).await, Relay::always(delay()).await);
     let a = start(&db).await;
     let b = start(&db).await;
     let link = zap_link(&a).await;

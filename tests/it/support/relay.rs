@@ -30,6 +30,8 @@ pub enum Answer {
 #[derive(Default)]
 struct State {
     script: VecDeque<Answer>,
+    /// The answer once the script is used up (`None`: accept).
+    then: Option<Answer>,
     /// Every EVENT received, in order (duplicates too).
     received: Vec<Event>,
     /// Events accepted, once per id.
@@ -47,6 +49,13 @@ impl Relay {
     /// Starts on a random port with `script` (then it accepts).
     pub async fn start(script: &[Answer]) -> Relay {
         Self::start_at(0, script).await
+    }
+
+    /// Starts on a random port answering every EVENT with `answer`.
+    pub async fn always(answer: Answer) -> Relay {
+        let r = Self::start_at(0, &[]).await;
+        r.state.lock().expect("relay state").then = Some(answer);
+        r
     }
 
     /// Starts on `port` (0: any) with `script`.
@@ -77,7 +86,8 @@ impl Relay {
                         let answer = {
                             let mut s = st.lock().expect("relay state");
                             s.received.push(ev.clone());
-                            s.script.pop_front().unwrap_or(Answer::Accept)
+                            let then = s.then.clone().unwrap_or(Answer::Accept);
+                            s.script.pop_front().unwrap_or(then)
                         };
                         let ok = |status: bool, msg: &str| {
                             Message::text(RelayMessage::ok(ev.id, status, msg).as_json())
