@@ -11,8 +11,9 @@
 //!   payer-data checks;
 //! - [`invoice`]: the BOLT11 checks for a withdraw callback (DESIGN invariant 4);
 //! - [`aes`]: the [LUD-10](https://github.com/lnurl/luds/blob/luds/10.md) AES success action;
-//! - [`zap`]: [NIP-57](https://github.com/nostr-protocol/nips/blob/master/57.md)
-//!   zap request checks and zap receipts (with the `nostr` crate).
+//! - [`zap`]: the zap request checks and zap receipts of
+//!   [NIP-57](https://github.com/nostr-protocol/nips/blob/master/57.md) (with
+//!   the `nostr` crate).
 
 pub mod aes;
 pub mod bech32;
