@@ -20,6 +20,7 @@ mod cln;
 mod env;
 mod limits;
 mod node;
+mod nostr;
 mod pay;
 mod retention;
 mod sources;
@@ -30,6 +31,7 @@ mod withdraw;
 
 pub use limits::LimitsConfig;
 pub use node::{NodeConfig, NodeKind, DEFAULT_DEV_BALANCE_SAT, MAX_DEV_BALANCE_SAT};
+pub use nostr::NostrConfig;
 pub use pay::{AddressConfig, PayConfig};
 pub use retention::RetentionConfig;
 pub use webhooks::WebhooksConfig;
@@ -117,6 +119,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// How long finished records are kept.
     pub retention: RetentionConfig,
+    /// NIP-57 zaps.
+    pub nostr: NostrConfig,
 }
 
 impl Default for Config {
@@ -139,6 +143,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             limits: LimitsConfig::default(),
             retention: RetentionConfig::default(),
+            nostr: NostrConfig::default(),
         }
     }
 }
@@ -174,6 +179,7 @@ impl std::fmt::Debug for Config {
             .field("webhooks", &self.webhooks)
             .field("limits", &self.limits)
             .field("retention", &self.retention)
+            .field("nostr", &self.nostr)
             .finish()
     }
 }
@@ -349,7 +355,8 @@ impl Config {
         self.validate_address()?;
         self.validate_webhooks()?;
         self.validate_limits()?;
-        self.validate_retention()
+        self.validate_retention()?;
+        self.validate_nostr()
     }
 
     /// `database_url`, `database_max_connections` and `secret_key`.

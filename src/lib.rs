@@ -242,6 +242,17 @@ impl App {
             .clone()
             .unwrap_or_else(|| dir.join("lnurld.key"));
         let keys = load_keys(&config, &db, &key_file, files).await?;
+        let nostr_keys = if config.nostr.enabled {
+            let file = key_file.with_file_name(service::zaps::KEY_FILE_NAME);
+            let k = service::zaps::load_key(&config.nostr, &file, files == Files::Create)
+                .map_err(|e| StartError::Other(e.to_string()))?;
+            if let Some(k) = &k {
+                tracing::info!(pubkey = %k.public_key().to_hex(), "zaps enabled (NIP-57): receipts are signed with this key");
+            }
+            k
+        } else {
+            None
+        };
         let resealed = service::sealed::reseal_v1(&db, &keys)
             .await
             .map_err(|e| StartError::Other(e.to_string()))?;
@@ -292,6 +303,7 @@ impl App {
             metrics,
             instance_id: db::new_id("inst"),
             dev_node,
+            nostr_keys,
         }));
         Ok(App { services, limits })
     }
@@ -329,6 +341,10 @@ impl App {
             self.services.clone(),
             shutdown_rx.clone(),
         ));
+        let zaps = tokio::spawn(worker::zaps::run(
+            self.services.clone(),
+            shutdown_rx.clone(),
+        ));
         let limits_pruner = tokio::spawn(web::limits::prune_loop(self.limits, shutdown_rx.clone()));
         let retention = tokio::spawn(worker::retention::run(self.services.clone(), shutdown_rx));
         Ok(Running {
@@ -341,7 +357,7 @@ impl App {
                 let _ = server_task.await;
             })],
             payer: vec![payer],
-            tasks: vec![watcher, webhooks, expiry, limits_pruner, retention],
+            tasks: vec![watcher, webhooks, zaps, expiry, limits_pruner, retention],
         })
     }
 }

@@ -62,6 +62,33 @@ impl Counter {
     }
 }
 
+/// What became of one attempt to publish a zap receipt at a relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ZapOutcome {
+    /// The relay answered `OK` true.
+    Published,
+    /// The relay answered `OK` false (it will be retried).
+    Refused,
+    /// No answer: refused address, no connection, timeout (retried).
+    Failed,
+}
+
+impl ZapOutcome {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ZapOutcome::Published => "published",
+            ZapOutcome::Refused => "refused",
+            ZapOutcome::Failed => "failed",
+        }
+    }
+}
+
+/// Most relay hosts counted by name; the rest share the label `other`.
+/// Relays are named by zap senders, strangers, and each label value is a
+/// series kept forever (DESIGN invariant 8).
+pub const MAX_RELAY_HOSTS: usize = 50;
+
 /// The method label of an HTTP request: the standard methods by name and
 /// anything else `other`, because a method is any token a client cares to
 /// send and each label value is a series kept forever.
@@ -79,6 +106,9 @@ struct Inner {
     /// Rate-limit refusals by route pattern and which limit refused.
     rate_limited: BTreeMap<(String, &'static str), u64>,
     node_calls: BTreeMap<(&'static str, bool), Histogram>,
+    /// Zap receipt attempts by relay host (at most [`MAX_RELAY_HOSTS`]
+    /// names) and outcome.
+    zap_receipts: BTreeMap<(String, ZapOutcome), u64>,
     counters: [u64; Counter::ALL.len()],
 }
 
@@ -134,6 +164,28 @@ impl Metrics {
             }
             h.count += 1;
             h.sum += secs;
+        }
+    }
+
+    /// One attempt to publish a zap receipt at a relay on `host`. A host
+    /// not yet counted is named only while fewer than [`MAX_RELAY_HOSTS`]
+    /// are; later ones are counted as `other`.
+    pub fn zap_receipt(&self, host: &str, outcome: ZapOutcome) {
+        if let Ok(mut m) = self.inner.lock() {
+            let known = m.zap_receipts.keys().any(|(h, _)| h == host);
+            let hosts = m
+                .zap_receipts
+                .keys()
+                .map(|(h, _)| h.as_str())
+                .filter(|h| *h != "other")
+                .collect::<std::collections::BTreeSet<_>>()
+                .len();
+            let label = if known || hosts < MAX_RELAY_HOSTS {
+                host.to_owned()
+            } else {
+                "other".to_owned()
+            };
+            *m.zap_receipts.entry((label, outcome)).or_default() += 1;
         }
     }
 
@@ -198,6 +250,15 @@ impl Metrics {
                 h.count
             );
         }
+        out.push_str("# HELP lnurld_zap_receipts_total Zap receipt publishing attempts by relay host and outcome.\n# TYPE lnurld_zap_receipts_total counter\n");
+        for ((host, outcome), n) in &m.zap_receipts {
+            let _ = writeln!(
+                out,
+                "lnurld_zap_receipts_total{{relay=\"{}\",outcome=\"{}\"}} {n}",
+                escape(host),
+                outcome.as_str()
+            );
+        }
         for c in Counter::ALL {
             let name = c.name();
             let n = m.counters[c.index()];
@@ -225,6 +286,27 @@ mod tests {
                 c.name()
             );
         }
+    }
+
+    #[test]
+    fn relay_hosts_are_a_bounded_label_set() {
+        let m = Metrics::default();
+        for i in 0..MAX_RELAY_HOSTS + 10 {
+            m.zap_receipt(&format!("relay{i}.example"), ZapOutcome::Published);
+        }
+        // A host already named keeps its name.
+        m.zap_receipt("relay0.example", ZapOutcome::Refused);
+        let text = m.render();
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("lnurld_zap_receipts_total{"))
+            .count();
+        assert_eq!(series, MAX_RELAY_HOSTS + 2, "{text}");
+        assert!(
+            text.contains("lnurld_zap_receipts_total{relay=\"other\",outcome=\"published\"} 10")
+        );
+        assert!(text
+            .contains("lnurld_zap_receipts_total{relay=\"relay0.example\",outcome=\"refused\"} 1"));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Which addresses a webhook may be sent to: the target-address policy
+//! Which addresses a webhook (or a NIP-57 zap receipt, to a relay) may be
+//! sent to: the target-address policy
 //! shared by `config` (checks `[webhooks] url` at start), the link services
 //! (check a link's `webhook_url`) and the delivery worker (checks the
 //! resolved addresses before every attempt). Layer: pure rules, like
@@ -270,8 +271,37 @@ pub fn check_target_url(u: &str, allow_private: bool) -> Result<url::Url, String
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err("must be an http or https URL".into());
     }
+    check_host(parsed, allow_private, "must be an http or https URL")
+}
+
+/// Checks a Nostr relay URL (NIP-57 zap receipts go there) by the same
+/// address rules as a webhook target: `wss://`, or `ws://` only with
+/// `allow_insecure`; a host, no refused literal address or well-known
+/// internal name. The message completes "relay …".
+pub fn check_relay_url(
+    u: &str,
+    allow_insecure: bool,
+    allow_private: bool,
+) -> Result<url::Url, String> {
+    let parsed = url::Url::parse(u).map_err(|_| "is not a URL".to_owned())?;
+    match parsed.scheme() {
+        "wss" => {}
+        "ws" if allow_insecure => {}
+        "ws" => {
+            return Err(
+                "must be a wss:// URL; set [nostr] allow_insecure_relays = true to allow ws://"
+                    .into(),
+            )
+        }
+        _ => return Err("must be a wss:// URL".into()),
+    }
+    check_host(parsed, allow_private, "must name a host")
+}
+
+/// The host rules shared by webhook targets and relays.
+fn check_host(parsed: url::Url, allow_private: bool, no_host: &str) -> Result<url::Url, String> {
     match parsed.host() {
-        None => return Err("must be an http or https URL".into()),
+        None => return Err(no_host.into()),
         Some(url::Host::Ipv4(a)) => check_ip(IpAddr::V4(a), allow_private)?,
         Some(url::Host::Ipv6(a)) => check_ip(IpAddr::V6(a), allow_private)?,
         Some(url::Host::Domain(d)) => {
@@ -500,6 +530,35 @@ mod tests {
         ] {
             assert!(check_target_url(bad, true).is_err(), "{bad}");
             assert!(check_target_url(bad, false).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn relays_follow_the_webhook_address_rules() {
+        // (url, allow_insecure, allow_private, accepted)
+        let table = [
+            ("wss://relay.damus.io", false, false, true),
+            ("wss://1.1.1.1/", false, false, true),
+            ("ws://relay.damus.io", false, false, false),
+            ("ws://relay.damus.io", true, false, true),
+            ("https://relay.damus.io", true, true, false),
+            ("wss://127.0.0.1:7000", false, false, false),
+            ("ws://127.0.0.1:7000", true, true, true),
+            ("wss://localhost", false, false, false),
+            ("wss://localhost", false, true, true),
+            ("wss://169.254.169.254", true, true, false),
+            ("wss://metadata.google.internal", true, true, false),
+            ("wss://[fe80::1]", true, true, false),
+            ("wss://10.0.0.1", false, false, false),
+            ("wss://10.0.0.1", false, true, true),
+            ("not a url", true, true, false),
+        ];
+        for (u, insecure, private, ok) in table {
+            assert_eq!(
+                check_relay_url(u, insecure, private).is_ok(),
+                ok,
+                "{u} insecure={insecure} private={private}"
+            );
         }
     }
 }

@@ -293,3 +293,41 @@ fn dev_balance_has_a_default_and_a_ceiling() {
     let e = load_env(&[("LNURLD_NODE__DEV_BALANCE_SAT", "lots")]).unwrap_err();
     assert_eq!(e.key, "node.dev_balance_sat");
 }
+
+#[test]
+fn nostr_section_from_env_and_its_refusals() {
+    let key = "7f".repeat(32);
+    let c = load_env(&[
+        ("LNURLD_NOSTR__ENABLED", "true"),
+        ("LNURLD_NOSTR__SECRET_KEY", &key),
+        ("LNURLD_NOSTR__ALLOW_INSECURE_RELAYS", "1"),
+        ("LNURLD_NOSTR__PUBLISH_WINDOW_SECS", "600"),
+    ])
+    .unwrap();
+    assert!(c.nostr.enabled && c.nostr.allow_insecure_relays);
+    assert_eq!(c.nostr.publish_window_secs, 600);
+    assert_eq!(c.nostr.timeout_secs, 10);
+    // The receipt key is a secret: never in a logged config.
+    assert!(!format!("{c:?}").contains(&key));
+    let d = Config::default();
+    assert!(!d.nostr.enabled);
+    assert_eq!(d.nostr.publish_window_secs, 3_600);
+    for (var, value, key) in [
+        ("LNURLD_NOSTR__SECRET_KEY", "not-a-key", "nostr.secret_key"),
+        (
+            "LNURLD_NOSTR__SECRET_KEY",
+            &"00".repeat(32),
+            "nostr.secret_key",
+        ),
+        (
+            "LNURLD_NOSTR__PUBLISH_WINDOW_SECS",
+            "0",
+            "nostr.publish_window_secs",
+        ),
+        ("LNURLD_NOSTR__TIMEOUT_SECS", "0", "nostr.timeout_secs"),
+        ("LNURLD_NOSTR__RETRY_BASE_MS", "5", "nostr.retry_base_ms"),
+    ] {
+        let e = load_env(&[(var, value)]).unwrap_err();
+        assert_eq!(e.key, key, "{var}={value}: {e}");
+    }
+}

@@ -77,6 +77,7 @@ diesel::table! {
         disabled_at -> Nullable<BigInt>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        allows_nostr -> Bool,
     }
 }
 
@@ -98,6 +99,26 @@ diesel::table! {
         expired_at -> Nullable<BigInt>,
         node_checked_at -> Nullable<BigInt>,
         node_pubkey -> Nullable<Text>,
+        zap_request -> Nullable<Text>,
+        zap_receipt -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    zap_publications (id) {
+        id -> Text,
+        payment_hash -> Text,
+        relay -> Text,
+        state -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> BigInt,
+        give_up_at -> BigInt,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        published_at -> Nullable<BigInt>,
     }
 }
 
@@ -182,6 +203,7 @@ diesel::table! {
 diesel::joinable!(withdrawals -> withdraw_links (link_id));
 diesel::joinable!(pay_invoices -> pay_links (pay_link_id));
 diesel::joinable!(event_attempts -> events (event_id));
+diesel::joinable!(zap_publications -> pay_invoices (payment_hash));
 diesel::allow_tables_to_appear_in_same_query!(
     api_tokens,
     withdraw_links,
@@ -194,6 +216,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     event_attempts,
     webhook_endpoints,
     withdraw_batches,
+    zap_publications,
 );
 
 diesel::table! {

@@ -153,6 +153,18 @@ text_enum! {
 }
 
 text_enum! {
+    /// Publishing state of a zap receipt at one relay.
+    pub enum ZapPublicationState {
+        /// To be sent at `next_attempt_at`.
+        Pending = "pending",
+        /// The relay answered `OK` true.
+        Published = "published",
+        /// Not accepted within `[nostr] publish_window_secs`.
+        Failed = "failed",
+    }
+}
+
+text_enum! {
     /// What happened, as the `type` of a webhook event.
     pub enum EventType {
         /// A withdrawal was paid.

@@ -10,13 +10,17 @@
 //! - [`metadata`]: LUD-06/16/18/20 metadata, the description hash and LUD-18
 //!   payer-data checks;
 //! - [`invoice`]: the BOLT11 checks for a withdraw callback (DESIGN invariant 4);
-//! - [`aes`]: the [LUD-10](https://github.com/lnurl/luds/blob/luds/10.md) AES success action.
+//! - [`aes`]: the [LUD-10](https://github.com/lnurl/luds/blob/luds/10.md) AES success action;
+//! - [`zap`]: the zap request checks and zap receipts of
+//!   [NIP-57](https://github.com/nostr-protocol/nips/blob/master/57.md) (with
+//!   the `nostr` crate).
 
 pub mod aes;
 pub mod bech32;
 pub mod invoice;
 pub mod metadata;
 pub mod wire;
+pub mod zap;
 
 mod error;
 

@@ -67,6 +67,13 @@ pub struct PayRequest {
     /// LUD-18: which payer data the wallet may (or must) send.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payer_data: Option<PayerDataSpec>,
+    /// NIP-57: `true` when zaps are taken (then `nostr_pubkey` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allows_nostr: Option<bool>,
+    /// NIP-57: the x-only BIP-340 public key (64 hex) zap receipts are
+    /// signed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nostr_pubkey: Option<String>,
 }
 
 /// LUD-18 `payerData` in a payRequest: each listed kind is accepted, `mandatory` ones required.
@@ -375,6 +382,8 @@ mod tests {
                 .into(),
             comment_allowed: None,
             payer_data: None,
+            allows_nostr: None,
+            nostr_pubkey: None,
         };
         assert_eq!(
             json(&req),

@@ -23,6 +23,7 @@ pub mod status;
 pub mod tokens;
 pub mod webhooks;
 pub mod withdraw;
+pub mod zaps;
 
 pub use error::{Error, ErrorCode};
 pub use secrets::ServerKeys;
@@ -51,6 +52,9 @@ pub struct Base {
     pub instance_id: String,
     /// The embedded dev node, when it is the backend (for its settle route).
     pub dev_node: Option<Arc<crate::node::dev::DevNode>>,
+    /// The Nostr key zap receipts are signed with (NIP-57), when `[nostr]
+    /// enabled = true`.
+    pub nostr_keys: Option<nostr::prelude::Keys>,
 }
 
 /// Everything the rules need, shared by HTTP handlers, workers and the CLI.
@@ -64,6 +68,7 @@ pub struct Services {
     retention: retention::RetentionService,
     nodes: nodes::NodeService,
     sealed: sealed::SealedService,
+    zaps: zaps::ZapService,
 }
 
 impl Services {
@@ -73,9 +78,13 @@ impl Services {
         // One outbox: the handles that write events and the worker that
         // delivers them share its wake.
         let outbox = webhooks::Outbox::new(&base.config, Arc::new(Notify::new()));
+        // Likewise for zap receipts: the settlement writes, the zap worker
+        // publishes.
+        let zap_outbox = zaps::ZapOutbox::new(&base, Arc::new(Notify::new()));
         Services {
             withdraw: withdraw::WithdrawService::new(&base, outbox.clone(), payer_wake),
-            pay: pay::PayService::new(&base, outbox.clone()),
+            pay: pay::PayService::new(&base, outbox.clone(), zap_outbox.clone()),
+            zaps: zaps::ZapService::new(&base, zap_outbox),
             nodes: nodes::NodeService::new(&base, outbox.clone()),
             webhooks: webhooks::WebhookService::new(&base, outbox),
             tokens: tokens::TokenService::new(base.db.clone()),
@@ -127,6 +136,11 @@ impl Services {
     /// The server key as a whole: rotation (`lnurld key rotate`).
     pub fn sealed(&self) -> &sealed::SealedService {
         &self.sealed
+    }
+
+    /// NIP-57 zap receipts and their publishing to relays.
+    pub fn zaps(&self) -> &zaps::ZapService {
+        &self.zaps
     }
 
     /// Pruning of finished records (`[retention]`).

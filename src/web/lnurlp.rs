@@ -41,16 +41,18 @@ async fn pay_callback(
             query_param(&req, "amount", params::AMOUNT)?,
             query_param(&req, "comment", params::COMMENT)?,
             query_param(&req, "payerdata", params::PAYERDATA)?,
+            query_param(&req, "nostr", params::NOSTR)?,
         ))
     };
     let answer = match read() {
-        Ok((amount, comment, payerdata)) => {
+        Ok((amount, comment, payerdata, nostr)) => {
             svc.pay()
                 .pay_callback(
                     &id,
                     amount.as_deref(),
                     comment.as_deref(),
                     payerdata.as_deref(),
+                    nostr.as_deref(),
                 )
                 .await
         }

@@ -20,6 +20,10 @@ pub const AMOUNT: Rule = Rule::line(64);
 pub const COMMENT: Rule = Rule::multiline(MAX_COMMENT_ALLOWED as usize);
 /// LUD-18 `payerdata` (JSON; the service also caps it at 4096 bytes).
 pub const PAYERDATA: Rule = Rule::multiline(4096);
+/// NIP-57 `nostr`: the zap request (JSON). Its length in bytes is the
+/// service's check (`lnurl::zap::MAX_REQUEST_BYTES`), which names NIP-57;
+/// this rule only stops what no zap request can be.
+pub const NOSTR: Rule = Rule::multiline(crate::lnurl::zap::MAX_REQUEST_BYTES * 2);
 /// The signed token `t` of a voucher sheet URL.
 pub const SHEET_TOKEN: Rule = Rule::line(256);
 /// Admin listings: `cursor`.

@@ -79,6 +79,8 @@ fn planted_invoice(link: &PayLinkId, expires_at: i64) -> PayInvoice {
         created_at: expires_at - 3_600,
         settled_at: None,
         node_pubkey: None,
+        zap_request: None,
+        zap_receipt: None,
     }
 }
 

@@ -30,3 +30,4 @@ mod shutdown;
 mod tokens;
 mod webhooks;
 mod withdraw;
+mod zaps;

@@ -12,6 +12,7 @@ pub mod server_key_check;
 pub mod withdraw_batch;
 pub mod withdraw_link;
 pub mod withdrawal;
+pub mod zap_publication;
 
 pub use api_token::ApiToken;
 pub use event::{Event, EventAttempt, WebhookEndpoint};
@@ -21,3 +22,4 @@ pub use pay_link::PayLink;
 pub use withdraw_batch::WithdrawBatch;
 pub use withdraw_link::WithdrawLink;
 pub use withdrawal::{Withdrawal, WithdrawalState};
+pub use zap_publication::ZapPublication;

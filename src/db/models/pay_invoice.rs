@@ -46,6 +46,12 @@ pub struct PayInvoice {
     /// Pubkey of the node that issued it (invariant 7): only that node is
     /// asked about it, and only that node's settlements settle it.
     pub node_pubkey: Option<String>,
+    /// NIP-57: the zap request (kind 9734) exactly as received; the
+    /// description hash is sha256 of it.
+    pub zap_request: Option<String>,
+    /// NIP-57: the signed zap receipt (kind 9735), written when the invoice
+    /// settles.
+    pub zap_receipt: Option<String>,
 }
 
 impl PayInvoice {
@@ -103,6 +109,16 @@ impl PayInvoice {
         ))
         .execute(conn)?;
         Ok(n == 1)
+    }
+
+    /// Stores the signed zap receipt of a settled invoice (in the
+    /// settlement's transaction).
+    pub fn set_zap_receipt(conn: &mut DbConn, hash: &str, receipt: &str) -> Result<(), DbError> {
+        use pay_invoices::dsl as i;
+        diesel::update(i::pay_invoices.filter(i::payment_hash.eq(hash)))
+            .set(i::zap_receipt.eq(receipt))
+            .execute(conn)?;
+        Ok(())
     }
 
     /// One page of the open invoices of `node` not yet marked expired,

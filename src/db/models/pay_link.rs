@@ -44,6 +44,9 @@ pub struct PayLink {
     pub created_at: i64,
     /// Unix seconds.
     pub updated_at: i64,
+    /// NIP-57: whether zaps are taken (and advertised) while `[nostr]
+    /// enabled = true`.
+    pub allows_nostr: bool,
 }
 
 impl PayLink {

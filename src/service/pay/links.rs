@@ -10,7 +10,7 @@ use super::{
 };
 use std::sync::Arc;
 
-use crate::db::models::{PayInvoice, PayLink};
+use crate::db::models::{PayInvoice, PayLink, ZapPublication};
 use crate::db::types::{Msat, PayLinkId, PayLinkStatus};
 use crate::db::DbError;
 use crate::lnurl;
@@ -181,6 +181,7 @@ impl PayService {
             payer_data,
             metadata,
             webhook_url: s.webhook_url.clone(),
+            allows_nostr: s.allows_nostr.unwrap_or(true),
             disabled_at: None,
             created_at,
             updated_at: now(),
@@ -286,6 +287,7 @@ impl PayService {
             success_action: p.success_action.unwrap_or(view.success_action),
             payer_data: p.payer_data.unwrap_or(view.payer_data),
             webhook_url: p.webhook_url.unwrap_or(view.webhook_url),
+            allows_nostr: Some(p.allows_nostr.unwrap_or(view.allows_nostr)),
         };
         let row = self.build_pay_row(cur.id.clone(), &s, cur.created_at)?;
         let r = row.clone();
@@ -477,10 +479,19 @@ impl PayService {
             |i| i.payment_hash.clone(),
         )
         .await?;
+        let zaps: Vec<String> = rows
+            .iter()
+            .filter(|i| i.zap_request.is_some())
+            .map(|i| i.payment_hash.clone())
+            .collect();
+        let publications = self
+            .db
+            .run(move |c| ZapPublication::for_invoices(c, &zaps))
+            .await?;
         let t = now();
         Ok((
             rows.iter()
-                .map(|i| PayInvoiceView::from_row(i, t))
+                .map(|i| PayInvoiceView::from_row(i, t, &publications))
                 .collect(),
             next,
         ))

@@ -25,9 +25,10 @@ use serde::{Deserialize, Serialize};
 
 use super::cache::RowCache;
 use super::webhooks::Outbox;
+use super::zaps::ZapOutbox;
 use super::{rfc3339, Base, Error};
-use crate::db::models::{PayInvoice, PayLink};
-use crate::db::types::{InvoiceStatus, Msat, PayLinkId, PayLinkStatus};
+use crate::db::models::{PayInvoice, PayLink, ZapPublication};
+use crate::db::types::{InvoiceStatus, Msat, PayLinkId, PayLinkStatus, ZapPublicationState};
 use crate::db::Db;
 use crate::lnurl;
 use crate::lnurl::wire::PayerDataSpec;
@@ -108,6 +109,9 @@ pub struct PayLinkSpec {
     pub payer_data: Option<PayerDataSpec>,
     /// Webhook target.
     pub webhook_url: Option<String>,
+    /// NIP-57: take zaps on this link while `[nostr] enabled = true`
+    /// (absent: `true`).
+    pub allows_nostr: Option<bool>,
 }
 
 /// `null` reads as 0, as an absent field does.
@@ -138,6 +142,8 @@ pub struct PayLinkPatch {
     pub payer_data: Option<Option<PayerDataSpec>>,
     /// See [`PayLinkSpec`].
     pub webhook_url: Option<Option<String>>,
+    /// See [`PayLinkSpec`].
+    pub allows_nostr: Option<bool>,
 }
 
 /// A pay link as shown to the operator and the pages (and, deserialized,
@@ -178,6 +184,9 @@ pub struct PayLinkView {
     pub webhook_url: Option<String>,
     /// The exact metadata string served.
     pub metadata: String,
+    /// NIP-57: whether the link takes zaps (advertised only while `[nostr]
+    /// enabled = true`).
+    pub allows_nostr: bool,
     /// `active` or `disabled`.
     pub status: PayLinkStatus,
     /// RFC 3339.
@@ -217,13 +226,80 @@ pub struct PayInvoiceView {
     /// RFC 3339.
     #[schema(format = DateTime)]
     pub settled_at: Option<String>,
+    /// NIP-57: the zap this invoice was for, with its receipt's publishing
+    /// state per relay.
+    pub zap: Option<ZapView>,
+}
+
+/// A zap (NIP-57) as the operator sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ZapView {
+    /// Sender, recipient, zapped event, receipt id.
+    #[serde(flatten)]
+    pub summary: lnurl::zap::ZapSummary,
+    /// The zap request (kind 9734) exactly as received; the invoice's
+    /// description hash is its sha256.
+    pub request: String,
+    /// The signed receipt (kind 9735), once paid.
+    pub receipt: Option<serde_json::Value>,
+    /// Publishing of the receipt, one entry per relay (empty until paid).
+    pub relays: Vec<ZapRelayView>,
+}
+
+/// The receipt's publishing at one relay.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ZapRelayView {
+    /// The relay URL.
+    pub relay: String,
+    /// `pending`, `published` or `failed`.
+    pub state: ZapPublicationState,
+    /// Attempts made.
+    pub attempts: i64,
+    /// What went wrong last.
+    pub last_error: Option<String>,
+    /// RFC 3339, while pending.
+    #[schema(format = DateTime)]
+    pub next_attempt_at: Option<String>,
+    /// RFC 3339, when the relay accepted it.
+    #[schema(format = DateTime)]
+    pub published_at: Option<String>,
 }
 
 impl PayInvoiceView {
-    /// From a row, deriving `expired`.
-    pub fn from_row(i: &PayInvoice, t: i64) -> PayInvoiceView {
+    /// From a row, deriving `expired`; `publications` may hold other
+    /// invoices' rows too.
+    pub fn from_row(i: &PayInvoice, t: i64, publications: &[ZapPublication]) -> PayInvoiceView {
         let state = i.status(t);
+        let zap = i.zap_request.as_deref().map(|request| ZapView {
+            summary: lnurl::zap::summary(request, i.zap_receipt.as_deref()).unwrap_or(
+                lnurl::zap::ZapSummary {
+                    sender: String::new(),
+                    recipient: String::new(),
+                    event_id: None,
+                    receipt_id: None,
+                },
+            ),
+            request: request.to_owned(),
+            receipt: i
+                .zap_receipt
+                .as_deref()
+                .and_then(|r| serde_json::from_str(r).ok()),
+            relays: publications
+                .iter()
+                .filter(|p| p.payment_hash == i.payment_hash)
+                .map(|p| ZapRelayView {
+                    relay: p.relay.clone(),
+                    state: p.state,
+                    attempts: p.attempts,
+                    last_error: p.last_error.clone(),
+                    next_attempt_at: (p.state == ZapPublicationState::Pending)
+                        .then(|| rfc3339(p.next_attempt_at)),
+                    published_at: p.published_at.map(rfc3339),
+                })
+                .collect(),
+        });
         PayInvoiceView {
+            zap,
             payment_hash: i.payment_hash.clone(),
             bolt11: i.bolt11.clone(),
             amount_msat: i.amount_msat,
@@ -286,11 +362,14 @@ pub struct PayService {
     /// Link rows for `payRequest`, by `id:` and `user:` key (see
     /// [`RowCache`]); every change to a pay link here forgets them all.
     first_steps: RowCache<PayLink>,
+    /// NIP-57: the server's Nostr key, the relay guard, and where receipts
+    /// are written.
+    zaps: ZapOutbox,
 }
 
 impl PayService {
     /// Built once by [`Services::new`](super::Services::new).
-    pub(crate) fn new(base: &Base, outbox: Outbox) -> PayService {
+    pub(crate) fn new(base: &Base, outbox: Outbox, zaps: ZapOutbox) -> PayService {
         let config = &base.config;
         PayService {
             db: base.db.clone(),
@@ -308,6 +387,7 @@ impl PayService {
             max_open_invoices_per_link: i64::from(config.pay.max_open_invoices_per_link),
             node_pubkey: base.node_pubkey.clone(),
             first_steps: RowCache::new(config.first_step_cache()),
+            zaps,
         }
     }
 
@@ -359,6 +439,7 @@ impl PayService {
                 .and_then(|s| serde_json::from_str(s).ok()),
             webhook_url: l.webhook_url.clone(),
             metadata: l.metadata.clone(),
+            allows_nostr: l.allows_nostr,
             status: l.status(),
             created_at: rfc3339(l.created_at),
             updated_at: rfc3339(l.updated_at),

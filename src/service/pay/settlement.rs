@@ -2,8 +2,9 @@
 //! invoice, the stored settle index and `invoice.settled` in one
 //! transaction), reconcile open invoices with the node (what a settlement
 //! stream cannot replay), and expire unpaid invoices with
-//! `invoice.expired`. Service layer: imports `db`, `node` and the outbox
-//! of `service::webhooks` (which never calls back into pay).
+//! `invoice.expired`. Service layer: imports `db`, `node`, the outbox
+//! of `service::webhooks` and the receipt outbox of `service::zaps` (which
+//! never call back into pay).
 
 use futures_util::StreamExt;
 
@@ -15,6 +16,7 @@ use crate::node::{
     InvoiceState, InvoiceStatus, NodeError, PaymentHash, Settlement, SettlementStream,
 };
 use crate::service::webhooks::{self, EventType};
+use crate::service::zaps;
 use crate::service::{now, Error};
 
 /// Most invoices the expiry sweeper marks in one transaction.
@@ -58,8 +60,8 @@ impl PayService {
                 now()
             },
         );
-        let ob = self.outbox.clone();
-        let changed = self
+        let (ob, zob) = (self.outbox.clone(), self.zaps.clone());
+        let (changed, zap) = self
             .db
             .transaction(move |c| {
                 // Write first (SQLite takes the write lock before reading).
@@ -67,13 +69,20 @@ impl PayService {
                 if idx > 0 {
                     NodeRecord::raise_settle_index(c, &node, idx)?;
                 }
-                // invoice.settled in the same transaction, written once.
+                // The zap receipt and its outbox rows, then invoice.settled
+                // (which shows the receipt's id), in the same transaction,
+                // written once.
+                let mut zap = false;
                 if changed {
+                    zap = zaps::write_receipt(c, &zob, &hash, now())?;
                     webhooks::invoice_event(c, &ob, EventType::InvoiceSettled, &hash, now())?;
                 }
-                Ok(changed)
+                Ok((changed, zap))
             })
             .await?;
+        if zap {
+            self.zaps.wake();
+        }
         if changed {
             self.outbox.wake();
             self.metrics.count(Counter::InvoicesSettled);

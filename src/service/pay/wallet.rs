@@ -22,6 +22,7 @@ use crate::service::{found, now, Error};
 
 impl PayService {
     fn pay_request_of(&self, l: &PayLink) -> PayRequest {
+        let zap_key = self.zaps.pubkey().filter(|_| l.allows_nostr);
         PayRequest {
             callback: self.url(&paths::lnurlp_callback(l.id.as_str())),
             min_sendable: l.min_msat.get(),
@@ -32,6 +33,9 @@ impl PayService {
                 .payer_data
                 .as_deref()
                 .and_then(|s| serde_json::from_str(s).ok()),
+            // NIP-57: both fields or neither.
+            allows_nostr: zap_key.as_ref().map(|_| true),
+            nostr_pubkey: zap_key,
         }
     }
 
@@ -49,21 +53,33 @@ impl PayService {
 
     /// LUD-06 step 2: checks everything the payer sent, then asks the node
     /// for an invoice of exactly `amount` msat whose description hash is
-    /// sha256(metadata [+ payerdata]). Nothing is written and the node is
-    /// not called when a check fails.
+    /// sha256(metadata [+ payerdata]) — or, for a NIP-57 zap (`nostr`),
+    /// sha256 of the zap request exactly as received. Nothing is written
+    /// and the node is not called when a check fails.
     pub async fn pay_callback(
         &self,
         id: &PayLinkId,
         amount: Option<&str>,
         comment: Option<&str>,
         payerdata: Option<&str>,
+        nostr: Option<&str>,
     ) -> Result<PayCallbackResponse, Error> {
         let l = self.active_pay_link(id).await?;
         let amount_msat = parse_amount(amount, l.min_msat, l.max_msat)?;
         let comment = comment.filter(|c| !c.is_empty());
         check_comment(&l, comment)?;
-        let payerdata = checked_payer_data(&l, payerdata)?;
-        let description_hash = lnurl::description_hash(&l.metadata, payerdata);
+        let zap = self.checked_zap(&l, amount_msat, nostr)?;
+        // A zap's invoice commits to the zap request alone (NIP-57): LUD-18
+        // payer data is then neither asked for nor hashed.
+        let payerdata = match zap {
+            Some(_) => None,
+            None => checked_payer_data(&l, payerdata)?,
+        };
+        let description = match zap {
+            Some(z) => z.to_owned(),
+            None => format!("{}{}", l.metadata, payerdata.unwrap_or("")),
+        };
+        let description_hash = lnurl::description_hash(&description, None);
         // The cap is checked twice. This cheap count keeps a flood away
         // from the node: past the cap, no invoice is made at all. Callbacks
         // racing past it together are caught by the count inside the insert
@@ -94,7 +110,7 @@ impl PayService {
             .create_invoice(InvoiceRequest {
                 amount_msat: amount_msat.get(),
                 description_hash,
-                description: Some(format!("{}{}", l.metadata, payerdata.unwrap_or(""))),
+                description: Some(description),
                 expiry_secs,
                 preimage,
             })
@@ -117,6 +133,8 @@ impl PayService {
             created_at: t,
             settled_at: None,
             node_pubkey: Some(self.node_pubkey.clone()),
+            zap_request: zap.map(str::to_owned),
+            zap_receipt: None,
         };
         let cap = self.max_open_invoices_per_link;
         if cap > 0 {
@@ -205,6 +223,38 @@ impl PayService {
             });
         }
         Ok(from_db(inv))
+    }
+}
+
+impl PayService {
+    /// NIP-57: the zap request of a callback, when one was sent, after
+    /// every check (`lnurl::zap::check_request`; relays by the webhook
+    /// target guard). Zaps are refused where they are not offered: with
+    /// `[nostr]` disabled, or on a link that turned them off.
+    fn checked_zap<'a>(
+        &self,
+        l: &PayLink,
+        amount: Msat,
+        nostr: Option<&'a str>,
+    ) -> Result<Option<&'a str>, Error> {
+        let Some(raw) = nostr.filter(|n| !n.is_empty()) else {
+            return Ok(None);
+        };
+        if !self.zaps.enabled() {
+            return Err(Error::Invalid(
+                "This server does not accept zaps (NIP-57): the nostr parameter cannot be used."
+                    .into(),
+            ));
+        }
+        if !l.allows_nostr {
+            return Err(Error::Invalid(
+                "This link does not accept zaps (NIP-57): pay it without the nostr parameter."
+                    .into(),
+            ));
+        }
+        lnurl::zap::check_request(raw, amount.get(), |r| self.zaps.check_relay(r))
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        Ok(Some(raw))
     }
 }
 

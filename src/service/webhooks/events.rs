@@ -5,7 +5,8 @@
 //! `withdraw.succeeded`, `withdraw.failed` (the use was given back),
 //! `withdraw.needs_review` (in flight on a node lnurld was switched away
 //! from: look it up on that node, `data.node_pubkey`),
-//! `invoice.settled` (with the payer's comment and LUD-18 payer data) and
+//! `invoice.settled` (with the payer's comment, LUD-18 payer data and, for a
+//! NIP-57 zap, `zap: {sender, recipient, event_id, receipt_id}`) and
 //! `invoice.expired` (written by pay's expiry sweep). Every event is one JSON envelope
 //! `{"id":"evt_…","type":"…","created_at":RFC 3339,"data":{…}}` whose `data`
 //! is the full object at the time of the event (see [`withdraw_data`] and
@@ -72,5 +73,7 @@ pub fn invoice_data(address_domain: &str, l: &PayLink, i: &PayInvoice, kind: Eve
         "created_at": rfc3339(i.created_at),
         "expires_at": rfc3339(i.expires_at),
         "settled_at": i.settled_at.map(rfc3339),
+        // NIP-57: `{sender, recipient, event_id, receipt_id}` for a zap.
+        "zap": i.zap_request.as_deref().and_then(|r| crate::lnurl::zap::summary(r, i.zap_receipt.as_deref())),
     })
 }

@@ -75,6 +75,7 @@ pub struct PatchBody {
     payer_data: Option<Option<PayerDataSpec>>,
     #[serde(default, deserialize_with = "nullable")]
     webhook_url: Option<Option<String>>,
+    allows_nostr: Option<bool>,
 }
 
 /// Creates a pay link (with `username`, a Lightning Address too).
@@ -127,6 +128,7 @@ pub(super) async fn update(
                 success_action: b.success_action,
                 payer_data: b.payer_data,
                 webhook_url: b.webhook_url,
+                allows_nostr: b.allows_nostr,
             },
         )
         .await?;

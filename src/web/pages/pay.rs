@@ -236,6 +236,7 @@ async fn invoice_from_form(
             Some(amount_msat.to_string().as_str()),
             comment.as_deref(),
             None,
+            None,
         )
         .await;
     match answer {

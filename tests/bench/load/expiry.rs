@@ -39,6 +39,8 @@ pub async fn expiry_flood(database_url: &str, link: &str, n: u64) -> Duration {
                 created_at: t - 3_600,
                 settled_at: None,
                 node_pubkey: None,
+                zap_request: None,
+                zap_receipt: None,
             }
         })
         .collect();

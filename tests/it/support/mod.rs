@@ -6,6 +6,7 @@ pub mod fake_cln;
 pub mod fake_lnd;
 pub mod nodes;
 pub mod receiver;
+pub mod relay;
 pub mod serve;
 pub mod wallet;
 
