@@ -20,6 +20,7 @@ mod cln;
 mod env;
 mod limits;
 mod node;
+mod offline;
 mod pay;
 mod retention;
 mod sources;
@@ -30,6 +31,7 @@ mod withdraw;
 
 pub use limits::LimitsConfig;
 pub use node::{NodeConfig, NodeKind, DEFAULT_DEV_BALANCE_SAT, MAX_DEV_BALANCE_SAT};
+pub use offline::OfflineConfig;
 pub use pay::{AddressConfig, PayConfig};
 pub use retention::RetentionConfig;
 pub use webhooks::WebhooksConfig;
@@ -111,6 +113,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// How long finished records are kept.
     pub retention: RetentionConfig,
+    /// Offline receive for phone wallets (off by default).
+    pub offline: OfflineConfig,
 }
 
 impl Default for Config {
@@ -132,6 +136,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             limits: LimitsConfig::default(),
             retention: RetentionConfig::default(),
+            offline: OfflineConfig::default(),
         }
     }
 }
@@ -166,6 +171,7 @@ impl std::fmt::Debug for Config {
             .field("webhooks", &self.webhooks)
             .field("limits", &self.limits)
             .field("retention", &self.retention)
+            .field("offline", &self.offline)
             .finish()
     }
 }
@@ -336,7 +342,8 @@ impl Config {
         self.validate_address()?;
         self.validate_webhooks()?;
         self.validate_limits()?;
-        self.validate_retention()
+        self.validate_retention()?;
+        self.validate_offline()
     }
 
     /// `database_url`, `database_max_connections` and `secret_key`.
@@ -377,6 +384,11 @@ impl Config {
         }
         if !serving {
             return out;
+        }
+        if self.offline.enabled && self.offline.allow_insecure_webhooks {
+            out.push(
+                "[offline] allow_insecure_webhooks is on: phone push webhooks may be plain http, so push tokens travel in clear. This is for development and tests only; NEVER enable it in production".to_owned(),
+            );
         }
         let Ok(url) = self.public_url() else {
             return out;

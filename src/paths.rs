@@ -40,6 +40,12 @@ pub const QR_PAY: &str = "/qr/p/{file}";
 /// QR image of a Lightning Address (`{file}` is `<username>.svg|png`).
 pub const QR_ADDRESS: &str = "/qr/u/{file}";
 
+/// Offline receive: a phone wallet registers (`POST`) or unregisters
+/// (`DELETE`) its push webhook (breez-lnurl's path).
+pub const OFFLINE_REGISTRATION: &str = "/lnurlpay/{pubkey}";
+/// Offline receive: a reinstalled app recovers its registration (`POST`).
+pub const OFFLINE_RECOVER: &str = "/lnurlpay/{pubkey}/recover";
+
 /// The admin API's patterns (`/api/v1/…`): registered by `web::admin`'s
 /// route table and named by its OpenAPI document, so the two cannot drift.
 pub mod api {

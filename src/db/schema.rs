@@ -240,3 +240,32 @@ diesel::table! {
         net_msat -> BigInt,
     }
 }
+
+diesel::table! {
+    offline_registrations (pubkey) {
+        pubkey -> Text,
+        username -> Nullable<Text>,
+        webhook_url -> Text,
+        webhook_host -> Text,
+        offer -> Nullable<Text>,
+        created_at -> BigInt,
+        refreshed_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    offline_claims (statement_hash) {
+        statement_hash -> Text,
+        pubkey -> Text,
+        route -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    offline_name_holds (name) {
+        name -> Text,
+        pubkey -> Text,
+        held_until -> BigInt,
+    }
+}

@@ -10,12 +10,17 @@
 //! - [`metadata`]: LUD-06/16/18/20 metadata, the description hash and LUD-18
 //!   payer-data checks;
 //! - [`invoice`]: the BOLT11 checks for a withdraw callback (DESIGN invariant 4);
-//! - [`aes`]: the [LUD-10](https://github.com/lnurl/luds/blob/luds/10.md) AES success action.
+//! - [`aes`]: the [LUD-10](https://github.com/lnurl/luds/blob/luds/10.md) AES success action;
+//! - [`lnsign`]: Lightning `SignMessage` signatures (zbase32, recoverable);
+//! - [`offline`]: offline receive's registration bodies, signed messages and
+//!   the single-use statement hash (breez-lnurl's wire format and lnurld's v1).
 
 pub mod aes;
 pub mod bech32;
 pub mod invoice;
+pub mod lnsign;
 pub mod metadata;
+pub mod offline;
 pub mod wire;
 
 mod error;

@@ -14,6 +14,7 @@ use crate::node::{LightningNode, Network};
 mod error;
 pub mod key_check;
 pub mod nodes;
+pub mod offline;
 pub mod pay;
 pub mod retention;
 pub mod sealed;
@@ -63,6 +64,7 @@ pub struct Services {
     retention: retention::RetentionService,
     nodes: nodes::NodeService,
     sealed: sealed::SealedService,
+    offline: offline::OfflineService,
 }
 
 impl Services {
@@ -84,6 +86,7 @@ impl Services {
                 base.config.retention.clone(),
             ),
             sealed: sealed::SealedService::new(base.db.clone(), base.keys.clone()),
+            offline: offline::OfflineService::new(&base),
             metrics: base.metrics,
         }
     }
@@ -126,6 +129,11 @@ impl Services {
     /// The server key as a whole: rotation (`lnurld key rotate`).
     pub fn sealed(&self) -> &sealed::SealedService {
         &self.sealed
+    }
+
+    /// Offline receive: phone wallets' registrations (`[offline]`).
+    pub fn offline(&self) -> &offline::OfflineService {
+        &self.offline
     }
 
     /// Pruning of finished records (`[retention]`).

@@ -20,6 +20,7 @@ mod node_cln;
 mod node_dev;
 mod node_lnd;
 mod node_switch;
+mod offline;
 mod openapi;
 mod pages;
 mod pay;

@@ -250,9 +250,15 @@ impl PayService {
         let row = self.build_pay_row(PayLinkId::generate(), &s, now())?;
         let r = row.clone();
         self.db
-            .run(move |c| r.insert(c))
-            .await
-            .map_err(Self::username_taken)?;
+            .transaction_or(move |c| -> Result<(), Error> {
+                r.insert(c).map_err(Self::username_taken)?;
+                // Usernames are shared with offline wallets (issue 14).
+                if let Some(u) = &r.username {
+                    crate::service::offline::name_free_for_pay_link(c, u, now())?;
+                }
+                Ok(())
+            })
+            .await?;
         self.pay_view(&row)
     }
 
@@ -288,9 +294,14 @@ impl PayService {
         let r = row.clone();
         let saved = self
             .db
-            .run(move |c| r.save_if_active(c))
-            .await
-            .map_err(Self::username_taken)?;
+            .transaction_or(move |c| -> Result<bool, Error> {
+                let saved = r.save_if_active(c).map_err(Self::username_taken)?;
+                if let (true, Some(u)) = (saved, &r.username) {
+                    crate::service::offline::name_free_for_pay_link(c, u, now())?;
+                }
+                Ok(saved)
+            })
+            .await?;
         if !saved {
             return Err(Error::Conflict("pay link is disabled".into()));
         }

@@ -1,0 +1,175 @@
+//! Offline receive's tables: `offline_registrations` (one phone wallet per
+//! pubkey, its push webhook and username), `offline_claims` (signed
+//! statements already acted on) and `offline_name_holds` (usernames kept
+//! for the owner who released them). Database layer: imports `db` only.
+
+use diesel::prelude::*;
+
+use crate::db::schema::{offline_claims, offline_name_holds, offline_registrations};
+use crate::db::{DbConn, DbError};
+
+/// A registered phone wallet (also its insert and update form).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = offline_registrations, treat_none_as_null = true)]
+pub struct OfflineRegistration {
+    /// 66 lowercase hex, compressed secp256k1.
+    pub pubkey: String,
+    /// Lowercase LUD-16 username; shares its namespace with pay links.
+    pub username: Option<String>,
+    /// The push webhook as registered (with the app's push token).
+    pub webhook_url: String,
+    /// The webhook's host alone: what operators are shown.
+    pub webhook_host: String,
+    /// BOLT12 offer, as registered (stored, not served).
+    pub offer: Option<String>,
+    /// Unix seconds of the first registration.
+    pub created_at: i64,
+    /// Unix seconds of the last register call.
+    pub refreshed_at: i64,
+}
+
+impl OfflineRegistration {
+    /// By pubkey.
+    pub fn find(conn: &mut DbConn, pubkey: &str) -> Result<Option<OfflineRegistration>, DbError> {
+        Ok(offline_registrations::table
+            .find(pubkey)
+            .select(OfflineRegistration::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// By (lowercase) username.
+    pub fn find_by_username(
+        conn: &mut DbConn,
+        username: &str,
+    ) -> Result<Option<OfflineRegistration>, DbError> {
+        Ok(offline_registrations::table
+            .filter(offline_registrations::username.eq(username))
+            .select(OfflineRegistration::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Writes `self` whole: a new row, or every column of the pubkey's row
+    /// but `created_at`.
+    pub fn save(&self, conn: &mut DbConn) -> Result<(), DbError> {
+        let n = diesel::update(offline_registrations::table.find(&self.pubkey))
+            .set((
+                offline_registrations::username.eq(&self.username),
+                offline_registrations::webhook_url.eq(&self.webhook_url),
+                offline_registrations::webhook_host.eq(&self.webhook_host),
+                offline_registrations::offer.eq(&self.offer),
+                offline_registrations::refreshed_at.eq(self.refreshed_at),
+            ))
+            .execute(conn)?;
+        if n == 0 {
+            diesel::insert_into(offline_registrations::table)
+                .values(self)
+                .execute(conn)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the pubkey's registration if its webhook is `webhook_url`;
+    /// the row deleted, if any.
+    pub fn delete(
+        conn: &mut DbConn,
+        pubkey: &str,
+        webhook_url: &str,
+    ) -> Result<Option<OfflineRegistration>, DbError> {
+        let Some(row) = Self::find(conn, pubkey)? else {
+            return Ok(None);
+        };
+        let n = diesel::delete(
+            offline_registrations::table
+                .find(pubkey)
+                .filter(offline_registrations::webhook_url.eq(webhook_url)),
+        )
+        .execute(conn)?;
+        Ok((n == 1).then_some(row))
+    }
+}
+
+/// Claims a signed statement: true when this call claimed it, false when it
+/// was claimed before. `ON CONFLICT DO NOTHING`, so a replay does not abort
+/// a PostgreSQL transaction.
+pub fn claim_statement(
+    conn: &mut DbConn,
+    statement_hash: &str,
+    pubkey: &str,
+    route: &str,
+    expires_at: i64,
+) -> Result<bool, DbError> {
+    let row = (
+        offline_claims::statement_hash.eq(statement_hash),
+        offline_claims::pubkey.eq(pubkey),
+        offline_claims::route.eq(route),
+        offline_claims::expires_at.eq(expires_at),
+    );
+    let n = match conn {
+        DbConn::Sqlite(c) => diesel::insert_into(offline_claims::table)
+            .values(row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+        DbConn::Pg(c) => diesel::insert_into(offline_claims::table)
+            .values(row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+    };
+    Ok(n == 1)
+}
+
+/// The route a statement was claimed for, if it was.
+pub fn claimed_route(conn: &mut DbConn, statement_hash: &str) -> Result<Option<String>, DbError> {
+    Ok(offline_claims::table
+        .find(statement_hash)
+        .select(offline_claims::route)
+        .first(conn)
+        .optional()?)
+}
+
+/// Takes the username namespace for the rest of the transaction, so two
+/// transactions cannot both find a name free in `pay_links` and
+/// `offline_registrations` and both take it. PostgreSQL: a transaction
+/// advisory lock. SQLite: nothing, its write transactions already run one
+/// at a time (every caller writes first).
+pub fn lock_usernames(conn: &mut DbConn) -> Result<(), DbError> {
+    if let DbConn::Pg(c) = conn {
+        // The key is arbitrary and lnurld's own: "lnurld-usernames".
+        diesel::sql_query("SELECT pg_advisory_xact_lock(7452771962853716049)").execute(c)?;
+    }
+    Ok(())
+}
+
+/// The pubkey a released name is held for until when, if held at `now`.
+pub fn name_hold(
+    conn: &mut DbConn,
+    name: &str,
+    now: i64,
+) -> Result<Option<(String, i64)>, DbError> {
+    Ok(offline_name_holds::table
+        .find(name)
+        .filter(offline_name_holds::held_until.gt(now))
+        .select((offline_name_holds::pubkey, offline_name_holds::held_until))
+        .first(conn)
+        .optional()?)
+}
+
+/// Holds `name` for `pubkey` until `until` (replacing an older hold).
+pub fn hold_name(conn: &mut DbConn, name: &str, pubkey: &str, until: i64) -> Result<(), DbError> {
+    diesel::delete(offline_name_holds::table.find(name)).execute(conn)?;
+    diesel::insert_into(offline_name_holds::table)
+        .values((
+            offline_name_holds::name.eq(name),
+            offline_name_holds::pubkey.eq(pubkey),
+            offline_name_holds::held_until.eq(until),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Ends the hold of `name` (its owner took it back).
+pub fn end_hold(conn: &mut DbConn, name: &str) -> Result<(), DbError> {
+    diesel::delete(offline_name_holds::table.find(name)).execute(conn)?;
+    Ok(())
+}
