@@ -25,6 +25,10 @@ pub struct OfflineConfig {
     /// unregistered) stays reserved for that owner's pubkey.
     #[serde(deserialize_with = "de_u32")]
     pub name_hold_days: u32,
+    /// How long a payer's request waits for the phone's reply (payers give
+    /// up after about 30 s); then the payer gets a LUD error saying so.
+    #[serde(deserialize_with = "de_u32")]
+    pub reply_timeout_secs: u32,
 }
 
 impl Default for OfflineConfig {
@@ -34,6 +38,7 @@ impl Default for OfflineConfig {
             webhook_hosts: Vec::new(),
             allow_insecure_webhooks: false,
             name_hold_days: 30,
+            reply_timeout_secs: 25,
         }
     }
 }
@@ -74,6 +79,12 @@ impl Config {
             return Err(ConfigError::new(
                 "offline.webhook_hosts",
                 "is empty, so no wallet could register; name the push relays wallets use (e.g. [\"notifier.breez.technology\"])",
+            ));
+        }
+        if !(1..=60).contains(&o.reply_timeout_secs) {
+            return Err(ConfigError::new(
+                "offline.reply_timeout_secs",
+                "must be between 1 and 60 (payers give up after about 30 s)",
             ));
         }
         if o.name_hold_days > 365 {

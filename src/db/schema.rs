@@ -269,3 +269,33 @@ diesel::table! {
         held_until -> BigInt,
     }
 }
+
+diesel::table! {
+    offline_requests (id) {
+        id -> Text,
+        token_hash -> Text,
+        pubkey -> Text,
+        kind -> Text,
+        coalesce_key -> Nullable<Text>,
+        amount_msat -> Nullable<BigInt>,
+        comment -> Nullable<Text>,
+        callback -> Text,
+        state -> Text,
+        answer -> Nullable<Text>,
+        invoice_hash -> Nullable<Text>,
+        created_at -> BigInt,
+        deadline -> BigInt,
+    }
+}
+
+diesel::table! {
+    offline_info (pubkey) {
+        pubkey -> Text,
+        body -> Text,
+        metadata -> Text,
+        prev_metadata -> Nullable<Text>,
+        min_msat -> BigInt,
+        max_msat -> BigInt,
+        cached_until -> BigInt,
+    }
+}

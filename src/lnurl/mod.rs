@@ -13,7 +13,8 @@
 //! - [`aes`]: the [LUD-10](https://github.com/lnurl/luds/blob/luds/10.md) AES success action;
 //! - [`lnsign`]: Lightning `SignMessage` signatures (zbase32, recoverable);
 //! - [`offline`]: offline receive's registration bodies, signed messages and
-//!   the single-use statement hash (breez-lnurl's wire format and lnurld's v1).
+//!   the single-use statement hash (breez-lnurl's wire format and lnurld's v1);
+//! - [`offline_reply`]: the pushes to a phone and the checks of its replies.
 
 pub mod aes;
 pub mod bech32;
@@ -21,6 +22,7 @@ pub mod invoice;
 pub mod lnsign;
 pub mod metadata;
 pub mod offline;
+pub mod offline_reply;
 pub mod wire;
 
 mod error;

@@ -1,11 +1,15 @@
 //! Offline receive's tables: `offline_registrations` (one phone wallet per
 //! pubkey, its push webhook and username), `offline_claims` (signed
 //! statements already acted on) and `offline_name_holds` (usernames kept
-//! for the owner who released them). Database layer: imports `db` only.
+//! for the owner who released them), `offline_requests` (payers waiting on a
+//! phone) and `offline_info` (its last pay request). Database layer:
+//! imports `db` only.
 
 use diesel::prelude::*;
 
-use crate::db::schema::{offline_claims, offline_name_holds, offline_registrations};
+use crate::db::schema::{
+    offline_claims, offline_info, offline_name_holds, offline_registrations, offline_requests,
+};
 use crate::db::{DbConn, DbError};
 
 /// A registered phone wallet (also its insert and update form).
@@ -172,4 +176,184 @@ pub fn hold_name(conn: &mut DbConn, name: &str, pubkey: &str, until: i64) -> Res
 pub fn end_hold(conn: &mut DbConn, name: &str) -> Result<(), DbError> {
     diesel::delete(offline_name_holds::table.find(name)).execute(conn)?;
     Ok(())
+}
+
+/// A payer's request relayed to a phone (`offline_requests`).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = offline_requests)]
+pub struct OfflineRequest {
+    /// `orq_…`.
+    pub id: String,
+    /// sha256 hex of the reply token.
+    pub token_hash: String,
+    /// The wallet asked.
+    pub pubkey: String,
+    /// `info` or `invoice`.
+    pub kind: String,
+    /// `info:<pubkey>` while an info request waits (shared by payers).
+    pub coalesce_key: Option<String>,
+    /// Invoice requests: the amount asked.
+    pub amount_msat: Option<i64>,
+    /// Invoice requests: the payer's comment.
+    pub comment: Option<String>,
+    /// Info: the callback sent; invoice: the verify URL template sent.
+    pub callback: String,
+    /// `waiting`, `answered` or `expired`.
+    pub state: String,
+    /// The payer's answer, JSON written by lnurld (once answered).
+    pub answer: Option<String>,
+    /// The relayed invoice's payment hash (UNIQUE).
+    pub invoice_hash: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds; no reply is taken after it.
+    pub deadline: i64,
+}
+
+/// Request states.
+pub mod state {
+    /// Pushed, no reply yet.
+    pub const WAITING: &str = "waiting";
+    /// Replied (the answer may be an error for the payer).
+    pub const ANSWERED: &str = "answered";
+    /// Nobody replied before the deadline.
+    pub const EXPIRED: &str = "expired";
+}
+
+impl OfflineRequest {
+    /// Inserts the row unless one with its coalesce key (or token) exists;
+    /// whether it was inserted.
+    pub fn insert_unless_waiting(&self, conn: &mut DbConn) -> Result<bool, DbError> {
+        let n = match conn {
+            DbConn::Sqlite(c) => diesel::insert_into(offline_requests::table)
+                .values(self)
+                .on_conflict_do_nothing()
+                .execute(c)?,
+            DbConn::Pg(c) => diesel::insert_into(offline_requests::table)
+                .values(self)
+                .on_conflict_do_nothing()
+                .execute(c)?,
+        };
+        Ok(n == 1)
+    }
+
+    /// By id.
+    pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<OfflineRequest>, DbError> {
+        Ok(offline_requests::table
+            .find(id)
+            .select(OfflineRequest::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// By the sha256 of its reply token.
+    pub fn find_by_token(
+        conn: &mut DbConn,
+        token_hash: &str,
+    ) -> Result<Option<OfflineRequest>, DbError> {
+        Ok(offline_requests::table
+            .filter(offline_requests::token_hash.eq(token_hash))
+            .select(OfflineRequest::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// The request waiting under a coalesce key.
+    pub fn waiting(conn: &mut DbConn, key: &str) -> Result<Option<OfflineRequest>, DbError> {
+        Ok(offline_requests::table
+            .filter(offline_requests::coalesce_key.eq(key))
+            .select(OfflineRequest::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Records the answer if the request still waits and its deadline has
+    /// not passed (one conditional UPDATE: two replies cannot both
+    /// answer); whether it did. A reused `invoice_hash` is a
+    /// [`DbError::Duplicate`].
+    pub fn answer(
+        conn: &mut DbConn,
+        id: &str,
+        answer: &str,
+        invoice_hash: Option<&str>,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        let n = diesel::update(
+            offline_requests::table
+                .find(id)
+                .filter(offline_requests::state.eq(state::WAITING))
+                .filter(offline_requests::deadline.ge(now)),
+        )
+        .set((
+            offline_requests::state.eq(state::ANSWERED),
+            offline_requests::answer.eq(answer),
+            offline_requests::invoice_hash.eq(invoice_hash),
+            offline_requests::coalesce_key.eq(None::<String>),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Marks a waiting request expired (frees its coalesce key); whether it
+    /// did.
+    pub fn expire(conn: &mut DbConn, id: &str) -> Result<bool, DbError> {
+        let n = diesel::update(
+            offline_requests::table
+                .find(id)
+                .filter(offline_requests::state.eq(state::WAITING)),
+        )
+        .set((
+            offline_requests::state.eq(state::EXPIRED),
+            offline_requests::coalesce_key.eq(None::<String>),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+}
+
+/// The last pay request a phone answered (`offline_info`).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = offline_info)]
+pub struct OfflineInfo {
+    /// The wallet.
+    pub pubkey: String,
+    /// The payer's answer, JSON written by lnurld.
+    pub body: String,
+    /// The metadata in it.
+    pub metadata: String,
+    /// The metadata before, while payers may still hold it.
+    pub prev_metadata: Option<String>,
+    /// minSendable.
+    pub min_msat: i64,
+    /// maxSendable.
+    pub max_msat: i64,
+    /// Served from here until then (unix seconds).
+    pub cached_until: i64,
+}
+
+impl OfflineInfo {
+    /// By pubkey.
+    pub fn find(conn: &mut DbConn, pubkey: &str) -> Result<Option<OfflineInfo>, DbError> {
+        Ok(offline_info::table
+            .find(pubkey)
+            .select(OfflineInfo::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Stores a new answer, keeping the metadata it replaces as `prev`.
+    pub fn save(mut self, conn: &mut DbConn) -> Result<(), DbError> {
+        if let Some(old) = Self::find(conn, &self.pubkey)? {
+            self.prev_metadata = if old.metadata == self.metadata {
+                old.prev_metadata
+            } else {
+                Some(old.metadata)
+            };
+            diesel::delete(offline_info::table.find(&self.pubkey)).execute(conn)?;
+        }
+        diesel::insert_into(offline_info::table)
+            .values(&self)
+            .execute(conn)?;
+        Ok(())
+    }
 }

@@ -3,7 +3,8 @@
 //! Lightning Address (`shared/spec/OFFLINE-RECEIVE.md`). This file holds the
 //! handle and registration: `POST|DELETE /lnurlpay/{pubkey}` and
 //! `POST /lnurlpay/{pubkey}/recover`, with breez-lnurl's signed messages
-//! or lnurld's versioned one.
+//! or lnurld's versioned one; `payer.rs` relays payers' requests to the
+//! phone and checks its replies.
 //!
 //! What registration guarantees:
 //! - every statement is signed by the path's pubkey within ±60 s
@@ -21,7 +22,10 @@
 //! Service layer: imports `lnurl` (messages, signatures, bech32), `db`,
 //! `config` and [`crate::webhook_target`].
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 
 use super::{now, Base, Error};
 use crate::config::OfflineConfig;
@@ -33,6 +37,10 @@ use crate::lnurl::offline::{Route, Signed, SignedBody, StatementError};
 use crate::paths;
 use crate::text::{self, Rule};
 use crate::webhook_target::{check_push_url, PushPolicy};
+
+mod payer;
+
+pub use payer::ReplyError;
 
 /// The longest webhook URL accepted (the NDS URL with an FCM token is
 /// about 250 characters).
@@ -67,6 +75,10 @@ pub struct OfflineService {
     domain: String,
     /// Domain of Lightning Addresses.
     address_domain: String,
+    /// The node's network: relayed invoices must be of it.
+    currency: lightning_invoice::Currency,
+    /// Woken when a reply answers a request of this process.
+    wake: Arc<Notify>,
 }
 
 impl OfflineService {
@@ -89,6 +101,8 @@ impl OfflineService {
             public_url: config.public_url.clone(),
             domain,
             address_domain: config.address_domain(),
+            currency: base.network.currency(),
+            wake: Arc::new(Notify::new()),
         }
     }
 

@@ -70,7 +70,7 @@ enum Surface {
 }
 
 /// The routes that name a link, and how each one answers.
-const LINK_ROUTES: [(&str, Surface, Option<LinkKind>); 16] = [
+const LINK_ROUTES: [(&str, Surface, Option<LinkKind>); 17] = [
     (
         paths::LNURLW,
         Surface::Wallet(paths::LNURLW),
@@ -122,6 +122,12 @@ const LINK_ROUTES: [(&str, Surface, Option<LinkKind>); 16] = [
         paths::ADDRESS_INVOICE,
         Surface::Page,
         Some(LinkKind::Address),
+    ),
+    // An offline wallet's callback, limited per wallet as a pay link is.
+    (
+        paths::OFFLINE_INVOICE,
+        Surface::Wallet(paths::OFFLINE_INVOICE),
+        Some(LinkKind::Pay),
     ),
 ];
 
