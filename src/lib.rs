@@ -330,6 +330,21 @@ impl App {
             shutdown_rx.clone(),
         ));
         let limits_pruner = tokio::spawn(web::limits::prune_loop(self.limits, shutdown_rx.clone()));
+        let mut tasks = Vec::new();
+        // Offline receive on PostgreSQL: one LISTEN connection per instance
+        // wakes payers waiting here for replies other instances took.
+        if let (true, db::DbUrl::Postgres(url)) = (
+            self.services.offline().notifies(),
+            self.services.offline().db_url(),
+        ) {
+            let wake = self.services.offline().waker();
+            let stop = shutdown_rx.clone();
+            tasks.push(tokio::task::spawn_blocking(move || {
+                db::listen::run(&url, db::models::offline::NOTIFY_CHANNEL, stop, |_| {
+                    wake.notify_waiters()
+                });
+            }));
+        }
         let retention = tokio::spawn(worker::retention::run(self.services.clone(), shutdown_rx));
         Ok(Running {
             addr,
@@ -341,7 +356,10 @@ impl App {
                 let _ = server_task.await;
             })],
             payer: vec![payer],
-            tasks: vec![watcher, webhooks, expiry, limits_pruner, retention],
+            tasks: [watcher, webhooks, expiry, limits_pruner, retention]
+                .into_iter()
+                .chain(tasks)
+                .collect(),
         })
     }
 }

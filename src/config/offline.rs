@@ -29,6 +29,15 @@ pub struct OfflineConfig {
     /// up after about 30 s); then the payer gets a LUD error saying so.
     #[serde(deserialize_with = "de_u32")]
     pub reply_timeout_secs: u32,
+    /// PostgreSQL: announce replies with `pg_notify` and LISTEN for them, so
+    /// a payer waiting on one instance hears at once of a reply another
+    /// instance took. Off: only polling (`poll_ms`) tells.
+    #[serde(deserialize_with = "de_bool")]
+    pub notify: bool,
+    /// How often a waiting payer's request is read again (ms), so replies
+    /// taken elsewhere are seen even when a notification is lost.
+    #[serde(deserialize_with = "de_u32")]
+    pub poll_ms: u32,
 }
 
 impl Default for OfflineConfig {
@@ -39,6 +48,8 @@ impl Default for OfflineConfig {
             allow_insecure_webhooks: false,
             name_hold_days: 30,
             reply_timeout_secs: 25,
+            notify: true,
+            poll_ms: 250,
         }
     }
 }
@@ -85,6 +96,12 @@ impl Config {
             return Err(ConfigError::new(
                 "offline.reply_timeout_secs",
                 "must be between 1 and 60 (payers give up after about 30 s)",
+            ));
+        }
+        if !(10..=60_000).contains(&o.poll_ms) {
+            return Err(ConfigError::new(
+                "offline.poll_ms",
+                "must be between 10 and 60000",
             ));
         }
         if o.name_hold_days > 365 {

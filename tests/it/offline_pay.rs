@@ -76,6 +76,7 @@ both_dbs!(
     timeouts_late_and_guessed_replies,
     concurrent_payers_share_one_push,
     unreachable_and_unknown_wallets,
+    a_reply_taken_by_another_instance,
 );
 
 async fn a_sleeping_phone_is_paid_through_its_address(db: TestDb) {
@@ -387,4 +388,64 @@ async fn unreachable_and_unknown_wallets(db: TestDb) {
     assert_eq!(reason(&v), "Unknown address.");
     phone.stop().await;
     app.stop(true).await;
+}
+
+/// Two instances on one database: the payer waits on A, the phone's reply
+/// reaches B. On PostgreSQL, NOTIFY alone wakes A (its polling is slowed
+/// to a minute, longer than the wait); and with NOTIFY off, polling alone
+/// does (both databases).
+async fn a_reply_taken_by_another_instance(db: TestDb) {
+    let phone = PhoneServer::start().await;
+    let mut modes = vec![(false, 250)];
+    if db.is_postgres() {
+        modes.insert(0, (true, 60_000));
+    }
+    for (notify, poll_ms) in modes {
+        let tweak = |c: &mut lnurld::Config| {
+            c.offline.enabled = true;
+            c.offline.webhook_hosts = vec!["127.0.0.1".into()];
+            c.offline.allow_insecure_webhooks = true;
+            c.webhooks.allow_private_targets = true;
+            c.offline.reply_timeout_secs = 20;
+            c.offline.notify = notify;
+            c.offline.poll_ms = poll_ms;
+        };
+        let a = TestApp::start_with(&db, Node::Dev, tweak).await;
+        let b = TestApp::start_with(&db, Node::Dev, tweak).await;
+        let pk = register(&a, &phone, None).await;
+        phone.reroute(&a.base, &b.base);
+        // The phone answers after A's first look at the row, so only a
+        // wake-up (NOTIFY) or a later look (polling) can tell A.
+        phone.script(|p, t, d| match honest(p, t, d) {
+            PhoneReply::Send {
+                body,
+                cache_control,
+                ..
+            } => PhoneReply::Send {
+                body,
+                cache_control,
+                delay: Duration::from_millis(1000),
+            },
+            other => other,
+        });
+        let replies = phone.replies().len();
+        let asked = std::time::Instant::now();
+        let v = payer_get(&a, &format!("/lnurlp/{pk}")).await;
+        let waited = asked.elapsed();
+        assert_eq!(v["tag"], "payRequest", "notify {notify}: {v}");
+        let (status, _) = eventually("the phone's reply", Duration::from_secs(10), || {
+            let r = phone.replies();
+            async move { r.get(replies).cloned() }
+        })
+        .await;
+        assert_eq!(status, 200, "B took the reply");
+        // The issue asks for an answer within 1.5 s of the reply; on a
+        // shared machine only a bound far below the 20 s wait is asserted,
+        // the time itself is printed.
+        eprintln!("notify {notify}, poll {poll_ms} ms: payer answered after {waited:?}");
+        assert!(waited < Duration::from_secs(10), "{waited:?}");
+        a.stop(true).await;
+        b.stop(true).await;
+    }
+    phone.stop().await;
 }

@@ -357,3 +357,19 @@ impl OfflineInfo {
         Ok(())
     }
 }
+
+/// The channel offline replies are announced on (PostgreSQL).
+pub const NOTIFY_CHANNEL: &str = "lnurld_offline";
+
+/// Announces an answered request to every instance (PostgreSQL `NOTIFY`,
+/// delivered when the caller's transaction commits); nothing on SQLite,
+/// whose instances share a file and poll.
+pub fn announce(conn: &mut DbConn, id: &str) -> Result<(), DbError> {
+    if let DbConn::Pg(c) = conn {
+        diesel::sql_query("SELECT pg_notify($1, $2)")
+            .bind::<diesel::sql_types::Text, _>(NOTIFY_CHANNEL)
+            .bind::<diesel::sql_types::Text, _>(id)
+            .execute(c)?;
+    }
+    Ok(())
+}

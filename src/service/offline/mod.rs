@@ -111,6 +111,11 @@ impl OfflineService {
         self.config.enabled
     }
 
+    /// The database's URL (the LISTEN connection is made from it).
+    pub fn db_url(&self) -> crate::db::DbUrl {
+        self.db.url().clone()
+    }
+
     /// The domain version 1 statements must name.
     pub fn domain(&self) -> &str {
         &self.domain

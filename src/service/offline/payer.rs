@@ -9,8 +9,11 @@
 //!   `offline_info` while the phone's `max-age` (at most 24 h) lasts.
 //! - The answering UPDATE is conditional (`state = 'waiting'` and before
 //!   the deadline), so a reply counts once and never after the payer was
-//!   told the wallet did not answer. Waiters are woken in-process and also
-//!   poll the row, so a reply that reaches another instance is seen too.
+//!   told the wallet did not answer. Waiters are woken in-process, on
+//!   PostgreSQL also by `pg_notify` sent in the answering transaction (one
+//!   LISTEN connection per instance, `lib.rs`), and they poll the row every
+//!   `[offline] poll_ms`, so a reply that reaches another instance is seen
+//!   even when a notification is lost.
 //! - Pushes go only to the registered webhook, whose resolved addresses are
 //!   checked as webhook deliveries' are.
 
@@ -22,15 +25,14 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::OfflineService;
-use crate::db::models::offline::{state, OfflineInfo, OfflineRegistration, OfflineRequest};
+use crate::db::models::offline::{
+    announce, state, OfflineInfo, OfflineRegistration, OfflineRequest,
+};
 use crate::db::DbError;
 use crate::lnurl::offline_reply::{self as wire, Checked, InvoiceContext};
 use crate::paths;
 use crate::service::{now, Error};
 use crate::webhook_target::forbidden_ip;
-
-/// How often a waiting payer looks at its row besides being woken.
-const POLL: Duration = Duration::from_millis(250);
 
 /// Why a reply was not taken (the phone's answer: 404, 409, 410, 422).
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +78,21 @@ fn timed_out() -> Error {
 }
 
 impl OfflineService {
+    fn poll(&self) -> Duration {
+        Duration::from_millis(u64::from(self.config.poll_ms))
+    }
+
+    /// Whether replies are announced with `pg_notify` (and so whether this
+    /// instance should LISTEN).
+    pub fn notifies(&self) -> bool {
+        self.config.enabled && self.config.notify
+    }
+
+    /// What wakes this instance's waiting payers (the LISTEN loop calls it).
+    pub fn waker(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.wake.clone()
+    }
+
     fn reply_url(&self, token: &str) -> String {
         format!("{}{}", self.public_url, paths::offline_reply(token))
     }
@@ -313,7 +330,7 @@ impl OfflineService {
             }
             tokio::select! {
                 () = woken => {}
-                () = tokio::time::sleep(POLL.min(until - now_i)) => {}
+                () = tokio::time::sleep(self.poll().min(until - now_i)) => {}
             }
         }
     }
@@ -441,6 +458,7 @@ impl OfflineService {
             };
         let id = row.id.clone();
         let text = answer.to_string();
+        let notify = self.config.notify;
         let done = self
             .db
             .transaction_or(move |c| -> Result<bool, ReplyError> {
@@ -456,6 +474,9 @@ impl OfflineService {
                     };
                 if let (true, Some(info)) = (answered, cache) {
                     info.save(c)?;
+                }
+                if answered && notify {
+                    announce(c, &id)?;
                 }
                 Ok(answered)
             })
@@ -483,8 +504,14 @@ impl OfflineService {
         })
         .to_string();
         let t = now();
+        let notify = self.config.notify;
         self.db
-            .run(move |c| OfflineRequest::answer(c, &id, &text, None, t))
+            .transaction(move |c| {
+                if OfflineRequest::answer(c, &id, &text, None, t)? && notify {
+                    announce(c, &id)?;
+                }
+                Ok(())
+            })
             .await?;
         self.wake.notify_waiters();
         Err(ReplyError::Refused(why))

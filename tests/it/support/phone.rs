@@ -227,6 +227,9 @@ struct PhoneState {
     script: std::sync::Mutex<Script>,
     pushes: std::sync::Mutex<Vec<Value>>,
     replies: std::sync::Mutex<Vec<(u16, String)>>,
+    /// Replies to URLs starting with `.0` go to `.1` instead (another
+    /// instance behind the same load balancer).
+    reroute: std::sync::Mutex<Option<(String, String)>>,
     http: reqwest::Client,
 }
 
@@ -287,6 +290,7 @@ impl PhoneServer {
             script: std::sync::Mutex::new(Box::new(honest)),
             pushes: std::sync::Mutex::new(Vec::new()),
             replies: std::sync::Mutex::new(Vec::new()),
+            reroute: std::sync::Mutex::new(None),
             http: reqwest::Client::new(),
         });
         let data = actix_web::web::Data::new(state.clone());
@@ -329,6 +333,11 @@ impl PhoneServer {
         script: impl Fn(&Phone, &str, &Value) -> PhoneReply + Send + Sync + 'static,
     ) {
         *self.state.script.lock().unwrap() = Box::new(script);
+    }
+
+    /// Sends replies meant for `from` (a base URL) to `to` instead.
+    pub fn reroute(&self, from: &str, to: &str) {
+        *self.state.reroute.lock().unwrap() = Some((from.to_owned(), to.to_owned()));
     }
 
     /// Every push so far.
