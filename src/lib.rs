@@ -254,7 +254,14 @@ impl App {
         }
 
         let metrics = Arc::new(metrics::Metrics::default());
-        let limits = Arc::new(web::limits::Limits::new(&config.limits));
+        let mut limits = web::limits::Limits::new(&config.limits);
+        if config.offline.enabled {
+            limits = limits.with_offline_registrations(
+                config.offline.registrations_per_ip_per_hour,
+                config.limits.max_keys,
+            );
+        }
+        let limits = Arc::new(limits);
         let (raw, dev_node) = connect_node(&config, &dir, &db, check)?;
         let node: Arc<dyn LightningNode> =
             Arc::new(node::instrumented::Instrumented::new(raw, metrics.clone()));

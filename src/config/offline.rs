@@ -38,6 +38,20 @@ pub struct OfflineConfig {
     /// taken elsewhere are seen even when a notification is lost.
     #[serde(deserialize_with = "de_u32")]
     pub poll_ms: u32,
+    /// Pushes one wallet may be sent per minute (sustained); `0` = no limit.
+    /// Coalesced and cached answers send none.
+    #[serde(deserialize_with = "de_u32")]
+    pub pushes_per_minute: u32,
+    /// Pushes one wallet may be sent at once before the rate applies.
+    #[serde(deserialize_with = "de_u32")]
+    pub push_burst: u32,
+    /// Registration calls (register, unregister, recover) one client IP
+    /// (IPv6: its /64) may make per hour; `0` = no limit.
+    #[serde(deserialize_with = "de_u32")]
+    pub registrations_per_ip_per_hour: u32,
+    /// Payers that may wait on one wallet at once; more get a LUD error.
+    #[serde(deserialize_with = "de_u32")]
+    pub max_pending_per_pubkey: u32,
 }
 
 impl Default for OfflineConfig {
@@ -50,6 +64,10 @@ impl Default for OfflineConfig {
             reply_timeout_secs: 25,
             notify: true,
             poll_ms: 250,
+            pushes_per_minute: 10,
+            push_burst: 3,
+            registrations_per_ip_per_hour: 20,
+            max_pending_per_pubkey: 10,
         }
     }
 }
@@ -103,6 +121,25 @@ impl Config {
                 "offline.poll_ms",
                 "must be between 10 and 60000",
             ));
+        }
+        if o.max_pending_per_pubkey == 0 {
+            return Err(ConfigError::new(
+                "offline.max_pending_per_pubkey",
+                "must be at least 1",
+            ));
+        }
+        for (key, v) in [
+            ("offline.pushes_per_minute", o.pushes_per_minute),
+            ("offline.push_burst", o.push_burst),
+            (
+                "offline.registrations_per_ip_per_hour",
+                o.registrations_per_ip_per_hour,
+            ),
+            ("offline.max_pending_per_pubkey", o.max_pending_per_pubkey),
+        ] {
+            if v > 1_000_000 {
+                return Err(ConfigError::new(key, "must be at most 1000000"));
+            }
         }
         if o.name_hold_days > 365 {
             return Err(ConfigError::new(

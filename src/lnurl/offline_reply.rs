@@ -204,13 +204,11 @@ pub struct InvoiceAnswer {
 }
 
 impl InvoiceAnswer {
-    /// The payer's JSON (LUD-06, LUD-21).
+    /// The payer's JSON (LUD-06). `verify` is checked but not passed on:
+    /// lnurld does not serve LUD-21 verify for offline wallets yet, and a
+    /// payer must not be handed a URL that finds nothing.
     pub fn to_json(&self) -> Value {
-        let mut v = json!({"pr": self.pr, "routes": []});
-        if let Some(u) = &self.verify {
-            v["verify"] = json!(u);
-        }
-        v
+        json!({"pr": self.pr, "routes": []})
     }
 }
 

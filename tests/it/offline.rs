@@ -67,6 +67,8 @@ both_dbs!(
     one_wallet_wins_a_contested_name,
     webhooks_must_be_allowlisted_https,
     routes_are_absent_unless_enabled,
+    registrations_are_limited_per_ip,
+    stale_records_are_purged,
 );
 
 async fn registers_recovers_and_unregisters(db: TestDb) {
@@ -634,5 +636,93 @@ async fn routes_are_absent_unless_enabled(db: TestDb) {
         .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
+    app.stop(true).await;
+}
+
+async fn registrations_are_limited_per_ip(db: TestDb) {
+    let app = start(&db, |c| c.offline.registrations_per_ip_per_hour = 3).await;
+    let t = unix_now();
+    for i in 0..3 {
+        let p = Phone::new();
+        let (status, text) = call(
+            &app,
+            Method::POST,
+            &p.pubkey,
+            "",
+            &p.register_body(t + i, &webhook("a"), None),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+    }
+    let p = Phone::new();
+    let res = app
+        .http
+        .post(app.url(&format!("/lnurlpay/{}/recover", p.pubkey)))
+        .body(p.plain_body(t, &webhook("a")).to_string())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.headers().contains_key("retry-after"));
+    let body = res.text().await.expect("body");
+    assert_eq!(
+        json_of(&body)["error"]["code"],
+        "too_many_requests",
+        "{body}"
+    );
+    app.stop(true).await;
+}
+
+/// The purge, as the retention worker runs it, 31 days on: registrations
+/// nobody refreshed are gone and their names held for their owners; claims
+/// past their window are gone.
+async fn stale_records_are_purged(db: TestDb) {
+    let app = start(&db, |_| {}).await;
+    let (owner, other) = (Phone::new(), Phone::new());
+    let t = unix_now();
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &owner.pubkey,
+        "",
+        &owner.register_body(t, &webhook("o"), Some("kim")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let purged = app
+        .svc
+        .offline()
+        .purge(t + 31 * 86_400)
+        .await
+        .expect("purge");
+    assert_eq!(purged.registrations, 1, "{purged:?}");
+    assert!(purged.claims >= 1, "{purged:?}");
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &owner.pubkey,
+        "/recover",
+        &owner.plain_body(unix_now(), &webhook("o")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, text) = call(
+        &app,
+        Method::POST,
+        &other.pubkey,
+        "",
+        &other.register_body(unix_now(), &webhook("x"), Some("kim")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "held for its owner: {text}");
+    let (status, text) = call(
+        &app,
+        Method::POST,
+        &owner.pubkey,
+        "",
+        &owner.register_body(unix_now() + 1, &webhook("o"), Some("kim")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
     app.stop(true).await;
 }

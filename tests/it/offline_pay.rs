@@ -25,6 +25,9 @@ async fn start(db: &TestDb, timeout_secs: u32) -> TestApp {
         c.offline.allow_insecure_webhooks = true;
         c.webhooks.allow_private_targets = true;
         c.offline.reply_timeout_secs = timeout_secs;
+        // These tests push often; the limits have their own test.
+        c.offline.pushes_per_minute = 1000;
+        c.offline.push_burst = 1000;
     })
     .await
 }
@@ -77,6 +80,7 @@ both_dbs!(
     concurrent_payers_share_one_push,
     unreachable_and_unknown_wallets,
     a_reply_taken_by_another_instance,
+    pushes_and_waiting_payers_are_limited,
 );
 
 async fn a_sleeping_phone_is_paid_through_its_address(db: TestDb) {
@@ -448,4 +452,86 @@ async fn a_reply_taken_by_another_instance(db: TestDb) {
         b.stop(true).await;
     }
     phone.stop().await;
+}
+
+/// A stranger cannot spam a phone: pushes per wallet are limited (the 11th
+/// in a minute is refused before it is sent), and so are payers waiting on
+/// one wallet at once. Counted in /metrics.
+async fn pushes_and_waiting_payers_are_limited(db: TestDb) {
+    let app = TestApp::start_with(&db, Node::Dev, |c| {
+        c.offline.enabled = true;
+        c.offline.webhook_hosts = vec!["127.0.0.1".into()];
+        c.offline.allow_insecure_webhooks = true;
+        c.webhooks.allow_private_targets = true;
+        c.offline.pushes_per_minute = 10;
+        c.offline.push_burst = 10;
+        c.offline.max_pending_per_pubkey = 2;
+    })
+    .await;
+    let phone = PhoneServer::start().await;
+    let pk = register(&app, &phone, None).await;
+    let path = format!("/lnurlp/{pk}");
+    for _ in 0..10 {
+        assert_eq!(payer_get(&app, &path).await["tag"], "payRequest");
+    }
+    let v = payer_get(&app, &path).await;
+    assert!(reason(&v).contains("Too many requests"), "{v}");
+    assert_eq!(phone.pushes().len(), 10, "the 11th push was not sent");
+    let (_, metrics) = app.get_json(&app.url("/metrics")).await;
+    let metrics = metrics.as_str().unwrap_or_default().to_owned();
+    assert!(
+        metrics.contains("lnurld_offline_pushes_total 10"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("lnurld_offline_replies_accepted_total 10"),
+        "{metrics}"
+    );
+    app.stop(true).await;
+
+    // Waiting payers: two at once, the third is told to come back.
+    let app = TestApp::start_with(&db, Node::Dev, |c| {
+        c.offline.enabled = true;
+        c.offline.webhook_hosts = vec!["127.0.0.1".into()];
+        c.offline.allow_insecure_webhooks = true;
+        c.webhooks.allow_private_targets = true;
+        c.offline.max_pending_per_pubkey = 2;
+    })
+    .await;
+    phone.script(|p, t, d| match honest(p, t, d) {
+        PhoneReply::Send {
+            body,
+            cache_control,
+            ..
+        } => PhoneReply::Send {
+            body,
+            cache_control,
+            delay: Duration::from_millis(1500),
+        },
+        other => other,
+    });
+    let invoice = format!("/lnurlpay/{pk}/invoice?amount=2000");
+    let answers = futures_util::future::join_all((0..3).map(|i| {
+        let app = &app;
+        let invoice = &invoice;
+        async move {
+            // Start one after the other, so the third sees two waiting.
+            tokio::time::sleep(Duration::from_millis(200 * i)).await;
+            payer_get(app, invoice).await
+        }
+    }))
+    .await;
+    let refused: Vec<&Value> = answers.iter().filter(|a| a["status"] == "ERROR").collect();
+    assert_eq!(refused.len(), 1, "{answers:?}");
+    assert!(
+        reason(refused[0]).contains("Too many payers"),
+        "{answers:?}"
+    );
+    assert_eq!(
+        answers.iter().filter(|a| a["pr"].is_string()).count(),
+        2,
+        "{answers:?}"
+    );
+    phone.stop().await;
+    app.stop(true).await;
 }

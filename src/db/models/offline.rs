@@ -373,3 +373,61 @@ pub fn announce(conn: &mut DbConn, id: &str) -> Result<(), DbError> {
     }
     Ok(())
 }
+
+/// Registrations last refreshed before `before`.
+pub fn stale_registrations(
+    conn: &mut DbConn,
+    before: i64,
+) -> Result<Vec<OfflineRegistration>, DbError> {
+    Ok(offline_registrations::table
+        .filter(offline_registrations::refreshed_at.lt(before))
+        .select(OfflineRegistration::as_select())
+        .limit(1000)
+        .load(conn)?)
+}
+
+/// Deletes a registration if it is still unrefreshed since `before`.
+pub fn delete_if_stale(conn: &mut DbConn, pubkey: &str, before: i64) -> Result<bool, DbError> {
+    let n = diesel::delete(
+        offline_registrations::table
+            .find(pubkey)
+            .filter(offline_registrations::refreshed_at.lt(before)),
+    )
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Deletes claims whose window has passed at `now`.
+pub fn purge_claims(conn: &mut DbConn, now: i64) -> Result<usize, DbError> {
+    Ok(
+        diesel::delete(offline_claims::table.filter(offline_claims::expires_at.lt(now)))
+            .execute(conn)?,
+    )
+}
+
+/// Deletes holds that ran out at `now`.
+pub fn purge_holds(conn: &mut DbConn, now: i64) -> Result<usize, DbError> {
+    Ok(
+        diesel::delete(offline_name_holds::table.filter(offline_name_holds::held_until.le(now)))
+            .execute(conn)?,
+    )
+}
+
+/// Deletes requests whose deadline was before `before` (whatever their
+/// state: a waiter gives up at its deadline).
+pub fn purge_requests(conn: &mut DbConn, before: i64) -> Result<usize, DbError> {
+    Ok(
+        diesel::delete(offline_requests::table.filter(offline_requests::deadline.lt(before)))
+            .execute(conn)?,
+    )
+}
+
+/// Requests of `pubkey` still waiting at `now`.
+pub fn pending_requests(conn: &mut DbConn, pubkey: &str, now: i64) -> Result<i64, DbError> {
+    Ok(offline_requests::table
+        .filter(offline_requests::pubkey.eq(pubkey))
+        .filter(offline_requests::state.eq(state::WAITING))
+        .filter(offline_requests::deadline.ge(now))
+        .count()
+        .get_result(conn)?)
+}

@@ -79,6 +79,10 @@ pub struct OfflineService {
     currency: lightning_invoice::Currency,
     /// Woken when a reply answers a request of this process.
     wake: Arc<Notify>,
+    /// Pushes per wallet (`[offline] pushes_per_minute`, `push_burst`).
+    /// Keyed by registered pubkeys only, and pruned with the rest.
+    push_limit: Option<governor::DefaultKeyedRateLimiter<String>>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl OfflineService {
@@ -103,6 +107,14 @@ impl OfflineService {
             address_domain: config.address_domain(),
             currency: base.network.currency(),
             wake: Arc::new(Notify::new()),
+            push_limit: std::num::NonZeroU32::new(config.offline.pushes_per_minute)
+                .zip(std::num::NonZeroU32::new(config.offline.push_burst))
+                .map(|(rate, burst)| {
+                    governor::RateLimiter::keyed(
+                        governor::Quota::per_minute(rate).allow_burst(burst),
+                    )
+                }),
+            metrics: base.metrics.clone(),
         }
     }
 
@@ -320,6 +332,62 @@ impl OfflineService {
             .await?
             .ok_or_else(|| Error::NotFound("no registration for this pubkey".into()))?;
         Ok(self.registered(&row))
+    }
+}
+
+/// Registrations not refreshed for this long expire (apps re-register at
+/// every start).
+pub const REGISTRATION_TTL_SECS: i64 = 30 * 86_400;
+/// Answered and expired requests are kept this long past their deadline
+/// (a late reply still gets 410, not 404).
+pub const REQUEST_KEEP_SECS: i64 = 3600;
+
+/// What one purge removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Claims of statements whose time window has passed.
+    pub claims: usize,
+    /// Holds that ran out.
+    pub holds: usize,
+    /// Requests an hour past their deadline.
+    pub requests: usize,
+    /// Registrations unrefreshed for 30 days (their names are held).
+    pub registrations: usize,
+}
+
+impl OfflineService {
+    /// Deletes what offline receive no longer needs, as of `t`: claims past
+    /// their window, holds that ran out, requests an hour past their
+    /// deadline, and registrations not refreshed for 30 days (their
+    /// usernames are then held for their owners). Run by the retention
+    /// worker; every delete re-checks its condition, so instances may race.
+    pub async fn purge(&self, t: i64) -> Result<Purged, Error> {
+        if let Some(l) = &self.push_limit {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+        let hold_until = self.hold_until(t);
+        Ok(self
+            .db
+            .transaction(move |c| {
+                let stale = rows::stale_registrations(c, t - REGISTRATION_TTL_SECS)?;
+                let mut registrations = 0;
+                for r in stale {
+                    if rows::delete_if_stale(c, &r.pubkey, t - REGISTRATION_TTL_SECS)? {
+                        registrations += 1;
+                        if let Some(name) = r.username {
+                            rows::hold_name(c, &name, &r.pubkey, hold_until)?;
+                        }
+                    }
+                }
+                Ok(Purged {
+                    claims: rows::purge_claims(c, t)?,
+                    holds: rows::purge_holds(c, t)?,
+                    requests: rows::purge_requests(c, t - REQUEST_KEEP_SECS)?,
+                    registrations,
+                })
+            })
+            .await?)
     }
 }
 

@@ -30,6 +30,7 @@ use crate::db::models::offline::{
 };
 use crate::db::DbError;
 use crate::lnurl::offline_reply::{self as wire, Checked, InvoiceContext};
+use crate::metrics::Counter;
 use crate::paths;
 use crate::service::{now, Error};
 use crate::webhook_target::forbidden_ip;
@@ -266,9 +267,20 @@ impl OfflineService {
             deadline,
         };
         let r = row.clone();
+        let max_pending = i64::from(self.config.max_pending_per_pubkey);
         let existing = self
             .db
             .run(move |c| {
+                if let Some(key) = &r.coalesce_key {
+                    if let Some(w) = OfflineRequest::waiting(c, key)? {
+                        if w.deadline >= r.created_at {
+                            return Ok(Some(w));
+                        }
+                    }
+                }
+                if super::rows::pending_requests(c, &r.pubkey, r.created_at)? >= max_pending {
+                    return Err(DbError::Duplicate("max_pending_per_pubkey".into()));
+                }
                 for _ in 0..2 {
                     if r.insert_unless_waiting(c)? {
                         return Ok(None);
@@ -287,11 +299,29 @@ impl OfflineService {
                 }
                 Err(DbError::Duplicate("offline_requests.coalesce_key".into()))
             })
-            .await?;
+            .await
+            .map_err(|e| match e {
+                DbError::Duplicate(what) if what == "max_pending_per_pubkey" => Error::Unavailable(
+                    "too many payers are waiting for this wallet; try again in a minute".into(),
+                ),
+                other => other.into(),
+            })?;
         if let Some(w) = existing {
             let left = Duration::from_secs(u64::try_from(w.deadline - t).unwrap_or(0) + 1);
             return self.wait(w.id, left.min(timeout)).await;
         }
+        if let Some(l) = &self.push_limit {
+            if let Err(not_until) = l.check_key(&reg.pubkey) {
+                use governor::clock::Clock;
+                let id = row.id.clone();
+                self.db.run(move |c| OfflineRequest::expire(c, &id)).await?;
+                let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+                return Err(Error::TooManyRequests {
+                    retry_after_secs: wait.as_secs().max(1),
+                });
+            }
+        }
+        self.metrics.count(Counter::OfflinePushes);
         if let Err(why) = self.push(&reg.webhook_url, &push).await {
             tracing::info!(pubkey = %reg.pubkey, kind = kind_name, error = %why, "offline push failed");
             let id = row.id.clone();
@@ -324,6 +354,7 @@ impl OfflineService {
             if now_i >= until {
                 let i = id.clone();
                 if self.db.run(move |c| OfflineRequest::expire(c, &i)).await? {
+                    self.metrics.count(Counter::OfflineTimeouts);
                     return Err(timed_out());
                 }
                 continue;
@@ -386,10 +417,30 @@ impl OfflineService {
         }
     }
 
-    /// `POST /offline/reply/{token}`: the phone's reply. Checked before
+    /// `POST /offline/reply/{token}`: the phone's reply, counted in
+    /// `/metrics` by outcome. See [`Self::take_reply`].
+    pub async fn reply(
+        &self,
+        token: &str,
+        body: &[u8],
+        cache_control: Option<&str>,
+    ) -> Result<(), ReplyError> {
+        let r = self.take_reply(token, body, cache_control).await;
+        self.metrics.count(match &r {
+            Ok(()) => Counter::OfflineRepliesAccepted,
+            Err(ReplyError::Refused(_)) => Counter::OfflineRepliesRefused,
+            Err(ReplyError::Unknown | ReplyError::Answered | ReplyError::Late) => {
+                Counter::OfflineRepliesUnmatched
+            }
+            Err(ReplyError::Other(_)) => return r,
+        });
+        r
+    }
+
+    /// The phone's reply. Checked before
     /// anything of it reaches the payer; a reply that fails a check answers
     /// the payer with an error too (and the phone with 422 and the reason).
-    pub async fn reply(
+    async fn take_reply(
         &self,
         token: &str,
         body: &[u8],
