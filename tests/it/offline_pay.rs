@@ -373,6 +373,21 @@ async fn unreachable_and_unknown_wallets(db: TestDb) {
     let app = start(&db, 5).await;
     let phone = PhoneServer::start().await;
     let pk = register(&app, &phone, Some("jade")).await;
+    assert_eq!(
+        payer_get(&app, "/.well-known/lnurlp/jade").await["tag"],
+        "payRequest"
+    );
+    let cached = |pk: String| {
+        let db = &db;
+        async move {
+            db.pool()
+                .await
+                .run(move |c| lnurld::db::models::offline::OfflineInfo::find(c, &pk))
+                .await
+                .expect("query")
+        }
+    };
+    assert!(cached(pk.clone()).await.is_some());
     phone.script(|_, _, _| PhoneReply::PushFails);
     let v = payer_get(&app, "/.well-known/lnurlp/jade").await;
     assert!(reason(&v).contains("cannot be reached"), "{v}");
@@ -390,6 +405,8 @@ async fn unreachable_and_unknown_wallets(db: TestDb) {
     assert_eq!(res.status(), StatusCode::OK);
     let v = payer_get(&app, "/.well-known/lnurlp/jade").await;
     assert_eq!(reason(&v), "Unknown address.");
+    // Nothing of the wallet's pay request is kept with the registration gone.
+    assert_eq!(cached(pk).await, None);
     phone.stop().await;
     app.stop(true).await;
 }

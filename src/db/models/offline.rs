@@ -431,3 +431,9 @@ pub fn pending_requests(conn: &mut DbConn, pubkey: &str, now: i64) -> Result<i64
         .count()
         .get_result(conn)?)
 }
+
+/// Deletes a wallet's cached pay request (its registration is gone).
+pub fn delete_info(conn: &mut DbConn, pubkey: &str) -> Result<(), DbError> {
+    diesel::delete(offline_info::table.find(pubkey)).execute(conn)?;
+    Ok(())
+}

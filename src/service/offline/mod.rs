@@ -312,6 +312,7 @@ impl OfflineService {
                 }
                 rows::lock_usernames(c)?;
                 if let Some(gone) = OfflineRegistration::delete(c, &pubkey, &webhook_url)? {
+                    rows::delete_info(c, &pubkey)?;
                     if let Some(name) = gone.username {
                         rows::hold_name(c, &name, &pubkey, hold_until)?;
                     }
@@ -374,6 +375,7 @@ impl OfflineService {
                 let mut registrations = 0;
                 for r in stale {
                     if rows::delete_if_stale(c, &r.pubkey, t - REGISTRATION_TTL_SECS)? {
+                        rows::delete_info(c, &r.pubkey)?;
                         registrations += 1;
                         if let Some(name) = r.username {
                             rows::hold_name(c, &name, &r.pubkey, hold_until)?;
