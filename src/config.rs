@@ -21,6 +21,7 @@ mod env;
 mod limits;
 mod node;
 mod nostr;
+mod offline;
 mod pay;
 mod retention;
 mod sources;
@@ -32,6 +33,7 @@ mod withdraw;
 pub use limits::LimitsConfig;
 pub use node::{NodeConfig, NodeKind, DEFAULT_DEV_BALANCE_SAT, MAX_DEV_BALANCE_SAT};
 pub use nostr::NostrConfig;
+pub use offline::OfflineConfig;
 pub use pay::{AddressConfig, PayConfig};
 pub use retention::RetentionConfig;
 pub use webhooks::WebhooksConfig;
@@ -121,6 +123,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// NIP-57 zaps.
     pub nostr: NostrConfig,
+    /// Offline receive for phone wallets (off by default).
+    pub offline: OfflineConfig,
 }
 
 impl Default for Config {
@@ -144,6 +148,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             retention: RetentionConfig::default(),
             nostr: NostrConfig::default(),
+            offline: OfflineConfig::default(),
         }
     }
 }
@@ -180,6 +185,7 @@ impl std::fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("retention", &self.retention)
             .field("nostr", &self.nostr)
+            .field("offline", &self.offline)
             .finish()
     }
 }
@@ -356,7 +362,8 @@ impl Config {
         self.validate_webhooks()?;
         self.validate_limits()?;
         self.validate_retention()?;
-        self.validate_nostr()
+        self.validate_nostr()?;
+        self.validate_offline()
     }
 
     /// `database_url`, `database_max_connections` and `secret_key`.
@@ -397,6 +404,11 @@ impl Config {
         }
         if !serving {
             return out;
+        }
+        if self.offline.enabled && self.offline.allow_insecure_webhooks {
+            out.push(
+                "[offline] allow_insecure_webhooks is on: phone push webhooks may be plain http, so push tokens travel in clear. This is for development and tests only; NEVER enable it in production".to_owned(),
+            );
         }
         let Ok(url) = self.public_url() else {
             return out;

@@ -265,7 +265,14 @@ impl App {
         }
 
         let metrics = Arc::new(metrics::Metrics::default());
-        let limits = Arc::new(web::limits::Limits::new(&config.limits));
+        let mut limits = web::limits::Limits::new(&config.limits);
+        if config.offline.enabled {
+            limits = limits.with_offline_registrations(
+                config.offline.registrations_per_ip_per_hour,
+                config.limits.max_keys,
+            );
+        }
+        let limits = Arc::new(limits);
         let (raw, dev_node) = connect_node(&config, &dir, &db, check)?;
         let node: Arc<dyn LightningNode> =
             Arc::new(node::instrumented::Instrumented::new(raw, metrics.clone()));
@@ -346,6 +353,21 @@ impl App {
             shutdown_rx.clone(),
         ));
         let limits_pruner = tokio::spawn(web::limits::prune_loop(self.limits, shutdown_rx.clone()));
+        let mut tasks = Vec::new();
+        // Offline receive on PostgreSQL: one LISTEN connection per instance
+        // wakes payers waiting here for replies other instances took.
+        if let (true, db::DbUrl::Postgres(url)) = (
+            self.services.offline().notifies(),
+            self.services.offline().db_url(),
+        ) {
+            let wake = self.services.offline().waker();
+            let stop = shutdown_rx.clone();
+            tasks.push(tokio::task::spawn_blocking(move || {
+                db::listen::run(&url, db::models::offline::NOTIFY_CHANNEL, stop, |_| {
+                    wake.notify_waiters()
+                });
+            }));
+        }
         let retention = tokio::spawn(worker::retention::run(self.services.clone(), shutdown_rx));
         Ok(Running {
             addr,
@@ -357,7 +379,10 @@ impl App {
                 let _ = server_task.await;
             })],
             payer: vec![payer],
-            tasks: vec![watcher, webhooks, zaps, expiry, limits_pruner, retention],
+            tasks: [watcher, webhooks, zaps, expiry, limits_pruner, retention]
+                .into_iter()
+                .chain(tasks)
+                .collect(),
         })
     }
 }

@@ -32,17 +32,32 @@ pub enum Counter {
     WebhookAttemptsFailed,
     /// A webhook event ran out of retries.
     WebhooksFailed,
+    /// A push was sent to an offline wallet's webhook.
+    OfflinePushes,
+    /// A phone's reply passed every check and answered its payer.
+    OfflineRepliesAccepted,
+    /// A phone's reply failed a check (422; its payer got an error).
+    OfflineRepliesRefused,
+    /// A phone's reply came too late, twice, or with an unknown token.
+    OfflineRepliesUnmatched,
+    /// A payer's request expired without the phone's reply.
+    OfflineTimeouts,
 }
 
 impl Counter {
     /// Every counter, in export order.
-    pub const ALL: [Counter; 6] = [
+    pub const ALL: [Counter; 11] = [
         Counter::WithdrawalsSucceeded,
         Counter::WithdrawalsFailed,
         Counter::InvoicesSettled,
         Counter::WebhooksDelivered,
         Counter::WebhookAttemptsFailed,
         Counter::WebhooksFailed,
+        Counter::OfflinePushes,
+        Counter::OfflineRepliesAccepted,
+        Counter::OfflineRepliesRefused,
+        Counter::OfflineRepliesUnmatched,
+        Counter::OfflineTimeouts,
     ];
 
     /// The Prometheus name.
@@ -54,6 +69,11 @@ impl Counter {
             Counter::WebhooksDelivered => "lnurld_webhooks_delivered_total",
             Counter::WebhookAttemptsFailed => "lnurld_webhook_attempts_failed_total",
             Counter::WebhooksFailed => "lnurld_webhooks_failed_total",
+            Counter::OfflinePushes => "lnurld_offline_pushes_total",
+            Counter::OfflineRepliesAccepted => "lnurld_offline_replies_accepted_total",
+            Counter::OfflineRepliesRefused => "lnurld_offline_replies_refused_total",
+            Counter::OfflineRepliesUnmatched => "lnurld_offline_replies_unmatched_total",
+            Counter::OfflineTimeouts => "lnurld_offline_timeouts_total",
         }
     }
 

@@ -40,6 +40,17 @@ pub const QR_PAY: &str = "/qr/p/{file}";
 /// QR image of a Lightning Address (`{file}` is `<username>.svg|png`).
 pub const QR_ADDRESS: &str = "/qr/u/{file}";
 
+/// Offline receive: a phone wallet registers (`POST`) or unregisters
+/// (`DELETE`) its push webhook (breez-lnurl's path).
+pub const OFFLINE_REGISTRATION: &str = "/lnurlpay/{pubkey}";
+/// Offline receive: a reinstalled app recovers its registration (`POST`).
+pub const OFFLINE_RECOVER: &str = "/lnurlpay/{pubkey}/recover";
+/// Offline receive: the LUD-06 callback of a phone wallet (breez-lnurl's
+/// path); the invoice comes from the phone.
+pub const OFFLINE_INVOICE: &str = "/lnurlpay/{pubkey}/invoice";
+/// Offline receive: where a phone posts its reply (a single-use token).
+pub const OFFLINE_REPLY: &str = "/offline/reply/{token}";
+
 /// The admin API's patterns (`/api/v1/…`): registered by `web::admin`'s
 /// route table and named by its OpenAPI document, so the two cannot drift.
 pub mod api {
@@ -126,6 +137,16 @@ pub fn lnurlp_verify(payment_hash: &str) -> String {
 /// `/.well-known/lnurlp/{username}`.
 pub fn well_known_lnurlp(username: &str) -> String {
     fill(WELL_KNOWN_LNURLP, &[username])
+}
+
+/// `/lnurlpay/{pubkey}/invoice`.
+pub fn offline_invoice(pubkey: &str) -> String {
+    fill(OFFLINE_INVOICE, &[pubkey])
+}
+
+/// `/offline/reply/{token}`.
+pub fn offline_reply(token: &str) -> String {
+    fill(OFFLINE_REPLY, &[token])
 }
 
 /// `/w/{secret}`.

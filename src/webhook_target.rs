@@ -336,6 +336,45 @@ fn check_ip(ip: IpAddr, allow_private: bool) -> Result<(), String> {
     }
 }
 
+/// The policy for an offline wallet's push webhook (`[offline]`).
+#[derive(Debug, Clone, Copy)]
+pub struct PushPolicy<'a> {
+    /// `[offline] webhook_hosts`, lowercase.
+    pub hosts: &'a [String],
+    /// `[offline] allow_insecure_webhooks`: http as well as https.
+    pub allow_http: bool,
+    /// `[webhooks] allow_private_targets`.
+    pub allow_private: bool,
+}
+
+/// Checks a phone's push `webhook_url` as far as it can be without DNS:
+/// https (http only with `allow_http`), no user or password, a target
+/// [`check_target_url`] allows, and a host named in `hosts`. The resolved
+/// addresses are checked again before each push. The message completes
+/// "webhook_url …".
+pub fn check_push_url(u: &str, policy: PushPolicy<'_>) -> Result<url::Url, String> {
+    let parsed = check_target_url(u, policy.allow_private)?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" if policy.allow_http => {}
+        _ => return Err("must be an https URL".into()),
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("must not carry a user name or password".into());
+    }
+    let host = parsed
+        .host_str()
+        .unwrap_or_default()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    if !policy.hosts.contains(&host) {
+        return Err(format!(
+            "points to {host}, which is not in [offline] webhook_hosts"
+        ));
+    }
+    Ok(parsed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -560,5 +599,45 @@ mod tests {
                 "{u} insecure={insecure} private={private}"
             );
         }
+    }
+
+    #[test]
+    fn push_urls_need_https_and_an_allowed_host() {
+        let hosts = ["notifier.example".to_owned(), "127.0.0.1".to_owned()];
+        let strict = PushPolicy {
+            hosts: &hosts,
+            allow_http: false,
+            allow_private: false,
+        };
+        let ok = "https://notifier.example/api/v1/notify?platform=ios&token=t";
+        assert!(check_push_url(ok, strict).is_ok());
+        assert!(check_push_url("https://NOTIFIER.example./n", strict).is_ok());
+        for (bad, why) in [
+            ("http://notifier.example/n", "https"),
+            ("https://other.example/n", "not in [offline] webhook_hosts"),
+            (
+                "https://notifier.example.evil.test/n",
+                "not in [offline] webhook_hosts",
+            ),
+            ("https://u:p@notifier.example/n", "user name"),
+            // Loopback stays refused although it is on the list.
+            ("https://127.0.0.1/n", "allow_private_targets"),
+            ("https://10.0.0.1/n", "allow_private_targets"),
+            ("https://169.254.169.254/n", "never allowed"),
+            ("https://localhost/n", "loopback"),
+            ("ftp://notifier.example/n", "http or https"),
+        ] {
+            let e = check_push_url(bad, strict).expect_err(bad);
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        let dev = PushPolicy {
+            hosts: &hosts,
+            allow_http: true,
+            allow_private: true,
+        };
+        assert!(check_push_url("http://notifier.example/n", dev).is_ok());
+        assert!(check_push_url("http://127.0.0.1:9/n", dev).is_ok());
+        assert!(check_push_url("http://10.0.0.1/n", dev).is_err());
+        assert!(check_push_url("http://169.254.169.254/n", dev).is_err());
     }
 }

@@ -331,3 +331,52 @@ fn nostr_section_from_env_and_its_refusals() {
         assert_eq!(e.key, key, "{var}={value}: {e}");
     }
 }
+
+#[test]
+fn offline_is_off_and_its_hosts_are_checked() {
+    let c = load_env(&[]).expect("defaults load");
+    assert!(!c.offline.enabled);
+    assert!(c.warnings(true).iter().all(|w| !w.contains("offline")));
+    // A list setting from one env var, comma-separated, lowercased.
+    let c = load_env(&[
+        ("LNURLD_OFFLINE__ENABLED", "true"),
+        (
+            "LNURLD_OFFLINE__WEBHOOK_HOSTS",
+            "Notifier.example., push.example",
+        ),
+    ])
+    .expect("loads");
+    assert_eq!(
+        c.offline.webhook_hosts,
+        vec!["notifier.example".to_owned(), "push.example".to_owned()]
+    );
+    let e = load_env(&[("LNURLD_OFFLINE__ENABLED", "true")]).expect_err("no hosts");
+    assert_eq!(e.key, "offline.webhook_hosts");
+    for bad in [
+        "https://notifier.example",
+        "notifier.example:443",
+        "notifier.example/path",
+        "u@notifier.example",
+    ] {
+        let e = load_env(&[("LNURLD_OFFLINE__WEBHOOK_HOSTS", bad)]).expect_err(bad);
+        assert!(e.problem.contains("not a host name"), "{bad}: {e}");
+    }
+    let e =
+        load_env(&[("LNURLD_OFFLINE__WEBHOOK_HOSTS", "169.254.169.254")]).expect_err("metadata");
+    assert!(e.problem.contains("never allowed"), "{e}");
+    let e = load_env(&[("LNURLD_OFFLINE__WEBHOOK_HOSTS", "127.0.0.1")]).expect_err("loopback");
+    assert!(e.problem.contains("allow_private_targets"), "{e}");
+    let c = load_env(&[
+        ("LNURLD_OFFLINE__ENABLED", "true"),
+        ("LNURLD_OFFLINE__WEBHOOK_HOSTS", "notifier.example"),
+        ("LNURLD_OFFLINE__ALLOW_INSECURE_WEBHOOKS", "true"),
+    ])
+    .expect("loads");
+    assert!(
+        c.warnings(true)
+            .iter()
+            .any(|w| w.contains("allow_insecure_webhooks") && w.contains("NEVER")),
+        "{:?}",
+        c.warnings(true)
+    );
+}

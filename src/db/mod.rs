@@ -19,6 +19,7 @@ use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 mod commits;
+pub mod listen;
 pub mod models;
 mod readers;
 pub mod schema;

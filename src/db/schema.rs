@@ -263,3 +263,62 @@ diesel::table! {
         net_msat -> BigInt,
     }
 }
+
+diesel::table! {
+    offline_registrations (pubkey) {
+        pubkey -> Text,
+        username -> Nullable<Text>,
+        webhook_url -> Text,
+        webhook_host -> Text,
+        offer -> Nullable<Text>,
+        created_at -> BigInt,
+        refreshed_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    offline_claims (statement_hash) {
+        statement_hash -> Text,
+        pubkey -> Text,
+        route -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    offline_name_holds (name) {
+        name -> Text,
+        pubkey -> Text,
+        held_until -> BigInt,
+    }
+}
+
+diesel::table! {
+    offline_requests (id) {
+        id -> Text,
+        token_hash -> Text,
+        pubkey -> Text,
+        kind -> Text,
+        coalesce_key -> Nullable<Text>,
+        amount_msat -> Nullable<BigInt>,
+        comment -> Nullable<Text>,
+        callback -> Text,
+        state -> Text,
+        answer -> Nullable<Text>,
+        invoice_hash -> Nullable<Text>,
+        created_at -> BigInt,
+        deadline -> BigInt,
+    }
+}
+
+diesel::table! {
+    offline_info (pubkey) {
+        pubkey -> Text,
+        body -> Text,
+        metadata -> Text,
+        prev_metadata -> Nullable<Text>,
+        min_msat -> BigInt,
+        max_msat -> BigInt,
+        cached_until -> BigInt,
+    }
+}

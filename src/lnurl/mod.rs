@@ -14,11 +14,18 @@
 //! - [`zap`]: the zap request checks and zap receipts of
 //!   [NIP-57](https://github.com/nostr-protocol/nips/blob/master/57.md) (with
 //!   the `nostr` crate).
+//! - [`lnsign`]: Lightning `SignMessage` signatures (zbase32, recoverable);
+//! - [`offline`]: offline receive's registration bodies, signed messages and
+//!   the single-use statement hash (breez-lnurl's wire format and lnurld's v1);
+//! - [`offline_reply`]: the pushes to a phone and the checks of its replies.
 
 pub mod aes;
 pub mod bech32;
 pub mod invoice;
+pub mod lnsign;
 pub mod metadata;
+pub mod offline;
+pub mod offline_reply;
 pub mod wire;
 pub mod zap;
 

@@ -15,6 +15,7 @@ pub mod cache;
 mod error;
 pub mod key_check;
 pub mod nodes;
+pub mod offline;
 pub mod pay;
 pub mod retention;
 pub mod sealed;
@@ -69,6 +70,7 @@ pub struct Services {
     nodes: nodes::NodeService,
     sealed: sealed::SealedService,
     zaps: zaps::ZapService,
+    offline: offline::OfflineService,
 }
 
 impl Services {
@@ -94,6 +96,7 @@ impl Services {
                 base.config.retention.clone(),
             ),
             sealed: sealed::SealedService::new(base.db.clone(), base.keys.clone()),
+            offline: offline::OfflineService::new(&base),
             metrics: base.metrics,
         }
     }
@@ -141,6 +144,11 @@ impl Services {
     /// NIP-57 zap receipts and their publishing to relays.
     pub fn zaps(&self) -> &zaps::ZapService {
         &self.zaps
+    }
+
+    /// Offline receive: phone wallets' registrations (`[offline]`).
+    pub fn offline(&self) -> &offline::OfflineService {
+        &self.offline
     }
 
     /// Pruning of finished records (`[retention]`).

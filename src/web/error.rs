@@ -246,6 +246,29 @@ fn with_retry_after(mut res: HttpResponse, secs: u64) -> HttpResponse {
     res
 }
 
+/// An error on the offline registration routes (`/lnurlpay/{pubkey}`):
+/// breez-lnurl's statuses (400, 401 bad signature or time, 404, 409) with
+/// the admin API's JSON body, and no `WWW-Authenticate` (the credential is
+/// the body's signature, not a bearer token).
+pub fn registration_error(e: &Error) -> HttpResponse {
+    let code = e.code();
+    let s = Surfaces::of(code);
+    log_cause("offline", "", e);
+    let message = if s.admin_shows_message {
+        e.message()
+    } else {
+        SERVER_TROUBLE.to_owned()
+    };
+    let mut res = HttpResponse::build(s.admin_status);
+    if let Some(secs) = e.retry_after_secs() {
+        res.insert_header((actix_web::http::header::RETRY_AFTER, secs));
+    }
+    res.insert_header(("Cache-Control", "no-store"))
+        .json(ApiErrorBody {
+            error: ApiErrorDetail { code, message },
+        })
+}
+
 /// The HTTP status of `code` on the admin API (the OpenAPI document lists
 /// each status's codes from here).
 pub fn admin_status(code: ErrorCode) -> StatusCode {

@@ -21,13 +21,33 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(paths::WELL_KNOWN_LNURLP, web::get().to(address));
 }
 
-async fn pay_request(svc: web::Data<Services>, id: web::Path<PayLinkId>) -> HttpResponse {
-    let answer = svc.pay().pay_request(&id).await;
+async fn pay_request(svc: web::Data<Services>, id: web::Path<String>) -> HttpResponse {
+    // 66-hex ids are offline wallets' pubkeys (no pay-link id has that form).
+    if svc.offline().enabled() && crate::lnurl::offline::is_pubkey_form(&id) {
+        let answer = svc.offline().pay_request(&id).await;
+        return lud_answer(&svc, paths::LNURLP, answer);
+    }
+    let answer = svc
+        .pay()
+        .pay_request(&PayLinkId::from_raw(id.into_inner()))
+        .await;
     lud_answer(&svc, paths::LNURLP, answer)
 }
 
 async fn address(svc: web::Data<Services>, username: web::Path<String>) -> HttpResponse {
-    let answer = svc.pay().address_pay_request(&username).await;
+    let answer = match svc.pay().address_pay_request(&username).await {
+        // Usernames are shared with offline wallets: one that no pay link
+        // has may be a wallet's.
+        Err(Error::NotFound(m)) if svc.offline().enabled() => {
+            match svc.offline().address_request(&username).await {
+                Some(a) => a,
+                None => Err(Error::NotFound(m)),
+            }
+        }
+        other => {
+            other.and_then(|p| serde_json::to_value(p).map_err(|e| Error::Internal(e.to_string())))
+        }
+    };
     lud_answer(&svc, paths::WELL_KNOWN_LNURLP, answer)
 }
 

@@ -1,6 +1,7 @@
 //! Web layer: actix-web routes. One file per route group, each exporting
 //! `configure`: [`lnurlw`], [`lnurlp`] (wallets), [`pages`] (HTML for people),
-//! [`qr`] (QR images), [`health`], [`admin`] (JSON API). Handlers translate
+//! [`qr`] (QR images), [`health`], [`admin`] (JSON API), [`offline`] (phone
+//! wallets' registrations, only with `[offline] enabled`). Handlers translate
 //! HTTP to service calls and back. Shared by the groups: [`error`] (service
 //! errors as LUD bodies and as admin JSON), [`html`] (security headers,
 //! template rendering and service errors as HTML pages) and [`params`].
@@ -27,6 +28,7 @@ pub mod html;
 pub mod limits;
 pub mod lnurlp;
 pub mod lnurlw;
+pub mod offline;
 pub mod pages;
 pub mod params;
 pub mod qr;
@@ -57,6 +59,8 @@ pub fn app(
     >,
 > {
     let metrics = svc.metrics().clone();
+    // Offline receive's routes exist only when it is enabled.
+    let offline_on = svc.offline().enabled();
     let limited_svc = svc.clone();
     actix_web::App::new()
         .app_data(web::Data::from(svc))
@@ -94,4 +98,9 @@ pub fn app(
             }
         })
         .configure(configure)
+        .configure(move |cfg| {
+            if offline_on {
+                offline::configure(cfg);
+            }
+        })
 }

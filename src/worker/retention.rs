@@ -32,6 +32,19 @@ pub async fn run(svc: Arc<Services>, mut shutdown: watch::Receiver<bool>) {
             // A batch is short; stopping between two is as good as after.
             _ = shutdown.changed() => return,
         }
+        if svc.offline().enabled() {
+            match svc.offline().purge(crate::service::now()).await {
+                Ok(p) if p == crate::service::offline::Purged::default() => {}
+                Ok(p) => tracing::info!(
+                    claims = p.claims,
+                    holds = p.holds,
+                    requests = p.requests,
+                    registrations = p.registrations,
+                    "pruned offline-receive records"
+                ),
+                Err(e) => tracing::warn!(error = %e, "offline pruning failed; retrying later"),
+            }
+        }
         tokio::select! {
             _ = tokio::time::sleep(svc.retention().every()) => {}
             _ = shutdown.changed() => {}

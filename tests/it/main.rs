@@ -21,6 +21,8 @@ mod node_cln;
 mod node_dev;
 mod node_lnd;
 mod node_switch;
+mod offline;
+mod offline_pay;
 mod openapi;
 mod pages;
 mod pay;

@@ -5,6 +5,7 @@ pub mod dev_node;
 pub mod event;
 pub mod node;
 pub mod node_state;
+pub mod offline;
 pub mod pay_invoice;
 pub mod pay_link;
 pub mod sealed;

@@ -254,9 +254,19 @@ impl PayService {
         let r = row.clone();
         // A username may have been served as another link's a moment ago.
         let forget = self.first_steps.forget_all_after();
-        let inserted = self.db.write(move |c| r.insert(c)).await;
+        let inserted = self
+            .db
+            .transaction_or(move |c| -> Result<(), Error> {
+                r.insert(c).map_err(Self::username_taken)?;
+                // Usernames are shared with offline wallets (issue 14).
+                if let Some(u) = &r.username {
+                    crate::service::offline::name_free_for_pay_link(c, u, now())?;
+                }
+                Ok(())
+            })
+            .await;
         drop(forget);
-        inserted.map_err(Self::username_taken)?;
+        inserted?;
         self.pay_view(&row)
     }
 
@@ -292,9 +302,18 @@ impl PayService {
         let row = self.build_pay_row(cur.id.clone(), &s, cur.created_at)?;
         let r = row.clone();
         let forget = self.first_steps.forget_all_after();
-        let saved = self.db.write(move |c| r.save_if_active(c)).await;
+        let saved = self
+            .db
+            .transaction_or(move |c| -> Result<bool, Error> {
+                let saved = r.save_if_active(c).map_err(Self::username_taken)?;
+                if let (true, Some(u)) = (saved, &r.username) {
+                    crate::service::offline::name_free_for_pay_link(c, u, now())?;
+                }
+                Ok(saved)
+            })
+            .await;
         drop(forget);
-        let saved = saved.map_err(Self::username_taken)?;
+        let saved = saved?;
         if !saved {
             return Err(Error::Conflict("pay link is disabled".into()));
         }

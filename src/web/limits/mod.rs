@@ -67,10 +67,13 @@ enum Surface {
     Page,
     /// The admin JSON 429; only failed logins are limited there.
     Admin,
+    /// Offline wallets' registration routes: the registration JSON 429,
+    /// limited per IP by the hour as well.
+    Registration,
 }
 
 /// The routes that name a link, and how each one answers.
-const LINK_ROUTES: [(&str, Surface, Option<LinkKind>); 16] = [
+const LINK_ROUTES: [(&str, Surface, Option<LinkKind>); 17] = [
     (
         paths::LNURLW,
         Surface::Wallet(paths::LNURLW),
@@ -123,6 +126,12 @@ const LINK_ROUTES: [(&str, Surface, Option<LinkKind>); 16] = [
         Surface::Page,
         Some(LinkKind::Address),
     ),
+    // An offline wallet's callback, limited per wallet as a pay link is.
+    (
+        paths::OFFLINE_INVOICE,
+        Surface::Wallet(paths::OFFLINE_INVOICE),
+        Some(LinkKind::Pay),
+    ),
 ];
 
 /// The surface of a request, and the link it names (its kind and its
@@ -135,6 +144,9 @@ fn classify(pattern: Option<&str>, path: &str) -> (Surface, Option<(LinkKind, St
     let Some(pattern) = pattern else {
         return (Surface::Page, None);
     };
+    if pattern == paths::OFFLINE_REGISTRATION || pattern == paths::OFFLINE_RECOVER {
+        return (Surface::Registration, None);
+    }
     let Some((_, surface, kind)) = LINK_ROUTES.iter().find(|(p, _, _)| *p == pattern) else {
         return (Surface::Page, None);
     };
@@ -171,6 +183,8 @@ pub struct Limits {
     per_ip: Option<Limiter<ClientKey>>,
     per_link: Option<Limiter<(LinkKind, u64)>>,
     auth_failures: Option<Limiter<ClientKey>>,
+    /// `[offline] registrations_per_ip_per_hour`.
+    offline_registrations: Option<Limiter<ClientKey>>,
     /// Clients refused on the admin API until the instant, after too many
     /// failed logins.
     blocked: BoundedStore<ClientKey>,
@@ -195,10 +209,24 @@ impl Limits {
                 config.admin_auth_failures_burst,
                 cap,
             ),
+            offline_registrations: None,
             blocked: BoundedStore::new(cap),
             blocked_since: Instant::now(),
             hasher: RandomState::new(),
         }
+    }
+
+    /// Also limits offline wallets' registration calls to `per_hour` per
+    /// client IP (`0`: no such limit).
+    pub fn with_offline_registrations(mut self, per_hour: u32, max_keys: u32) -> Limits {
+        self.offline_registrations = NonZeroU32::new(per_hour).map(|n| {
+            RateLimiter::new(
+                Quota::per_hour(n),
+                BoundedStore::new(max_keys as usize),
+                DefaultClock::default(),
+            )
+        });
+        self
     }
 
     /// Serves `req`, or refuses it with the answer of its surface (counted
@@ -225,6 +253,12 @@ impl Limits {
         let refused = blocked.or_else(|| match surface {
             Surface::Admin => None,
             Surface::Wallet(_) | Surface::Page => self.check_public(client, link),
+            Surface::Registration => self.check_public(client, None).or_else(|| {
+                let l = self.offline_registrations.as_ref()?;
+                check(l, &client)
+                    .err()
+                    .map(|secs| ("offline_registration", secs))
+            }),
         });
         let Some((limit, retry_after_secs)) = refused else {
             return Admission::Pass(takes_token.then_some(client));
@@ -236,6 +270,7 @@ impl Limits {
             Surface::Wallet(route) => lud_error(svc, route, &e),
             Surface::Page => page_error(&e),
             Surface::Admin => ApiError(e).error_response(),
+            Surface::Registration => super::error::registration_error(&e),
         })
     }
 
@@ -302,6 +337,10 @@ impl Limits {
             l.shrink_to_fit();
         }
         if let Some(l) = &self.auth_failures {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+        if let Some(l) = &self.offline_registrations {
             l.retain_recent();
             l.shrink_to_fit();
         }

@@ -5,6 +5,7 @@ pub mod db;
 pub mod fake_cln;
 pub mod fake_lnd;
 pub mod nodes;
+pub mod phone;
 pub mod receiver;
 pub mod relay;
 pub mod serve;

@@ -1,0 +1,2 @@
+DROP TABLE offline_info;
+DROP TABLE offline_requests;

@@ -1,0 +1,594 @@
+//! Offline receive, the payer side: a payer's request becomes a row in
+//! `offline_requests` and a push to the phone; the payer waits until the
+//! phone's reply (checked by [`crate::lnurl::offline_reply`]) answers the
+//! row, or `[offline] reply_timeout_secs` pass.
+//!
+//! - The reply URL carries a 256-bit random token; only its sha256 is kept.
+//! - Concurrent info requests for one wallet share one row and one push
+//!   (the row's UNIQUE `coalesce_key`); an answered info is served from
+//!   `offline_info` while the phone's `max-age` (at most 24 h) lasts.
+//! - The answering UPDATE is conditional (`state = 'waiting'` and before
+//!   the deadline), so a reply counts once and never after the payer was
+//!   told the wallet did not answer. Waiters are woken in-process, on
+//!   PostgreSQL also by `pg_notify` sent in the answering transaction (one
+//!   LISTEN connection per instance, `lib.rs`), and they poll the row every
+//!   `[offline] poll_ms`, so a reply that reaches another instance is seen
+//!   even when a notification is lost.
+//! - Pushes go only to the registered webhook, whose resolved addresses are
+//!   checked as webhook deliveries' are.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rand::RngCore;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::OfflineService;
+use crate::db::models::offline::{
+    announce, state, OfflineInfo, OfflineRegistration, OfflineRequest,
+};
+use crate::db::DbError;
+use crate::lnurl::offline_reply::{self as wire, Checked, InvoiceContext};
+use crate::metrics::Counter;
+use crate::paths;
+use crate::service::{now, Error};
+use crate::webhook_target::forbidden_ip;
+
+/// Why a reply was not taken (the phone's answer: 404, 409, 410, 422).
+#[derive(Debug, thiserror::Error)]
+pub enum ReplyError {
+    /// No request has this token.
+    #[error("unknown reply token")]
+    Unknown,
+    /// The request was answered already.
+    #[error("this request was already answered")]
+    Answered,
+    /// The payer was already told the wallet did not answer.
+    #[error("too late: the payer's request has expired")]
+    Late,
+    /// The reply failed a check; the payer got an error.
+    #[error("{0}")]
+    Refused(String),
+    /// Our own trouble.
+    #[error(transparent)]
+    Other(#[from] Error),
+}
+
+impl From<DbError> for ReplyError {
+    fn from(e: DbError) -> Self {
+        ReplyError::Other(e.into())
+    }
+}
+
+/// What a payer waits for.
+enum Kind {
+    Info,
+    Invoice {
+        amount_msat: u64,
+        comment: Option<String>,
+    },
+}
+
+fn hash_hex(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn timed_out() -> Error {
+    Error::Unavailable("the recipient's wallet did not answer in time; try again later".into())
+}
+
+impl OfflineService {
+    fn poll(&self) -> Duration {
+        Duration::from_millis(u64::from(self.config.poll_ms))
+    }
+
+    /// Whether replies are announced with `pg_notify` (and so whether this
+    /// instance should LISTEN).
+    pub fn notifies(&self) -> bool {
+        self.config.enabled && self.config.notify
+    }
+
+    /// What wakes this instance's waiting payers (the LISTEN loop calls it).
+    pub fn waker(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.wake.clone()
+    }
+
+    fn reply_url(&self, token: &str) -> String {
+        format!("{}{}", self.public_url, paths::offline_reply(token))
+    }
+
+    fn callback_url(&self, pubkey: &str) -> String {
+        format!("{}{}", self.public_url, paths::offline_invoice(pubkey))
+    }
+
+    /// The verify URL of a payment hash; with `{payment_hash}` itself, the
+    /// template pushed to the phone.
+    pub(crate) fn verify_url(&self, pubkey: &str, payment_hash: &str) -> String {
+        format!("{}/lnurlpay/{pubkey}/{payment_hash}", self.public_url)
+    }
+
+    async fn registration(&self, pubkey: &str) -> Result<OfflineRegistration, Error> {
+        let unknown = || Error::NotFound("unknown address".into());
+        let pubkey = crate::lnurl::offline::normalize_pubkey(pubkey).ok_or_else(unknown)?;
+        self.db
+            .run(move |c| OfflineRegistration::find(c, &pubkey))
+            .await?
+            .ok_or_else(unknown)
+    }
+
+    /// `GET /lnurlp/{pubkey}`: the wallet's pay request (LUD-06), from the
+    /// cache or from the phone.
+    pub async fn pay_request(&self, pubkey: &str) -> Result<Value, Error> {
+        let reg = self.registration(pubkey).await?;
+        let pk = reg.pubkey.clone();
+        let t = now();
+        if let Some(info) = self.db.run(move |c| OfflineInfo::find(c, &pk)).await? {
+            if info.cached_until > t {
+                return serde_json::from_str(&info.body)
+                    .map_err(|e| Error::Internal(e.to_string()));
+            }
+        }
+        self.relay(&reg, Kind::Info).await
+    }
+
+    /// `GET /.well-known/lnurlp/{username}` for a wallet's username (a
+    /// `+tag` is ignored). A name its owner released answers "unknown
+    /// address"; `None` when no wallet has or had it.
+    pub async fn address_request(&self, username: &str) -> Option<Result<Value, Error>> {
+        let base = username.split('+').next().unwrap_or_default();
+        let name = crate::service::pay::normalize_username(base).ok()?;
+        let t = now();
+        let n = name.clone();
+        let found = self
+            .db
+            .run(move |c| {
+                Ok((
+                    OfflineRegistration::find_by_username(c, &n)?,
+                    super::rows::name_hold(c, &n, t)?,
+                ))
+            })
+            .await;
+        match found {
+            Err(e) => Some(Err(e.into())),
+            Ok((Some(reg), _)) => Some(self.pay_request(&reg.pubkey).await),
+            Ok((None, Some(_))) => Some(Err(Error::NotFound("unknown address".into()))),
+            Ok((None, None)) => None,
+        }
+    }
+
+    /// `GET /lnurlpay/{pubkey}/invoice?amount=&comment=`: an invoice from
+    /// the phone, checked. The amount must be whole sats within the bounds
+    /// of the pay request the wallet last gave.
+    pub async fn invoice(
+        &self,
+        pubkey: &str,
+        amount: Option<&str>,
+        comment: Option<&str>,
+    ) -> Result<Value, Error> {
+        let reg = self.registration(pubkey).await?;
+        let amount_msat = amount
+            .ok_or_else(|| Error::Invalid("amount is missing".into()))?
+            .parse::<u64>()
+            .ok()
+            .filter(|a| *a > 0)
+            .ok_or_else(|| {
+                Error::Invalid("amount must be a whole number of msat above 0".into())
+            })?;
+        if amount_msat % 1000 != 0 {
+            return Err(Error::Invalid(
+                "amount must be whole sats (a multiple of 1000 msat): this wallet cannot receive millisatoshis".into(),
+            ));
+        }
+        if comment.is_some_and(|c| c.chars().count() > 1000) {
+            return Err(Error::Invalid("comment is too long".into()));
+        }
+        let pk = reg.pubkey.clone();
+        let info = self
+            .db
+            .run(move |c| OfflineInfo::find(c, &pk))
+            .await?
+            .ok_or_else(|| Error::Unavailable("ask for this address's pay request first".into()))?;
+        let (min, max) = (info.min_msat.max(0) as u64, info.max_msat.max(0) as u64);
+        if amount_msat < min || amount_msat > max {
+            return Err(Error::Invalid(format!(
+                "amount must be between {min} and {max} msat"
+            )));
+        }
+        self.relay(
+            &reg,
+            Kind::Invoice {
+                amount_msat,
+                comment: comment.map(str::to_owned),
+            },
+        )
+        .await
+    }
+
+    /// Writes the request, pushes it (unless an info request for the
+    /// wallet already waits: then it waits on that one) and waits for the
+    /// answer.
+    async fn relay(&self, reg: &OfflineRegistration, kind: Kind) -> Result<Value, Error> {
+        let mut raw = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        let token = hex::encode(raw);
+        let t = now();
+        let timeout = Duration::from_secs(u64::from(self.config.reply_timeout_secs));
+        let deadline = t + i64::from(self.config.reply_timeout_secs);
+        let (kind_name, coalesce_key, amount_msat, comment, callback, push) = match &kind {
+            Kind::Info => {
+                let cb = self.callback_url(&reg.pubkey);
+                let push = wire::info_push(&cb, &self.reply_url(&token));
+                (
+                    "info",
+                    Some(format!("info:{}", reg.pubkey)),
+                    None,
+                    None,
+                    cb,
+                    push,
+                )
+            }
+            Kind::Invoice {
+                amount_msat,
+                comment,
+            } => {
+                let template = self.verify_url(&reg.pubkey, "{payment_hash}");
+                let push = wire::invoice_push(
+                    *amount_msat,
+                    comment.as_deref(),
+                    &template,
+                    &self.reply_url(&token),
+                );
+                let amount = i64::try_from(*amount_msat)
+                    .map_err(|_| Error::Invalid("amount is too large".into()))?;
+                (
+                    "invoice",
+                    None,
+                    Some(amount),
+                    comment.clone(),
+                    template,
+                    push,
+                )
+            }
+        };
+        let row = OfflineRequest {
+            id: crate::db::new_id("orq"),
+            token_hash: hash_hex(&token),
+            pubkey: reg.pubkey.clone(),
+            kind: kind_name.into(),
+            coalesce_key: coalesce_key.clone(),
+            amount_msat,
+            comment,
+            callback,
+            state: state::WAITING.into(),
+            answer: None,
+            invoice_hash: None,
+            created_at: t,
+            deadline,
+        };
+        let r = row.clone();
+        let max_pending = i64::from(self.config.max_pending_per_pubkey);
+        let existing = self
+            .db
+            .write(move |c| {
+                if let Some(key) = &r.coalesce_key {
+                    if let Some(w) = OfflineRequest::waiting(c, key)? {
+                        if w.deadline >= r.created_at {
+                            return Ok(Some(w));
+                        }
+                    }
+                }
+                if super::rows::pending_requests(c, &r.pubkey, r.created_at)? >= max_pending {
+                    return Err(DbError::Duplicate("max_pending_per_pubkey".into()));
+                }
+                for _ in 0..2 {
+                    if r.insert_unless_waiting(c)? {
+                        return Ok(None);
+                    }
+                    let Some(key) = &r.coalesce_key else {
+                        return Err(DbError::Duplicate("offline_requests.token_hash".into()));
+                    };
+                    match OfflineRequest::waiting(c, key)? {
+                        // A waiter that died left its row behind: free it.
+                        Some(w) if w.deadline < r.created_at => {
+                            OfflineRequest::expire(c, &w.id)?;
+                        }
+                        Some(w) => return Ok(Some(w)),
+                        None => {}
+                    }
+                }
+                Err(DbError::Duplicate("offline_requests.coalesce_key".into()))
+            })
+            .await
+            .map_err(|e| match e {
+                DbError::Duplicate(what) if what == "max_pending_per_pubkey" => Error::Unavailable(
+                    "too many payers are waiting for this wallet; try again in a minute".into(),
+                ),
+                other => other.into(),
+            })?;
+        if let Some(w) = existing {
+            let left = Duration::from_secs(u64::try_from(w.deadline - t).unwrap_or(0) + 1);
+            return self.wait(w.id, left.min(timeout)).await;
+        }
+        if let Some(l) = &self.push_limit {
+            if let Err(not_until) = l.check_key(&reg.pubkey) {
+                use governor::clock::Clock;
+                let id = row.id.clone();
+                self.db
+                    .write(move |c| OfflineRequest::expire(c, &id))
+                    .await?;
+                let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+                return Err(Error::TooManyRequests {
+                    retry_after_secs: wait.as_secs().max(1),
+                });
+            }
+        }
+        self.metrics.count(Counter::OfflinePushes);
+        if let Err(why) = self.push(&reg.webhook_url, &push).await {
+            tracing::info!(pubkey = %reg.pubkey, kind = kind_name, error = %why, "offline push failed");
+            let id = row.id.clone();
+            self.db
+                .write(move |c| OfflineRequest::expire(c, &id))
+                .await?;
+            return Err(Error::Unavailable(
+                "the recipient's wallet cannot be reached right now".into(),
+            ));
+        }
+        self.wait(row.id, timeout).await
+    }
+
+    /// Waits for the row's answer until `timeout`, then expires it.
+    async fn wait(&self, id: String, timeout: Duration) -> Result<Value, Error> {
+        let until = tokio::time::Instant::now() + timeout;
+        loop {
+            // Registered before the read, so a wake between the two is kept.
+            let woken = self.wake.notified();
+            let i = id.clone();
+            let row = self
+                .db
+                .run(move |c| OfflineRequest::find(c, &i))
+                .await?
+                .ok_or_else(|| Error::Internal(format!("offline request {id} vanished")))?;
+            match row.state.as_str() {
+                state::ANSWERED => return answer_of(&row),
+                state::EXPIRED => return Err(timed_out()),
+                _ => {}
+            }
+            let now_i = tokio::time::Instant::now();
+            if now_i >= until {
+                let i = id.clone();
+                if self
+                    .db
+                    .write(move |c| OfflineRequest::expire(c, &i))
+                    .await?
+                {
+                    self.metrics.count(Counter::OfflineTimeouts);
+                    return Err(timed_out());
+                }
+                continue;
+            }
+            tokio::select! {
+                () = woken => {}
+                () = tokio::time::sleep(self.poll().min(until - now_i)) => {}
+            }
+        }
+    }
+
+    /// POSTs `payload` to the phone's webhook (its resolved addresses
+    /// checked first, the connection pinned to them); a 2xx is success.
+    async fn push(&self, webhook_url: &str, payload: &Value) -> Result<(), String> {
+        let url = url::Url::parse(webhook_url).map_err(|e| e.to_string())?;
+        let timeout = Duration::from_secs(u64::from(self.config.reply_timeout_secs.min(10)));
+        let builder = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .user_agent(concat!("lnurld-offline/", env!("CARGO_PKG_VERSION")));
+        let client = match url.host() {
+            Some(url::Host::Domain(d)) => {
+                let port = url.port_or_known_default().unwrap_or(443);
+                let addrs: Vec<SocketAddr> =
+                    tokio::time::timeout(timeout, tokio::net::lookup_host((d, port)))
+                        .await
+                        .map_err(|_| format!("resolving {d} timed out"))?
+                        .map_err(|e| format!("cannot resolve {d}: {e}"))?
+                        .collect();
+                if addrs.is_empty() {
+                    return Err(format!("{d} resolves to no address"));
+                }
+                for a in &addrs {
+                    if let Some(why) = forbidden_ip(a.ip(), self.allow_private) {
+                        return Err(format!("refused: {d} resolves to {}, {why}", a.ip()));
+                    }
+                }
+                builder.resolve_to_addrs(d, &addrs).build()
+            }
+            Some(url::Host::Ipv4(a)) if forbidden_ip(a.into(), self.allow_private).is_some() => {
+                return Err(format!("refused: {a}"));
+            }
+            Some(url::Host::Ipv6(a)) if forbidden_ip(a.into(), self.allow_private).is_some() => {
+                return Err(format!("refused: {a}"));
+            }
+            _ => builder.build(),
+        }
+        .map_err(|e| e.to_string())?;
+        let res = client
+            .post(url)
+            .json(payload)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if res.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("the push relay answered {}", res.status()))
+        }
+    }
+
+    /// `POST /offline/reply/{token}`: the phone's reply, counted in
+    /// `/metrics` by outcome. See [`Self::take_reply`].
+    pub async fn reply(
+        &self,
+        token: &str,
+        body: &[u8],
+        cache_control: Option<&str>,
+    ) -> Result<(), ReplyError> {
+        let r = self.take_reply(token, body, cache_control).await;
+        self.metrics.count(match &r {
+            Ok(()) => Counter::OfflineRepliesAccepted,
+            Err(ReplyError::Refused(_)) => Counter::OfflineRepliesRefused,
+            Err(ReplyError::Unknown | ReplyError::Answered | ReplyError::Late) => {
+                Counter::OfflineRepliesUnmatched
+            }
+            Err(ReplyError::Other(_)) => return r,
+        });
+        r
+    }
+
+    /// The phone's reply. Checked before
+    /// anything of it reaches the payer; a reply that fails a check answers
+    /// the payer with an error too (and the phone with 422 and the reason).
+    async fn take_reply(
+        &self,
+        token: &str,
+        body: &[u8],
+        cache_control: Option<&str>,
+    ) -> Result<(), ReplyError> {
+        if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ReplyError::Unknown);
+        }
+        let th = hash_hex(&token.to_ascii_lowercase());
+        let row = self
+            .db
+            .run(move |c| OfflineRequest::find_by_token(c, &th))
+            .await?
+            .ok_or(ReplyError::Unknown)?;
+        let t = now();
+        match row.state.as_str() {
+            state::ANSWERED => return Err(ReplyError::Answered),
+            state::EXPIRED => return Err(ReplyError::Late),
+            _ if row.deadline < t => return Err(ReplyError::Late),
+            _ => {}
+        }
+        let pk = row.pubkey.clone();
+        let info = self.db.run(move |c| OfflineInfo::find(c, &pk)).await?;
+        // The payer's answer, and what is cached or claimed with it.
+        let (answer, cache, invoice_hash): (Value, Option<OfflineInfo>, Option<String>) =
+            match row.kind.as_str() {
+                "info" => match wire::check_info(body, &row.callback) {
+                    Err(why) => return self.refuse(&row, why).await,
+                    Ok(Checked::WalletError(r)) => (wallet_said(&r), None, None),
+                    Ok(Checked::Answer(a)) => {
+                        let json = a.to_json();
+                        let cache = OfflineInfo {
+                            pubkey: row.pubkey.clone(),
+                            body: json.to_string(),
+                            metadata: a.metadata.clone(),
+                            prev_metadata: None,
+                            min_msat: i64::try_from(a.min_msat).unwrap_or(i64::MAX),
+                            max_msat: i64::try_from(a.max_msat).unwrap_or(i64::MAX),
+                            cached_until: t + wire::max_age(cache_control),
+                        };
+                        (json, Some(cache), None)
+                    }
+                },
+                _ => {
+                    let metadata: Vec<String> = info
+                        .iter()
+                        .flat_map(|i| {
+                            std::iter::once(i.metadata.clone()).chain(i.prev_metadata.clone())
+                        })
+                        .collect();
+                    let pubkey = row.pubkey.clone();
+                    let verify_url = |h: &str| self.verify_url(&pubkey, h);
+                    let ctx = InvoiceContext {
+                        currency: self.currency.clone(),
+                        amount_msat: row.amount_msat.unwrap_or(0).max(0) as u64,
+                        metadata: &metadata,
+                        requested_at: row.created_at,
+                        verify_url: &verify_url,
+                    };
+                    match wire::check_invoice(body, &ctx, t) {
+                        Err(why) => return self.refuse(&row, why).await,
+                        Ok(Checked::WalletError(r)) => (wallet_said(&r), None, None),
+                        Ok(Checked::Answer(a)) => (a.to_json(), None, Some(a.payment_hash.clone())),
+                    }
+                }
+            };
+        let id = row.id.clone();
+        let text = answer.to_string();
+        let notify = self.config.notify;
+        let done = self
+            .db
+            .transaction_or(move |c| -> Result<bool, ReplyError> {
+                let answered =
+                    match OfflineRequest::answer(c, &id, &text, invoice_hash.as_deref(), t) {
+                        Err(DbError::Duplicate(_)) => {
+                            return Err(ReplyError::Refused(
+                                "this invoice was already relayed to a payer; make a new one"
+                                    .into(),
+                            ))
+                        }
+                        other => other?,
+                    };
+                if let (true, Some(info)) = (answered, cache) {
+                    info.save(c)?;
+                }
+                if answered && notify {
+                    announce(c, &id)?;
+                }
+                Ok(answered)
+            })
+            .await;
+        let done = match done {
+            Err(ReplyError::Refused(why)) => return self.refuse(&row, why).await,
+            other => other?,
+        };
+        self.wake.notify_waiters();
+        if done {
+            Ok(())
+        } else {
+            // Answered or expired between the read and the write.
+            Err(ReplyError::Late)
+        }
+    }
+
+    /// Answers the payer with an error for a reply that failed a check.
+    async fn refuse(&self, row: &OfflineRequest, why: String) -> Result<(), ReplyError> {
+        tracing::info!(pubkey = %row.pubkey, kind = %row.kind, reason = %why, "offline reply refused");
+        let id = row.id.clone();
+        let text = serde_json::json!({
+            "status": "ERROR",
+            "reason": "the recipient's wallet sent an answer that failed lnurld's checks",
+        })
+        .to_string();
+        let t = now();
+        let notify = self.config.notify;
+        self.db
+            .transaction(move |c| {
+                if OfflineRequest::answer(c, &id, &text, None, t)? && notify {
+                    announce(c, &id)?;
+                }
+                Ok(())
+            })
+            .await?;
+        self.wake.notify_waiters();
+        Err(ReplyError::Refused(why))
+    }
+}
+
+fn wallet_said(reason: &str) -> Value {
+    serde_json::json!({"status": "ERROR", "reason": format!("the recipient's wallet: {reason}")})
+}
+
+/// A stored answer as the payer's result: an `ERROR` body becomes the LUD
+/// error it says.
+fn answer_of(row: &OfflineRequest) -> Result<Value, Error> {
+    let v: Value = serde_json::from_str(row.answer.as_deref().unwrap_or("null"))
+        .map_err(|e| Error::Internal(format!("offline answer of {}: {e}", row.id)))?;
+    if v.get("status").and_then(Value::as_str) == Some("ERROR") {
+        let reason = v.get("reason").and_then(Value::as_str).unwrap_or("error");
+        return Err(Error::Unavailable(reason.to_owned()));
+    }
+    Ok(v)
+}

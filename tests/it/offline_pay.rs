@@ -1,0 +1,554 @@
+//! Offline receive (issue 14), the payer side: a fake phone (its own key,
+//! an HTTP server on 127.0.0.1 standing in for the push relay) registers,
+//! receives the pushes and replies; lnurl-rs is the payer. Every check of
+//! a reply (spec §4), timeouts, late and guessed replies, coalescing. Both
+//! databases.
+
+use std::time::Duration;
+
+use lnurl::api::LnUrlResponse;
+use lnurl::pay::PayResponse;
+use lnurld::node::{LightningNode, PaymentOutcome};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::both_dbs;
+use crate::support::app::{Node, TestApp};
+use crate::support::db::TestDb;
+use crate::support::eventually;
+use crate::support::phone::{honest, unix_now, Phone, PhoneReply, PhoneServer, META};
+
+async fn start(db: &TestDb, timeout_secs: u32) -> TestApp {
+    TestApp::start_with(db, Node::Dev, |c| {
+        c.offline.enabled = true;
+        c.offline.webhook_hosts = vec!["127.0.0.1".into()];
+        c.offline.allow_insecure_webhooks = true;
+        c.webhooks.allow_private_targets = true;
+        c.offline.reply_timeout_secs = timeout_secs;
+        // These tests push often; the limits have their own test.
+        c.offline.pushes_per_minute = 1000;
+        c.offline.push_burst = 1000;
+    })
+    .await
+}
+
+/// Registers the phone (with `username`); its pubkey.
+async fn register(app: &TestApp, phone: &PhoneServer, username: Option<&str>) -> String {
+    let p = phone.phone();
+    let res = app
+        .http
+        .post(app.url(&format!("/lnurlpay/{}", p.pubkey)))
+        .body(
+            p.register_body(unix_now(), &phone.webhook(), username)
+                .to_string(),
+        )
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(res.status(), StatusCode::OK);
+    p.pubkey.clone()
+}
+
+/// The raw JSON a payer gets.
+async fn payer_get(app: &TestApp, path: &str) -> Value {
+    let (status, v) = app.get_json(&app.url(path)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    v
+}
+
+async fn pay_request(app: &TestApp, path: &str) -> PayResponse {
+    match app
+        .wallet()
+        .make_request(&app.url(path))
+        .await
+        .expect("payRequest")
+    {
+        LnUrlResponse::LnUrlPayResponse(p) => p,
+        other => panic!("expected a payRequest, got {other:?}"),
+    }
+}
+
+fn reason(v: &Value) -> String {
+    assert_eq!(v["status"], "ERROR", "{v}");
+    v["reason"].as_str().unwrap_or_default().to_owned()
+}
+
+both_dbs!(
+    a_sleeping_phone_is_paid_through_its_address,
+    every_failed_check_is_refused,
+    timeouts_late_and_guessed_replies,
+    concurrent_payers_share_one_push,
+    unreachable_and_unknown_wallets,
+    a_reply_taken_by_another_instance,
+    pushes_and_waiting_payers_are_limited,
+);
+
+async fn a_sleeping_phone_is_paid_through_its_address(db: TestDb) {
+    let app = start(&db, 20).await;
+    let phone = PhoneServer::start().await;
+    let pk = register(&app, &phone, Some("ivy")).await;
+
+    let pay = pay_request(&app, "/.well-known/lnurlp/ivy").await;
+    assert_eq!(pay.callback, app.url(&format!("/lnurlpay/{pk}/invoice")));
+    assert_eq!(pay.metadata, META);
+    assert_eq!((pay.min_sendable, pay.max_sendable), (1000, 10_000_000));
+    // The push is exactly the NDS's lnurlpay_info.
+    let pushes = phone.pushes();
+    assert_eq!(pushes.len(), 1);
+    let data = pushes[0]["data"].as_object().expect("data");
+    assert_eq!(pushes[0]["template"], "lnurlpay_info");
+    assert_eq!(data.len(), 2, "{data:?}");
+    assert_eq!(data["callback_url"], json!(pay.callback));
+    let reply_url = data["reply_url"].as_str().expect("reply_url");
+    let token = reply_url.rsplit('/').next().expect("token");
+    assert!(reply_url.starts_with(&app.url("/offline/reply/")));
+    assert_eq!(token.len(), 64, "256 bits in hex");
+
+    let invoice = app
+        .wallet()
+        .get_invoice(&pay, 5_000_000, None, None)
+        .await
+        .expect("invoice");
+    let pushes = phone.pushes();
+    assert_eq!(pushes[1]["template"], "lnurlpay_invoice");
+    let data = pushes[1]["data"].as_object().expect("data");
+    assert_eq!(data["amount"], 5_000_000);
+    assert_eq!(
+        data["verify_url"],
+        json!(app.url(&format!("/lnurlpay/{pk}/{{payment_hash}}")))
+    );
+    assert_eq!(data.len(), 3, "{data:?}");
+    // The payer got the phone's own invoice, and pays it.
+    let parsed: lightning_invoice::Bolt11Invoice = invoice.pr.parse().expect("bolt11");
+    assert_eq!(parsed.amount_milli_satoshis(), Some(5_000_000));
+    assert_eq!(
+        parsed.recover_payee_pub_key().to_string(),
+        pk,
+        "signed by the phone"
+    );
+    let payer =
+        lnurld::node::dev::DevNode::open(&db.dir().join("payer.key"), db.pool().await, 100_000_000)
+            .expect("payer node");
+    let out = payer
+        .pay(&invoice.pr, 1000, Duration::from_secs(5))
+        .await
+        .expect("pays");
+    assert!(matches!(out, PaymentOutcome::Succeeded { .. }), "{out:?}");
+    assert_eq!(phone.replies().iter().filter(|(s, _)| *s == 200).count(), 2);
+
+    // Liquid's plugin sends max-age: the next payer is answered from the
+    // cache, without waking the phone.
+    phone.script(|p, t, d| match honest(p, t, d) {
+        PhoneReply::Send { body, delay, .. } => PhoneReply::Send {
+            body,
+            delay,
+            cache_control: Some("max-age=86400"),
+        },
+        other => other,
+    });
+    payer_get(&app, &format!("/lnurlp/{pk}")).await;
+    let before = phone.pushes().len();
+    let again = payer_get(&app, &format!("/lnurlp/{pk}")).await;
+    assert_eq!(again["callback"], json!(pay.callback));
+    assert_eq!(phone.pushes().len(), before, "served from the cache");
+    phone.stop().await;
+    app.stop(true).await;
+}
+
+/// Each way a reply can fail §4: the phone gets 422 with the reason, the
+/// payer an ERROR, and nothing of the reply reaches the payer.
+async fn every_failed_check_is_refused(db: TestDb) {
+    let app = start(&db, 20).await;
+    let phone = PhoneServer::start().await;
+    let pk = register(&app, &phone, None).await;
+    // An honest info first: invoices are checked against its metadata.
+    let pay = pay_request(&app, &format!("/lnurlp/{pk}")).await;
+    let stranger = Phone::new();
+    type Make = fn(&Phone, u64, &Phone) -> Value;
+    let cases: Vec<(&str, Make)> = vec![
+        (
+            "exactly",
+            |p, a, _| json!({"pr": p.invoice(a + 1000, META, 600, lightning_invoice::Currency::Regtest, None).0, "routes": []}),
+        ),
+        (
+            "description hash",
+            |p, a, _| json!({"pr": p.invoice(a, "[[\"text/plain\",\"other\"]]", 600, lightning_invoice::Currency::Regtest, None).0, "routes": []}),
+        ),
+        (
+            "Bitcoin mainnet",
+            |p, a, _| json!({"pr": p.invoice(a, META, 600, lightning_invoice::Currency::Bitcoin, None).0, "routes": []}),
+        ),
+        (
+            "expires",
+            |p, a, _| json!({"pr": p.invoice(a, META, 30, lightning_invoice::Currency::Regtest, None).0, "routes": []}),
+        ),
+        (
+            "BOLT11",
+            |p, a, s| json!({"pr": p.invoice(a, META, 600, lightning_invoice::Currency::Regtest, Some(s)).0, "routes": []}),
+        ),
+        (
+            "verify",
+            |p, a, _| json!({"pr": p.invoice(a, META, 600, lightning_invoice::Currency::Regtest, None).0, "routes": [], "verify": "https://evil.example/v"}),
+        ),
+        (
+            "unexpected field",
+            |p, a, _| json!({"pr": p.invoice(a, META, 600, lightning_invoice::Currency::Regtest, None).0, "routes": [], "successAction": {"tag": "url", "url": "https://evil.example"}}),
+        ),
+        (
+            "BOLT11",
+            |_, _, _| json!({"pr": "lnbcrt1garbage", "routes": []}),
+        ),
+    ];
+    for (i, (why, make)) in cases.into_iter().enumerate() {
+        let s = Phone::new();
+        phone.script(move |p, t, d| match t {
+            "lnurlpay_invoice" => PhoneReply::Send {
+                body: make(p, d["amount"].as_u64().unwrap_or(0), &s),
+                cache_control: None,
+                delay: Duration::ZERO,
+            },
+            _ => honest(p, t, d),
+        });
+        let (status, v) = app.get_json(&format!("{}?amount=2000", pay.callback)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(reason(&v).contains("failed lnurld's checks"), "{why}: {v}");
+        let replies = eventually("the phone's reply", Duration::from_secs(10), || {
+            let r = phone.replies();
+            async move { (r.len() > i + 1).then_some(r) }
+        })
+        .await;
+        let (status, body) = replies.last().cloned().expect("reply");
+        assert_eq!(status, 422, "{why}: {body}");
+        assert!(body.contains(why), "{why}: {body}");
+    }
+
+    // The same invoice twice: the second payer may not get it.
+    let (pr, _) = stranger.invoice(3000, META, 600, lightning_invoice::Currency::Regtest, None);
+    let reused = pr.clone();
+    phone.script(move |p, t, d| match t {
+        "lnurlpay_invoice" => PhoneReply::Send {
+            body: json!({"pr": reused, "routes": []}),
+            cache_control: None,
+            delay: Duration::ZERO,
+        },
+        _ => honest(p, t, d),
+    });
+    let first = payer_get(&app, &format!("/lnurlpay/{pk}/invoice?amount=3000")).await;
+    assert_eq!(first["pr"], json!(pr), "{first}");
+    let second = payer_get(&app, &format!("/lnurlpay/{pk}/invoice?amount=3000")).await;
+    assert!(
+        reason(&second).contains("failed lnurld's checks"),
+        "{second}"
+    );
+
+    // Bad info replies: another callback, not a payRequest.
+    for (bad, why) in [
+        (
+            json!({"callback": "https://evil.example/cb", "tag": "payRequest", "minSendable": 1000, "maxSendable": 2000, "metadata": META}),
+            "callback",
+        ),
+        (
+            json!({"callback": pay.callback, "tag": "withdrawRequest", "minSendable": 1000, "maxSendable": 2000, "metadata": META}),
+            "tag",
+        ),
+    ] {
+        let n = phone.replies().len();
+        phone.script(move |_, _, _| PhoneReply::Send {
+            body: bad.clone(),
+            cache_control: None,
+            delay: Duration::ZERO,
+        });
+        let v = payer_get(&app, &format!("/lnurlp/{pk}")).await;
+        assert!(reason(&v).contains("failed lnurld's checks"), "{v}");
+        let replies = eventually("the phone's reply", Duration::from_secs(10), || {
+            let r = phone.replies();
+            async move { (r.len() > n).then_some(r) }
+        })
+        .await;
+        let (status, body) = replies.last().cloned().expect("reply");
+        assert_eq!(status, 422, "{body}");
+        assert!(body.contains(why), "{body}");
+    }
+
+    // The phone's own ERROR reaches the payer, cut, as a LUD error.
+    phone.script(|_, _, _| PhoneReply::Send {
+        body: json!({"status": "ERROR", "reason": "node is syncing"}),
+        cache_control: None,
+        delay: Duration::ZERO,
+    });
+    let v = payer_get(&app, &format!("/lnurlp/{pk}")).await;
+    assert!(reason(&v).contains("node is syncing"), "{v}");
+    // Amounts are checked before the phone is woken: msat and out of range.
+    let n = phone.pushes().len();
+    for amount in ["1500", "0", "20000000", "x"] {
+        let v = payer_get(&app, &format!("/lnurlpay/{pk}/invoice?amount={amount}")).await;
+        reason(&v);
+    }
+    assert_eq!(phone.pushes().len(), n);
+    phone.stop().await;
+    app.stop(true).await;
+}
+
+async fn timeouts_late_and_guessed_replies(db: TestDb) {
+    let app = start(&db, 2).await;
+    let phone = PhoneServer::start().await;
+    let pk = register(&app, &phone, None).await;
+    phone.script(|_, _, _| PhoneReply::Silent);
+    let v = payer_get(&app, &format!("/lnurlp/{pk}")).await;
+    assert!(reason(&v).contains("did not answer in time"), "{v}");
+    // The phone wakes up late: 410.
+    let push = phone.pushes().pop().expect("push");
+    let reply_url = push["data"]["reply_url"]
+        .as_str()
+        .expect("reply_url")
+        .to_owned();
+    let body = json!({"callback": push["data"]["callback_url"], "tag": "payRequest", "minSendable": 1000, "maxSendable": 2000, "metadata": META});
+    let res = app
+        .http
+        .post(&reply_url)
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("reply");
+    assert_eq!(res.status(), StatusCode::GONE);
+    // A guessed token: 404, for a well-formed one and any other.
+    for t in ["ab".repeat(32), "1".into(), "zz".repeat(32)] {
+        let res = app
+            .http
+            .post(app.url(&format!("/offline/reply/{t}")))
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("reply");
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{t}");
+    }
+    // Answered once, then again: 409.
+    phone.script(honest);
+    payer_get(&app, &format!("/lnurlp/{pk}")).await;
+    let push = phone.pushes().pop().expect("push");
+    let reply_url = push["data"]["reply_url"]
+        .as_str()
+        .expect("reply_url")
+        .to_owned();
+    let body = json!({"callback": push["data"]["callback_url"], "tag": "payRequest", "minSendable": 1000, "maxSendable": 2000, "metadata": META});
+    let res = app
+        .http
+        .post(&reply_url)
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("reply");
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    phone.stop().await;
+    app.stop(true).await;
+}
+
+async fn concurrent_payers_share_one_push(db: TestDb) {
+    let app = start(&db, 20).await;
+    let phone = PhoneServer::start().await;
+    let pk = register(&app, &phone, None).await;
+    phone.script(|p, t, d| match honest(p, t, d) {
+        PhoneReply::Send {
+            body,
+            cache_control,
+            ..
+        } => PhoneReply::Send {
+            body,
+            cache_control,
+            delay: Duration::from_millis(1500),
+        },
+        other => other,
+    });
+    let path = format!("/lnurlp/{pk}");
+    let answers = futures_util::future::join_all((0..5).map(|_| payer_get(&app, &path))).await;
+    for a in &answers {
+        assert_eq!(a["tag"], "payRequest", "{a}");
+    }
+    assert_eq!(phone.pushes().len(), 1, "one push for five payers");
+    phone.stop().await;
+    app.stop(true).await;
+}
+
+async fn unreachable_and_unknown_wallets(db: TestDb) {
+    let app = start(&db, 5).await;
+    let phone = PhoneServer::start().await;
+    let pk = register(&app, &phone, Some("jade")).await;
+    assert_eq!(
+        payer_get(&app, "/.well-known/lnurlp/jade").await["tag"],
+        "payRequest"
+    );
+    let cached = |pk: String| {
+        let db = &db;
+        async move {
+            db.pool()
+                .await
+                .run(move |c| lnurld::db::models::offline::OfflineInfo::find(c, &pk))
+                .await
+                .expect("query")
+        }
+    };
+    assert!(cached(pk.clone()).await.is_some());
+    phone.script(|_, _, _| PhoneReply::PushFails);
+    let v = payer_get(&app, "/.well-known/lnurlp/jade").await;
+    assert!(reason(&v).contains("cannot be reached"), "{v}");
+    let v = payer_get(&app, &format!("/lnurlp/{}", Phone::new().pubkey)).await;
+    assert_eq!(reason(&v), "Unknown address.", "{v}");
+    // Released by its owner: "unknown address" while it is held.
+    let p = phone.phone();
+    let res = app
+        .http
+        .request(Method::DELETE, app.url(&format!("/lnurlpay/{pk}")))
+        .body(p.plain_body(unix_now(), &phone.webhook()).to_string())
+        .send()
+        .await
+        .expect("unregister");
+    assert_eq!(res.status(), StatusCode::OK);
+    let v = payer_get(&app, "/.well-known/lnurlp/jade").await;
+    assert_eq!(reason(&v), "Unknown address.");
+    // Nothing of the wallet's pay request is kept with the registration gone.
+    assert_eq!(cached(pk).await, None);
+    phone.stop().await;
+    app.stop(true).await;
+}
+
+/// Two instances on one database: the payer waits on A, the phone's reply
+/// reaches B. On PostgreSQL, NOTIFY alone wakes A (its polling is slowed
+/// to a minute, longer than the wait); and with NOTIFY off, polling alone
+/// does (both databases).
+async fn a_reply_taken_by_another_instance(db: TestDb) {
+    let phone = PhoneServer::start().await;
+    let mut modes = vec![(false, 250)];
+    if db.is_postgres() {
+        modes.insert(0, (true, 60_000));
+    }
+    for (notify, poll_ms) in modes {
+        let tweak = |c: &mut lnurld::Config| {
+            c.offline.enabled = true;
+            c.offline.webhook_hosts = vec!["127.0.0.1".into()];
+            c.offline.allow_insecure_webhooks = true;
+            c.webhooks.allow_private_targets = true;
+            c.offline.reply_timeout_secs = 20;
+            c.offline.notify = notify;
+            c.offline.poll_ms = poll_ms;
+        };
+        let a = TestApp::start_with(&db, Node::Dev, tweak).await;
+        let b = TestApp::start_with(&db, Node::Dev, tweak).await;
+        let pk = register(&a, &phone, None).await;
+        phone.reroute(&a.base, &b.base);
+        // The phone answers after A's first look at the row, so only a
+        // wake-up (NOTIFY) or a later look (polling) can tell A.
+        phone.script(|p, t, d| match honest(p, t, d) {
+            PhoneReply::Send {
+                body,
+                cache_control,
+                ..
+            } => PhoneReply::Send {
+                body,
+                cache_control,
+                delay: Duration::from_millis(1000),
+            },
+            other => other,
+        });
+        let replies = phone.replies().len();
+        let asked = std::time::Instant::now();
+        let v = payer_get(&a, &format!("/lnurlp/{pk}")).await;
+        let waited = asked.elapsed();
+        assert_eq!(v["tag"], "payRequest", "notify {notify}: {v}");
+        let (status, _) = eventually("the phone's reply", Duration::from_secs(10), || {
+            let r = phone.replies();
+            async move { r.get(replies).cloned() }
+        })
+        .await;
+        assert_eq!(status, 200, "B took the reply");
+        // The issue asks for an answer within 1.5 s of the reply; on a
+        // shared machine only a bound far below the 20 s wait is asserted,
+        // the time itself is printed.
+        eprintln!("notify {notify}, poll {poll_ms} ms: payer answered after {waited:?}");
+        assert!(waited < Duration::from_secs(10), "{waited:?}");
+        a.stop(true).await;
+        b.stop(true).await;
+    }
+    phone.stop().await;
+}
+
+/// A stranger cannot spam a phone: pushes per wallet are limited (the 11th
+/// in a minute is refused before it is sent), and so are payers waiting on
+/// one wallet at once. Counted in /metrics.
+async fn pushes_and_waiting_payers_are_limited(db: TestDb) {
+    let app = TestApp::start_with(&db, Node::Dev, |c| {
+        c.offline.enabled = true;
+        c.offline.webhook_hosts = vec!["127.0.0.1".into()];
+        c.offline.allow_insecure_webhooks = true;
+        c.webhooks.allow_private_targets = true;
+        c.offline.pushes_per_minute = 10;
+        c.offline.push_burst = 10;
+        c.offline.max_pending_per_pubkey = 2;
+    })
+    .await;
+    let phone = PhoneServer::start().await;
+    let pk = register(&app, &phone, None).await;
+    let path = format!("/lnurlp/{pk}");
+    for _ in 0..10 {
+        assert_eq!(payer_get(&app, &path).await["tag"], "payRequest");
+    }
+    let v = payer_get(&app, &path).await;
+    assert!(reason(&v).contains("Too many requests"), "{v}");
+    assert_eq!(phone.pushes().len(), 10, "the 11th push was not sent");
+    let (_, metrics) = app.get_json(&app.url("/metrics")).await;
+    let metrics = metrics.as_str().unwrap_or_default().to_owned();
+    assert!(
+        metrics.contains("lnurld_offline_pushes_total 10"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("lnurld_offline_replies_accepted_total 10"),
+        "{metrics}"
+    );
+    app.stop(true).await;
+
+    // Waiting payers: two at once, the third is told to come back.
+    let app = TestApp::start_with(&db, Node::Dev, |c| {
+        c.offline.enabled = true;
+        c.offline.webhook_hosts = vec!["127.0.0.1".into()];
+        c.offline.allow_insecure_webhooks = true;
+        c.webhooks.allow_private_targets = true;
+        c.offline.max_pending_per_pubkey = 2;
+    })
+    .await;
+    phone.script(|p, t, d| match honest(p, t, d) {
+        PhoneReply::Send {
+            body,
+            cache_control,
+            ..
+        } => PhoneReply::Send {
+            body,
+            cache_control,
+            delay: Duration::from_millis(1500),
+        },
+        other => other,
+    });
+    let invoice = format!("/lnurlpay/{pk}/invoice?amount=2000");
+    let answers = futures_util::future::join_all((0..3).map(|i| {
+        let app = &app;
+        let invoice = &invoice;
+        async move {
+            // Start one after the other, so the third sees two waiting.
+            tokio::time::sleep(Duration::from_millis(200 * i)).await;
+            payer_get(app, invoice).await
+        }
+    }))
+    .await;
+    let refused: Vec<&Value> = answers.iter().filter(|a| a["status"] == "ERROR").collect();
+    assert_eq!(refused.len(), 1, "{answers:?}");
+    assert!(
+        reason(refused[0]).contains("Too many payers"),
+        "{answers:?}"
+    );
+    assert_eq!(
+        answers.iter().filter(|a| a["pr"].is_string()).count(),
+        2,
+        "{answers:?}"
+    );
+    phone.stop().await;
+    app.stop(true).await;
+}
