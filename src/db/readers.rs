@@ -11,18 +11,36 @@ use std::sync::{Arc, Mutex};
 type Task = Box<dyn FnOnce() + Send>;
 
 /// The queue the threads take from; they end when the last handle is
-/// dropped.
+/// dropped, and the drop waits for them.
 pub(super) struct Readers {
-    tasks: mpsc::Sender<Task>,
+    tasks: Option<mpsc::Sender<Task>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Readers {
+    /// Joins the threads: a process must not exit while they are still
+    /// ending (their thread-local destructors, libpq's and OpenSSL's among
+    /// them, racing the exit handlers crashed a CLI command on
+    /// PostgreSQL at exit).
+    fn drop(&mut self) {
+        drop(self.tasks.take());
+        let me = std::thread::current().id();
+        for t in self.threads.drain(..) {
+            if t.thread().id() != me {
+                let _ = t.join();
+            }
+        }
+    }
 }
 
 impl Readers {
     pub(super) fn start(threads: u32) -> Result<Readers, std::io::Error> {
         let (tasks, queue) = mpsc::channel::<Task>();
         let queue = Arc::new(Mutex::new(queue));
+        let mut handles = Vec::new();
         for n in 0..threads.max(1) {
             let queue = queue.clone();
-            std::thread::Builder::new()
+            let handle = std::thread::Builder::new()
                 .name(format!("lnurld-db-{n}"))
                 .spawn(move || loop {
                     // The lock is held only to take one task.
@@ -35,8 +53,12 @@ impl Readers {
                         Err(_) => return,
                     }
                 })?;
+            handles.push(handle);
         }
-        Ok(Readers { tasks })
+        Ok(Readers {
+            tasks: Some(tasks),
+            threads: handles,
+        })
     }
 
     /// Runs `f` on one of the threads; `None` if the threads are gone (or
@@ -54,7 +76,7 @@ impl Readers {
                 let _ = tx.send(v);
             }
         });
-        self.tasks.send(task).ok()?;
+        self.tasks.as_ref()?.send(task).ok()?;
         rx.await.ok()
     }
 }

@@ -40,17 +40,33 @@ type Answer = Box<dyn FnOnce(Result<(), &str>) + Send>;
 /// The handle the pool keeps; the thread ends when the last clone of the
 /// pool is dropped.
 pub(super) struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Writer {
+    /// Waits for the thread to close its connection (see `Readers`' drop).
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(t) = self.thread.take() {
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
+        }
+    }
 }
 
 impl Writer {
     pub(super) fn start(url: DbUrl, commits: Arc<AtomicU64>) -> Result<Writer, DbError> {
         let (jobs, queue) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("lnurld-db-writer".into())
             .spawn(move || writer_loop(&url, &commits, &queue))
             .map_err(|e| DbError::Unavailable(format!("cannot start the database writer: {e}")))?;
-        Ok(Writer { jobs })
+        Ok(Writer {
+            jobs: Some(jobs),
+            thread: Some(thread),
+        })
     }
 
     /// Runs `f` in its own savepoint of the next batch and returns its
@@ -79,7 +95,7 @@ impl Writer {
             });
             (answer, whole)
         });
-        if self.jobs.send(job).is_err() {
+        if self.jobs.as_ref().is_none_or(|j| j.send(job).is_err()) {
             return Err(E::from(DbError::Unavailable(
                 "the database writer has stopped".into(),
             )));
