@@ -205,9 +205,7 @@ fn run_batch(mut conn: DbConn, waiting: &mut VecDeque<Job>) -> Option<DbConn> {
                 answers.push(answer);
                 let why = "database unavailable: a transaction of the same batch could not be \
                            rolled back alone";
-                for answer in answers {
-                    answer(Err(why));
-                }
+                fail_all(answers, why);
                 return None;
             }
             Err(_) => {
@@ -216,18 +214,14 @@ fn run_batch(mut conn: DbConn, waiting: &mut VecDeque<Job>) -> Option<DbConn> {
                 // back the batch, so the ones before it are told so.
                 // Those after it run in the next batch.
                 let why = "database unavailable: a transaction of the same batch panicked";
-                for answer in answers {
-                    answer(Err(why));
-                }
+                fail_all(answers, why);
                 return None;
             }
         }
     }
     if !at_batch_depth(&mut conn) {
         let why = "database unavailable: the batch's transaction was lost";
-        for answer in answers {
-            answer(Err(why));
-        }
+        fail_all(answers, why);
         return None;
     }
     match commit(&mut conn) {
@@ -238,14 +232,18 @@ fn run_batch(mut conn: DbConn, waiting: &mut VecDeque<Job>) -> Option<DbConn> {
             Some(conn)
         }
         Err(e) => {
-            let why = format!("database commit failed: {e}");
-            for answer in answers {
-                answer(Err(&why));
-            }
+            fail_all(answers, &format!("database commit failed: {e}"));
             // Diesel rolled back (or marked the connection broken): either
             // way a fresh connection is the safe next step.
             None
         }
+    }
+}
+
+/// Tells every caller of a batch that did not commit why.
+fn fail_all(answers: Vec<Answer>, why: &str) {
+    for answer in answers {
+        answer(Err(why));
     }
 }
 
