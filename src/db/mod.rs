@@ -518,3 +518,37 @@ pub fn new_id(prefix: &str) -> String {
     rand::rngs::OsRng.fill_bytes(&mut b);
     format!("{prefix}_{}", hex::encode(b))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::RunQueryDsl;
+
+    #[derive(diesel::QueryableByName)]
+    struct CompileOption {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        compile_options: String,
+    }
+
+    /// `.cargo/config.toml` builds the bundled SQLite with the query planner
+    /// stability guarantee; without it every `.first()` is parsed and
+    /// planned again on each run (see there).
+    #[test]
+    fn sqlite_is_built_with_the_query_planner_stability_guarantee() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = DbUrl::parse(&format!("sqlite://{}/q.db", dir.path().display())).expect("url");
+        let DbConn::Sqlite(mut c) = url.connect().expect("connect") else {
+            panic!("a SQLite connection");
+        };
+        let options: Vec<String> = diesel::sql_query("PRAGMA compile_options")
+            .load::<CompileOption>(&mut c)
+            .expect("compile options")
+            .into_iter()
+            .map(|o| o.compile_options)
+            .collect();
+        assert!(
+            options.iter().any(|o| o == "ENABLE_QPSG"),
+            "ENABLE_QPSG missing from {options:?}"
+        );
+    }
+}
