@@ -92,6 +92,10 @@ pub mod api {
     pub const TOKENS: &str = "/api/v1/tokens";
     /// One admin token.
     pub const TOKEN: &str = "/api/v1/tokens/{id}";
+    /// Offline receive: the phone wallets' registrations.
+    pub const OFFLINE_REGISTRATIONS: &str = "/api/v1/offline/registrations";
+    /// One phone wallet's registration.
+    pub const OFFLINE_REGISTRATION: &str = "/api/v1/offline/registrations/{pubkey}";
 }
 
 /// Fills the `{…}` segments of `pattern`, in order, with `values`.

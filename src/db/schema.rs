@@ -273,6 +273,10 @@ diesel::table! {
         offer -> Nullable<Text>,
         created_at -> BigInt,
         refreshed_at -> BigInt,
+        pushes_sent -> BigInt,
+        replies_accepted -> BigInt,
+        replies_refused -> BigInt,
+        timeouts -> BigInt,
     }
 }
 

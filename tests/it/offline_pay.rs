@@ -81,6 +81,7 @@ both_dbs!(
     unreachable_and_unknown_wallets,
     a_reply_taken_by_another_instance,
     pushes_and_waiting_payers_are_limited,
+    operators_see_and_remove_registrations,
 );
 
 async fn a_sleeping_phone_is_paid_through_its_address(db: TestDb) {
@@ -549,6 +550,188 @@ async fn pushes_and_waiting_payers_are_limited(db: TestDb) {
         2,
         "{answers:?}"
     );
+    phone.stop().await;
+    app.stop(true).await;
+}
+
+/// The operator's view: each registration with its webhook's host (never
+/// the URL and its push token) and its counters, paged; a delete leaves
+/// payers an "unknown address" and the name held for its owner.
+async fn operators_see_and_remove_registrations(db: TestDb) {
+    let app = start(&db, 2).await;
+    let phone = PhoneServer::start().await;
+    let pk = register(&app, &phone, Some("lee")).await;
+    // One push answered for the pay request, one for the invoice, one
+    // answered with an invoice that fails a check, one never answered.
+    let pay = pay_request(&app, "/.well-known/lnurlp/lee").await;
+    app.wallet()
+        .get_invoice(&pay, 2000, None, None)
+        .await
+        .expect("invoice");
+    phone.script(|p, t, d| match t {
+        "lnurlpay_invoice" => PhoneReply::Send {
+            body: json!({"pr": p.invoice(d["amount"].as_u64().unwrap_or(0) + 1000, META, 600, lightning_invoice::Currency::Regtest, None).0, "routes": []}),
+            cache_control: None,
+            delay: Duration::ZERO,
+        },
+        _ => honest(p, t, d),
+    });
+    reason(&payer_get(&app, &format!("/lnurlpay/{pk}/invoice?amount=2000")).await);
+    phone.script(|_, _, _| PhoneReply::Silent);
+    let v = payer_get(&app, &format!("/lnurlpay/{pk}/invoice?amount=2000")).await;
+    assert!(reason(&v).contains("did not answer in time"), "{v}");
+
+    let res = app
+        .http
+        .get(app.url("/api/v1/offline/registrations"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "needs a token");
+    let res = app
+        .http
+        .get(app.url("/api/v1/offline/registrations"))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = res.text().await.expect("body");
+    assert!(
+        !text.contains("token=") && !text.contains("/api/v1/notify"),
+        "no webhook URL, no push token: {text}"
+    );
+    let list: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(list["next_cursor"], Value::Null);
+    let row = &list["data"][0];
+    assert_eq!(row["pubkey"], json!(pk));
+    assert_eq!(row["username"], "lee");
+    assert_eq!(row["lightning_address"], "lee@127.0.0.1");
+    assert_eq!(row["webhook_host"], "127.0.0.1");
+    assert_eq!(
+        (
+            row["pushes_sent"].as_u64(),
+            row["replies_accepted"].as_u64(),
+            row["replies_refused"].as_u64(),
+            row["timeouts"].as_u64()
+        ),
+        (Some(4), Some(2), Some(1), Some(1)),
+        "{row}"
+    );
+    assert!(
+        row["refreshed_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{row}"
+    );
+
+    // Paged newest first by the usual limit and cursor.
+    let mut all = vec![pk.clone()];
+    for i in 0..4 {
+        let p = Phone::new();
+        let hook = format!("http://127.0.0.1:9/notify?token=other{i}");
+        let res = app
+            .http
+            .post(app.url(&format!("/lnurlpay/{}", p.pubkey)))
+            .body(p.register_body(unix_now(), &hook, None).to_string())
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(res.status(), StatusCode::OK);
+        all.push(p.pubkey.clone());
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..10 {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/offline/registrations?limit=2&cursor={c}"),
+            None => "/api/v1/offline/registrations?limit=2".to_owned(),
+        };
+        let (status, page) = app.api(Method::GET, &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let data = page["data"].as_array().expect("data");
+        assert!(data.len() <= 2);
+        seen.extend(
+            data.iter()
+                .map(|r| r["pubkey"].as_str().unwrap_or_default().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let mut expected = all.clone();
+    expected.sort();
+    let mut got = seen.clone();
+    got.sort();
+    got.dedup();
+    assert_eq!(got, expected, "every registration once: {seen:?}");
+    assert_eq!(seen.len(), all.len(), "{seen:?}");
+    let (status, v) = app
+        .api(
+            Method::GET,
+            "/api/v1/offline/registrations?cursor=nope",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    let (status, v) = app
+        .api(Method::GET, "/api/v1/offline/registrations?limit=0", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+
+    // Removed: payers get "unknown address", the name stays its owner's.
+    let res = app
+        .http
+        .delete(app.url(&format!("/api/v1/offline/registrations/{pk}")))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "needs a token");
+    let (status, gone) = app
+        .api(
+            Method::DELETE,
+            &format!("/api/v1/offline/registrations/{pk}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{gone}");
+    assert_eq!(gone["pubkey"], json!(pk));
+    assert_eq!(gone["pushes_sent"], 4);
+    let v = payer_get(&app, "/.well-known/lnurlp/lee").await;
+    assert_eq!(reason(&v), "Unknown address.");
+    let v = payer_get(&app, &format!("/lnurlp/{pk}")).await;
+    assert_eq!(reason(&v), "Unknown address.");
+    let other = Phone::new();
+    let res = app
+        .http
+        .post(app.url(&format!("/lnurlpay/{}", other.pubkey)))
+        .body(
+            other
+                .register_body(unix_now(), &phone.webhook(), Some("lee"))
+                .to_string(),
+        )
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(res.status(), StatusCode::CONFLICT, "held for its owner");
+    for missing in [pk.clone(), "02ab".into(), Phone::new().pubkey] {
+        let (status, v) = app
+            .api(
+                Method::DELETE,
+                &format!("/api/v1/offline/registrations/{missing}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{missing}: {v}");
+    }
+    let (_, page) = app
+        .api(Method::GET, "/api/v1/offline/registrations", None)
+        .await;
+    assert_eq!(page["data"].as_array().map(Vec::len), Some(4), "{page}");
+    // Its owner takes it back by registering again.
+    let pk2 = register(&app, &phone, Some("lee")).await;
+    assert_eq!(pk2, pk);
     phone.stop().await;
     app.stop(true).await;
 }

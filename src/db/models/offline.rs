@@ -94,6 +94,111 @@ impl OfflineRegistration {
     }
 }
 
+/// A registration as the operator sees it: never its webhook URL (which
+/// carries the app's push token), only the host; with its counters.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = offline_registrations)]
+pub struct RegistrationStats {
+    /// 66 lowercase hex.
+    pub pubkey: String,
+    /// Lowercase username, if any.
+    pub username: Option<String>,
+    /// The webhook's host.
+    pub webhook_host: String,
+    /// Unix seconds of the first registration.
+    pub created_at: i64,
+    /// Unix seconds of the last register call.
+    pub refreshed_at: i64,
+    /// Pushes sent (or tried) to its webhook.
+    pub pushes_sent: i64,
+    /// Replies taken (200): an answer for a payer.
+    pub replies_accepted: i64,
+    /// Replies that failed a check (422) and answered the payer with an error.
+    pub replies_refused: i64,
+    /// Payers told the wallet did not answer in time.
+    pub timeouts: i64,
+}
+
+impl RegistrationStats {
+    /// By pubkey.
+    pub fn find(conn: &mut DbConn, pubkey: &str) -> Result<Option<RegistrationStats>, DbError> {
+        Ok(offline_registrations::table
+            .find(pubkey)
+            .select(RegistrationStats::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Newest first by `(created_at, pubkey)`, below `cursor`.
+    pub fn list(
+        conn: &mut DbConn,
+        limit: i64,
+        cursor: Option<(i64, String)>,
+    ) -> Result<Vec<RegistrationStats>, DbError> {
+        use offline_registrations::dsl as r;
+        let mut q = r::offline_registrations.into_boxed();
+        if let Some((created, pubkey)) = cursor {
+            q = q.filter(
+                r::created_at
+                    .lt(created)
+                    .or(r::created_at.eq(created).and(r::pubkey.lt(pubkey))),
+            );
+        }
+        Ok(q.order((r::created_at.desc(), r::pubkey.desc()))
+            .limit(limit)
+            .select(RegistrationStats::as_select())
+            .load(conn)?)
+    }
+}
+
+/// A per-registration counter (see [`RegistrationStats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tally {
+    /// A push is about to be sent.
+    Push,
+    /// A reply answered a payer.
+    Accepted,
+    /// A reply failed a check and the payer got an error.
+    Refused,
+    /// A payer was told the wallet did not answer in time.
+    Timeout,
+}
+
+/// Adds one to `pubkey`'s `tally` (nothing when it is no longer
+/// registered). Call it in the transaction that records the event.
+pub fn tally(conn: &mut DbConn, pubkey: &str, tally: Tally) -> Result<(), DbError> {
+    use offline_registrations::dsl as r;
+    let row = r::offline_registrations.find(pubkey);
+    match tally {
+        Tally::Push => diesel::update(row)
+            .set(r::pushes_sent.eq(r::pushes_sent + 1))
+            .execute(conn)?,
+        Tally::Accepted => diesel::update(row)
+            .set(r::replies_accepted.eq(r::replies_accepted + 1))
+            .execute(conn)?,
+        Tally::Refused => diesel::update(row)
+            .set(r::replies_refused.eq(r::replies_refused + 1))
+            .execute(conn)?,
+        Tally::Timeout => diesel::update(row)
+            .set(r::timeouts.eq(r::timeouts + 1))
+            .execute(conn)?,
+    };
+    Ok(())
+}
+
+/// Deletes the pubkey's registration whatever its webhook (the operator's
+/// delete); the row deleted, if any.
+pub fn delete_registration(
+    conn: &mut DbConn,
+    pubkey: &str,
+) -> Result<Option<RegistrationStats>, DbError> {
+    let Some(row) = RegistrationStats::find(conn, pubkey)? else {
+        return Ok(None);
+    };
+    let n = diesel::delete(offline_registrations::table.find(pubkey)).execute(conn)?;
+    Ok((n == 1).then_some(row))
+}
+
 /// Claims a signed statement: true when this call claimed it, false when it
 /// was claimed before. `ON CONFLICT DO NOTHING`, so a replay does not abort
 /// a PostgreSQL transaction.

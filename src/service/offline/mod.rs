@@ -81,7 +81,7 @@ pub struct OfflineService {
     wake: Arc<Notify>,
     /// Pushes per wallet (`[offline] pushes_per_minute`, `push_burst`).
     /// Keyed by registered pubkeys only, and pruned with the rest.
-    push_limit: Option<governor::DefaultKeyedRateLimiter<String>>,
+    push_limit: Option<Arc<governor::DefaultKeyedRateLimiter<String>>>,
     metrics: Arc<crate::metrics::Metrics>,
 }
 
@@ -110,9 +110,9 @@ impl OfflineService {
             push_limit: std::num::NonZeroU32::new(config.offline.pushes_per_minute)
                 .zip(std::num::NonZeroU32::new(config.offline.push_burst))
                 .map(|(rate, burst)| {
-                    governor::RateLimiter::keyed(
+                    Arc::new(governor::RateLimiter::keyed(
                         governor::Quota::per_minute(rate).allow_burst(burst),
-                    )
+                    ))
                 }),
             metrics: base.metrics.clone(),
         }
@@ -333,6 +333,108 @@ impl OfflineService {
             .await?
             .ok_or_else(|| Error::NotFound("no registration for this pubkey".into()))?;
         Ok(self.registered(&row))
+    }
+}
+
+/// A registration as the operator API shows it (`GET
+/// /api/v1/offline/registrations`): never the webhook URL, whose query
+/// carries the app's push token; only its host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RegistrationView {
+    /// The wallet's pubkey (66 hex).
+    pub pubkey: String,
+    /// Its username, if it has one.
+    pub username: Option<String>,
+    /// `username@domain`, if it has a username.
+    pub lightning_address: Option<String>,
+    /// The host of its push webhook.
+    pub webhook_host: String,
+    /// RFC 3339 of the first registration.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// RFC 3339 of the last register call (apps re-register at each start;
+    /// 30 days without one and the registration expires).
+    #[schema(format = DateTime)]
+    pub refreshed_at: String,
+    /// Pushes sent (or tried) to its webhook.
+    pub pushes_sent: u64,
+    /// Replies taken: each answered a payer.
+    pub replies_accepted: u64,
+    /// Replies that failed lnurld's checks (the payer got an error).
+    pub replies_refused: u64,
+    /// Payers told the wallet did not answer in time.
+    pub timeouts: u64,
+}
+
+impl OfflineService {
+    fn view(&self, r: rows::RegistrationStats) -> RegistrationView {
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        RegistrationView {
+            lightning_address: r
+                .username
+                .as_deref()
+                .map(|u| format!("{u}@{}", self.address_domain)),
+            pubkey: r.pubkey,
+            username: r.username,
+            webhook_host: r.webhook_host,
+            created_at: super::rfc3339(r.created_at),
+            refreshed_at: super::rfc3339(r.refreshed_at),
+            pushes_sent: count(r.pushes_sent),
+            replies_accepted: count(r.replies_accepted),
+            replies_refused: count(r.replies_refused),
+            timeouts: count(r.timeouts),
+        }
+    }
+
+    /// The registrations, newest first; `cursor` is the last pubkey of the
+    /// previous page.
+    pub async fn list_registrations(
+        &self,
+        limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> Result<(Vec<RegistrationView>, Option<String>), Error> {
+        let limit = super::page_limit(limit)?;
+        let (rows, next) = super::keyset_page(
+            &self.db,
+            limit,
+            cursor,
+            "a registration",
+            |c, pk: String| {
+                Ok(rows::RegistrationStats::find(c, &pk)?.map(|r| (r.created_at, r.pubkey)))
+            },
+            rows::RegistrationStats::list,
+            |r| r.pubkey.clone(),
+        )
+        .await?;
+        Ok((rows.into_iter().map(|r| self.view(r)).collect(), next))
+    }
+
+    /// The operator removes a registration (`DELETE
+    /// /api/v1/offline/registrations/{pubkey}`): payers then get "unknown
+    /// address", and its username is held for its pubkey for
+    /// `name_hold_days`, as when the wallet unregisters itself, so payers
+    /// are never sent to a stranger who takes the name; the wallet gets its
+    /// name back by registering again. Requests it has pending time out.
+    pub async fn delete_registration(&self, pubkey: &str) -> Result<RegistrationView, Error> {
+        let not_found = || Error::NotFound("no registration for this pubkey".into());
+        let pubkey = lnurl::offline::normalize_pubkey(pubkey).ok_or_else(not_found)?;
+        let hold_until = self.hold_until(now());
+        let gone = self
+            .db
+            .transaction(move |c| {
+                rows::lock_usernames(c)?;
+                let Some(gone) = rows::delete_registration(c, &pubkey)? else {
+                    return Ok(None);
+                };
+                rows::delete_info(c, &pubkey)?;
+                if let Some(name) = &gone.username {
+                    rows::hold_name(c, name, &pubkey, hold_until)?;
+                }
+                Ok(Some(gone))
+            })
+            .await?
+            .ok_or_else(not_found)?;
+        Ok(self.view(gone))
     }
 }
 

@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 
 use super::OfflineService;
 use crate::db::models::offline::{
-    announce, state, OfflineInfo, OfflineRegistration, OfflineRequest,
+    announce, state, OfflineInfo, OfflineRegistration, OfflineRequest, Tally,
 };
 use crate::db::DbError;
 use crate::lnurl::offline_reply::{self as wire, Checked, InvoiceContext};
@@ -58,6 +58,22 @@ pub enum ReplyError {
 impl From<DbError> for ReplyError {
     fn from(e: DbError) -> Self {
         ReplyError::Other(e.into())
+    }
+}
+
+/// Why a request was not written (inside its transaction).
+enum Relay {
+    /// `max_pending_per_pubkey` payers wait already.
+    TooManyWaiting,
+    /// The push limit: retry after this many seconds.
+    Limited(u64),
+    /// The database.
+    Db(DbError),
+}
+
+impl From<DbError> for Relay {
+    fn from(e: DbError) -> Self {
+        Relay::Db(e)
     }
 }
 
@@ -268,9 +284,13 @@ impl OfflineService {
         };
         let r = row.clone();
         let max_pending = i64::from(self.config.max_pending_per_pubkey);
+        let limit = self.push_limit.clone();
+        // One transaction: join a waiting info request, or insert this one
+        // and count its push, once the push limit admits it (a refused push
+        // leaves no row behind).
         let existing = self
             .db
-            .write(move |c| {
+            .transaction_or(move |c| -> Result<Option<OfflineRequest>, Relay> {
                 if let Some(key) = &r.coalesce_key {
                     if let Some(w) = OfflineRequest::waiting(c, key)? {
                         if w.deadline >= r.created_at {
@@ -279,14 +299,16 @@ impl OfflineService {
                     }
                 }
                 if super::rows::pending_requests(c, &r.pubkey, r.created_at)? >= max_pending {
-                    return Err(DbError::Duplicate("max_pending_per_pubkey".into()));
+                    return Err(Relay::TooManyWaiting);
                 }
+                let mut inserted = false;
                 for _ in 0..2 {
                     if r.insert_unless_waiting(c)? {
-                        return Ok(None);
+                        inserted = true;
+                        break;
                     }
                     let Some(key) = &r.coalesce_key else {
-                        return Err(DbError::Duplicate("offline_requests.token_hash".into()));
+                        return Err(DbError::Duplicate("offline_requests.token_hash".into()).into());
                     };
                     match OfflineRequest::waiting(c, key)? {
                         // A waiter that died left its row behind: free it.
@@ -297,31 +319,31 @@ impl OfflineService {
                         None => {}
                     }
                 }
-                Err(DbError::Duplicate("offline_requests.coalesce_key".into()))
+                if !inserted {
+                    return Err(DbError::Duplicate("offline_requests.coalesce_key".into()).into());
+                }
+                if let Some(l) = &limit {
+                    if let Err(not_until) = l.check_key(&r.pubkey) {
+                        use governor::clock::Clock;
+                        let wait = not_until
+                            .wait_time_from(governor::clock::DefaultClock::default().now());
+                        return Err(Relay::Limited(wait.as_secs().max(1)));
+                    }
+                }
+                super::rows::tally(c, &r.pubkey, Tally::Push)?;
+                Ok(None)
             })
             .await
             .map_err(|e| match e {
-                DbError::Duplicate(what) if what == "max_pending_per_pubkey" => Error::Unavailable(
+                Relay::TooManyWaiting => Error::Unavailable(
                     "too many payers are waiting for this wallet; try again in a minute".into(),
                 ),
-                other => other.into(),
+                Relay::Limited(retry_after_secs) => Error::TooManyRequests { retry_after_secs },
+                Relay::Db(e) => e.into(),
             })?;
         if let Some(w) = existing {
             let left = Duration::from_secs(u64::try_from(w.deadline - t).unwrap_or(0) + 1);
             return self.wait(w.id, left.min(timeout)).await;
-        }
-        if let Some(l) = &self.push_limit {
-            if let Err(not_until) = l.check_key(&reg.pubkey) {
-                use governor::clock::Clock;
-                let id = row.id.clone();
-                self.db
-                    .write(move |c| OfflineRequest::expire(c, &id))
-                    .await?;
-                let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-                return Err(Error::TooManyRequests {
-                    retry_after_secs: wait.as_secs().max(1),
-                });
-            }
         }
         self.metrics.count(Counter::OfflinePushes);
         if let Err(why) = self.push(&reg.webhook_url, &push).await {
@@ -359,7 +381,15 @@ impl OfflineService {
                 let i = id.clone();
                 if self
                     .db
-                    .write(move |c| OfflineRequest::expire(c, &i))
+                    .transaction(move |c| {
+                        if !OfflineRequest::expire(c, &i)? {
+                            return Ok(false);
+                        }
+                        if let Some(r) = OfflineRequest::find(c, &i)? {
+                            super::rows::tally(c, &r.pubkey, Tally::Timeout)?;
+                        }
+                        Ok(true)
+                    })
                     .await?
                 {
                     self.metrics.count(Counter::OfflineTimeouts);
@@ -516,6 +546,7 @@ impl OfflineService {
                 }
             };
         let id = row.id.clone();
+        let pubkey = row.pubkey.clone();
         let text = answer.to_string();
         let notify = self.config.notify;
         let done = self
@@ -533,6 +564,9 @@ impl OfflineService {
                     };
                 if let (true, Some(info)) = (answered, cache) {
                     info.save(c)?;
+                }
+                if answered {
+                    super::rows::tally(c, &pubkey, Tally::Accepted)?;
                 }
                 if answered && notify {
                     announce(c, &id)?;
@@ -562,12 +596,16 @@ impl OfflineService {
             "reason": "the recipient's wallet sent an answer that failed lnurld's checks",
         })
         .to_string();
+        let pubkey = row.pubkey.clone();
         let t = now();
         let notify = self.config.notify;
         self.db
             .transaction(move |c| {
-                if OfflineRequest::answer(c, &id, &text, None, t)? && notify {
-                    announce(c, &id)?;
+                if OfflineRequest::answer(c, &id, &text, None, t)? {
+                    super::rows::tally(c, &pubkey, Tally::Refused)?;
+                    if notify {
+                        announce(c, &id)?;
+                    }
                 }
                 Ok(())
             })
