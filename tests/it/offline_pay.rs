@@ -82,6 +82,7 @@ both_dbs!(
     a_reply_taken_by_another_instance,
     pushes_and_waiting_payers_are_limited,
     operators_see_and_remove_registrations,
+    payers_verify_through_the_phone,
 );
 
 async fn a_sleeping_phone_is_paid_through_its_address(db: TestDb) {
@@ -732,6 +733,196 @@ async fn operators_see_and_remove_registrations(db: TestDb) {
     // Its owner takes it back by registering again.
     let pk2 = register(&app, &phone, Some("lee")).await;
     assert_eq!(pk2, pk);
+    phone.stop().await;
+    app.stop(true).await;
+}
+
+/// LUD-21 verify through the phone: the invoice answer carries lnurld's
+/// verify URL when the phone offered it; a verify request becomes an
+/// `lnurlpay_verify` push (one for concurrent payers), the reply is checked
+/// (a "settled" needs the preimage of the hash) and lnurld writes the
+/// answer; an unsettled answer is cached for the phone's max-age, a proved
+/// payment for good; hashes lnurld never relayed wake nobody.
+async fn payers_verify_through_the_phone(db: TestDb) {
+    let app = start(&db, 3).await;
+    let phone = PhoneServer::start().await;
+    let pk = register(&app, &phone, Some("vera")).await;
+    let pay = pay_request(&app, "/.well-known/lnurlp/vera").await;
+    let invoice = app
+        .wallet()
+        .get_invoice(&pay, 4000, None, None)
+        .await
+        .expect("invoice");
+    let parsed: lightning_invoice::Bolt11Invoice = invoice.pr.parse().expect("bolt11");
+    let hash = hex::encode(AsRef::<[u8]>::as_ref(parsed.payment_hash()));
+    let verify_url = app.url(&format!("/lnurlpay/{pk}/{hash}"));
+    assert_eq!(invoice.verify.as_deref(), Some(verify_url.as_str()));
+
+    // Not paid yet: the phone is asked, with exactly the NDS's shape.
+    let n = phone.pushes().len();
+    let v = app.wallet().verify(&verify_url).await.expect("verify");
+    assert!(!v.settled && v.preimage.is_none(), "{v:?}");
+    assert_eq!(v.pr, invoice.pr.to_lowercase());
+    let pushes = phone.pushes();
+    assert_eq!(pushes.len(), n + 1);
+    assert_eq!(pushes[n]["template"], "lnurlpay_verify");
+    let data = pushes[n]["data"].as_object().expect("data");
+    assert_eq!(data.len(), 2, "{data:?}");
+    assert_eq!(data["payment_hash"], json!(hash));
+    assert!(data["reply_url"]
+        .as_str()
+        .is_some_and(|u| u.starts_with(&app.url("/offline/reply/"))));
+    let raw = payer_get(&app, &format!("/lnurlpay/{pk}/{hash}")).await;
+    assert_eq!(
+        raw,
+        json!({"status": "OK", "settled": false, "preimage": null, "pr": invoice.pr.to_lowercase()})
+    );
+    assert_eq!(phone.pushes().len(), n + 2, "no max-age: asked again");
+
+    // Each bad verify reply: 422 to the phone, an error to the payer.
+    let wrong = hex::encode([9u8; 32]);
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!({"status": "OK", "settled": true, "preimage": wrong}),
+            "sha256",
+        ),
+        (
+            json!({"status": "OK", "settled": true, "preimage": null}),
+            "missing",
+        ),
+        (
+            json!({"settled": false, "pr": "lnbcrt10n1other"}),
+            "relayed",
+        ),
+        (
+            json!({"settled": false, "successAction": {"tag": "message"}}),
+            "unexpected field",
+        ),
+    ];
+    for (bad, why) in cases {
+        let replies = phone.replies().len();
+        let b = bad.clone();
+        phone.script(move |p, t, d| match t {
+            "lnurlpay_verify" => PhoneReply::Send {
+                body: b.clone(),
+                cache_control: None,
+                delay: Duration::ZERO,
+            },
+            _ => honest(p, t, d),
+        });
+        let v = payer_get(&app, &format!("/lnurlpay/{pk}/{hash}")).await;
+        assert!(reason(&v).contains("failed lnurld's checks"), "{bad}: {v}");
+        let all = eventually("the phone's reply", Duration::from_secs(10), || {
+            let r = phone.replies();
+            async move { (r.len() > replies).then_some(r) }
+        })
+        .await;
+        let (status, body) = all.last().cloned().expect("reply");
+        assert_eq!(status, 422, "{bad}: {body}");
+        assert!(body.contains(why), "{why}: {body}");
+    }
+
+    // max-age: later payers are answered without waking the phone; and
+    // concurrent payers share one push.
+    phone.script(|p, t, d| match (t, honest(p, t, d)) {
+        ("lnurlpay_verify", PhoneReply::Send { body, .. }) => PhoneReply::Send {
+            body,
+            cache_control: Some("max-age=3600"),
+            delay: Duration::from_millis(1000),
+        },
+        (_, other) => other,
+    });
+    let n = phone.pushes().len();
+    let path = format!("/lnurlpay/{pk}/{hash}");
+    let answers = futures_util::future::join_all((0..4).map(|_| payer_get(&app, &path))).await;
+    for a in &answers {
+        assert_eq!(a["settled"], false, "{a}");
+    }
+    assert_eq!(phone.pushes().len(), n + 1, "one push for four payers");
+    assert_eq!(payer_get(&app, &path).await["settled"], false);
+    assert_eq!(phone.pushes().len(), n + 1, "served from the cache");
+
+    // Paid: the phone proves it with the preimage; lnurld answers from then
+    // on without asking the phone (a second invoice, the first is cached).
+    let second = app
+        .wallet()
+        .get_invoice(&pay, 5000, None, None)
+        .await
+        .expect("invoice");
+    let url2 = second.verify.clone().expect("verify URL");
+    let hash2 = url2.rsplit('/').next().expect("hash").to_owned();
+    let payer =
+        lnurld::node::dev::DevNode::open(&db.dir().join("payer.key"), db.pool().await, 100_000_000)
+            .expect("payer node");
+    let out = payer
+        .pay(&second.pr, 1000, Duration::from_secs(5))
+        .await
+        .expect("pays");
+    assert!(matches!(out, PaymentOutcome::Succeeded { .. }), "{out:?}");
+    phone.script(|p, t, d| match t {
+        "lnurlpay_verify" => {
+            let h = d["payment_hash"].as_str().unwrap_or_default();
+            PhoneReply::Send {
+                body: json!({"status": "OK", "settled": true, "preimage": p.preimage(h), "pr": null}),
+                cache_control: Some("max-age=3"),
+                delay: Duration::ZERO,
+            }
+        }
+        _ => honest(p, t, d),
+    });
+    let v = app.wallet().verify(&url2).await.expect("verify");
+    assert!(v.settled, "{v:?}");
+    let pre = v.preimage.clone().expect("preimage");
+    assert_eq!(Some(pre.clone()), phone.phone().preimage(&hash2));
+    let n = phone.pushes().len();
+    phone.script(|_, _, _| PhoneReply::Silent);
+    let again = app.wallet().verify(&url2).await.expect("verify");
+    assert!(again.settled && again.preimage == Some(pre), "{again:?}");
+    assert_eq!(phone.pushes().len(), n, "a proved payment needs no push");
+
+    // Hashes lnurld never relayed for this wallet wake nobody.
+    let other = PhoneServer::start().await;
+    let other_pk = register(&app, &other, None).await;
+    for path in [
+        format!("/lnurlpay/{pk}/{}", "ab".repeat(32)),
+        format!("/lnurlpay/{other_pk}/{hash}"),
+        format!("/lnurlpay/{pk}/nothex"),
+        format!("/lnurlpay/02ab/{hash}"),
+    ] {
+        let v = payer_get(&app, &path).await;
+        assert_eq!(reason(&v), "Not found.", "{path}: {v}");
+    }
+    assert_eq!(phone.pushes().len(), n);
+    assert!(other.pushes().is_empty());
+
+    // A phone that offers no verify: the payer gets no verify URL, and
+    // the hash is not verifiable.
+    phone.script(|p, t, d| match t {
+        "lnurlpay_invoice" => {
+            let amount = d["amount"].as_u64().unwrap_or(0);
+            let (pr, _) = p.invoice(
+                amount,
+                META,
+                600,
+                lightning_invoice::Currency::Regtest,
+                None,
+            );
+            PhoneReply::Send {
+                body: json!({"pr": pr, "routes": []}),
+                cache_control: None,
+                delay: Duration::ZERO,
+            }
+        }
+        _ => honest(p, t, d),
+    });
+    let raw = payer_get(&app, &format!("/lnurlpay/{pk}/invoice?amount=6000")).await;
+    assert!(raw.get("verify").is_none(), "{raw}");
+    let pr: lightning_invoice::Bolt11Invoice =
+        raw["pr"].as_str().expect("pr").parse().expect("bolt11");
+    let h = hex::encode(AsRef::<[u8]>::as_ref(pr.payment_hash()));
+    let v = payer_get(&app, &format!("/lnurlpay/{pk}/{h}")).await;
+    assert_eq!(reason(&v), "Not found.", "{v}");
+    other.stop().await;
     phone.stop().await;
     app.stop(true).await;
 }

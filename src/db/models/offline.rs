@@ -8,7 +8,8 @@
 use diesel::prelude::*;
 
 use crate::db::schema::{
-    offline_claims, offline_info, offline_name_holds, offline_registrations, offline_requests,
+    offline_claims, offline_info, offline_invoices, offline_name_holds, offline_registrations,
+    offline_requests,
 };
 use crate::db::{DbConn, DbError};
 
@@ -293,7 +294,7 @@ pub struct OfflineRequest {
     pub token_hash: String,
     /// The wallet asked.
     pub pubkey: String,
-    /// `info` or `invoice`.
+    /// `info`, `invoice` or `verify`.
     pub kind: String,
     /// `info:<pubkey>` while an info request waits (shared by payers).
     pub coalesce_key: Option<String>,
@@ -313,6 +314,8 @@ pub struct OfflineRequest {
     pub created_at: i64,
     /// Unix seconds; no reply is taken after it.
     pub deadline: i64,
+    /// Verify requests: the payment hash asked about.
+    pub verify_hash: Option<String>,
 }
 
 /// Request states.
@@ -461,6 +464,83 @@ impl OfflineInfo {
             .execute(conn)?;
         Ok(())
     }
+}
+
+/// An invoice a phone gave with lnurld's verify URL (`offline_invoices`).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = offline_invoices)]
+pub struct OfflineInvoice {
+    /// Hex, lowercase.
+    pub payment_hash: String,
+    /// The wallet that gave it.
+    pub pubkey: String,
+    /// The invoice, lowercase, as relayed.
+    pub bolt11: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Hex, once the phone proved the payment.
+    pub preimage: Option<String>,
+    /// The last unsettled verify answer (JSON written by lnurld).
+    pub verify_body: Option<String>,
+    /// `verify_body` is served until then (unix seconds).
+    pub verify_cached_until: i64,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl OfflineInvoice {
+    /// By payment hash.
+    pub fn find(conn: &mut DbConn, payment_hash: &str) -> Result<Option<OfflineInvoice>, DbError> {
+        Ok(offline_invoices::table
+            .find(payment_hash)
+            .select(OfflineInvoice::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Inserts it; a payment hash kept already is a [`DbError::Duplicate`].
+    pub fn insert(&self, conn: &mut DbConn) -> Result<(), DbError> {
+        diesel::insert_into(offline_invoices::table)
+            .values(self)
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Records the proved preimage (final: never unset).
+    pub fn settle(conn: &mut DbConn, payment_hash: &str, preimage: &str) -> Result<(), DbError> {
+        diesel::update(
+            offline_invoices::table
+                .find(payment_hash)
+                .filter(offline_invoices::preimage.is_null()),
+        )
+        .set(offline_invoices::preimage.eq(preimage))
+        .execute(conn)?;
+        Ok(())
+    }
+
+    /// Keeps an unsettled answer until `until`.
+    pub fn cache_verify(
+        conn: &mut DbConn,
+        payment_hash: &str,
+        body: &str,
+        until: i64,
+    ) -> Result<(), DbError> {
+        diesel::update(offline_invoices::table.find(payment_hash))
+            .set((
+                offline_invoices::verify_body.eq(body),
+                offline_invoices::verify_cached_until.eq(until),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+}
+
+/// Deletes invoices that expired before `before`.
+pub fn purge_invoices(conn: &mut DbConn, before: i64) -> Result<usize, DbError> {
+    Ok(
+        diesel::delete(offline_invoices::table.filter(offline_invoices::expires_at.lt(before)))
+            .execute(conn)?,
+    )
 }
 
 /// The channel offline replies are announced on (PostgreSQL).

@@ -445,6 +445,10 @@ pub const REGISTRATION_TTL_SECS: i64 = 30 * 86_400;
 /// (a late reply still gets 410, not 404).
 pub const REQUEST_KEEP_SECS: i64 = 3600;
 
+/// A relayed invoice is kept for LUD-21 verify this long past its expiry
+/// (a payer may check a payment days later).
+pub const INVOICE_KEEP_SECS: i64 = 30 * 86_400;
+
 /// What one purge removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Purged {
@@ -456,6 +460,8 @@ pub struct Purged {
     pub requests: usize,
     /// Registrations unrefreshed for 30 days (their names are held).
     pub registrations: usize,
+    /// Relayed invoices kept for verify, 30 days past their expiry.
+    pub invoices: usize,
 }
 
 impl OfflineService {
@@ -489,6 +495,7 @@ impl OfflineService {
                     holds: rows::purge_holds(c, t)?,
                     requests: rows::purge_requests(c, t - REQUEST_KEEP_SECS)?,
                     registrations,
+                    invoices: rows::purge_invoices(c, t - INVOICE_KEEP_SECS)?,
                 })
             })
             .await?)

@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 
 use super::OfflineService;
 use crate::db::models::offline::{
-    announce, state, OfflineInfo, OfflineRegistration, OfflineRequest, Tally,
+    announce, state, OfflineInfo, OfflineInvoice, OfflineRegistration, OfflineRequest, Tally,
 };
 use crate::db::DbError;
 use crate::lnurl::offline_reply::{self as wire, Checked, InvoiceContext};
@@ -84,6 +84,25 @@ enum Kind {
         amount_msat: u64,
         comment: Option<String>,
     },
+    Verify {
+        payment_hash: String,
+    },
+}
+
+/// What an accepted reply writes beside its answer (same transaction).
+enum Record {
+    /// The pay request, cached for later payers.
+    Info(OfflineInfo),
+    /// An invoice relayed with our verify URL, kept for verify.
+    Invoice(OfflineInvoice),
+    /// A verify answer: the proved preimage, or the unsettled answer and
+    /// until when it is served again.
+    Verify {
+        payment_hash: String,
+        preimage: Option<String>,
+        body: String,
+        cached_until: i64,
+    },
 }
 
 fn hash_hex(token: &str) -> String {
@@ -121,7 +140,11 @@ impl OfflineService {
     /// The verify URL of a payment hash; with `{payment_hash}` itself, the
     /// template pushed to the phone.
     pub(crate) fn verify_url(&self, pubkey: &str, payment_hash: &str) -> String {
-        format!("{}/lnurlpay/{pubkey}/{payment_hash}", self.public_url)
+        format!(
+            "{}{}",
+            self.public_url,
+            paths::offline_verify(pubkey, payment_hash)
+        )
     }
 
     async fn registration(&self, pubkey: &str) -> Result<OfflineRegistration, Error> {
@@ -221,6 +244,43 @@ impl OfflineService {
         .await
     }
 
+    /// `GET /lnurlpay/{pubkey}/{payment_hash}` (LUD-21): whether an invoice
+    /// the phone gave with lnurld's verify URL was paid. A proved payment
+    /// is answered by lnurld alone; an unsettled answer is served again
+    /// while the phone's `max-age` (at most 24 h) lasts; otherwise the
+    /// phone is asked with `lnurlpay_verify` (concurrent payers of one hash
+    /// share the push). A hash lnurld never relayed for this wallet wakes
+    /// nobody: "Not found".
+    pub async fn verify(&self, pubkey: &str, payment_hash: &str) -> Result<Value, Error> {
+        let not_found = || Error::NotFound("Not found".into());
+        let pk = crate::lnurl::offline::normalize_pubkey(pubkey).ok_or_else(not_found)?;
+        let hash = payment_hash.to_ascii_lowercase();
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(not_found());
+        }
+        let h = hash.clone();
+        let inv = self
+            .db
+            .run(move |c| OfflineInvoice::find(c, &h))
+            .await?
+            .filter(|i| i.pubkey == pk)
+            .ok_or_else(not_found)?;
+        if let Some(p) = &inv.preimage {
+            let proved = wire::VerifyAnswer {
+                settled: true,
+                preimage: Some(p.clone()),
+            };
+            return Ok(proved.to_json(&inv.bolt11));
+        }
+        if inv.verify_cached_until > now() {
+            if let Some(body) = &inv.verify_body {
+                return serde_json::from_str(body).map_err(|e| Error::Internal(e.to_string()));
+            }
+        }
+        let reg = self.registration(&inv.pubkey).await?;
+        self.relay(&reg, Kind::Verify { payment_hash: hash }).await
+    }
+
     /// Writes the request, pushes it (unless an info request for the
     /// wallet already waits: then it waits on that one) and waits for the
     /// answer.
@@ -232,6 +292,14 @@ impl OfflineService {
         let timeout = Duration::from_secs(u64::from(self.config.reply_timeout_secs));
         let deadline = t + i64::from(self.config.reply_timeout_secs);
         let (kind_name, coalesce_key, amount_msat, comment, callback, push) = match &kind {
+            Kind::Verify { payment_hash } => (
+                "verify",
+                Some(format!("verify:{payment_hash}")),
+                None,
+                None,
+                self.verify_url(&reg.pubkey, payment_hash),
+                wire::verify_push(payment_hash, &self.reply_url(&token)),
+            ),
             Kind::Info => {
                 let cb = self.callback_url(&reg.pubkey);
                 let push = wire::info_push(&cb, &self.reply_url(&token));
@@ -281,6 +349,10 @@ impl OfflineService {
             invoice_hash: None,
             created_at: t,
             deadline,
+            verify_hash: match &kind {
+                Kind::Verify { payment_hash } => Some(payment_hash.clone()),
+                _ => None,
+            },
         };
         let r = row.clone();
         let max_pending = i64::from(self.config.max_pending_per_pubkey);
@@ -502,8 +574,9 @@ impl OfflineService {
         }
         let pk = row.pubkey.clone();
         let info = self.db.run(move |c| OfflineInfo::find(c, &pk)).await?;
-        // The payer's answer, and what is cached or claimed with it.
-        let (answer, cache, invoice_hash): (Value, Option<OfflineInfo>, Option<String>) =
+        // The payer's answer, what is recorded with it, and the payment
+        // hash it claims.
+        let (answer, record, invoice_hash): (Value, Option<Record>, Option<String>) =
             match row.kind.as_str() {
                 "info" => match wire::check_info(body, &row.callback) {
                     Err(why) => return self.refuse(&row, why).await,
@@ -519,9 +592,32 @@ impl OfflineService {
                             max_msat: i64::try_from(a.max_msat).unwrap_or(i64::MAX),
                             cached_until: t + wire::max_age(cache_control),
                         };
-                        (json, Some(cache), None)
+                        (json, Some(Record::Info(cache)), None)
                     }
                 },
+                "verify" => {
+                    let hash = row.verify_hash.clone().unwrap_or_default();
+                    let h = hash.clone();
+                    let Some(inv) = self.db.run(move |c| OfflineInvoice::find(c, &h)).await? else {
+                        return self
+                            .refuse(&row, "this invoice is no longer known".into())
+                            .await;
+                    };
+                    match wire::check_verify(body, &hash, &inv.bolt11) {
+                        Err(why) => return self.refuse(&row, why).await,
+                        Ok(Checked::WalletError(r)) => (wallet_said(&r), None, None),
+                        Ok(Checked::Answer(a)) => {
+                            let json = a.to_json(&inv.bolt11);
+                            let record = Record::Verify {
+                                payment_hash: hash,
+                                preimage: a.preimage.clone(),
+                                body: json.to_string(),
+                                cached_until: t + wire::max_age(cache_control),
+                            };
+                            (json, Some(record), None)
+                        }
+                    }
+                }
                 _ => {
                     let metadata: Vec<String> = info
                         .iter()
@@ -541,7 +637,22 @@ impl OfflineService {
                     match wire::check_invoice(body, &ctx, t) {
                         Err(why) => return self.refuse(&row, why).await,
                         Ok(Checked::WalletError(r)) => (wallet_said(&r), None, None),
-                        Ok(Checked::Answer(a)) => (a.to_json(), None, Some(a.payment_hash.clone())),
+                        Ok(Checked::Answer(a)) => {
+                            // Kept only when the payer is given our verify URL.
+                            let record = a.verify.as_ref().map(|_| {
+                                Record::Invoice(OfflineInvoice {
+                                    payment_hash: a.payment_hash.clone(),
+                                    pubkey: row.pubkey.clone(),
+                                    bolt11: a.pr.clone(),
+                                    expires_at: a.expires_at,
+                                    preimage: None,
+                                    verify_body: None,
+                                    verify_cached_until: 0,
+                                    created_at: t,
+                                })
+                            });
+                            (a.to_json(), record, Some(a.payment_hash.clone()))
+                        }
                     }
                 }
             };
@@ -554,20 +665,33 @@ impl OfflineService {
             .transaction_or(move |c| -> Result<bool, ReplyError> {
                 let answered =
                     match OfflineRequest::answer(c, &id, &text, invoice_hash.as_deref(), t) {
-                        Err(DbError::Duplicate(_)) => {
-                            return Err(ReplyError::Refused(
-                                "this invoice was already relayed to a payer; make a new one"
-                                    .into(),
-                            ))
-                        }
+                        Err(DbError::Duplicate(_)) => return Err(reused()),
                         other => other?,
                     };
-                if let (true, Some(info)) = (answered, cache) {
-                    info.save(c)?;
+                if !answered {
+                    return Ok(false);
                 }
-                if answered {
-                    super::rows::tally(c, &pubkey, Tally::Accepted)?;
+                match record {
+                    Some(Record::Info(info)) => info.save(c)?,
+                    Some(Record::Invoice(inv)) => match inv.insert(c) {
+                        // Kept from a payer whose request row is purged.
+                        Err(DbError::Duplicate(_)) => return Err(reused()),
+                        other => other?,
+                    },
+                    Some(Record::Verify {
+                        payment_hash,
+                        preimage: Some(p),
+                        ..
+                    }) => OfflineInvoice::settle(c, &payment_hash, &p)?,
+                    Some(Record::Verify {
+                        payment_hash,
+                        preimage: None,
+                        body,
+                        cached_until,
+                    }) => OfflineInvoice::cache_verify(c, &payment_hash, &body, cached_until)?,
+                    None => {}
                 }
+                super::rows::tally(c, &pubkey, Tally::Accepted)?;
                 if answered && notify {
                     announce(c, &id)?;
                 }
@@ -613,6 +737,10 @@ impl OfflineService {
         self.wake.notify_waiters();
         Err(ReplyError::Refused(why))
     }
+}
+
+fn reused() -> ReplyError {
+    ReplyError::Refused("this invoice was already relayed to a payer; make a new one".into())
 }
 
 fn wallet_said(reason: &str) -> Value {

@@ -12,6 +12,8 @@ pub struct Phone {
     key: SecretKey,
     /// Compressed, lowercase hex.
     pub pubkey: String,
+    /// The preimage of each invoice it made, by payment hash (hex).
+    preimages: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// Unix seconds now.
@@ -48,7 +50,11 @@ impl Phone {
             if let Ok(key) = SecretKey::from_slice(&bytes) {
                 let pubkey =
                     hex::encode(PublicKey::from_secret_key(&Secp256k1::new(), &key).serialize());
-                return Phone { key, pubkey };
+                return Phone {
+                    key,
+                    pubkey,
+                    preimages: Default::default(),
+                };
             }
         }
     }
@@ -169,7 +175,17 @@ impl Phone {
         let inv = b
             .build_signed(|m| Secp256k1::new().sign_ecdsa_recoverable(m, &self.key))
             .expect("build invoice");
-        (inv.to_string(), hex::encode(hash.to_byte_array()))
+        let hash = hex::encode(hash.to_byte_array());
+        self.preimages
+            .lock()
+            .unwrap()
+            .insert(hash.clone(), hex::encode(preimage));
+        (inv.to_string(), hash)
+    }
+
+    /// The preimage of an invoice it made.
+    pub fn preimage(&self, payment_hash: &str) -> Option<String> {
+        self.preimages.lock().unwrap().get(payment_hash).cloned()
     }
 }
 
@@ -191,8 +207,9 @@ pub enum PhoneReply {
 /// How the phone answers: (phone, template, data) → reply.
 pub type Script = Box<dyn Fn(&Phone, &str, &Value) -> PhoneReply + Send + Sync>;
 
-/// An honest phone: the pay request with [`META`], and an invoice of its own
-/// for exactly the amount asked.
+/// An honest phone: the pay request with [`META`], an invoice of its own
+/// for exactly the amount asked (with the verify URL it was given, as the
+/// Liquid plugin does), and "not settled yet" to verify.
 pub fn honest(phone: &Phone, template: &str, data: &Value) -> PhoneReply {
     let body = match template {
         "lnurlpay_info" => json!({
@@ -204,15 +221,21 @@ pub fn honest(phone: &Phone, template: &str, data: &Value) -> PhoneReply {
         }),
         "lnurlpay_invoice" => {
             let amount = data["amount"].as_u64().expect("amount");
-            let (pr, _) = phone.invoice(
+            let (pr, hash) = phone.invoice(
                 amount,
                 META,
                 600,
                 lightning_invoice::Currency::Regtest,
                 None,
             );
-            json!({"pr": pr, "routes": []})
+            match data["verify_url"].as_str() {
+                Some(v) => {
+                    json!({"pr": pr, "routes": [], "verify": v.replace("{payment_hash}", &hash)})
+                }
+                None => json!({"pr": pr, "routes": []}),
+            }
         }
+        "lnurlpay_verify" => json!({"status": "OK", "settled": false, "preimage": null}),
         _ => return PhoneReply::Silent,
     };
     PhoneReply::Send {
