@@ -83,6 +83,7 @@ both_dbs!(
     pushes_and_waiting_payers_are_limited,
     operators_see_and_remove_registrations,
     payers_verify_through_the_phone,
+    push_tokens_are_sealed_and_survive_a_key_rotation,
 );
 
 async fn a_sleeping_phone_is_paid_through_its_address(db: TestDb) {
@@ -923,6 +924,161 @@ async fn payers_verify_through_the_phone(db: TestDb) {
     let v = payer_get(&app, &format!("/lnurlpay/{pk}/{h}")).await;
     assert_eq!(reason(&v), "Not found.", "{v}");
     other.stop().await;
+    phone.stop().await;
+    app.stop(true).await;
+}
+
+/// Every encoding of `needle` a dump could show it in.
+fn encodings(needle: &str) -> Vec<String> {
+    use base64::Engine;
+    let b = needle.as_bytes();
+    vec![
+        needle.to_owned(),
+        hex::encode(b),
+        hex::encode_upper(b),
+        base64::engine::general_purpose::STANDARD.encode(b),
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(b),
+        base64::engine::general_purpose::URL_SAFE.encode(b),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b),
+        url::form_urlencoded::byte_serialize(b).collect(),
+    ]
+}
+
+/// The stored webhook column of `pubkey`.
+async fn stored_webhook(db: &TestDb, pubkey: &str) -> String {
+    let pk = pubkey.to_owned();
+    db.pool()
+        .await
+        .run(move |c| lnurld::db::models::offline::OfflineRegistration::find(c, &pk))
+        .await
+        .expect("query")
+        .expect("registered")
+        .webhook_url
+}
+
+/// The stored value holds neither the push token nor the URL: not in
+/// clear, not in any encoding, and not in the bytes its base64 decodes to.
+fn assert_sealed(stored: &str, token: &str, url: &str) {
+    use base64::Engine;
+    assert!(stored.starts_with("v2:"), "{stored}");
+    for needle in [token, url] {
+        for enc in encodings(needle) {
+            assert!(!stored.contains(&enc), "{enc} in {stored}");
+            assert!(
+                !stored.to_lowercase().contains(&enc.to_lowercase()),
+                "{enc} in {stored}"
+            );
+        }
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(stored.trim_start_matches("v2:"))
+        .expect("base64 after v2:");
+    for needle in [token.as_bytes(), url.as_bytes()] {
+        assert!(
+            !raw.windows(needle.len()).any(|w| w == needle),
+            "clear bytes in the sealed value"
+        );
+    }
+}
+
+/// The push token in a webhook URL is stored sealed with the server key
+/// (bound to its pubkey), only the host in clear; `lnurld key rotate`
+/// re-seals it and pushes still arrive under the new key; a URL stored in
+/// clear by an older version is sealed at the next start.
+async fn push_tokens_are_sealed_and_survive_a_key_rotation(db: TestDb) {
+    let app = start(&db, 10).await;
+    let phone = PhoneServer::start().await;
+    let token = hex::encode(rand::random::<[u8; 24]>());
+    let hook = phone.webhook_with_token(&token);
+    let p = phone.phone();
+    let res = app
+        .http
+        .post(app.url(&format!("/lnurlpay/{}", p.pubkey)))
+        .body(p.register_body(unix_now(), &hook, Some("sia")).to_string())
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(res.status(), StatusCode::OK);
+    let pk = p.pubkey.clone();
+    let before = stored_webhook(&db, &pk).await;
+    assert_sealed(&before, &token, &hook);
+    assert_eq!(
+        payer_get(&app, &format!("/lnurlp/{pk}")).await["tag"],
+        "payRequest"
+    );
+    assert_eq!(phone.pushes().len(), 1);
+    // Operators see the host alone.
+    let (_, listed) = app
+        .api(Method::GET, "/api/v1/offline/registrations", None)
+        .await;
+    assert_eq!(listed["data"][0]["webhook_host"], "127.0.0.1");
+    app.stop(true).await;
+
+    let new_file = db.dir().join("new.key");
+    let out = crate::support::serve::lnurld_on(&db)
+        .env("LNURLD_SECRET_KEY", crate::support::app::TEST_SECRET_KEY)
+        .env("RUST_LOG", "warn")
+        .args(["key", "rotate", "--new-key-file"])
+        .arg(&new_file)
+        .output()
+        .expect("run lnurld");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("1 offline push webhook(s) re-sealed"),
+        "{stdout}"
+    );
+    let after = stored_webhook(&db, &pk).await;
+    assert_ne!(after, before, "re-sealed under the new key");
+    assert_sealed(&after, &token, &hook);
+
+    let new_key = std::fs::read_to_string(&new_file).expect("new key");
+    let restart = |key: String| {
+        let db = &db;
+        async move {
+            TestApp::start_with(db, Node::Dev, move |c| {
+                c.secret_key = Some(key);
+                c.offline.enabled = true;
+                c.offline.webhook_hosts = vec!["127.0.0.1".into()];
+                c.offline.allow_insecure_webhooks = true;
+                c.webhooks.allow_private_targets = true;
+                c.offline.reply_timeout_secs = 10;
+            })
+            .await
+        }
+    };
+    let app = restart(new_key.clone()).await;
+    assert_eq!(
+        payer_get(&app, &format!("/lnurlp/{pk}")).await["tag"],
+        "payRequest"
+    );
+    assert_eq!(
+        phone.pushes().len(),
+        2,
+        "the push arrived under the new key"
+    );
+    app.stop(true).await;
+
+    // A URL an older version stored in clear is sealed at the next start.
+    let (pk2, hook2, after2) = (pk.clone(), hook.clone(), after.clone());
+    let replaced = db
+        .pool()
+        .await
+        .run(move |c| lnurld::db::models::sealed::replace_offline_webhook(c, &pk2, &after2, &hook2))
+        .await
+        .expect("write");
+    assert!(replaced);
+    let app = restart(new_key).await;
+    assert_sealed(&stored_webhook(&db, &pk).await, &token, &hook);
+    assert_eq!(
+        payer_get(&app, &format!("/lnurlp/{pk}")).await["tag"],
+        "payRequest"
+    );
+    assert_eq!(phone.pushes().len(), 3);
     phone.stop().await;
     app.stop(true).await;
 }

@@ -21,7 +21,9 @@ pub struct OfflineRegistration {
     pub pubkey: String,
     /// Lowercase LUD-16 username; shares its namespace with pay links.
     pub username: Option<String>,
-    /// The push webhook as registered (with the app's push token).
+    /// The push webhook as registered (with the app's push token), sealed
+    /// with the server key for this pubkey (`v2:…`,
+    /// `Purpose::PushWebhook`); never in clear.
     pub webhook_url: String,
     /// The webhook's host alone: what operators are shown.
     pub webhook_host: String,
@@ -75,8 +77,8 @@ impl OfflineRegistration {
         Ok(())
     }
 
-    /// Deletes the pubkey's registration if its webhook is `webhook_url`;
-    /// the row deleted, if any.
+    /// Deletes the pubkey's registration if its stored (sealed) webhook is
+    /// still `webhook_url`; the row deleted, if any.
     pub fn delete(
         conn: &mut DbConn,
         pubkey: &str,

@@ -38,6 +38,8 @@ use crate::paths;
 use crate::text::{self, Rule};
 use crate::webhook_target::{check_push_url, PushPolicy};
 
+use super::secrets::Purpose;
+
 mod payer;
 
 pub use payer::ReplyError;
@@ -83,6 +85,15 @@ pub struct OfflineService {
     /// Keyed by registered pubkeys only, and pruned with the rest.
     push_limit: Option<Arc<governor::DefaultKeyedRateLimiter<String>>>,
     metrics: Arc<crate::metrics::Metrics>,
+    /// Seals the webhook URLs (their push tokens) in the database.
+    keys: super::ServerKeys,
+}
+
+/// Whether `stored` (a sealed webhook URL of `pubkey`) is `clear`. A value
+/// that does not open is no match.
+fn same_webhook(keys: &super::ServerKeys, pubkey: &str, stored: &str, clear: &str) -> bool {
+    keys.open(Purpose::PushWebhook, pubkey, stored)
+        .is_ok_and(|url| url == clear)
 }
 
 impl OfflineService {
@@ -115,7 +126,14 @@ impl OfflineService {
                     ))
                 }),
             metrics: base.metrics.clone(),
+            keys: base.keys.clone(),
         }
+    }
+
+    /// The clear webhook URL of a registration (for a push).
+    pub(crate) fn webhook_of(&self, r: &OfflineRegistration) -> Result<String, Error> {
+        self.keys
+            .open(Purpose::PushWebhook, &r.pubkey, &r.webhook_url)
     }
 
     /// `[offline] enabled`: whether the routes exist at all.
@@ -224,6 +242,7 @@ impl OfflineService {
         let hold_until = self.hold_until(t);
         let expires = body.time + lnurl::offline::TIME_WINDOW_SECS + 1;
         let webhook_url = body.webhook_url.clone();
+        let keys = self.keys.clone();
         let row = self
             .db
             .transaction_or(move |c| -> Result<OfflineRegistration, Error> {
@@ -243,7 +262,7 @@ impl OfflineService {
                     return match cur {
                         Some(r)
                             if route.as_deref() == Some(Route::Register.as_str())
-                                && r.webhook_url == webhook_url
+                                && same_webhook(&keys, &pubkey, &r.webhook_url, &webhook_url)
                                 && (username.is_none() || r.username == username)
                                 && (username.is_none() || r.offer == signed.offer) =>
                         {
@@ -267,10 +286,11 @@ impl OfflineService {
                     Some(_) => signed.offer.clone(),
                     None => current.as_ref().and_then(|r| r.offer.clone()),
                 };
+                // Sealed to the row: the URL's query is the app's push token.
                 let row = OfflineRegistration {
                     pubkey: pubkey.clone(),
                     username: new_name,
-                    webhook_url,
+                    webhook_url: keys.seal(Purpose::PushWebhook, &pubkey, &webhook_url)?,
                     webhook_host,
                     offer,
                     created_at: current.as_ref().map_or(t, |r| r.created_at),
@@ -292,6 +312,7 @@ impl OfflineService {
         let hold_until = self.hold_until(t);
         let expires = body.time + lnurl::offline::TIME_WINDOW_SECS + 1;
         let webhook_url = body.webhook_url;
+        let keys = self.keys.clone();
         self.db
             .transaction_or(move |c| -> Result<(), Error> {
                 if !rows::claim_statement(
@@ -302,8 +323,9 @@ impl OfflineService {
                     expires,
                 )? {
                     let route = rows::claimed_route(c, &signed.statement_hash)?;
-                    let still_there = OfflineRegistration::find(c, &pubkey)?
-                        .is_some_and(|r| r.webhook_url == webhook_url);
+                    let still_there = OfflineRegistration::find(c, &pubkey)?.is_some_and(|r| {
+                        same_webhook(&keys, &pubkey, &r.webhook_url, &webhook_url)
+                    });
                     return if route.as_deref() == Some(Route::Unregister.as_str()) && !still_there {
                         Ok(())
                     } else {
@@ -311,7 +333,14 @@ impl OfflineService {
                     };
                 }
                 rows::lock_usernames(c)?;
-                if let Some(gone) = OfflineRegistration::delete(c, &pubkey, &webhook_url)? {
+                // Only the registration of the webhook signed; the delete
+                // is conditional on the sealed value read.
+                let Some(cur) = OfflineRegistration::find(c, &pubkey)?
+                    .filter(|r| same_webhook(&keys, &pubkey, &r.webhook_url, &webhook_url))
+                else {
+                    return Ok(());
+                };
+                if let Some(gone) = OfflineRegistration::delete(c, &pubkey, &cur.webhook_url)? {
                     rows::delete_info(c, &pubkey)?;
                     if let Some(name) = gone.username {
                         rows::hold_name(c, &name, &pubkey, hold_until)?;

@@ -418,7 +418,11 @@ impl OfflineService {
             return self.wait(w.id, left.min(timeout)).await;
         }
         self.metrics.count(Counter::OfflinePushes);
-        if let Err(why) = self.push(&reg.webhook_url, &push).await {
+        let pushed = match self.webhook_of(reg) {
+            Ok(url) => self.push(&url, &push).await,
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(why) = pushed {
             tracing::info!(pubkey = %reg.pubkey, kind = kind_name, error = %why, "offline push failed");
             let id = row.id.clone();
             self.db

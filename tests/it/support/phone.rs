@@ -350,6 +350,15 @@ impl PhoneServer {
         )
     }
 
+    /// A push webhook with the push token `token` (the phone takes pushes
+    /// on any path).
+    pub fn webhook_with_token(&self, token: &str) -> String {
+        format!(
+            "http://127.0.0.1:{}/api/v1/notify?platform=android&token={token}",
+            self.port
+        )
+    }
+
     /// Answer from now on with `script`.
     pub fn script(
         &self,
