@@ -250,6 +250,8 @@ struct PhoneState {
     script: std::sync::Mutex<Script>,
     pushes: std::sync::Mutex<Vec<Value>>,
     replies: std::sync::Mutex<Vec<(u16, String)>>,
+    /// When each reply's answer came back (same order as `replies`).
+    replied_at: std::sync::Mutex<Vec<std::time::Instant>>,
     /// Replies to URLs starting with `.0` go to `.1` instead (another
     /// instance behind the same load balancer).
     reroute: std::sync::Mutex<Option<(String, String)>>,
@@ -282,10 +284,15 @@ async fn take_push(
             delay,
         } => {
             let st = st.get_ref().clone();
-            let url = push["data"]["reply_url"]
+            let mut url = push["data"]["reply_url"]
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
+            if let Some((from, to)) = st.reroute.lock().unwrap().clone() {
+                if let Some(rest) = url.strip_prefix(&from) {
+                    url = format!("{to}{rest}");
+                }
+            }
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
                 let mut rb = st.http.post(url).body(body.to_string());
@@ -296,7 +303,11 @@ async fn take_push(
                     Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
                     Err(e) => (0, e.to_string()),
                 };
-                st.replies.lock().unwrap().push((status, text));
+                let at = std::time::Instant::now();
+                // One lock order for both lists, so their indexes agree.
+                let mut replies = st.replies.lock().unwrap();
+                st.replied_at.lock().unwrap().push(at);
+                replies.push((status, text));
             });
             actix_web::HttpResponse::Ok().finish()
         }
@@ -313,6 +324,7 @@ impl PhoneServer {
             script: std::sync::Mutex::new(Box::new(honest)),
             pushes: std::sync::Mutex::new(Vec::new()),
             replies: std::sync::Mutex::new(Vec::new()),
+            replied_at: std::sync::Mutex::new(Vec::new()),
             reroute: std::sync::Mutex::new(None),
             http: reqwest::Client::new(),
         });
@@ -380,6 +392,12 @@ impl PhoneServer {
     /// Every reply so far: lnurld's status and body.
     pub fn replies(&self) -> Vec<(u16, String)> {
         self.state.replies.lock().unwrap().clone()
+    }
+
+    /// When lnurld's answer to each reply came back, in the order of
+    /// [`PhoneServer::replies`].
+    pub fn replied_at(&self) -> Vec<std::time::Instant> {
+        self.state.replied_at.lock().unwrap().clone()
     }
 
     /// Stops listening.
