@@ -260,6 +260,7 @@ impl App {
             tracing::info!(
                 links = resealed.links,
                 webhooks = resealed.webhooks,
+                push_webhooks = resealed.push_webhooks,
                 "re-sealed stored secrets bound to their rows"
             );
         }

@@ -48,6 +48,9 @@ pub const OFFLINE_RECOVER: &str = "/lnurlpay/{pubkey}/recover";
 /// Offline receive: the LUD-06 callback of a phone wallet (breez-lnurl's
 /// path); the invoice comes from the phone.
 pub const OFFLINE_INVOICE: &str = "/lnurlpay/{pubkey}/invoice";
+/// Offline receive: LUD-21 verify of an invoice a phone gave, asked of the
+/// phone (breez-lnurl's path).
+pub const OFFLINE_VERIFY: &str = "/lnurlpay/{pubkey}/{payment_hash}";
 /// Offline receive: where a phone posts its reply (a single-use token).
 pub const OFFLINE_REPLY: &str = "/offline/reply/{token}";
 
@@ -92,6 +95,10 @@ pub mod api {
     pub const TOKENS: &str = "/api/v1/tokens";
     /// One admin token.
     pub const TOKEN: &str = "/api/v1/tokens/{id}";
+    /// Offline receive: the phone wallets' registrations.
+    pub const OFFLINE_REGISTRATIONS: &str = "/api/v1/offline/registrations";
+    /// One phone wallet's registration.
+    pub const OFFLINE_REGISTRATION: &str = "/api/v1/offline/registrations/{pubkey}";
 }
 
 /// Fills the `{…}` segments of `pattern`, in order, with `values`.
@@ -142,6 +149,11 @@ pub fn well_known_lnurlp(username: &str) -> String {
 /// `/lnurlpay/{pubkey}/invoice`.
 pub fn offline_invoice(pubkey: &str) -> String {
     fill(OFFLINE_INVOICE, &[pubkey])
+}
+
+/// `/lnurlpay/{pubkey}/{payment_hash}`.
+pub fn offline_verify(pubkey: &str, payment_hash: &str) -> String {
+    fill(OFFLINE_VERIFY, &[pubkey, payment_hash])
 }
 
 /// `/offline/reply/{token}`.

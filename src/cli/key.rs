@@ -80,9 +80,10 @@ async fn rotate(config: Config, path: &Path) -> anyhow::Result<()> {
     let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
     let shown = shown.display();
     out!(
-        "rotated the server key: {} withdraw link secret(s) and {} webhook secret(s) re-sealed, link lookups and the key check recomputed, in one transaction.",
+        "rotated the server key: {} withdraw link secret(s) and {} webhook secret(s) re-sealed, {} offline push webhook(s) re-sealed, link lookups and the key check recomputed, in one transaction.",
         done.links,
-        done.webhooks
+        done.webhooks,
+        done.push_webhooks
     );
     out!("The new key is in {shown} (mode 0600).");
     out!("Now, on every instance:");

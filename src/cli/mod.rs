@@ -19,6 +19,7 @@ mod amount;
 mod batch;
 mod key;
 mod node;
+mod offline;
 mod out;
 mod pay;
 mod withdraw;
@@ -84,6 +85,9 @@ enum Command {
     /// The server key: rotate it.
     #[command(subcommand)]
     Key(key::KeyCmd),
+    /// Offline receive: a fake phone wallet for a local demo.
+    #[command(subcommand)]
+    Offline(offline::OfflineCmd),
 }
 
 #[derive(Subcommand)]
@@ -201,6 +205,8 @@ async fn run(cmd: Command, config: Config) -> anyhow::Result<()> {
         Command::Batch(b) => batch::run(b, config).await,
         Command::Node(n) => node::run(n, config).await,
         Command::Key(k) => key::run(k, config).await,
+        // Needs no database: it talks to a server over HTTP.
+        Command::Offline(o) => offline::run(o).await,
     }
 }
 

@@ -273,6 +273,10 @@ diesel::table! {
         offer -> Nullable<Text>,
         created_at -> BigInt,
         refreshed_at -> BigInt,
+        pushes_sent -> BigInt,
+        replies_accepted -> BigInt,
+        replies_refused -> BigInt,
+        timeouts -> BigInt,
     }
 }
 
@@ -308,6 +312,20 @@ diesel::table! {
         invoice_hash -> Nullable<Text>,
         created_at -> BigInt,
         deadline -> BigInt,
+        verify_hash -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    offline_invoices (payment_hash) {
+        payment_hash -> Text,
+        pubkey -> Text,
+        bolt11 -> Text,
+        expires_at -> BigInt,
+        preimage -> Nullable<Text>,
+        verify_body -> Nullable<Text>,
+        verify_cached_until -> BigInt,
+        created_at -> BigInt,
     }
 }
 

@@ -53,6 +53,15 @@ pub fn invoice_push(
     json!({"template": "lnurlpay_invoice", "data": data})
 }
 
+/// The `lnurlpay_verify` push: `{payment_hash, reply_url}` (the NDS drops
+/// any other field).
+pub fn verify_push(payment_hash: &str, reply_url: &str) -> Value {
+    json!({
+        "template": "lnurlpay_verify",
+        "data": {"payment_hash": payment_hash, "reply_url": reply_url},
+    })
+}
+
 /// What a phone's reply becomes for the payer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Checked<T> {
@@ -201,14 +210,19 @@ pub struct InvoiceAnswer {
     pub payment_hash: String,
     /// lnurld's verify URL for it, when the phone offered verify.
     pub verify: Option<String>,
+    /// When the invoice expires (unix seconds).
+    pub expires_at: i64,
 }
 
 impl InvoiceAnswer {
-    /// The payer's JSON (LUD-06). `verify` is checked but not passed on:
-    /// lnurld does not serve LUD-21 verify for offline wallets yet, and a
-    /// payer must not be handed a URL that finds nothing.
+    /// The payer's JSON (LUD-06, with LUD-21's `verify` when the phone
+    /// offered it: lnurld then relays verify requests to the phone).
     pub fn to_json(&self) -> Value {
-        json!({"pr": self.pr, "routes": []})
+        let mut v = json!({"pr": self.pr, "routes": []});
+        if let Some(url) = &self.verify {
+            v["verify"] = json!(url);
+        }
+        v
     }
 }
 
@@ -297,7 +311,95 @@ pub fn check_invoice(
         pr,
         payment_hash,
         verify,
+        expires_at,
     }))
+}
+
+/// A checked LUD-21 verify answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyAnswer {
+    /// Whether the phone says it was paid (proved by the preimage).
+    pub settled: bool,
+    /// Hex preimage when settled: its sha256 is the payment hash.
+    pub preimage: Option<String>,
+}
+
+impl VerifyAnswer {
+    /// The payer's LUD-21 JSON; `pr` is the invoice lnurld relayed.
+    pub fn to_json(&self, pr: &str) -> Value {
+        json!({
+            "status": "OK",
+            "settled": self.settled,
+            "preimage": self.preimage,
+            "pr": pr,
+        })
+    }
+}
+
+/// Checks a reply to `lnurlpay_verify` for the invoice `pr` of
+/// `payment_hash` (hex, lowercase): only `{status?, settled, preimage?,
+/// pr?}`; `status` `OK` when given; `settled` a boolean; when settled a
+/// preimage whose sha256 is the payment hash (so a phone cannot say
+/// "paid" without proving it), else no preimage; `pr`, when given, the
+/// invoice relayed for that hash.
+pub fn check_verify(
+    body: &[u8],
+    payment_hash: &str,
+    pr: &str,
+) -> Result<Checked<VerifyAnswer>, String> {
+    let v = object(body)?;
+    if let Some(r) = wallet_error(&v) {
+        return Ok(Checked::WalletError(r));
+    }
+    if let Some(k) = v.as_object().and_then(|o| {
+        o.keys()
+            .find(|k| !matches!(k.as_str(), "status" | "settled" | "preimage" | "pr"))
+    }) {
+        return Err(format!(
+            "unexpected field {k:?}; a verify reply is {{status, settled, preimage, pr}}"
+        ));
+    }
+    match v.get("status") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if s == "OK" => {}
+        Some(_) => return Err("status must be \"OK\" (or \"ERROR\" with a reason)".into()),
+    }
+    let settled = v
+        .get("settled")
+        .and_then(Value::as_bool)
+        .ok_or("settled must be true or false")?;
+    match v.get("pr") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if s.trim().eq_ignore_ascii_case(pr) => {}
+        Some(_) => return Err("pr must be the invoice relayed for this payment hash".into()),
+    }
+    let preimage = match v.get("preimage") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.trim().to_ascii_lowercase()),
+        Some(_) => return Err("preimage must be a hex string or null".into()),
+    };
+    match (settled, preimage) {
+        (false, None) => Ok(Checked::Answer(VerifyAnswer {
+            settled: false,
+            preimage: None,
+        })),
+        (false, Some(_)) => Err("preimage must be null while settled is false".into()),
+        (true, None) => Err("a settled invoice's preimage is missing".into()),
+        (true, Some(p)) => {
+            let raw = hex::decode(&p)
+                .ok()
+                .filter(|b| b.len() == 32)
+                .ok_or("preimage must be 64 hex characters")?;
+            let hash = bitcoin::hashes::sha256::Hash::hash(&raw);
+            if hex::encode(hash.to_byte_array()) != payment_hash {
+                return Err("sha256 of the preimage is not the payment hash".into());
+            }
+            Ok(Checked::Answer(VerifyAnswer {
+                settled: true,
+                preimage: Some(p),
+            }))
+        }
+    }
 }
 
 /// The seconds of a `Cache-Control: max-age=N` header, at most
@@ -389,6 +491,64 @@ mod tests {
             panic!("error form")
         };
         assert_eq!(r.chars().count(), MAX_REASON_CHARS);
+    }
+
+    #[test]
+    fn verify_replies_are_checked() {
+        use bitcoin::hashes::sha256;
+        let preimage = [7u8; 32];
+        let hash = hex::encode(sha256::Hash::hash(&preimage).to_byte_array());
+        let pre = hex::encode(preimage);
+        assert_eq!(
+            verify_push(&hash, "https://x/r").to_string(),
+            format!(
+                r#"{{"data":{{"payment_hash":"{hash}","reply_url":"https://x/r"}},"template":"lnurlpay_verify"}}"#
+            )
+        );
+        let ok = |v: Value| check_verify(v.to_string().as_bytes(), &hash, "lnbcrt1pr");
+        let Ok(Checked::Answer(a)) = ok(
+            json!({"status": "OK", "settled": true, "preimage": pre.to_uppercase(), "pr": "lnbcrt1pr"}),
+        ) else {
+            panic!("settled with its preimage")
+        };
+        assert_eq!(a.preimage.as_deref(), Some(pre.as_str()));
+        assert_eq!(
+            a.to_json("lnbcrt1pr").to_string(),
+            format!(r#"{{"pr":"lnbcrt1pr","preimage":"{pre}","settled":true,"status":"OK"}}"#)
+        );
+        let Ok(Checked::Answer(a)) = ok(json!({"settled": false, "preimage": null})) else {
+            panic!("open")
+        };
+        assert_eq!(
+            a,
+            VerifyAnswer {
+                settled: false,
+                preimage: None
+            }
+        );
+        for (bad, why) in [
+            (
+                json!({"settled": true, "preimage": hex::encode([8u8; 32])}),
+                "sha256",
+            ),
+            (json!({"settled": true}), "missing"),
+            (json!({"settled": true, "preimage": "abcd"}), "64 hex"),
+            (json!({"settled": false, "preimage": pre}), "null while"),
+            (json!({"settled": "yes"}), "true or false"),
+            (json!({"settled": false, "pr": "lnbcrt1other"}), "relayed"),
+            (json!({"settled": false, "status": "PAID"}), "status"),
+            (
+                json!({"settled": false, "successAction": {}}),
+                "unexpected field",
+            ),
+        ] {
+            let e = ok(bad.clone()).expect_err(&bad.to_string());
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        assert!(matches!(
+            ok(json!({"status": "ERROR", "reason": "asleep"})),
+            Ok(Checked::WalletError(r)) if r == "asleep"
+        ));
     }
 
     #[test]

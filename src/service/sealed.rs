@@ -27,6 +27,8 @@ pub struct Resealed {
     pub links: usize,
     /// Webhook endpoint secrets.
     pub webhooks: usize,
+    /// Offline wallets' push webhook URLs.
+    pub push_webhooks: usize,
 }
 
 /// A stored value that does not open is the database's state, not a bug of
@@ -77,6 +79,14 @@ pub async fn reseal_v1(db: &Db, keys: &ServerKeys) -> Result<Resealed, Error> {
             let new = keys.seal(Purpose::WebhookSecret, &url, &clear)?;
             if sealed::replace_webhook(c, &url, &stored, &new)? {
                 done.webhooks += 1;
+            }
+        }
+        // Push webhooks were kept in clear before they were sealed: the
+        // stored text is the URL itself.
+        for (pubkey, clear) in sealed::offline_webhooks(c, Some(V2_PREFIX))? {
+            let new = keys.seal(Purpose::PushWebhook, &pubkey, &clear)?;
+            if sealed::replace_offline_webhook(c, &pubkey, &clear, &new)? {
+                done.push_webhooks += 1;
             }
         }
         Ok(done)
@@ -147,6 +157,16 @@ impl SealedService {
                         return Err(changed(Purpose::WebhookSecret.of(&url)));
                     }
                     done.webhooks += 1;
+                }
+                for (pubkey, stored) in sealed::offline_webhooks(c, None)? {
+                    let clear = old
+                        .open(Purpose::PushWebhook, &pubkey, &stored)
+                        .map_err(unreadable)?;
+                    let sealed = new.seal(Purpose::PushWebhook, &pubkey, &clear)?;
+                    if !sealed::replace_offline_webhook(c, &pubkey, &stored, &sealed)? {
+                        return Err(changed(Purpose::PushWebhook.of(&pubkey)));
+                    }
+                    done.push_webhooks += 1;
                 }
                 Ok(done)
             })

@@ -244,6 +244,9 @@ pub enum Purpose {
     LinkSecret,
     /// `webhook_endpoints.secret_enc`; the row is the endpoint's URL.
     WebhookSecret,
+    /// `offline_registrations.webhook_url` (its query carries the app's
+    /// push token); the row is the wallet's pubkey.
+    PushWebhook,
 }
 
 impl Purpose {
@@ -251,6 +254,7 @@ impl Purpose {
         match self {
             Purpose::LinkSecret => b"withdraw-link-secret",
             Purpose::WebhookSecret => b"webhook-secret",
+            Purpose::PushWebhook => b"offline-push-webhook",
         }
     }
 
@@ -269,6 +273,7 @@ impl Purpose {
         match self {
             Purpose::LinkSecret => format!("secret of withdraw link {row}"),
             Purpose::WebhookSecret => format!("signing secret of webhook endpoint {row}"),
+            Purpose::PushWebhook => format!("push webhook of offline wallet {row}"),
         }
     }
 }

@@ -2,7 +2,8 @@
 //! [`crate::paths`]): `POST /lnurlpay/{pubkey}` registers,
 //! `DELETE /lnurlpay/{pubkey}` unregisters, `POST /lnurlpay/{pubkey}/recover`
 //! recovers; `GET /lnurlpay/{pubkey}/invoice` is a wallet's LUD-06
-//! callback, and `POST /offline/reply/{token}` takes the phone's reply.
+//! callback, `GET /lnurlpay/{pubkey}/{payment_hash}` its LUD-21 verify, and
+//! `POST /offline/reply/{token}` takes the phone's reply.
 //! (`GET /lnurlp/{pubkey}` and the address are in [`super::lnurlp`].)
 //! Registered only with `[offline] enabled = true`.
 //!
@@ -41,7 +42,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .app_data(web::PayloadConfig::new(MAX_BODY))
                 .route(web::post().to(register))
                 .route(web::delete().to(unregister)),
-        );
+        )
+        // After `/invoice` and `/recover`: any other second segment is a
+        // payment hash.
+        .route(paths::OFFLINE_VERIFY, web::get().to(verify));
 }
 
 /// The signed body, or a 400 saying what is wrong with it.
@@ -124,6 +128,13 @@ async fn invoice(
         Err(e) => Err(e),
     };
     lud_answer(&svc, paths::OFFLINE_INVOICE, answer)
+}
+
+/// LUD-21 verify, asked of the phone.
+async fn verify(svc: web::Data<Services>, path: web::Path<(String, String)>) -> HttpResponse {
+    let (pubkey, payment_hash) = path.into_inner();
+    let answer = svc.offline().verify(&pubkey, &payment_hash).await;
+    lud_answer(&svc, paths::OFFLINE_VERIFY, answer)
 }
 
 /// The phone's reply: 200, or 404 unknown token, 409 answered already, 410

@@ -22,6 +22,7 @@ mod node_dev;
 mod node_lnd;
 mod node_switch;
 mod offline;
+mod offline_demo;
 mod offline_pay;
 mod openapi;
 mod pages;

@@ -81,6 +81,9 @@ both_dbs!(
     unreachable_and_unknown_wallets,
     a_reply_taken_by_another_instance,
     pushes_and_waiting_payers_are_limited,
+    operators_see_and_remove_registrations,
+    payers_verify_through_the_phone,
+    push_tokens_are_sealed_and_survive_a_key_rotation,
 );
 
 async fn a_sleeping_phone_is_paid_through_its_address(db: TestDb) {
@@ -411,10 +414,21 @@ async fn unreachable_and_unknown_wallets(db: TestDb) {
     app.stop(true).await;
 }
 
+/// Whether `app`'s /metrics counts exactly one accepted reply.
+async fn accepted_one(app: &TestApp) -> bool {
+    let (_, m) = app.get_json(&app.url("/metrics")).await;
+    m.as_str()
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l == "lnurld_offline_replies_accepted_total 1")
+}
+
 /// Two instances on one database: the payer waits on A, the phone's reply
 /// reaches B. On PostgreSQL, NOTIFY alone wakes A (its polling is slowed
 /// to a minute, longer than the wait); and with NOTIFY off, polling alone
-/// does (both databases).
+/// does (both databases). Either way the payer is answered within 1.5 s of
+/// the moment B accepted the reply (its 200 reached the phone): what came
+/// before (the push, the phone's own delay) is not counted.
 async fn a_reply_taken_by_another_instance(db: TestDb) {
     let phone = PhoneServer::start().await;
     let mut modes = vec![(false, 250)];
@@ -450,9 +464,8 @@ async fn a_reply_taken_by_another_instance(db: TestDb) {
             other => other,
         });
         let replies = phone.replies().len();
-        let asked = std::time::Instant::now();
         let v = payer_get(&a, &format!("/lnurlp/{pk}")).await;
-        let waited = asked.elapsed();
+        let answered = std::time::Instant::now();
         assert_eq!(v["tag"], "payRequest", "notify {notify}: {v}");
         let (status, _) = eventually("the phone's reply", Duration::from_secs(10), || {
             let r = phone.replies();
@@ -460,11 +473,16 @@ async fn a_reply_taken_by_another_instance(db: TestDb) {
         })
         .await;
         assert_eq!(status, 200, "B took the reply");
-        // The issue asks for an answer within 1.5 s of the reply; on a
-        // shared machine only a bound far below the 20 s wait is asserted,
-        // the time itself is printed.
-        eprintln!("notify {notify}, poll {poll_ms} ms: payer answered after {waited:?}");
-        assert!(waited < Duration::from_secs(10), "{waited:?}");
+        let accepted = phone.replied_at()[replies];
+        // B, not A, took it.
+        assert!(accepted_one(&b).await, "B accepted the reply");
+        assert!(!accepted_one(&a).await, "A did not");
+        let latency = answered.saturating_duration_since(accepted);
+        eprintln!("notify {notify}, poll {poll_ms} ms: payer answered {latency:?} after B accepted the reply");
+        assert!(
+            latency < Duration::from_millis(1500),
+            "notify {notify}: {latency:?}"
+        );
         a.stop(true).await;
         b.stop(true).await;
     }
@@ -549,6 +567,533 @@ async fn pushes_and_waiting_payers_are_limited(db: TestDb) {
         2,
         "{answers:?}"
     );
+    phone.stop().await;
+    app.stop(true).await;
+}
+
+/// The operator's view: each registration with its webhook's host (never
+/// the URL and its push token) and its counters, paged; a delete leaves
+/// payers an "unknown address" and the name held for its owner.
+async fn operators_see_and_remove_registrations(db: TestDb) {
+    let app = start(&db, 2).await;
+    let phone = PhoneServer::start().await;
+    let pk = register(&app, &phone, Some("lee")).await;
+    // One push answered for the pay request, one for the invoice, one
+    // answered with an invoice that fails a check, one never answered.
+    let pay = pay_request(&app, "/.well-known/lnurlp/lee").await;
+    app.wallet()
+        .get_invoice(&pay, 2000, None, None)
+        .await
+        .expect("invoice");
+    phone.script(|p, t, d| match t {
+        "lnurlpay_invoice" => PhoneReply::Send {
+            body: json!({"pr": p.invoice(d["amount"].as_u64().unwrap_or(0) + 1000, META, 600, lightning_invoice::Currency::Regtest, None).0, "routes": []}),
+            cache_control: None,
+            delay: Duration::ZERO,
+        },
+        _ => honest(p, t, d),
+    });
+    reason(&payer_get(&app, &format!("/lnurlpay/{pk}/invoice?amount=2000")).await);
+    phone.script(|_, _, _| PhoneReply::Silent);
+    let v = payer_get(&app, &format!("/lnurlpay/{pk}/invoice?amount=2000")).await;
+    assert!(reason(&v).contains("did not answer in time"), "{v}");
+
+    let res = app
+        .http
+        .get(app.url("/api/v1/offline/registrations"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "needs a token");
+    let res = app
+        .http
+        .get(app.url("/api/v1/offline/registrations"))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = res.text().await.expect("body");
+    assert!(
+        !text.contains("token=") && !text.contains("/api/v1/notify"),
+        "no webhook URL, no push token: {text}"
+    );
+    let list: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(list["next_cursor"], Value::Null);
+    let row = &list["data"][0];
+    assert_eq!(row["pubkey"], json!(pk));
+    assert_eq!(row["username"], "lee");
+    assert_eq!(row["lightning_address"], "lee@127.0.0.1");
+    assert_eq!(row["webhook_host"], "127.0.0.1");
+    assert_eq!(
+        (
+            row["pushes_sent"].as_u64(),
+            row["replies_accepted"].as_u64(),
+            row["replies_refused"].as_u64(),
+            row["timeouts"].as_u64()
+        ),
+        (Some(4), Some(2), Some(1), Some(1)),
+        "{row}"
+    );
+    assert!(
+        row["refreshed_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{row}"
+    );
+
+    // Paged newest first by the usual limit and cursor.
+    let mut all = vec![pk.clone()];
+    for i in 0..4 {
+        let p = Phone::new();
+        let hook = format!("http://127.0.0.1:9/notify?token=other{i}");
+        let res = app
+            .http
+            .post(app.url(&format!("/lnurlpay/{}", p.pubkey)))
+            .body(p.register_body(unix_now(), &hook, None).to_string())
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(res.status(), StatusCode::OK);
+        all.push(p.pubkey.clone());
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..10 {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/offline/registrations?limit=2&cursor={c}"),
+            None => "/api/v1/offline/registrations?limit=2".to_owned(),
+        };
+        let (status, page) = app.api(Method::GET, &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let data = page["data"].as_array().expect("data");
+        assert!(data.len() <= 2);
+        seen.extend(
+            data.iter()
+                .map(|r| r["pubkey"].as_str().unwrap_or_default().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let mut expected = all.clone();
+    expected.sort();
+    let mut got = seen.clone();
+    got.sort();
+    got.dedup();
+    assert_eq!(got, expected, "every registration once: {seen:?}");
+    assert_eq!(seen.len(), all.len(), "{seen:?}");
+    let (status, v) = app
+        .api(
+            Method::GET,
+            "/api/v1/offline/registrations?cursor=nope",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    let (status, v) = app
+        .api(Method::GET, "/api/v1/offline/registrations?limit=0", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+
+    // Removed: payers get "unknown address", the name stays its owner's.
+    let res = app
+        .http
+        .delete(app.url(&format!("/api/v1/offline/registrations/{pk}")))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "needs a token");
+    let (status, gone) = app
+        .api(
+            Method::DELETE,
+            &format!("/api/v1/offline/registrations/{pk}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{gone}");
+    assert_eq!(gone["pubkey"], json!(pk));
+    assert_eq!(gone["pushes_sent"], 4);
+    let v = payer_get(&app, "/.well-known/lnurlp/lee").await;
+    assert_eq!(reason(&v), "Unknown address.");
+    let v = payer_get(&app, &format!("/lnurlp/{pk}")).await;
+    assert_eq!(reason(&v), "Unknown address.");
+    let other = Phone::new();
+    let res = app
+        .http
+        .post(app.url(&format!("/lnurlpay/{}", other.pubkey)))
+        .body(
+            other
+                .register_body(unix_now(), &phone.webhook(), Some("lee"))
+                .to_string(),
+        )
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(res.status(), StatusCode::CONFLICT, "held for its owner");
+    for missing in [pk.clone(), "02ab".into(), Phone::new().pubkey] {
+        let (status, v) = app
+            .api(
+                Method::DELETE,
+                &format!("/api/v1/offline/registrations/{missing}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{missing}: {v}");
+    }
+    let (_, page) = app
+        .api(Method::GET, "/api/v1/offline/registrations", None)
+        .await;
+    assert_eq!(page["data"].as_array().map(Vec::len), Some(4), "{page}");
+    // Its owner takes it back by registering again.
+    let pk2 = register(&app, &phone, Some("lee")).await;
+    assert_eq!(pk2, pk);
+    phone.stop().await;
+    app.stop(true).await;
+}
+
+/// LUD-21 verify through the phone: the invoice answer carries lnurld's
+/// verify URL when the phone offered it; a verify request becomes an
+/// `lnurlpay_verify` push (one for concurrent payers), the reply is checked
+/// (a "settled" needs the preimage of the hash) and lnurld writes the
+/// answer; an unsettled answer is cached for the phone's max-age, a proved
+/// payment for good; hashes lnurld never relayed wake nobody.
+async fn payers_verify_through_the_phone(db: TestDb) {
+    let app = start(&db, 3).await;
+    let phone = PhoneServer::start().await;
+    let pk = register(&app, &phone, Some("vera")).await;
+    let pay = pay_request(&app, "/.well-known/lnurlp/vera").await;
+    let invoice = app
+        .wallet()
+        .get_invoice(&pay, 4000, None, None)
+        .await
+        .expect("invoice");
+    let parsed: lightning_invoice::Bolt11Invoice = invoice.pr.parse().expect("bolt11");
+    let hash = hex::encode(AsRef::<[u8]>::as_ref(parsed.payment_hash()));
+    let verify_url = app.url(&format!("/lnurlpay/{pk}/{hash}"));
+    assert_eq!(invoice.verify.as_deref(), Some(verify_url.as_str()));
+
+    // Not paid yet: the phone is asked, with exactly the NDS's shape.
+    let n = phone.pushes().len();
+    let v = app.wallet().verify(&verify_url).await.expect("verify");
+    assert!(!v.settled && v.preimage.is_none(), "{v:?}");
+    assert_eq!(v.pr, invoice.pr.to_lowercase());
+    let pushes = phone.pushes();
+    assert_eq!(pushes.len(), n + 1);
+    assert_eq!(pushes[n]["template"], "lnurlpay_verify");
+    let data = pushes[n]["data"].as_object().expect("data");
+    assert_eq!(data.len(), 2, "{data:?}");
+    assert_eq!(data["payment_hash"], json!(hash));
+    assert!(data["reply_url"]
+        .as_str()
+        .is_some_and(|u| u.starts_with(&app.url("/offline/reply/"))));
+    let raw = payer_get(&app, &format!("/lnurlpay/{pk}/{hash}")).await;
+    assert_eq!(
+        raw,
+        json!({"status": "OK", "settled": false, "preimage": null, "pr": invoice.pr.to_lowercase()})
+    );
+    assert_eq!(phone.pushes().len(), n + 2, "no max-age: asked again");
+
+    // Each bad verify reply: 422 to the phone, an error to the payer.
+    let wrong = hex::encode([9u8; 32]);
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!({"status": "OK", "settled": true, "preimage": wrong}),
+            "sha256",
+        ),
+        (
+            json!({"status": "OK", "settled": true, "preimage": null}),
+            "missing",
+        ),
+        (
+            json!({"settled": false, "pr": "lnbcrt10n1other"}),
+            "relayed",
+        ),
+        (
+            json!({"settled": false, "successAction": {"tag": "message"}}),
+            "unexpected field",
+        ),
+    ];
+    for (bad, why) in cases {
+        let replies = phone.replies().len();
+        let b = bad.clone();
+        phone.script(move |p, t, d| match t {
+            "lnurlpay_verify" => PhoneReply::Send {
+                body: b.clone(),
+                cache_control: None,
+                delay: Duration::ZERO,
+            },
+            _ => honest(p, t, d),
+        });
+        let v = payer_get(&app, &format!("/lnurlpay/{pk}/{hash}")).await;
+        assert!(reason(&v).contains("failed lnurld's checks"), "{bad}: {v}");
+        let all = eventually("the phone's reply", Duration::from_secs(10), || {
+            let r = phone.replies();
+            async move { (r.len() > replies).then_some(r) }
+        })
+        .await;
+        let (status, body) = all.last().cloned().expect("reply");
+        assert_eq!(status, 422, "{bad}: {body}");
+        assert!(body.contains(why), "{why}: {body}");
+    }
+
+    // max-age: later payers are answered without waking the phone; and
+    // concurrent payers share one push.
+    phone.script(|p, t, d| match (t, honest(p, t, d)) {
+        ("lnurlpay_verify", PhoneReply::Send { body, .. }) => PhoneReply::Send {
+            body,
+            cache_control: Some("max-age=3600"),
+            delay: Duration::from_millis(1000),
+        },
+        (_, other) => other,
+    });
+    let n = phone.pushes().len();
+    let path = format!("/lnurlpay/{pk}/{hash}");
+    let answers = futures_util::future::join_all((0..4).map(|_| payer_get(&app, &path))).await;
+    for a in &answers {
+        assert_eq!(a["settled"], false, "{a}");
+    }
+    assert_eq!(phone.pushes().len(), n + 1, "one push for four payers");
+    assert_eq!(payer_get(&app, &path).await["settled"], false);
+    assert_eq!(phone.pushes().len(), n + 1, "served from the cache");
+
+    // Paid: the phone proves it with the preimage; lnurld answers from then
+    // on without asking the phone (a second invoice, the first is cached).
+    let second = app
+        .wallet()
+        .get_invoice(&pay, 5000, None, None)
+        .await
+        .expect("invoice");
+    let url2 = second.verify.clone().expect("verify URL");
+    let hash2 = url2.rsplit('/').next().expect("hash").to_owned();
+    let payer =
+        lnurld::node::dev::DevNode::open(&db.dir().join("payer.key"), db.pool().await, 100_000_000)
+            .expect("payer node");
+    let out = payer
+        .pay(&second.pr, 1000, Duration::from_secs(5))
+        .await
+        .expect("pays");
+    assert!(matches!(out, PaymentOutcome::Succeeded { .. }), "{out:?}");
+    phone.script(|p, t, d| match t {
+        "lnurlpay_verify" => {
+            let h = d["payment_hash"].as_str().unwrap_or_default();
+            PhoneReply::Send {
+                body: json!({"status": "OK", "settled": true, "preimage": p.preimage(h), "pr": null}),
+                cache_control: Some("max-age=3"),
+                delay: Duration::ZERO,
+            }
+        }
+        _ => honest(p, t, d),
+    });
+    let v = app.wallet().verify(&url2).await.expect("verify");
+    assert!(v.settled, "{v:?}");
+    let pre = v.preimage.clone().expect("preimage");
+    assert_eq!(Some(pre.clone()), phone.phone().preimage(&hash2));
+    let n = phone.pushes().len();
+    phone.script(|_, _, _| PhoneReply::Silent);
+    let again = app.wallet().verify(&url2).await.expect("verify");
+    assert!(again.settled && again.preimage == Some(pre), "{again:?}");
+    assert_eq!(phone.pushes().len(), n, "a proved payment needs no push");
+
+    // Hashes lnurld never relayed for this wallet wake nobody.
+    let other = PhoneServer::start().await;
+    let other_pk = register(&app, &other, None).await;
+    for path in [
+        format!("/lnurlpay/{pk}/{}", "ab".repeat(32)),
+        format!("/lnurlpay/{other_pk}/{hash}"),
+        format!("/lnurlpay/{pk}/nothex"),
+        format!("/lnurlpay/02ab/{hash}"),
+    ] {
+        let v = payer_get(&app, &path).await;
+        assert_eq!(reason(&v), "Not found.", "{path}: {v}");
+    }
+    assert_eq!(phone.pushes().len(), n);
+    assert!(other.pushes().is_empty());
+
+    // A phone that offers no verify: the payer gets no verify URL, and
+    // the hash is not verifiable.
+    phone.script(|p, t, d| match t {
+        "lnurlpay_invoice" => {
+            let amount = d["amount"].as_u64().unwrap_or(0);
+            let (pr, _) = p.invoice(
+                amount,
+                META,
+                600,
+                lightning_invoice::Currency::Regtest,
+                None,
+            );
+            PhoneReply::Send {
+                body: json!({"pr": pr, "routes": []}),
+                cache_control: None,
+                delay: Duration::ZERO,
+            }
+        }
+        _ => honest(p, t, d),
+    });
+    let raw = payer_get(&app, &format!("/lnurlpay/{pk}/invoice?amount=6000")).await;
+    assert!(raw.get("verify").is_none(), "{raw}");
+    let pr: lightning_invoice::Bolt11Invoice =
+        raw["pr"].as_str().expect("pr").parse().expect("bolt11");
+    let h = hex::encode(AsRef::<[u8]>::as_ref(pr.payment_hash()));
+    let v = payer_get(&app, &format!("/lnurlpay/{pk}/{h}")).await;
+    assert_eq!(reason(&v), "Not found.", "{v}");
+    other.stop().await;
+    phone.stop().await;
+    app.stop(true).await;
+}
+
+/// Every encoding of `needle` a dump could show it in.
+fn encodings(needle: &str) -> Vec<String> {
+    use base64::Engine;
+    let b = needle.as_bytes();
+    vec![
+        needle.to_owned(),
+        hex::encode(b),
+        hex::encode_upper(b),
+        base64::engine::general_purpose::STANDARD.encode(b),
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(b),
+        base64::engine::general_purpose::URL_SAFE.encode(b),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b),
+        url::form_urlencoded::byte_serialize(b).collect(),
+    ]
+}
+
+/// The stored webhook column of `pubkey`.
+async fn stored_webhook(db: &TestDb, pubkey: &str) -> String {
+    let pk = pubkey.to_owned();
+    db.pool()
+        .await
+        .run(move |c| lnurld::db::models::offline::OfflineRegistration::find(c, &pk))
+        .await
+        .expect("query")
+        .expect("registered")
+        .webhook_url
+}
+
+/// The stored value holds neither the push token nor the URL: not in
+/// clear, not in any encoding, and not in the bytes its base64 decodes to.
+fn assert_sealed(stored: &str, token: &str, url: &str) {
+    use base64::Engine;
+    assert!(stored.starts_with("v2:"), "{stored}");
+    for needle in [token, url] {
+        for enc in encodings(needle) {
+            assert!(!stored.contains(&enc), "{enc} in {stored}");
+            assert!(
+                !stored.to_lowercase().contains(&enc.to_lowercase()),
+                "{enc} in {stored}"
+            );
+        }
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(stored.trim_start_matches("v2:"))
+        .expect("base64 after v2:");
+    for needle in [token.as_bytes(), url.as_bytes()] {
+        assert!(
+            !raw.windows(needle.len()).any(|w| w == needle),
+            "clear bytes in the sealed value"
+        );
+    }
+}
+
+/// The push token in a webhook URL is stored sealed with the server key
+/// (bound to its pubkey), only the host in clear; `lnurld key rotate`
+/// re-seals it and pushes still arrive under the new key; a URL stored in
+/// clear by an older version is sealed at the next start.
+async fn push_tokens_are_sealed_and_survive_a_key_rotation(db: TestDb) {
+    let app = start(&db, 10).await;
+    let phone = PhoneServer::start().await;
+    let token = hex::encode(rand::random::<[u8; 24]>());
+    let hook = phone.webhook_with_token(&token);
+    let p = phone.phone();
+    let res = app
+        .http
+        .post(app.url(&format!("/lnurlpay/{}", p.pubkey)))
+        .body(p.register_body(unix_now(), &hook, Some("sia")).to_string())
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(res.status(), StatusCode::OK);
+    let pk = p.pubkey.clone();
+    let before = stored_webhook(&db, &pk).await;
+    assert_sealed(&before, &token, &hook);
+    assert_eq!(
+        payer_get(&app, &format!("/lnurlp/{pk}")).await["tag"],
+        "payRequest"
+    );
+    assert_eq!(phone.pushes().len(), 1);
+    // Operators see the host alone.
+    let (_, listed) = app
+        .api(Method::GET, "/api/v1/offline/registrations", None)
+        .await;
+    assert_eq!(listed["data"][0]["webhook_host"], "127.0.0.1");
+    app.stop(true).await;
+
+    let new_file = db.dir().join("new.key");
+    let out = crate::support::serve::lnurld_on(&db)
+        .env("LNURLD_SECRET_KEY", crate::support::app::TEST_SECRET_KEY)
+        .env("RUST_LOG", "warn")
+        .args(["key", "rotate", "--new-key-file"])
+        .arg(&new_file)
+        .output()
+        .expect("run lnurld");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("1 offline push webhook(s) re-sealed"),
+        "{stdout}"
+    );
+    let after = stored_webhook(&db, &pk).await;
+    assert_ne!(after, before, "re-sealed under the new key");
+    assert_sealed(&after, &token, &hook);
+
+    let new_key = std::fs::read_to_string(&new_file).expect("new key");
+    let restart = |key: String| {
+        let db = &db;
+        async move {
+            TestApp::start_with(db, Node::Dev, move |c| {
+                c.secret_key = Some(key);
+                c.offline.enabled = true;
+                c.offline.webhook_hosts = vec!["127.0.0.1".into()];
+                c.offline.allow_insecure_webhooks = true;
+                c.webhooks.allow_private_targets = true;
+                c.offline.reply_timeout_secs = 10;
+            })
+            .await
+        }
+    };
+    let app = restart(new_key.clone()).await;
+    assert_eq!(
+        payer_get(&app, &format!("/lnurlp/{pk}")).await["tag"],
+        "payRequest"
+    );
+    assert_eq!(
+        phone.pushes().len(),
+        2,
+        "the push arrived under the new key"
+    );
+    app.stop(true).await;
+
+    // A URL an older version stored in clear is sealed at the next start.
+    let (pk2, hook2, after2) = (pk.clone(), hook.clone(), after.clone());
+    let replaced = db
+        .pool()
+        .await
+        .run(move |c| lnurld::db::models::sealed::replace_offline_webhook(c, &pk2, &after2, &hook2))
+        .await
+        .expect("write");
+    assert!(replaced);
+    let app = restart(new_key).await;
+    assert_sealed(&stored_webhook(&db, &pk).await, &token, &hook);
+    assert_eq!(
+        payer_get(&app, &format!("/lnurlp/{pk}")).await["tag"],
+        "payRequest"
+    );
+    assert_eq!(phone.pushes().len(), 3);
     phone.stop().await;
     app.stop(true).await;
 }

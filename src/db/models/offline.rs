@@ -8,7 +8,8 @@
 use diesel::prelude::*;
 
 use crate::db::schema::{
-    offline_claims, offline_info, offline_name_holds, offline_registrations, offline_requests,
+    offline_claims, offline_info, offline_invoices, offline_name_holds, offline_registrations,
+    offline_requests,
 };
 use crate::db::{DbConn, DbError};
 
@@ -20,7 +21,9 @@ pub struct OfflineRegistration {
     pub pubkey: String,
     /// Lowercase LUD-16 username; shares its namespace with pay links.
     pub username: Option<String>,
-    /// The push webhook as registered (with the app's push token).
+    /// The push webhook as registered (with the app's push token), sealed
+    /// with the server key for this pubkey (`v2:…`,
+    /// `Purpose::PushWebhook`); never in clear.
     pub webhook_url: String,
     /// The webhook's host alone: what operators are shown.
     pub webhook_host: String,
@@ -74,8 +77,8 @@ impl OfflineRegistration {
         Ok(())
     }
 
-    /// Deletes the pubkey's registration if its webhook is `webhook_url`;
-    /// the row deleted, if any.
+    /// Deletes the pubkey's registration if its stored (sealed) webhook is
+    /// still `webhook_url`; the row deleted, if any.
     pub fn delete(
         conn: &mut DbConn,
         pubkey: &str,
@@ -92,6 +95,111 @@ impl OfflineRegistration {
         .execute(conn)?;
         Ok((n == 1).then_some(row))
     }
+}
+
+/// A registration as the operator sees it: never its webhook URL (which
+/// carries the app's push token), only the host; with its counters.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = offline_registrations)]
+pub struct RegistrationStats {
+    /// 66 lowercase hex.
+    pub pubkey: String,
+    /// Lowercase username, if any.
+    pub username: Option<String>,
+    /// The webhook's host.
+    pub webhook_host: String,
+    /// Unix seconds of the first registration.
+    pub created_at: i64,
+    /// Unix seconds of the last register call.
+    pub refreshed_at: i64,
+    /// Pushes sent (or tried) to its webhook.
+    pub pushes_sent: i64,
+    /// Replies taken (200): an answer for a payer.
+    pub replies_accepted: i64,
+    /// Replies that failed a check (422) and answered the payer with an error.
+    pub replies_refused: i64,
+    /// Payers told the wallet did not answer in time.
+    pub timeouts: i64,
+}
+
+impl RegistrationStats {
+    /// By pubkey.
+    pub fn find(conn: &mut DbConn, pubkey: &str) -> Result<Option<RegistrationStats>, DbError> {
+        Ok(offline_registrations::table
+            .find(pubkey)
+            .select(RegistrationStats::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Newest first by `(created_at, pubkey)`, below `cursor`.
+    pub fn list(
+        conn: &mut DbConn,
+        limit: i64,
+        cursor: Option<(i64, String)>,
+    ) -> Result<Vec<RegistrationStats>, DbError> {
+        use offline_registrations::dsl as r;
+        let mut q = r::offline_registrations.into_boxed();
+        if let Some((created, pubkey)) = cursor {
+            q = q.filter(
+                r::created_at
+                    .lt(created)
+                    .or(r::created_at.eq(created).and(r::pubkey.lt(pubkey))),
+            );
+        }
+        Ok(q.order((r::created_at.desc(), r::pubkey.desc()))
+            .limit(limit)
+            .select(RegistrationStats::as_select())
+            .load(conn)?)
+    }
+}
+
+/// A per-registration counter (see [`RegistrationStats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tally {
+    /// A push is about to be sent.
+    Push,
+    /// A reply answered a payer.
+    Accepted,
+    /// A reply failed a check and the payer got an error.
+    Refused,
+    /// A payer was told the wallet did not answer in time.
+    Timeout,
+}
+
+/// Adds one to `pubkey`'s `tally` (nothing when it is no longer
+/// registered). Call it in the transaction that records the event.
+pub fn tally(conn: &mut DbConn, pubkey: &str, tally: Tally) -> Result<(), DbError> {
+    use offline_registrations::dsl as r;
+    let row = r::offline_registrations.find(pubkey);
+    match tally {
+        Tally::Push => diesel::update(row)
+            .set(r::pushes_sent.eq(r::pushes_sent + 1))
+            .execute(conn)?,
+        Tally::Accepted => diesel::update(row)
+            .set(r::replies_accepted.eq(r::replies_accepted + 1))
+            .execute(conn)?,
+        Tally::Refused => diesel::update(row)
+            .set(r::replies_refused.eq(r::replies_refused + 1))
+            .execute(conn)?,
+        Tally::Timeout => diesel::update(row)
+            .set(r::timeouts.eq(r::timeouts + 1))
+            .execute(conn)?,
+    };
+    Ok(())
+}
+
+/// Deletes the pubkey's registration whatever its webhook (the operator's
+/// delete); the row deleted, if any.
+pub fn delete_registration(
+    conn: &mut DbConn,
+    pubkey: &str,
+) -> Result<Option<RegistrationStats>, DbError> {
+    let Some(row) = RegistrationStats::find(conn, pubkey)? else {
+        return Ok(None);
+    };
+    let n = diesel::delete(offline_registrations::table.find(pubkey)).execute(conn)?;
+    Ok((n == 1).then_some(row))
 }
 
 /// Claims a signed statement: true when this call claimed it, false when it
@@ -188,7 +296,7 @@ pub struct OfflineRequest {
     pub token_hash: String,
     /// The wallet asked.
     pub pubkey: String,
-    /// `info` or `invoice`.
+    /// `info`, `invoice` or `verify`.
     pub kind: String,
     /// `info:<pubkey>` while an info request waits (shared by payers).
     pub coalesce_key: Option<String>,
@@ -208,6 +316,8 @@ pub struct OfflineRequest {
     pub created_at: i64,
     /// Unix seconds; no reply is taken after it.
     pub deadline: i64,
+    /// Verify requests: the payment hash asked about.
+    pub verify_hash: Option<String>,
 }
 
 /// Request states.
@@ -356,6 +466,83 @@ impl OfflineInfo {
             .execute(conn)?;
         Ok(())
     }
+}
+
+/// An invoice a phone gave with lnurld's verify URL (`offline_invoices`).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = offline_invoices)]
+pub struct OfflineInvoice {
+    /// Hex, lowercase.
+    pub payment_hash: String,
+    /// The wallet that gave it.
+    pub pubkey: String,
+    /// The invoice, lowercase, as relayed.
+    pub bolt11: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Hex, once the phone proved the payment.
+    pub preimage: Option<String>,
+    /// The last unsettled verify answer (JSON written by lnurld).
+    pub verify_body: Option<String>,
+    /// `verify_body` is served until then (unix seconds).
+    pub verify_cached_until: i64,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl OfflineInvoice {
+    /// By payment hash.
+    pub fn find(conn: &mut DbConn, payment_hash: &str) -> Result<Option<OfflineInvoice>, DbError> {
+        Ok(offline_invoices::table
+            .find(payment_hash)
+            .select(OfflineInvoice::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Inserts it; a payment hash kept already is a [`DbError::Duplicate`].
+    pub fn insert(&self, conn: &mut DbConn) -> Result<(), DbError> {
+        diesel::insert_into(offline_invoices::table)
+            .values(self)
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Records the proved preimage (final: never unset).
+    pub fn settle(conn: &mut DbConn, payment_hash: &str, preimage: &str) -> Result<(), DbError> {
+        diesel::update(
+            offline_invoices::table
+                .find(payment_hash)
+                .filter(offline_invoices::preimage.is_null()),
+        )
+        .set(offline_invoices::preimage.eq(preimage))
+        .execute(conn)?;
+        Ok(())
+    }
+
+    /// Keeps an unsettled answer until `until`.
+    pub fn cache_verify(
+        conn: &mut DbConn,
+        payment_hash: &str,
+        body: &str,
+        until: i64,
+    ) -> Result<(), DbError> {
+        diesel::update(offline_invoices::table.find(payment_hash))
+            .set((
+                offline_invoices::verify_body.eq(body),
+                offline_invoices::verify_cached_until.eq(until),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+}
+
+/// Deletes invoices that expired before `before`.
+pub fn purge_invoices(conn: &mut DbConn, before: i64) -> Result<usize, DbError> {
+    Ok(
+        diesel::delete(offline_invoices::table.filter(offline_invoices::expires_at.lt(before)))
+            .execute(conn)?,
+    )
 }
 
 /// The channel offline replies are announced on (PostgreSQL).

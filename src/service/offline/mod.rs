@@ -38,6 +38,8 @@ use crate::paths;
 use crate::text::{self, Rule};
 use crate::webhook_target::{check_push_url, PushPolicy};
 
+use super::secrets::Purpose;
+
 mod payer;
 
 pub use payer::ReplyError;
@@ -81,8 +83,17 @@ pub struct OfflineService {
     wake: Arc<Notify>,
     /// Pushes per wallet (`[offline] pushes_per_minute`, `push_burst`).
     /// Keyed by registered pubkeys only, and pruned with the rest.
-    push_limit: Option<governor::DefaultKeyedRateLimiter<String>>,
+    push_limit: Option<Arc<governor::DefaultKeyedRateLimiter<String>>>,
     metrics: Arc<crate::metrics::Metrics>,
+    /// Seals the webhook URLs (their push tokens) in the database.
+    keys: super::ServerKeys,
+}
+
+/// Whether `stored` (a sealed webhook URL of `pubkey`) is `clear`. A value
+/// that does not open is no match.
+fn same_webhook(keys: &super::ServerKeys, pubkey: &str, stored: &str, clear: &str) -> bool {
+    keys.open(Purpose::PushWebhook, pubkey, stored)
+        .is_ok_and(|url| url == clear)
 }
 
 impl OfflineService {
@@ -110,12 +121,19 @@ impl OfflineService {
             push_limit: std::num::NonZeroU32::new(config.offline.pushes_per_minute)
                 .zip(std::num::NonZeroU32::new(config.offline.push_burst))
                 .map(|(rate, burst)| {
-                    governor::RateLimiter::keyed(
+                    Arc::new(governor::RateLimiter::keyed(
                         governor::Quota::per_minute(rate).allow_burst(burst),
-                    )
+                    ))
                 }),
             metrics: base.metrics.clone(),
+            keys: base.keys.clone(),
         }
+    }
+
+    /// The clear webhook URL of a registration (for a push).
+    pub(crate) fn webhook_of(&self, r: &OfflineRegistration) -> Result<String, Error> {
+        self.keys
+            .open(Purpose::PushWebhook, &r.pubkey, &r.webhook_url)
     }
 
     /// `[offline] enabled`: whether the routes exist at all.
@@ -224,6 +242,7 @@ impl OfflineService {
         let hold_until = self.hold_until(t);
         let expires = body.time + lnurl::offline::TIME_WINDOW_SECS + 1;
         let webhook_url = body.webhook_url.clone();
+        let keys = self.keys.clone();
         let row = self
             .db
             .transaction_or(move |c| -> Result<OfflineRegistration, Error> {
@@ -243,7 +262,7 @@ impl OfflineService {
                     return match cur {
                         Some(r)
                             if route.as_deref() == Some(Route::Register.as_str())
-                                && r.webhook_url == webhook_url
+                                && same_webhook(&keys, &pubkey, &r.webhook_url, &webhook_url)
                                 && (username.is_none() || r.username == username)
                                 && (username.is_none() || r.offer == signed.offer) =>
                         {
@@ -267,10 +286,11 @@ impl OfflineService {
                     Some(_) => signed.offer.clone(),
                     None => current.as_ref().and_then(|r| r.offer.clone()),
                 };
+                // Sealed to the row: the URL's query is the app's push token.
                 let row = OfflineRegistration {
                     pubkey: pubkey.clone(),
                     username: new_name,
-                    webhook_url,
+                    webhook_url: keys.seal(Purpose::PushWebhook, &pubkey, &webhook_url)?,
                     webhook_host,
                     offer,
                     created_at: current.as_ref().map_or(t, |r| r.created_at),
@@ -292,6 +312,7 @@ impl OfflineService {
         let hold_until = self.hold_until(t);
         let expires = body.time + lnurl::offline::TIME_WINDOW_SECS + 1;
         let webhook_url = body.webhook_url;
+        let keys = self.keys.clone();
         self.db
             .transaction_or(move |c| -> Result<(), Error> {
                 if !rows::claim_statement(
@@ -302,8 +323,9 @@ impl OfflineService {
                     expires,
                 )? {
                     let route = rows::claimed_route(c, &signed.statement_hash)?;
-                    let still_there = OfflineRegistration::find(c, &pubkey)?
-                        .is_some_and(|r| r.webhook_url == webhook_url);
+                    let still_there = OfflineRegistration::find(c, &pubkey)?.is_some_and(|r| {
+                        same_webhook(&keys, &pubkey, &r.webhook_url, &webhook_url)
+                    });
                     return if route.as_deref() == Some(Route::Unregister.as_str()) && !still_there {
                         Ok(())
                     } else {
@@ -311,7 +333,14 @@ impl OfflineService {
                     };
                 }
                 rows::lock_usernames(c)?;
-                if let Some(gone) = OfflineRegistration::delete(c, &pubkey, &webhook_url)? {
+                // Only the registration of the webhook signed; the delete
+                // is conditional on the sealed value read.
+                let Some(cur) = OfflineRegistration::find(c, &pubkey)?
+                    .filter(|r| same_webhook(&keys, &pubkey, &r.webhook_url, &webhook_url))
+                else {
+                    return Ok(());
+                };
+                if let Some(gone) = OfflineRegistration::delete(c, &pubkey, &cur.webhook_url)? {
                     rows::delete_info(c, &pubkey)?;
                     if let Some(name) = gone.username {
                         rows::hold_name(c, &name, &pubkey, hold_until)?;
@@ -336,12 +365,118 @@ impl OfflineService {
     }
 }
 
+/// A registration as the operator API shows it (`GET
+/// /api/v1/offline/registrations`): never the webhook URL, whose query
+/// carries the app's push token; only its host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RegistrationView {
+    /// The wallet's pubkey (66 hex).
+    pub pubkey: String,
+    /// Its username, if it has one.
+    pub username: Option<String>,
+    /// `username@domain`, if it has a username.
+    pub lightning_address: Option<String>,
+    /// The host of its push webhook.
+    pub webhook_host: String,
+    /// RFC 3339 of the first registration.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// RFC 3339 of the last register call (apps re-register at each start;
+    /// 30 days without one and the registration expires).
+    #[schema(format = DateTime)]
+    pub refreshed_at: String,
+    /// Pushes sent (or tried) to its webhook.
+    pub pushes_sent: u64,
+    /// Replies taken: each answered a payer.
+    pub replies_accepted: u64,
+    /// Replies that failed lnurld's checks (the payer got an error).
+    pub replies_refused: u64,
+    /// Payers told the wallet did not answer in time.
+    pub timeouts: u64,
+}
+
+impl OfflineService {
+    fn view(&self, r: rows::RegistrationStats) -> RegistrationView {
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        RegistrationView {
+            lightning_address: r
+                .username
+                .as_deref()
+                .map(|u| format!("{u}@{}", self.address_domain)),
+            pubkey: r.pubkey,
+            username: r.username,
+            webhook_host: r.webhook_host,
+            created_at: super::rfc3339(r.created_at),
+            refreshed_at: super::rfc3339(r.refreshed_at),
+            pushes_sent: count(r.pushes_sent),
+            replies_accepted: count(r.replies_accepted),
+            replies_refused: count(r.replies_refused),
+            timeouts: count(r.timeouts),
+        }
+    }
+
+    /// The registrations, newest first; `cursor` is the last pubkey of the
+    /// previous page.
+    pub async fn list_registrations(
+        &self,
+        limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> Result<(Vec<RegistrationView>, Option<String>), Error> {
+        let limit = super::page_limit(limit)?;
+        let (rows, next) = super::keyset_page(
+            &self.db,
+            limit,
+            cursor,
+            "a registration",
+            |c, pk: String| {
+                Ok(rows::RegistrationStats::find(c, &pk)?.map(|r| (r.created_at, r.pubkey)))
+            },
+            rows::RegistrationStats::list,
+            |r| r.pubkey.clone(),
+        )
+        .await?;
+        Ok((rows.into_iter().map(|r| self.view(r)).collect(), next))
+    }
+
+    /// The operator removes a registration (`DELETE
+    /// /api/v1/offline/registrations/{pubkey}`): payers then get "unknown
+    /// address", and its username is held for its pubkey for
+    /// `name_hold_days`, as when the wallet unregisters itself, so payers
+    /// are never sent to a stranger who takes the name; the wallet gets its
+    /// name back by registering again. Requests it has pending time out.
+    pub async fn delete_registration(&self, pubkey: &str) -> Result<RegistrationView, Error> {
+        let not_found = || Error::NotFound("no registration for this pubkey".into());
+        let pubkey = lnurl::offline::normalize_pubkey(pubkey).ok_or_else(not_found)?;
+        let hold_until = self.hold_until(now());
+        let gone = self
+            .db
+            .transaction(move |c| {
+                rows::lock_usernames(c)?;
+                let Some(gone) = rows::delete_registration(c, &pubkey)? else {
+                    return Ok(None);
+                };
+                rows::delete_info(c, &pubkey)?;
+                if let Some(name) = &gone.username {
+                    rows::hold_name(c, name, &pubkey, hold_until)?;
+                }
+                Ok(Some(gone))
+            })
+            .await?
+            .ok_or_else(not_found)?;
+        Ok(self.view(gone))
+    }
+}
+
 /// Registrations not refreshed for this long expire (apps re-register at
 /// every start).
 pub const REGISTRATION_TTL_SECS: i64 = 30 * 86_400;
 /// Answered and expired requests are kept this long past their deadline
 /// (a late reply still gets 410, not 404).
 pub const REQUEST_KEEP_SECS: i64 = 3600;
+
+/// A relayed invoice is kept for LUD-21 verify this long past its expiry
+/// (a payer may check a payment days later).
+pub const INVOICE_KEEP_SECS: i64 = 30 * 86_400;
 
 /// What one purge removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -354,6 +489,8 @@ pub struct Purged {
     pub requests: usize,
     /// Registrations unrefreshed for 30 days (their names are held).
     pub registrations: usize,
+    /// Relayed invoices kept for verify, 30 days past their expiry.
+    pub invoices: usize,
 }
 
 impl OfflineService {
@@ -387,6 +524,7 @@ impl OfflineService {
                     holds: rows::purge_holds(c, t)?,
                     requests: rows::purge_requests(c, t - REQUEST_KEEP_SECS)?,
                     registrations,
+                    invoices: rows::purge_invoices(c, t - INVOICE_KEEP_SECS)?,
                 })
             })
             .await?)

@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 
 use super::OfflineService;
 use crate::db::models::offline::{
-    announce, state, OfflineInfo, OfflineRegistration, OfflineRequest,
+    announce, state, OfflineInfo, OfflineInvoice, OfflineRegistration, OfflineRequest, Tally,
 };
 use crate::db::DbError;
 use crate::lnurl::offline_reply::{self as wire, Checked, InvoiceContext};
@@ -61,12 +61,47 @@ impl From<DbError> for ReplyError {
     }
 }
 
+/// Why a request was not written (inside its transaction).
+enum Relay {
+    /// `max_pending_per_pubkey` payers wait already.
+    TooManyWaiting,
+    /// The push limit: retry after this many seconds.
+    Limited(u64),
+    /// The database.
+    Db(DbError),
+}
+
+impl From<DbError> for Relay {
+    fn from(e: DbError) -> Self {
+        Relay::Db(e)
+    }
+}
+
 /// What a payer waits for.
 enum Kind {
     Info,
     Invoice {
         amount_msat: u64,
         comment: Option<String>,
+    },
+    Verify {
+        payment_hash: String,
+    },
+}
+
+/// What an accepted reply writes beside its answer (same transaction).
+enum Record {
+    /// The pay request, cached for later payers.
+    Info(OfflineInfo),
+    /// An invoice relayed with our verify URL, kept for verify.
+    Invoice(OfflineInvoice),
+    /// A verify answer: the proved preimage, or the unsettled answer and
+    /// until when it is served again.
+    Verify {
+        payment_hash: String,
+        preimage: Option<String>,
+        body: String,
+        cached_until: i64,
     },
 }
 
@@ -105,7 +140,11 @@ impl OfflineService {
     /// The verify URL of a payment hash; with `{payment_hash}` itself, the
     /// template pushed to the phone.
     pub(crate) fn verify_url(&self, pubkey: &str, payment_hash: &str) -> String {
-        format!("{}/lnurlpay/{pubkey}/{payment_hash}", self.public_url)
+        format!(
+            "{}{}",
+            self.public_url,
+            paths::offline_verify(pubkey, payment_hash)
+        )
     }
 
     async fn registration(&self, pubkey: &str) -> Result<OfflineRegistration, Error> {
@@ -205,6 +244,43 @@ impl OfflineService {
         .await
     }
 
+    /// `GET /lnurlpay/{pubkey}/{payment_hash}` (LUD-21): whether an invoice
+    /// the phone gave with lnurld's verify URL was paid. A proved payment
+    /// is answered by lnurld alone; an unsettled answer is served again
+    /// while the phone's `max-age` (at most 24 h) lasts; otherwise the
+    /// phone is asked with `lnurlpay_verify` (concurrent payers of one hash
+    /// share the push). A hash lnurld never relayed for this wallet wakes
+    /// nobody: "Not found".
+    pub async fn verify(&self, pubkey: &str, payment_hash: &str) -> Result<Value, Error> {
+        let not_found = || Error::NotFound("Not found".into());
+        let pk = crate::lnurl::offline::normalize_pubkey(pubkey).ok_or_else(not_found)?;
+        let hash = payment_hash.to_ascii_lowercase();
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(not_found());
+        }
+        let h = hash.clone();
+        let inv = self
+            .db
+            .run(move |c| OfflineInvoice::find(c, &h))
+            .await?
+            .filter(|i| i.pubkey == pk)
+            .ok_or_else(not_found)?;
+        if let Some(p) = &inv.preimage {
+            let proved = wire::VerifyAnswer {
+                settled: true,
+                preimage: Some(p.clone()),
+            };
+            return Ok(proved.to_json(&inv.bolt11));
+        }
+        if inv.verify_cached_until > now() {
+            if let Some(body) = &inv.verify_body {
+                return serde_json::from_str(body).map_err(|e| Error::Internal(e.to_string()));
+            }
+        }
+        let reg = self.registration(&inv.pubkey).await?;
+        self.relay(&reg, Kind::Verify { payment_hash: hash }).await
+    }
+
     /// Writes the request, pushes it (unless an info request for the
     /// wallet already waits: then it waits on that one) and waits for the
     /// answer.
@@ -216,6 +292,14 @@ impl OfflineService {
         let timeout = Duration::from_secs(u64::from(self.config.reply_timeout_secs));
         let deadline = t + i64::from(self.config.reply_timeout_secs);
         let (kind_name, coalesce_key, amount_msat, comment, callback, push) = match &kind {
+            Kind::Verify { payment_hash } => (
+                "verify",
+                Some(format!("verify:{payment_hash}")),
+                None,
+                None,
+                self.verify_url(&reg.pubkey, payment_hash),
+                wire::verify_push(payment_hash, &self.reply_url(&token)),
+            ),
             Kind::Info => {
                 let cb = self.callback_url(&reg.pubkey);
                 let push = wire::info_push(&cb, &self.reply_url(&token));
@@ -265,12 +349,20 @@ impl OfflineService {
             invoice_hash: None,
             created_at: t,
             deadline,
+            verify_hash: match &kind {
+                Kind::Verify { payment_hash } => Some(payment_hash.clone()),
+                _ => None,
+            },
         };
         let r = row.clone();
         let max_pending = i64::from(self.config.max_pending_per_pubkey);
+        let limit = self.push_limit.clone();
+        // One transaction: join a waiting info request, or insert this one
+        // and count its push, once the push limit admits it (a refused push
+        // leaves no row behind).
         let existing = self
             .db
-            .write(move |c| {
+            .transaction_or(move |c| -> Result<Option<OfflineRequest>, Relay> {
                 if let Some(key) = &r.coalesce_key {
                     if let Some(w) = OfflineRequest::waiting(c, key)? {
                         if w.deadline >= r.created_at {
@@ -279,14 +371,16 @@ impl OfflineService {
                     }
                 }
                 if super::rows::pending_requests(c, &r.pubkey, r.created_at)? >= max_pending {
-                    return Err(DbError::Duplicate("max_pending_per_pubkey".into()));
+                    return Err(Relay::TooManyWaiting);
                 }
+                let mut inserted = false;
                 for _ in 0..2 {
                     if r.insert_unless_waiting(c)? {
-                        return Ok(None);
+                        inserted = true;
+                        break;
                     }
                     let Some(key) = &r.coalesce_key else {
-                        return Err(DbError::Duplicate("offline_requests.token_hash".into()));
+                        return Err(DbError::Duplicate("offline_requests.token_hash".into()).into());
                     };
                     match OfflineRequest::waiting(c, key)? {
                         // A waiter that died left its row behind: free it.
@@ -297,34 +391,38 @@ impl OfflineService {
                         None => {}
                     }
                 }
-                Err(DbError::Duplicate("offline_requests.coalesce_key".into()))
+                if !inserted {
+                    return Err(DbError::Duplicate("offline_requests.coalesce_key".into()).into());
+                }
+                if let Some(l) = &limit {
+                    if let Err(not_until) = l.check_key(&r.pubkey) {
+                        use governor::clock::Clock;
+                        let wait = not_until
+                            .wait_time_from(governor::clock::DefaultClock::default().now());
+                        return Err(Relay::Limited(wait.as_secs().max(1)));
+                    }
+                }
+                super::rows::tally(c, &r.pubkey, Tally::Push)?;
+                Ok(None)
             })
             .await
             .map_err(|e| match e {
-                DbError::Duplicate(what) if what == "max_pending_per_pubkey" => Error::Unavailable(
+                Relay::TooManyWaiting => Error::Unavailable(
                     "too many payers are waiting for this wallet; try again in a minute".into(),
                 ),
-                other => other.into(),
+                Relay::Limited(retry_after_secs) => Error::TooManyRequests { retry_after_secs },
+                Relay::Db(e) => e.into(),
             })?;
         if let Some(w) = existing {
             let left = Duration::from_secs(u64::try_from(w.deadline - t).unwrap_or(0) + 1);
             return self.wait(w.id, left.min(timeout)).await;
         }
-        if let Some(l) = &self.push_limit {
-            if let Err(not_until) = l.check_key(&reg.pubkey) {
-                use governor::clock::Clock;
-                let id = row.id.clone();
-                self.db
-                    .write(move |c| OfflineRequest::expire(c, &id))
-                    .await?;
-                let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-                return Err(Error::TooManyRequests {
-                    retry_after_secs: wait.as_secs().max(1),
-                });
-            }
-        }
         self.metrics.count(Counter::OfflinePushes);
-        if let Err(why) = self.push(&reg.webhook_url, &push).await {
+        let pushed = match self.webhook_of(reg) {
+            Ok(url) => self.push(&url, &push).await,
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(why) = pushed {
             tracing::info!(pubkey = %reg.pubkey, kind = kind_name, error = %why, "offline push failed");
             let id = row.id.clone();
             self.db
@@ -359,7 +457,15 @@ impl OfflineService {
                 let i = id.clone();
                 if self
                     .db
-                    .write(move |c| OfflineRequest::expire(c, &i))
+                    .transaction(move |c| {
+                        if !OfflineRequest::expire(c, &i)? {
+                            return Ok(false);
+                        }
+                        if let Some(r) = OfflineRequest::find(c, &i)? {
+                            super::rows::tally(c, &r.pubkey, Tally::Timeout)?;
+                        }
+                        Ok(true)
+                    })
                     .await?
                 {
                     self.metrics.count(Counter::OfflineTimeouts);
@@ -472,8 +578,9 @@ impl OfflineService {
         }
         let pk = row.pubkey.clone();
         let info = self.db.run(move |c| OfflineInfo::find(c, &pk)).await?;
-        // The payer's answer, and what is cached or claimed with it.
-        let (answer, cache, invoice_hash): (Value, Option<OfflineInfo>, Option<String>) =
+        // The payer's answer, what is recorded with it, and the payment
+        // hash it claims.
+        let (answer, record, invoice_hash): (Value, Option<Record>, Option<String>) =
             match row.kind.as_str() {
                 "info" => match wire::check_info(body, &row.callback) {
                     Err(why) => return self.refuse(&row, why).await,
@@ -489,9 +596,32 @@ impl OfflineService {
                             max_msat: i64::try_from(a.max_msat).unwrap_or(i64::MAX),
                             cached_until: t + wire::max_age(cache_control),
                         };
-                        (json, Some(cache), None)
+                        (json, Some(Record::Info(cache)), None)
                     }
                 },
+                "verify" => {
+                    let hash = row.verify_hash.clone().unwrap_or_default();
+                    let h = hash.clone();
+                    let Some(inv) = self.db.run(move |c| OfflineInvoice::find(c, &h)).await? else {
+                        return self
+                            .refuse(&row, "this invoice is no longer known".into())
+                            .await;
+                    };
+                    match wire::check_verify(body, &hash, &inv.bolt11) {
+                        Err(why) => return self.refuse(&row, why).await,
+                        Ok(Checked::WalletError(r)) => (wallet_said(&r), None, None),
+                        Ok(Checked::Answer(a)) => {
+                            let json = a.to_json(&inv.bolt11);
+                            let record = Record::Verify {
+                                payment_hash: hash,
+                                preimage: a.preimage.clone(),
+                                body: json.to_string(),
+                                cached_until: t + wire::max_age(cache_control),
+                            };
+                            (json, Some(record), None)
+                        }
+                    }
+                }
                 _ => {
                     let metadata: Vec<String> = info
                         .iter()
@@ -511,11 +641,27 @@ impl OfflineService {
                     match wire::check_invoice(body, &ctx, t) {
                         Err(why) => return self.refuse(&row, why).await,
                         Ok(Checked::WalletError(r)) => (wallet_said(&r), None, None),
-                        Ok(Checked::Answer(a)) => (a.to_json(), None, Some(a.payment_hash.clone())),
+                        Ok(Checked::Answer(a)) => {
+                            // Kept only when the payer is given our verify URL.
+                            let record = a.verify.as_ref().map(|_| {
+                                Record::Invoice(OfflineInvoice {
+                                    payment_hash: a.payment_hash.clone(),
+                                    pubkey: row.pubkey.clone(),
+                                    bolt11: a.pr.clone(),
+                                    expires_at: a.expires_at,
+                                    preimage: None,
+                                    verify_body: None,
+                                    verify_cached_until: 0,
+                                    created_at: t,
+                                })
+                            });
+                            (a.to_json(), record, Some(a.payment_hash.clone()))
+                        }
                     }
                 }
             };
         let id = row.id.clone();
+        let pubkey = row.pubkey.clone();
         let text = answer.to_string();
         let notify = self.config.notify;
         let done = self
@@ -523,17 +669,33 @@ impl OfflineService {
             .transaction_or(move |c| -> Result<bool, ReplyError> {
                 let answered =
                     match OfflineRequest::answer(c, &id, &text, invoice_hash.as_deref(), t) {
-                        Err(DbError::Duplicate(_)) => {
-                            return Err(ReplyError::Refused(
-                                "this invoice was already relayed to a payer; make a new one"
-                                    .into(),
-                            ))
-                        }
+                        Err(DbError::Duplicate(_)) => return Err(reused()),
                         other => other?,
                     };
-                if let (true, Some(info)) = (answered, cache) {
-                    info.save(c)?;
+                if !answered {
+                    return Ok(false);
                 }
+                match record {
+                    Some(Record::Info(info)) => info.save(c)?,
+                    Some(Record::Invoice(inv)) => match inv.insert(c) {
+                        // Kept from a payer whose request row is purged.
+                        Err(DbError::Duplicate(_)) => return Err(reused()),
+                        other => other?,
+                    },
+                    Some(Record::Verify {
+                        payment_hash,
+                        preimage: Some(p),
+                        ..
+                    }) => OfflineInvoice::settle(c, &payment_hash, &p)?,
+                    Some(Record::Verify {
+                        payment_hash,
+                        preimage: None,
+                        body,
+                        cached_until,
+                    }) => OfflineInvoice::cache_verify(c, &payment_hash, &body, cached_until)?,
+                    None => {}
+                }
+                super::rows::tally(c, &pubkey, Tally::Accepted)?;
                 if answered && notify {
                     announce(c, &id)?;
                 }
@@ -562,12 +724,16 @@ impl OfflineService {
             "reason": "the recipient's wallet sent an answer that failed lnurld's checks",
         })
         .to_string();
+        let pubkey = row.pubkey.clone();
         let t = now();
         let notify = self.config.notify;
         self.db
             .transaction(move |c| {
-                if OfflineRequest::answer(c, &id, &text, None, t)? && notify {
-                    announce(c, &id)?;
+                if OfflineRequest::answer(c, &id, &text, None, t)? {
+                    super::rows::tally(c, &pubkey, Tally::Refused)?;
+                    if notify {
+                        announce(c, &id)?;
+                    }
                 }
                 Ok(())
             })
@@ -575,6 +741,10 @@ impl OfflineService {
         self.wake.notify_waiters();
         Err(ReplyError::Refused(why))
     }
+}
+
+fn reused() -> ReplyError {
+    ReplyError::Refused("this invoice was already relayed to a payer; make a new one".into())
 }
 
 fn wallet_said(reason: &str) -> Value {

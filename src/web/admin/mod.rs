@@ -16,6 +16,7 @@ use super::params::{self, query_param};
 use crate::service::{Error, Services};
 
 pub mod node;
+pub mod offline;
 pub mod openapi;
 pub mod pay;
 pub mod tokens;
@@ -54,6 +55,7 @@ pub fn routes() -> impl Iterator<Item = &'static AdminRoute> {
         node::ROUTES,
         webhooks::ROUTES,
         tokens::ROUTES,
+        offline::ROUTES,
         openapi::ROUTES,
     ]
     .into_iter()

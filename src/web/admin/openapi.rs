@@ -21,7 +21,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, Secur
 use utoipa::openapi::{OpenApi as Document, RefOr};
 use utoipa::{Modify, OpenApi, ToResponse};
 
-use super::{node, pay, tokens, webhooks, withdraw, AdminRoute};
+use super::{node, offline, pay, tokens, webhooks, withdraw, AdminRoute};
 use crate::paths::api;
 use crate::service::ErrorCode;
 use crate::web::error::{admin_status, ApiErrorBody};
@@ -66,6 +66,8 @@ pub const ROUTES: &[AdminRoute] = &[AdminRoute::new(Method::GET, api::OPENAPI, |
         webhooks::rotate,
         tokens::list,
         tokens::revoke,
+        offline::list,
+        offline::delete,
         openapi_json,
     ),
     components(
@@ -88,6 +90,7 @@ pub const ROUTES: &[AdminRoute] = &[AdminRoute::new(Method::GET, api::OPENAPI, |
         (name = "node", description = "The Lightning node"),
         (name = "webhooks", description = "Webhook events and endpoints"),
         (name = "tokens", description = "Admin tokens (made with `lnurld token create`)"),
+        (name = "offline", description = "Phone wallets registered for offline receive"),
         (name = "meta", description = "This document"),
     )
 )]

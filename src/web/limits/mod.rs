@@ -73,7 +73,7 @@ enum Surface {
 }
 
 /// The routes that name a link, and how each one answers.
-const LINK_ROUTES: [(&str, Surface, Option<LinkKind>); 17] = [
+const LINK_ROUTES: [(&str, Surface, Option<LinkKind>); 18] = [
     (
         paths::LNURLW,
         Surface::Wallet(paths::LNURLW),
@@ -130,6 +130,11 @@ const LINK_ROUTES: [(&str, Surface, Option<LinkKind>); 17] = [
     (
         paths::OFFLINE_INVOICE,
         Surface::Wallet(paths::OFFLINE_INVOICE),
+        Some(LinkKind::Pay),
+    ),
+    (
+        paths::OFFLINE_VERIFY,
+        Surface::Wallet(paths::OFFLINE_VERIFY),
         Some(LinkKind::Pay),
     ),
 ];

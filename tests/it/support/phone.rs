@@ -12,6 +12,8 @@ pub struct Phone {
     key: SecretKey,
     /// Compressed, lowercase hex.
     pub pubkey: String,
+    /// The preimage of each invoice it made, by payment hash (hex).
+    preimages: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// Unix seconds now.
@@ -48,7 +50,11 @@ impl Phone {
             if let Ok(key) = SecretKey::from_slice(&bytes) {
                 let pubkey =
                     hex::encode(PublicKey::from_secret_key(&Secp256k1::new(), &key).serialize());
-                return Phone { key, pubkey };
+                return Phone {
+                    key,
+                    pubkey,
+                    preimages: Default::default(),
+                };
             }
         }
     }
@@ -169,7 +175,17 @@ impl Phone {
         let inv = b
             .build_signed(|m| Secp256k1::new().sign_ecdsa_recoverable(m, &self.key))
             .expect("build invoice");
-        (inv.to_string(), hex::encode(hash.to_byte_array()))
+        let hash = hex::encode(hash.to_byte_array());
+        self.preimages
+            .lock()
+            .unwrap()
+            .insert(hash.clone(), hex::encode(preimage));
+        (inv.to_string(), hash)
+    }
+
+    /// The preimage of an invoice it made.
+    pub fn preimage(&self, payment_hash: &str) -> Option<String> {
+        self.preimages.lock().unwrap().get(payment_hash).cloned()
     }
 }
 
@@ -191,8 +207,9 @@ pub enum PhoneReply {
 /// How the phone answers: (phone, template, data) → reply.
 pub type Script = Box<dyn Fn(&Phone, &str, &Value) -> PhoneReply + Send + Sync>;
 
-/// An honest phone: the pay request with [`META`], and an invoice of its own
-/// for exactly the amount asked.
+/// An honest phone: the pay request with [`META`], an invoice of its own
+/// for exactly the amount asked (with the verify URL it was given, as the
+/// Liquid plugin does), and "not settled yet" to verify.
 pub fn honest(phone: &Phone, template: &str, data: &Value) -> PhoneReply {
     let body = match template {
         "lnurlpay_info" => json!({
@@ -204,15 +221,21 @@ pub fn honest(phone: &Phone, template: &str, data: &Value) -> PhoneReply {
         }),
         "lnurlpay_invoice" => {
             let amount = data["amount"].as_u64().expect("amount");
-            let (pr, _) = phone.invoice(
+            let (pr, hash) = phone.invoice(
                 amount,
                 META,
                 600,
                 lightning_invoice::Currency::Regtest,
                 None,
             );
-            json!({"pr": pr, "routes": []})
+            match data["verify_url"].as_str() {
+                Some(v) => {
+                    json!({"pr": pr, "routes": [], "verify": v.replace("{payment_hash}", &hash)})
+                }
+                None => json!({"pr": pr, "routes": []}),
+            }
         }
+        "lnurlpay_verify" => json!({"status": "OK", "settled": false, "preimage": null}),
         _ => return PhoneReply::Silent,
     };
     PhoneReply::Send {
@@ -227,6 +250,8 @@ struct PhoneState {
     script: std::sync::Mutex<Script>,
     pushes: std::sync::Mutex<Vec<Value>>,
     replies: std::sync::Mutex<Vec<(u16, String)>>,
+    /// When each reply's answer came back (same order as `replies`).
+    replied_at: std::sync::Mutex<Vec<std::time::Instant>>,
     /// Replies to URLs starting with `.0` go to `.1` instead (another
     /// instance behind the same load balancer).
     reroute: std::sync::Mutex<Option<(String, String)>>,
@@ -259,10 +284,15 @@ async fn take_push(
             delay,
         } => {
             let st = st.get_ref().clone();
-            let url = push["data"]["reply_url"]
+            let mut url = push["data"]["reply_url"]
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
+            if let Some((from, to)) = st.reroute.lock().unwrap().clone() {
+                if let Some(rest) = url.strip_prefix(&from) {
+                    url = format!("{to}{rest}");
+                }
+            }
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
                 let mut rb = st.http.post(url).body(body.to_string());
@@ -273,7 +303,11 @@ async fn take_push(
                     Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
                     Err(e) => (0, e.to_string()),
                 };
-                st.replies.lock().unwrap().push((status, text));
+                let at = std::time::Instant::now();
+                // One lock order for both lists, so their indexes agree.
+                let mut replies = st.replies.lock().unwrap();
+                st.replied_at.lock().unwrap().push(at);
+                replies.push((status, text));
             });
             actix_web::HttpResponse::Ok().finish()
         }
@@ -290,6 +324,7 @@ impl PhoneServer {
             script: std::sync::Mutex::new(Box::new(honest)),
             pushes: std::sync::Mutex::new(Vec::new()),
             replies: std::sync::Mutex::new(Vec::new()),
+            replied_at: std::sync::Mutex::new(Vec::new()),
             reroute: std::sync::Mutex::new(None),
             http: reqwest::Client::new(),
         });
@@ -327,6 +362,15 @@ impl PhoneServer {
         )
     }
 
+    /// A push webhook with the push token `token` (the phone takes pushes
+    /// on any path).
+    pub fn webhook_with_token(&self, token: &str) -> String {
+        format!(
+            "http://127.0.0.1:{}/api/v1/notify?platform=android&token={token}",
+            self.port
+        )
+    }
+
     /// Answer from now on with `script`.
     pub fn script(
         &self,
@@ -348,6 +392,12 @@ impl PhoneServer {
     /// Every reply so far: lnurld's status and body.
     pub fn replies(&self) -> Vec<(u16, String)> {
         self.state.replies.lock().unwrap().clone()
+    }
+
+    /// When lnurld's answer to each reply came back, in the order of
+    /// [`PhoneServer::replies`].
+    pub fn replied_at(&self) -> Vec<std::time::Instant> {
+        self.state.replied_at.lock().unwrap().clone()
     }
 
     /// Stops listening.

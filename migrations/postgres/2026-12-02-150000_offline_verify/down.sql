@@ -1,0 +1,2 @@
+ALTER TABLE offline_requests DROP COLUMN verify_hash;
+DROP TABLE offline_invoices;
