@@ -198,16 +198,20 @@ async fn waiting_transactions_commit_together_and_fail_alone(db: TestDb) {
     let before = pool.commits();
     let mut oks = Vec::new();
     for n in 0..20 {
-        oks.push(submitted(&db, tx(&pool, move |c| {
-            token(&format!("t{n}")).insert(c)
-        })));
+        oks.push(submitted(
+            &db,
+            tx(&pool, move |c| token(&format!("t{n}")).insert(c)),
+        ));
     }
-    let failing = submitted(&db, tx(&pool, |c| {
-        token("refused").insert(c)?;
-        Err::<(), _>(lnurld::db::DbError::Unavailable(
-            "refused by the caller".into(),
-        ))
-    }));
+    let failing = submitted(
+        &db,
+        tx(&pool, |c| {
+            token("refused").insert(c)?;
+            Err::<(), _>(lnurld::db::DbError::Unavailable(
+                "refused by the caller".into(),
+            ))
+        }),
+    );
     release.send(()).unwrap();
     first.await.unwrap().unwrap();
     for ok in oks {
@@ -245,10 +249,13 @@ async fn waiting_transactions_commit_together_and_fail_alone(db: TestDb) {
 async fn a_panic_in_a_batch_fails_only_what_it_took_with_it(db: TestDb) {
     let (pool, release, first) = held_pool(&db).await;
     let before = submitted(&db, tx(&pool, |c| token("before").insert(c)));
-    let panics = submitted(&db, tx(&pool, |c| -> Result<(), lnurld::db::DbError> {
-        token("panics").insert(c)?;
-        panic!("boom inside a batch");
-    }));
+    let panics = submitted(
+        &db,
+        tx(&pool, |c| -> Result<(), lnurld::db::DbError> {
+            token("panics").insert(c)?;
+            panic!("boom inside a batch");
+        }),
+    );
     let after = submitted(&db, tx(&pool, |c| token("after").insert(c)));
     release.send(()).unwrap();
     first.await.unwrap().unwrap();
@@ -285,11 +292,14 @@ async fn a_batch_whose_transaction_was_lost_commits_nothing_it_ran(db: TestDb) {
     use diesel::connection::SimpleConnection;
     let (pool, release, first) = held_pool(&db).await;
     let before = submitted(&db, tx(&pool, |c| token("before").insert(c)));
-    let loses = submitted(&db, tx(&pool, |c| {
-        token("loses").insert(c)?;
-        c.batch_execute("ROLLBACK")
-            .map_err(|e| lnurld::db::DbError::Unavailable(e.to_string()))
-    }));
+    let loses = submitted(
+        &db,
+        tx(&pool, |c| {
+            token("loses").insert(c)?;
+            c.batch_execute("ROLLBACK")
+                .map_err(|e| lnurld::db::DbError::Unavailable(e.to_string()))
+        }),
+    );
     let after = submitted(&db, tx(&pool, |c| token("after").insert(c)));
     release.send(()).unwrap();
     first.await.unwrap().unwrap();
