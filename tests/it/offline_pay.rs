@@ -17,6 +17,7 @@ use crate::support::app::{Node, TestApp};
 use crate::support::db::TestDb;
 use crate::support::eventually;
 use crate::support::phone::{honest, unix_now, Phone, PhoneReply, PhoneServer, META};
+use crate::support::serve::Served;
 
 async fn start(db: &TestDb, timeout_secs: u32) -> TestApp {
     TestApp::start_with(db, Node::Dev, |c| {
@@ -84,6 +85,7 @@ both_dbs!(
     operators_see_and_remove_registrations,
     payers_verify_through_the_phone,
     push_tokens_are_sealed_and_survive_a_key_rotation,
+    failed_pushes_log_no_push_token,
 );
 
 async fn a_sleeping_phone_is_paid_through_its_address(db: TestDb) {
@@ -1096,4 +1098,78 @@ async fn push_tokens_are_sealed_and_survive_a_key_rotation(db: TestDb) {
     assert_eq!(phone.pushes().len(), 3);
     phone.stop().await;
     app.stop(true).await;
+}
+
+/// A push that fails (the webhook's port refuses, or accepts and closes at
+/// once) is logged with the host and the reason, never with the URL: its
+/// query is the app's push token. Through the real `lnurld serve` and its
+/// log.
+async fn failed_pushes_log_no_push_token(db: TestDb) {
+    let served = Served::start(
+        &db,
+        &[
+            ("LNURLD_OFFLINE__ENABLED", "true"),
+            ("LNURLD_OFFLINE__WEBHOOK_HOSTS", "127.0.0.1"),
+            ("LNURLD_OFFLINE__ALLOW_INSECURE_WEBHOOKS", "true"),
+            ("LNURLD_WEBHOOKS__ALLOW_PRIVATE_TARGETS", "true"),
+            ("LNURLD_OFFLINE__REPLY_TIMEOUT_SECS", "5"),
+            ("RUST_LOG", "info,lnurld=debug"),
+        ],
+        "022",
+    )
+    .await;
+    // A port nobody listens on: connection refused.
+    let refused = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    // A port that accepts and closes at once.
+    let closing = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let closes = closing.local_addr().expect("addr").port();
+    let closer = tokio::spawn(async move {
+        while let Ok((sock, _)) = closing.accept().await {
+            drop(sock);
+        }
+    });
+    let http = reqwest::Client::new();
+    let mut tokens = Vec::new();
+    for port in [refused, closes] {
+        let p = Phone::new();
+        let token = hex::encode(rand::random::<[u8; 24]>());
+        let hook = format!("http://127.0.0.1:{port}/api/v1/notify?platform=android&token={token}");
+        let res = http
+            .post(format!("{}/lnurlpay/{}", served.base, p.pubkey))
+            .body(p.register_body(unix_now(), &hook, None).to_string())
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(res.status(), StatusCode::OK);
+        let v: Value = http
+            .get(format!("{}/lnurlp/{}", served.base, p.pubkey))
+            .send()
+            .await
+            .expect("payer")
+            .json()
+            .await
+            .expect("JSON");
+        assert!(reason(&v).contains("cannot be reached"), "{v}");
+        tokens.push((token, hook));
+    }
+    closer.abort();
+    let log = served.stop();
+    let failed: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("offline push failed"))
+        .collect();
+    assert_eq!(failed.len(), 2, "{log}");
+    for line in &failed {
+        assert!(line.contains("127.0.0.1"), "the host is named: {line}");
+    }
+    for (token, hook) in &tokens {
+        for enc in encodings(token).into_iter().chain(encodings(hook)) {
+            assert!(!log.contains(&enc), "{enc} in the log: {log}");
+        }
+    }
 }

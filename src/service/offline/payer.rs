@@ -423,7 +423,7 @@ impl OfflineService {
             Err(e) => Err(e.to_string()),
         };
         if let Err(why) = pushed {
-            tracing::info!(pubkey = %reg.pubkey, kind = kind_name, error = %why, "offline push failed");
+            tracing::info!(pubkey = %reg.pubkey, host = %reg.webhook_host, kind = kind_name, error = %why, "offline push failed");
             let id = row.id.clone();
             self.db
                 .write(move |c| OfflineRequest::expire(c, &id))
@@ -517,13 +517,8 @@ impl OfflineService {
             }
             _ => builder.build(),
         }
-        .map_err(|e| e.to_string())?;
-        let res = client
-            .post(url)
-            .json(payload)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
+        .map_err(said)?;
+        let res = client.post(url).json(payload).send().await.map_err(said)?;
         if res.status().is_success() {
             Ok(())
         } else {
@@ -741,6 +736,21 @@ impl OfflineService {
         self.wake.notify_waiters();
         Err(ReplyError::Refused(why))
     }
+}
+
+/// A push's failure as text for the log: never the URL, whose query is
+/// the app's push token (reqwest's own text names the URL), but the
+/// causes (refused, timed out, TLS…).
+fn said(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 fn reused() -> ReplyError {
