@@ -859,6 +859,26 @@ async fn payers_verify_through_the_phone(db: TestDb) {
     assert_eq!(phone.pushes().len(), n + 1, "one push for four payers");
     assert_eq!(payer_get(&app, &path).await["settled"], false);
     assert_eq!(phone.pushes().len(), n + 1, "served from the cache");
+    // ... but "not paid yet" for a minute at most, whatever the max-age
+    // (the payment may arrive any moment).
+    let inv = invoice_row(&db, &hash).await;
+    let t = unix_now();
+    assert!(
+        inv.verify_cached_until > t && inv.verify_cached_until <= t + 60,
+        "cached until {} at {t}, max-age=3600",
+        inv.verify_cached_until
+    );
+    // And never past the invoice's expiry (made nearer than a minute here).
+    let expires = unix_now() + 20;
+    set_invoice_times(&db, &hash, expires, 0).await;
+    payer_get(&app, &path).await;
+    assert_eq!(phone.pushes().len(), n + 2, "the cache was cleared");
+    let inv = invoice_row(&db, &hash).await;
+    assert!(
+        inv.verify_cached_until > unix_now() && inv.verify_cached_until <= expires,
+        "cached until {} past the expiry {expires}",
+        inv.verify_cached_until
+    );
 
     // Paid: the phone proves it with the preimage; lnurld answers from then
     // on without asking the phone (a second invoice, the first is cached).
@@ -1098,6 +1118,37 @@ async fn push_tokens_are_sealed_and_survive_a_key_rotation(db: TestDb) {
     assert_eq!(phone.pushes().len(), 3);
     phone.stop().await;
     app.stop(true).await;
+}
+
+/// The `offline_invoices` row of `hash`.
+async fn invoice_row(db: &TestDb, hash: &str) -> lnurld::db::models::offline::OfflineInvoice {
+    let h = hash.to_owned();
+    db.pool()
+        .await
+        .run(move |c| lnurld::db::models::offline::OfflineInvoice::find(c, &h))
+        .await
+        .expect("query")
+        .expect("kept")
+}
+
+/// Sets `hash`'s expiry and how long its unsettled answer is served.
+async fn set_invoice_times(db: &TestDb, hash: &str, expires_at: i64, cached_until: i64) {
+    use diesel::prelude::*;
+    use lnurld::db::schema::offline_invoices::dsl as i;
+    let h = hash.to_owned();
+    db.pool()
+        .await
+        .run(move |c| {
+            diesel::update(i::offline_invoices.find(h))
+                .set((
+                    i::expires_at.eq(expires_at),
+                    i::verify_cached_until.eq(cached_until),
+                ))
+                .execute(c)?;
+            Ok(())
+        })
+        .await
+        .expect("update");
 }
 
 /// A push that fails (the webhook's port refuses, or accepts and closes at

@@ -105,6 +105,10 @@ enum Record {
     },
 }
 
+/// How long an unsettled verify answer is served again at most, whatever
+/// the phone's `max-age`.
+pub const UNSETTLED_CACHE_SECS: i64 = 60;
+
 fn hash_hex(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
@@ -247,7 +251,8 @@ impl OfflineService {
     /// `GET /lnurlpay/{pubkey}/{payment_hash}` (LUD-21): whether an invoice
     /// the phone gave with lnurld's verify URL was paid. A proved payment
     /// is answered by lnurld alone; an unsettled answer is served again
-    /// while the phone's `max-age` (at most 24 h) lasts; otherwise the
+    /// while the phone's `max-age` lasts, at most 60 s and never past the
+    /// invoice's expiry; otherwise the
     /// phone is asked with `lnurlpay_verify` (concurrent payers of one hash
     /// share the push). A hash lnurld never relayed for this wallet wakes
     /// nobody: "Not found".
@@ -607,11 +612,18 @@ impl OfflineService {
                         Ok(Checked::WalletError(r)) => (wallet_said(&r), None, None),
                         Ok(Checked::Answer(a)) => {
                             let json = a.to_json(&inv.bolt11);
+                            // "Not paid yet" may stop being true at any
+                            // moment: served again for a minute at most,
+                            // and never once the invoice can no longer be
+                            // paid. A proved payment is kept for good.
+                            let cached_until = (t + wire::max_age(cache_control)
+                                .min(UNSETTLED_CACHE_SECS))
+                            .min(inv.expires_at);
                             let record = Record::Verify {
                                 payment_hash: hash,
                                 preimage: a.preimage.clone(),
                                 body: json.to_string(),
-                                cached_until: t + wire::max_age(cache_control),
+                                cached_until,
                             };
                             (json, Some(record), None)
                         }
