@@ -253,7 +253,20 @@ impl App {
         } else {
             None
         };
-        let resealed = service::sealed::reseal_v1(&db, &keys)
+        let push_rules = (
+            config.offline.webhook_hosts.clone(),
+            config.offline.allow_insecure_webhooks,
+            config.webhooks.allow_private_targets,
+        );
+        let push_check = move |url: &str, host: &str| {
+            let policy = webhook_target::PushPolicy {
+                hosts: &push_rules.0,
+                allow_http: push_rules.1,
+                allow_private: push_rules.2,
+            };
+            webhook_target::check_bound_push_url(url, host, policy)
+        };
+        let resealed = service::sealed::reseal_v1(&db, &keys, push_check)
             .await
             .map_err(|e| StartError::Other(e.to_string()))?;
         if resealed != service::sealed::Resealed::default() {

@@ -375,6 +375,27 @@ pub fn check_push_url(u: &str, policy: PushPolicy<'_>) -> Result<url::Url, Strin
     Ok(parsed)
 }
 
+/// [`check_push_url`] for a stored registration: also its host must be
+/// `bound_host`, the `webhook_host` recorded beside it (compared without
+/// case or a trailing dot). For the start-up re-seal and before each push.
+/// The message names the host, never the URL (its query is a push token).
+pub fn check_bound_push_url(
+    u: &str,
+    bound_host: &str,
+    policy: PushPolicy<'_>,
+) -> Result<(), String> {
+    let parsed = check_push_url(u, policy).map_err(|e| format!("webhook_url {e}"))?;
+    let norm = |h: &str| h.trim_end_matches('.').to_ascii_lowercase();
+    let host = norm(parsed.host_str().unwrap_or_default());
+    if host != norm(bound_host) {
+        return Err(format!(
+            "webhook_url points to {host}, not to its recorded host {}",
+            norm(bound_host)
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -639,5 +660,42 @@ mod tests {
         assert!(check_push_url("http://127.0.0.1:9/n", dev).is_ok());
         assert!(check_push_url("http://10.0.0.1/n", dev).is_err());
         assert!(check_push_url("http://169.254.169.254/n", dev).is_err());
+    }
+
+    #[test]
+    fn stored_push_urls_must_keep_their_recorded_host() {
+        let hosts = ["notifier.example".to_owned(), "other.example".to_owned()];
+        let strict = PushPolicy {
+            hosts: &hosts,
+            allow_http: false,
+            allow_private: false,
+        };
+        let token = "secret-push-token";
+        let url = format!("https://notifier.example/n?token={token}");
+        assert_eq!(
+            check_bound_push_url(&url, "notifier.example", strict),
+            Ok(())
+        );
+        assert_eq!(
+            check_bound_push_url(&url, "NOTIFIER.example.", strict),
+            Ok(())
+        );
+        // Allowed by the list, but not the host recorded with the row.
+        let e = check_bound_push_url(&url, "other.example", strict).expect_err("other host");
+        assert!(e.contains("recorded host other.example"), "{e}");
+        // A host since taken out of the list.
+        let fewer = ["other.example".to_owned()];
+        let now = PushPolicy {
+            hosts: &fewer,
+            ..strict
+        };
+        let e = check_bound_push_url(&url, "notifier.example", now).expect_err("delisted");
+        assert!(e.contains("not in [offline] webhook_hosts"), "{e}");
+        for e in [
+            check_bound_push_url(&url, "other.example", strict),
+            check_bound_push_url(&url, "notifier.example", now),
+        ] {
+            assert!(!e.expect_err("refused").contains(token));
+        }
     }
 }

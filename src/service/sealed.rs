@@ -14,6 +14,7 @@
 //!   under a new key, recomputes the links' keyed lookup hashes and the key
 //!   check value, in one transaction.
 
+use crate::db::models::offline::OfflineRegistration;
 use crate::db::models::{sealed, server_key_check};
 use crate::db::Db;
 
@@ -45,7 +46,18 @@ fn unreadable(e: Error) -> Error {
 /// check row's lock, so they take turns, and the later ones find nothing
 /// left to do (each row is also rewritten only if it still holds the value
 /// that was read).
-pub async fn reseal_v1(db: &Db, keys: &ServerKeys) -> Result<Resealed, Error> {
+///
+/// A push webhook URL stored in clear is sealed only if `push_check` (the
+/// current `[offline]` policy, and the row's recorded `webhook_host`)
+/// allows it: sealing would vouch for a value lnurld never checked (a row
+/// written by hand, or a host since taken off the list). One that fails
+/// refuses the start, naming the row and what to do, rather than being
+/// deleted or silently kept: the operator decides (add the host to
+/// `[offline] webhook_hosts`, or delete the registration).
+pub async fn reseal_v1<F>(db: &Db, keys: &ServerKeys, push_check: F) -> Result<Resealed, Error>
+where
+    F: Fn(&str, &str) -> Result<(), String> + Send + 'static,
+{
     // Every start comes here (each CLI command too): when there is nothing
     // to do, take no write lock.
     if !db.run(|c| sealed::any_without_prefix(c, V2_PREFIX)).await? {
@@ -84,6 +96,15 @@ pub async fn reseal_v1(db: &Db, keys: &ServerKeys) -> Result<Resealed, Error> {
         // Push webhooks were kept in clear before they were sealed: the
         // stored text is the URL itself.
         for (pubkey, clear) in sealed::offline_webhooks(c, Some(V2_PREFIX))? {
+            let host = OfflineRegistration::find(c, &pubkey)?
+                .map(|r| r.webhook_host)
+                .unwrap_or_default();
+            if let Err(why) = push_check(&clear, &host) {
+                return Err(Error::Conflict(format!(
+                    "cannot seal the {}: {why}. Nothing was changed. Add its host to [offline] webhook_hosts if it is right, or delete the registration (DELETE FROM offline_registrations WHERE pubkey = '{pubkey}'), then start again",
+                    Purpose::PushWebhook.of(&pubkey)
+                )));
+            }
             let new = keys.seal(Purpose::PushWebhook, &pubkey, &clear)?;
             if sealed::replace_offline_webhook(c, &pubkey, &clear, &new)? {
                 done.push_webhooks += 1;

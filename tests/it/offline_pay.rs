@@ -1116,8 +1116,94 @@ async fn push_tokens_are_sealed_and_survive_a_key_rotation(db: TestDb) {
         "payRequest"
     );
     assert_eq!(phone.pushes().len(), 3);
+
+    // At push time the URL is checked again: a row whose recorded host is
+    // not the URL's gets no push (and no reply token) ...
+    set_webhook_host(&db, &pk, "127.0.0.2").await;
+    let v = payer_get(&app, &format!("/lnurlp/{pk}")).await;
+    assert!(reason(&v).contains("cannot be reached"), "{v}");
+    assert_eq!(phone.pushes().len(), 3, "no push to an unbound host");
+    set_webhook_host(&db, &pk, "127.0.0.1").await;
+    app.stop(true).await;
+    // ... nor one whose host is no longer in [offline] webhook_hosts.
+    let key = std::fs::read_to_string(&new_file).expect("new key");
+    let config = |hosts: &[&str]| {
+        let key = key.clone();
+        let hosts: Vec<String> = hosts.iter().map(|h| (*h).to_owned()).collect();
+        move |c: &mut lnurld::config::Config| {
+            c.secret_key = Some(key);
+            c.offline.enabled = true;
+            c.offline.webhook_hosts = hosts;
+            c.offline.allow_insecure_webhooks = true;
+            c.webhooks.allow_private_targets = true;
+            c.offline.reply_timeout_secs = 10;
+        }
+    };
+    let app = TestApp::start_with(&db, Node::Dev, config(&["127.0.0.2"])).await;
+    let v = payer_get(&app, &format!("/lnurlp/{pk}")).await;
+    assert!(reason(&v).contains("cannot be reached"), "{v}");
+    assert_eq!(phone.pushes().len(), 3, "no push to a delisted host");
+    app.stop(true).await;
+
+    // A URL stored in clear is sealed at start only if it passes the
+    // current policy and its host is the recorded one: otherwise the start
+    // is refused, naming the row, and the value is left as it was.
+    let sealed_now = stored_webhook(&db, &pk).await;
+    let (pk2, hook2) = (pk.clone(), hook.clone());
+    let replaced = db
+        .pool()
+        .await
+        .run(move |c| {
+            lnurld::db::models::sealed::replace_offline_webhook(c, &pk2, &sealed_now, &hook2)
+        })
+        .await
+        .expect("write");
+    assert!(replaced);
+    set_webhook_host(&db, &pk, "127.0.0.2").await;
+    for (hosts, why) in [
+        (&["127.0.0.1", "127.0.0.2"][..], "not to its recorded host"),
+        (&["127.0.0.2"][..], "not in [offline] webhook_hosts"),
+    ] {
+        if hosts.len() == 1 {
+            set_webhook_host(&db, &pk, "127.0.0.1").await;
+        }
+        let mut c = crate::support::app::test_config(&db, Node::Dev, crate::support::free_port());
+        config(hosts)(&mut c);
+        c.validate().expect("valid config");
+        let e = match lnurld::App::build(c, lnurld::NodeCheck::Required).await {
+            Ok(_) => panic!("started with an unchecked push webhook ({why})"),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains(&pk) && e.contains(why), "{e}");
+        assert!(!e.contains(&token), "{e}");
+        assert_eq!(stored_webhook(&db, &pk).await, hook, "not sealed");
+    }
+    let app = TestApp::start_with(&db, Node::Dev, config(&["127.0.0.1"])).await;
+    assert_sealed(&stored_webhook(&db, &pk).await, &token, &hook);
+    assert_eq!(
+        payer_get(&app, &format!("/lnurlp/{pk}")).await["tag"],
+        "payRequest"
+    );
+    assert_eq!(phone.pushes().len(), 4);
     phone.stop().await;
     app.stop(true).await;
+}
+
+/// Sets the recorded webhook host of `pubkey` (as a tampered row would).
+async fn set_webhook_host(db: &TestDb, pubkey: &str, host: &str) {
+    use diesel::prelude::*;
+    use lnurld::db::schema::offline_registrations::dsl as r;
+    let (pk, host) = (pubkey.to_owned(), host.to_owned());
+    db.pool()
+        .await
+        .run(move |c| {
+            diesel::update(r::offline_registrations.find(pk))
+                .set(r::webhook_host.eq(host))
+                .execute(c)?;
+            Ok(())
+        })
+        .await
+        .expect("update");
 }
 
 /// The `offline_invoices` row of `hash`.

@@ -36,7 +36,7 @@ use crate::lnurl;
 use crate::lnurl::offline::{Route, Signed, SignedBody, StatementError};
 use crate::paths;
 use crate::text::{self, Rule};
-use crate::webhook_target::{check_push_url, PushPolicy};
+use crate::webhook_target::{check_bound_push_url, check_push_url, PushPolicy};
 
 use super::secrets::Purpose;
 
@@ -130,10 +130,27 @@ impl OfflineService {
         }
     }
 
-    /// The clear webhook URL of a registration (for a push).
-    pub(crate) fn webhook_of(&self, r: &OfflineRegistration) -> Result<String, Error> {
-        self.keys
+    /// The clear webhook URL of a registration, checked again before a
+    /// push: the current `[offline]` policy must allow it and its host must
+    /// be the row's `webhook_host`, so a host since taken out of
+    /// `webhook_hosts`, or a row whose columns were changed behind
+    /// lnurld's back, gets no reply token. The error never holds the URL
+    /// (its query is the app's push token).
+    pub(crate) fn push_target(&self, r: &OfflineRegistration) -> Result<String, String> {
+        let url = self
+            .keys
             .open(Purpose::PushWebhook, &r.pubkey, &r.webhook_url)
+            .map_err(|e| e.to_string())?;
+        check_bound_push_url(&url, &r.webhook_host, self.push_policy())?;
+        Ok(url)
+    }
+
+    fn push_policy(&self) -> PushPolicy<'_> {
+        PushPolicy {
+            hosts: &self.config.webhook_hosts,
+            allow_http: self.config.allow_insecure_webhooks,
+            allow_private: self.allow_private,
+        }
     }
 
     /// `[offline] enabled`: whether the routes exist at all.
@@ -197,12 +214,7 @@ impl OfflineService {
 
     /// The push webhook, checked against `[offline]`; its host.
     fn webhook_host(&self, webhook_url: &str) -> Result<String, Error> {
-        let policy = PushPolicy {
-            hosts: &self.config.webhook_hosts,
-            allow_http: self.config.allow_insecure_webhooks,
-            allow_private: self.allow_private,
-        };
-        let u = check_push_url(webhook_url, policy)
+        let u = check_push_url(webhook_url, self.push_policy())
             .map_err(|e| Error::Invalid(format!("webhook_url {e}")))?;
         Ok(u.host_str().unwrap_or_default().to_ascii_lowercase())
     }

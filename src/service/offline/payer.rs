@@ -423,9 +423,9 @@ impl OfflineService {
             return self.wait(w.id, left.min(timeout)).await;
         }
         self.metrics.count(Counter::OfflinePushes);
-        let pushed = match self.webhook_of(reg) {
+        let pushed = match self.push_target(reg) {
             Ok(url) => self.push(&url, &push).await,
-            Err(e) => Err(e.to_string()),
+            Err(why) => Err(why),
         };
         if let Err(why) = pushed {
             tracing::info!(pubkey = %reg.pubkey, host = %reg.webhook_host, kind = kind_name, error = %why, "offline push failed");
