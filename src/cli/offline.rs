@@ -15,11 +15,10 @@
 //! server to verify it.
 //!
 //! It talks to loopback only: the server URL and every reply URL must be
-//! on 127.0.0.0/8, ::1 or localhost.
+//! an IP literal on 127.0.0.0/8 or ::1 (not the name `localhost`).
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
-use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -82,11 +81,9 @@ fn loopback(url: &str) -> bool {
     match u.host() {
         Some(url::Host::Ipv4(a)) => a.is_loopback(),
         Some(url::Host::Ipv6(a)) => a.is_loopback(),
-        Some(url::Host::Domain(d)) => {
-            d.eq_ignore_ascii_case("localhost")
-                || IpAddr::from_str(d).is_ok_and(|a| a.is_loopback())
-        }
-        None => false,
+        // Not `localhost`: a name is whatever the resolver (or
+        // /etc/hosts) says, and the demo must not send anywhere else.
+        Some(url::Host::Domain(_)) | None => false,
     }
 }
 
@@ -215,7 +212,7 @@ async fn take_push(
 async fn demo(server: &str, username: &str, pay: Option<u64>) -> anyhow::Result<()> {
     let server = server.trim_end_matches('/');
     if !loopback(server) {
-        bail!("--server must be http(s) on 127.0.0.0/8, ::1 or localhost: the demo is for a local development server");
+        bail!("--server must be http(s) on an IP literal in 127.0.0.0/8 or [::1] (not a name such as localhost): the demo is for a local development server");
     }
     let key = loop {
         if let Ok(k) = SecretKey::from_slice(&rand::random::<[u8; 32]>()) {
@@ -425,7 +422,8 @@ mod tests {
             "http://127.0.0.1:8080",
             "http://127.5.6.7/x",
             "http://[::1]:9/",
-            "https://localhost/r",
+            "http://127.1/",
+            "http://[0:0:0:0:0:0:0:1]/",
         ] {
             assert!(loopback(ok), "{ok}");
         }
@@ -436,6 +434,14 @@ mod tests {
             "ftp://127.0.0.1/",
             "http://0.0.0.0/",
             "not a url",
+            // Names resolve to whatever the resolver says: refused, even
+            // `localhost` and names that look local.
+            "https://localhost/r",
+            "http://LOCALHOST:8080/",
+            "http://localhost./",
+            "http://127.0.0.1.nip.io/",
+            "http://loopback/",
+            "http://[::ffff:127.0.0.1]/",
         ] {
             assert!(!loopback(bad), "{bad}");
         }
