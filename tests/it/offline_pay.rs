@@ -86,6 +86,7 @@ both_dbs!(
     payers_verify_through_the_phone,
     push_tokens_are_sealed_and_survive_a_key_rotation,
     failed_pushes_log_no_push_token,
+    a_reply_and_an_operator_delete_at_once,
 );
 
 async fn a_sleeping_phone_is_paid_through_its_address(db: TestDb) {
@@ -1309,4 +1310,97 @@ async fn failed_pushes_log_no_push_token(db: TestDb) {
             assert!(!log.contains(&enc), "{enc} in the log: {log}");
         }
     }
+}
+
+/// The phone's reply and the operator's delete of its registration at the
+/// same moment, round after round: on PostgreSQL each reply's transaction
+/// is held for two seconds right after it rewrote the cached pay request
+/// (a trigger on `offline_info`), and the delete is sent meanwhile. Both
+/// must take the registration row before `offline_info`: in the opposite
+/// orders they deadlock and one of them fails (a 500 to the phone or to
+/// the operator). Neither may fail, and no cached pay request outlives its
+/// registration. On SQLite (one writer) the same rounds run without the
+/// trigger.
+async fn a_reply_and_an_operator_delete_at_once(db: TestDb) {
+    let app = start(&db, 10).await;
+    let pool = db.pool().await;
+    pool.run(|c| {
+        use diesel::connection::SimpleConnection;
+        if let lnurld::db::DbConn::Pg(c) = c {
+            c.batch_execute(
+                "CREATE FUNCTION slow_info() RETURNS trigger AS $$ BEGIN \
+                 PERFORM pg_sleep(2); RETURN NEW; END $$ LANGUAGE plpgsql; \
+                 CREATE TRIGGER slow_info AFTER INSERT ON offline_info \
+                 FOR EACH ROW EXECUTE FUNCTION slow_info();",
+            )?;
+        }
+        Ok(())
+    })
+    .await
+    .expect("trigger");
+    let phone = PhoneServer::start().await;
+    let path = |pk: &str| format!("/lnurlp/{pk}");
+    for round in 0..3 {
+        // A webhook of its own each round: the same statement signed
+        // within one second would be a replay.
+        let p = phone.phone();
+        let hook = phone.webhook_with_token(&format!("round{round}"));
+        let res = app
+            .http
+            .post(app.url(&format!("/lnurlpay/{}", p.pubkey)))
+            .body(p.register_body(unix_now(), &hook, None).to_string())
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(res.status(), StatusCode::OK, "round {round}");
+        let pk = p.pubkey.clone();
+        // The first pay request leaves a cached one behind (no max-age: it
+        // is stale at once), so the next reply rewrites an existing row.
+        assert_eq!(payer_get(&app, &path(&pk)).await["tag"], "payRequest");
+        let (pushes, replies) = (phone.pushes().len(), phone.replies().len());
+        let payer = {
+            let url = app.url(&path(&pk));
+            let http = app.http.clone();
+            tokio::spawn(async move { http.get(url).send().await.map(|r| r.status()) })
+        };
+        eventually("the push", Duration::from_secs(10), || {
+            let n = phone.pushes().len();
+            async move { (n > pushes).then_some(()) }
+        })
+        .await;
+        // The reply is posted at once; on PostgreSQL its transaction then
+        // sleeps in the trigger for two seconds.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let (status, v) = app
+            .api(
+                Method::DELETE,
+                &format!("/api/v1/offline/registrations/{pk}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "round {round}: {v}");
+        let got = payer.await.expect("join").expect("payer");
+        assert_eq!(got, StatusCode::OK, "round {round}");
+        let all = eventually("the reply", Duration::from_secs(15), || {
+            let r = phone.replies();
+            async move { (r.len() > replies).then_some(r) }
+        })
+        .await;
+        let (status, body) = all.last().cloned().expect("reply");
+        assert!(
+            status == 200 || status == 410,
+            "round {round}: the reply got {status} {body}"
+        );
+        let pk2 = pk.clone();
+        let cached = pool
+            .run(move |c| lnurld::db::models::offline::OfflineInfo::find(c, &pk2))
+            .await
+            .expect("query");
+        assert_eq!(
+            cached, None,
+            "round {round}: a cached pay request outlived its registration"
+        );
+    }
+    phone.stop().await;
+    app.stop(true).await;
 }

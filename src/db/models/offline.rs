@@ -168,11 +168,12 @@ pub enum Tally {
 }
 
 /// Adds one to `pubkey`'s `tally` (nothing when it is no longer
-/// registered). Call it in the transaction that records the event.
-pub fn tally(conn: &mut DbConn, pubkey: &str, tally: Tally) -> Result<(), DbError> {
+/// registered); whether it is registered. Call it in the transaction that
+/// records the event; it takes the registration row's lock.
+pub fn tally(conn: &mut DbConn, pubkey: &str, tally: Tally) -> Result<bool, DbError> {
     use offline_registrations::dsl as r;
     let row = r::offline_registrations.find(pubkey);
-    match tally {
+    let n = match tally {
         Tally::Push => diesel::update(row)
             .set(r::pushes_sent.eq(r::pushes_sent + 1))
             .execute(conn)?,
@@ -186,7 +187,7 @@ pub fn tally(conn: &mut DbConn, pubkey: &str, tally: Tally) -> Result<(), DbErro
             .set(r::timeouts.eq(r::timeouts + 1))
             .execute(conn)?,
     };
-    Ok(())
+    Ok(n == 1)
 }
 
 /// Deletes the pubkey's registration whatever its webhook (the operator's

@@ -682,8 +682,16 @@ impl OfflineService {
                 if !answered {
                     return Ok(false);
                 }
+                // The registration row next, before offline_info: the
+                // operator's delete and unregister take the registration
+                // and then offline_info, and on PostgreSQL two
+                // transactions taking rows in opposite orders can
+                // deadlock. A wallet removed meanwhile gets no pay request
+                // cached (it would outlive its registration).
+                let registered = super::rows::tally(c, &pubkey, Tally::Accepted)?;
                 match record {
-                    Some(Record::Info(info)) => info.save(c)?,
+                    Some(Record::Info(info)) if registered => info.save(c)?,
+                    Some(Record::Info(_)) => {}
                     Some(Record::Invoice(inv)) => match inv.insert(c) {
                         // Kept from a payer whose request row is purged.
                         Err(DbError::Duplicate(_)) => return Err(reused()),
@@ -702,7 +710,6 @@ impl OfflineService {
                     }) => OfflineInvoice::cache_verify(c, &payment_hash, &body, cached_until)?,
                     None => {}
                 }
-                super::rows::tally(c, &pubkey, Tally::Accepted)?;
                 if answered && notify {
                     announce(c, &id)?;
                 }
