@@ -660,6 +660,23 @@ async fn operators_see_and_remove_registrations(db: TestDb) {
         assert_eq!(res.status(), StatusCode::OK);
         all.push(p.pubkey.clone());
     }
+    // Registered within a second or two: give them created_at apart, in
+    // an order that is neither the registration's nor the pubkeys', and
+    // two alike (ties go by pubkey, descending) to fall across a page
+    // boundary.
+    let t = unix_now();
+    let ages = [300, 100, 500, 200, 200];
+    for (pubkey, age) in all.iter().zip(ages) {
+        set_created_at(&db, pubkey, t - age).await;
+    }
+    let mut newest_first: Vec<(i64, String)> = all
+        .iter()
+        .zip(ages)
+        .map(|(p, age)| (t - age, p.clone()))
+        .collect();
+    newest_first.sort_by(|a, b| b.cmp(a));
+    let newest_first: Vec<String> = newest_first.into_iter().map(|(_, p)| p).collect();
+    assert_eq!(newest_first[0], all[1]);
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     for _ in 0..10 {
@@ -687,6 +704,7 @@ async fn operators_see_and_remove_registrations(db: TestDb) {
     got.dedup();
     assert_eq!(got, expected, "every registration once: {seen:?}");
     assert_eq!(seen.len(), all.len(), "{seen:?}");
+    assert_eq!(seen, newest_first, "newest first, across pages");
     let (status, v) = app
         .api(
             Method::GET,
@@ -1403,4 +1421,21 @@ async fn a_reply_and_an_operator_delete_at_once(db: TestDb) {
     }
     phone.stop().await;
     app.stop(true).await;
+}
+
+/// Sets when `pubkey` first registered.
+async fn set_created_at(db: &TestDb, pubkey: &str, at: i64) {
+    use diesel::prelude::*;
+    use lnurld::db::schema::offline_registrations::dsl as r;
+    let pk = pubkey.to_owned();
+    db.pool()
+        .await
+        .run(move |c| {
+            diesel::update(r::offline_registrations.find(pk))
+                .set(r::created_at.eq(at))
+                .execute(c)?;
+            Ok(())
+        })
+        .await
+        .expect("update");
 }
