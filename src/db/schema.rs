@@ -326,6 +326,7 @@ diesel::table! {
         verify_body -> Nullable<Text>,
         verify_cached_until -> BigInt,
         created_at -> BigInt,
+        verifiable -> Bool,
     }
 }
 

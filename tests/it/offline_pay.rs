@@ -979,6 +979,36 @@ async fn payers_verify_through_the_phone(db: TestDb) {
     let h = hex::encode(AsRef::<[u8]>::as_ref(pr.payment_hash()));
     let v = payer_get(&app, &format!("/lnurlpay/{pk}/{h}")).await;
     assert_eq!(reason(&v), "Not found.", "{v}");
+    // Its payment hash stays taken after the request rows are purged (an
+    // hour past their deadline): the same invoice is not relayed again.
+    let pool = db.pool().await;
+    pool.run(|c| {
+        use diesel::prelude::*;
+        diesel::delete(lnurld::db::schema::offline_requests::table).execute(c)?;
+        Ok(())
+    })
+    .await
+    .expect("purge the requests");
+    let again = raw["pr"].as_str().expect("pr").to_owned();
+    let replies = phone.replies().len();
+    phone.script(move |p, t, d| match t {
+        "lnurlpay_invoice" => PhoneReply::Send {
+            body: json!({"pr": again.clone(), "routes": []}),
+            cache_control: None,
+            delay: Duration::ZERO,
+        },
+        _ => honest(p, t, d),
+    });
+    let v = payer_get(&app, &format!("/lnurlpay/{pk}/invoice?amount=6000")).await;
+    assert!(reason(&v).contains("failed lnurld's checks"), "{v}");
+    let all = eventually("the phone's reply", Duration::from_secs(10), || {
+        let r = phone.replies();
+        async move { (r.len() > replies).then_some(r) }
+    })
+    .await;
+    let (status, body) = all.last().cloned().expect("reply");
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("already relayed"), "{body}");
     other.stop().await;
     phone.stop().await;
     app.stop(true).await;

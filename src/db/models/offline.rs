@@ -469,7 +469,8 @@ impl OfflineInfo {
     }
 }
 
-/// An invoice a phone gave with lnurld's verify URL (`offline_invoices`).
+/// An invoice relayed to a payer (`offline_invoices`), with or without
+/// lnurld's verify URL.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = offline_invoices)]
 pub struct OfflineInvoice {
@@ -489,6 +490,10 @@ pub struct OfflineInvoice {
     pub verify_cached_until: i64,
     /// Unix seconds.
     pub created_at: i64,
+    /// Whether it was relayed with lnurld's verify URL (LUD-21 verify
+    /// serves only those); every relayed invoice is kept, so its payment
+    /// hash stays taken.
+    pub verifiable: bool,
 }
 
 impl OfflineInvoice {

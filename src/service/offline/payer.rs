@@ -93,7 +93,8 @@ enum Kind {
 enum Record {
     /// The pay request, cached for later payers.
     Info(OfflineInfo),
-    /// An invoice relayed with our verify URL, kept for verify.
+    /// A relayed invoice: its payment hash stays taken, and verify serves
+    /// it when it was relayed with our verify URL.
     Invoice(OfflineInvoice),
     /// A verify answer: the proved preimage, or the unsettled answer and
     /// until when it is served again.
@@ -254,8 +255,8 @@ impl OfflineService {
     /// while the phone's `max-age` lasts, at most 60 s and never past the
     /// invoice's expiry; otherwise the
     /// phone is asked with `lnurlpay_verify` (concurrent payers of one hash
-    /// share the push). A hash lnurld never relayed for this wallet wakes
-    /// nobody: "Not found".
+    /// share the push). A hash lnurld never relayed for this wallet with
+    /// its verify URL wakes nobody: "Not found".
     pub async fn verify(&self, pubkey: &str, payment_hash: &str) -> Result<Value, Error> {
         let not_found = || Error::NotFound("Not found".into());
         let pk = crate::lnurl::offline::normalize_pubkey(pubkey).ok_or_else(not_found)?;
@@ -268,7 +269,7 @@ impl OfflineService {
             .db
             .run(move |c| OfflineInvoice::find(c, &h))
             .await?
-            .filter(|i| i.pubkey == pk)
+            .filter(|i| i.pubkey == pk && i.verifiable)
             .ok_or_else(not_found)?;
         if let Some(p) = &inv.preimage {
             let proved = wire::VerifyAnswer {
@@ -649,20 +650,23 @@ impl OfflineService {
                         Err(why) => return self.refuse(&row, why).await,
                         Ok(Checked::WalletError(r)) => (wallet_said(&r), None, None),
                         Ok(Checked::Answer(a)) => {
-                            // Kept only when the payer is given our verify URL.
-                            let record = a.verify.as_ref().map(|_| {
-                                Record::Invoice(OfflineInvoice {
-                                    payment_hash: a.payment_hash.clone(),
-                                    pubkey: row.pubkey.clone(),
-                                    bolt11: a.pr.clone(),
-                                    expires_at: a.expires_at,
-                                    preimage: None,
-                                    verify_body: None,
-                                    verify_cached_until: 0,
-                                    created_at: t,
-                                })
+                            // Kept whether or not the payer is given our
+                            // verify URL: its payment hash stays taken until
+                            // the purge, 30 days after it expires
+                            // (offline_requests.invoice_hash goes an hour
+                            // after the deadline).
+                            let record = Record::Invoice(OfflineInvoice {
+                                payment_hash: a.payment_hash.clone(),
+                                pubkey: row.pubkey.clone(),
+                                bolt11: a.pr.clone(),
+                                expires_at: a.expires_at,
+                                preimage: None,
+                                verify_body: None,
+                                verify_cached_until: 0,
+                                created_at: t,
+                                verifiable: a.verify.is_some(),
                             });
-                            (a.to_json(), record, Some(a.payment_hash.clone()))
+                            (a.to_json(), Some(record), Some(a.payment_hash.clone()))
                         }
                     }
                 }

@@ -1,0 +1,1 @@
+ALTER TABLE offline_invoices DROP COLUMN verifiable;
