@@ -234,12 +234,27 @@ impl Manager {
     }
 }
 
+/// Page cache of each pooled SQLite connection, KiB.
+pub const READER_CACHE_KIB: u32 = 256;
+
 impl ManageConnection for Manager {
     type Connection = DbConn;
     type Error = ManagerError;
 
     fn connect(&self) -> Result<DbConn, ManagerError> {
-        Manager::open(&self.url, &self.commits).map_err(|e| ManagerError(e.to_string()))
+        let mut conn =
+            Manager::open(&self.url, &self.commits).map_err(|e| ManagerError(e.to_string()))?;
+        if let DbConn::Sqlite(c) = &mut conn {
+            // A small page cache for the pooled (reading) connections: in
+            // WAL mode SQLite drops a connection's whole cache when another
+            // one has committed since its last read, which the writer does
+            // all the time under load, so the default 2 MiB each (times
+            // `database_max_connections`) bought little but memory. The
+            // writer keeps the default: its cache stays valid.
+            c.batch_execute(&format!("PRAGMA cache_size = -{READER_CACHE_KIB}"))
+                .map_err(|e| ManagerError(e.to_string()))?;
+        }
+        Ok(conn)
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), ManagerError> {
@@ -528,6 +543,42 @@ mod tests {
     struct CompileOption {
         #[diesel(sql_type = diesel::sql_types::Text)]
         compile_options: String,
+    }
+
+    #[derive(diesel::QueryableByName)]
+    struct CacheSize {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        cache_size: i64,
+    }
+
+    /// Pooled SQLite connections keep a small page cache (peak RSS, issue
+    /// 12); the writer's connection, opened without the pool, keeps SQLite's
+    /// default.
+    #[test]
+    fn pooled_sqlite_connections_have_a_small_page_cache() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = DbUrl::parse(&format!("sqlite://{}/c.db", dir.path().display())).expect("url");
+        let commits = Arc::new(AtomicU64::new(0));
+        let manager = Manager {
+            url: url.clone(),
+            commits: commits.clone(),
+        };
+        let cache = |conn: DbConn| {
+            let DbConn::Sqlite(mut c) = conn else {
+                panic!("a SQLite connection");
+            };
+            diesel::sql_query("PRAGMA cache_size")
+                .get_result::<CacheSize>(&mut c)
+                .expect("cache size")
+                .cache_size
+        };
+        let pooled = cache(manager.connect().expect("pooled"));
+        assert_eq!(pooled, -i64::from(READER_CACHE_KIB));
+        let writer = cache(Manager::open(&url, &commits).expect("writer's"));
+        assert!(
+            writer < pooled,
+            "the writer keeps the larger default: {writer}"
+        );
     }
 
     /// `.cargo/config.toml` builds the bundled SQLite with the query planner
