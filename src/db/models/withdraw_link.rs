@@ -374,13 +374,15 @@ impl WithdrawLink {
     /// link with a payment still pending or in flight is disabled too:
     /// should that payment fail, its use comes back, and it must not come
     /// back to a voucher of a disabled batch.
-    pub fn disable_batch(conn: &mut DbConn, batch: &BatchId, now: i64) -> Result<usize, DbError> {
+    ///
+    /// Returns nothing: callers answer the batch's summary, read after it.
+    pub fn disable_batch(conn: &mut DbConn, batch: &BatchId, now: i64) -> Result<(), DbError> {
         use crate::db::schema::withdrawals::dsl as wd;
         // Uses left: the same condition a claim needs (`uses_left > 0`),
         // so a claim racing this UPDATE either took the last use first
         // (and is caught by the second statement, which sees its pending
         // withdrawal) or finds the link disabled.
-        let unspent = diesel::update(
+        diesel::update(
             w::withdraw_links
                 .filter(w::batch_id.eq(batch.clone()))
                 .filter(w::disabled_at.is_null())
@@ -391,7 +393,7 @@ impl WithdrawLink {
         let unfinished = wd::withdrawals
             .filter(wd::state.eq_any([WithdrawalState::Pending, WithdrawalState::InFlight]))
             .select(wd::link_id);
-        let paying = diesel::update(
+        diesel::update(
             w::withdraw_links
                 .filter(w::batch_id.eq(batch.clone()))
                 .filter(w::disabled_at.is_null())
@@ -399,7 +401,7 @@ impl WithdrawLink {
         )
         .set((w::disabled_at.eq(now), w::updated_at.eq(now)))
         .execute(conn)?;
-        Ok(unspent + paying)
+        Ok(())
     }
 
     /// Claims one use: a single conditional UPDATE, so that however many
