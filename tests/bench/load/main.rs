@@ -11,7 +11,11 @@
 //!
 //! Knobs: `LOAD_SECS` (each timed phase, default 5), `LOAD_CONNECTIONS`
 //! (timed phases, default 64), `LOAD_EXPIRED` (unpaid invoices the expiry
-//! phase plants; default 0, which skips it).
+//! phase plants; default 0, which skips it), `LOAD_PHASES` (only these
+//! phases, see [`wanted`]), `LOAD_MARKS` (print each measured window as
+//! seconds since boot, for `perf record -k CLOCK_MONOTONIC` and
+//! `perf report --time FROM,TO`), `LOAD_DB_CONNS` (the server's
+//! `database_max_connections`; unset: its default).
 
 mod expiry;
 mod http;
@@ -33,6 +37,13 @@ fn env_num(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// Whether `LOAD_PHASES` (a comma list of `pay`, `withdraw-first`,
+/// `withdraw`, `race`, `limits`; unset: all) asks for this phase. The
+/// static ceiling always runs. For profiling one path at a time.
+fn wanted(phase: &str) -> bool {
+    std::env::var("LOAD_PHASES").map_or(true, |v| v.split(',').any(|p| p.trim() == phase))
 }
 
 fn has(body: &[u8], needle: &str) -> bool {
@@ -106,8 +117,21 @@ impl Row {
 /// Runs `f`, with the server's CPU seconds it cost.
 async fn measured<F: std::future::Future<Output = Sample>>(srv: &Server, f: F) -> (Sample, f64) {
     let before = srv.cpu_secs();
+    let from = uptime();
     let s = f.await;
+    if std::env::var_os("LOAD_MARKS").is_some() {
+        // Seconds since boot, the clock of `perf record -k CLOCK_MONOTONIC`
+        // on a machine that never slept: `perf report --time FROM,TO`.
+        eprintln!("measured window: {from},{}", uptime());
+    }
     (s, srv.cpu_secs() - before)
+}
+
+fn uptime() -> String {
+    std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|u| u.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// `n` single-use withdraw links of [`AMOUNT`]: (id, path of the first step).
@@ -214,128 +238,147 @@ async fn run(db: &'static str, database_url: &str, secs: u64, conns: usize) -> (
     let ceiling_rate = ceiling.rate;
     rows.push(ceiling);
 
-    let path = format!("/lnurlp/{pay_id}");
-    let (mut s, cpu) = measured(
-        &srv,
-        timed(
-            addr,
-            &[],
-            conns,
-            secs,
-            Arc::new(move |_| path.clone()),
-            PAY_REQUEST,
-        ),
-    )
-    .await;
-    rows.push(Row::of(db, "payRequest first step", "req/s", &mut s, cpu));
+    if wanted("pay") {
+        let path = format!("/lnurlp/{pay_id}");
+        let (mut s, cpu) = measured(
+            &srv,
+            timed(
+                addr,
+                &[],
+                conns,
+                secs,
+                Arc::new(move |_| path.clone()),
+                PAY_REQUEST,
+            ),
+        )
+        .await;
+        rows.push(Row::of(db, "payRequest first step", "req/s", &mut s, cpu));
 
-    let cb = format!("/lnurlp/{pay_id}/callback?amount=");
-    let (mut s, cpu) = measured(
-        &srv,
-        timed(
-            addr,
-            &[],
-            conns,
-            secs,
-            Arc::new(move |n| format!("{cb}{}", 1_000 * (1 + n % 1_000))),
-            INVOICE,
-        ),
-    )
-    .await;
-    rows.push(Row::of(
-        db,
-        "pay callback (1,000 amounts)",
-        "req/s",
-        &mut s,
-        cpu,
-    ));
-
-    let paths: Arc<Vec<String>> = Arc::new(first_steps.iter().map(|(_, p)| p.clone()).collect());
-    let (mut s, cpu) = measured(
-        &srv,
-        timed(
-            addr,
-            &[],
-            conns,
-            secs,
-            Arc::new(move |n| paths[n as usize % paths.len()].clone()),
-            WITHDRAW_REQUEST,
-        ),
-    )
-    .await;
-    rows.push(Row::of(
-        db,
-        "withdrawRequest first step (2,700 links)",
-        "req/s",
-        &mut s,
-        cpu,
-    ));
-
-    // Withdraw callbacks: fresh invoices, signed before the clock starts.
-    let (paid0, balance0) = paid_and_balance(&srv).await;
-    for (links, conc, name) in [
-        (&eight, 8, "withdraw callbacks, 2,000 links, 8 at a time"),
-        (&single, 1, "withdraw callbacks, 500 links, one at a time"),
-    ] {
-        let cbs = callbacks(&srv, links).await;
-        let prs = invoice::wallet_invoices(cbs.len(), AMOUNT);
-        let paths: Vec<String> = cbs
-            .iter()
-            .zip(&prs)
-            .map(|(c, p)| format!("{c}{p}"))
-            .collect();
-        let before = paid_and_balance(&srv).await.0;
-        let (mut s, cpu) = measured(&srv, each(addr, conc, paths, OK)).await;
-        let ok = s.ok;
-        let mut row = Row::of(db, name, "completions/s", &mut s, cpu);
-        let took = wait_paid(&srv, before + ok).await;
-        row.note = format!("all paid {:.2} s after the last answer", took.as_secs_f64());
-        rows.push(row);
-    }
-
-    // Races: 50 callbacks at once on each link.
-    let mut race_rows = Vec::new();
-    for (links, same, name) in [
-        (
-            &race_same,
-            true,
-            "race: 100 links x 50 callbacks, same invoice",
-        ),
-        (
-            &race_different,
-            false,
-            "race: 100 links x 50 callbacks, different invoices",
-        ),
-    ] {
-        let cbs = callbacks(&srv, links).await;
-        let mut total = Sample::default();
-        let cpu0 = srv.cpu_secs();
-        let t = Instant::now();
-        for cb in &cbs {
-            let prs = invoice::wallet_invoices(if same { 1 } else { 50 }, AMOUNT);
-            let paths: Vec<String> = (0..50)
-                .map(|i| format!("{cb}{}", prs[i % prs.len()]))
-                .collect();
-            let s = burst(addr, &paths, ANSWERED).await;
-            total.ok += s.ok;
-            total.errors += s.errors;
-            total.latencies_us.extend(s.latencies_us);
-        }
-        total.elapsed = t.elapsed();
-        race_rows.push(Row::of(
+        let cb = format!("/lnurlp/{pay_id}/callback?amount=");
+        let (mut s, cpu) = measured(
+            &srv,
+            timed(
+                addr,
+                &[],
+                conns,
+                secs,
+                Arc::new(move |n| format!("{cb}{}", 1_000 * (1 + n % 1_000))),
+                INVOICE,
+            ),
+        )
+        .await;
+        rows.push(Row::of(
             db,
-            name,
+            "pay callback (1,000 amounts)",
             "req/s",
-            &mut total,
-            srv.cpu_secs() - cpu0,
+            &mut s,
+            cpu,
         ));
     }
-    let links = (eight.len() + single.len() + race_same.len() + race_different.len()) as u64;
+    if wanted("withdraw-first") {
+        let paths: Arc<Vec<String>> =
+            Arc::new(first_steps.iter().map(|(_, p)| p.clone()).collect());
+        let (mut s, cpu) = measured(
+            &srv,
+            timed(
+                addr,
+                &[],
+                conns,
+                secs,
+                Arc::new(move |n| paths[n as usize % paths.len()].clone()),
+                WITHDRAW_REQUEST,
+            ),
+        )
+        .await;
+        rows.push(Row::of(
+            db,
+            "withdrawRequest first step (2,700 links)",
+            "req/s",
+            &mut s,
+            cpu,
+        ));
+    }
+    let mut race_rows = Vec::new();
+    let (paid0, balance0) = paid_and_balance(&srv).await;
+    if wanted("withdraw") {
+        // Withdraw callbacks: fresh invoices, signed before the clock starts.
+        for (links, conc, name) in [
+            (&eight, 8, "withdraw callbacks, 2,000 links, 8 at a time"),
+            (&single, 1, "withdraw callbacks, 500 links, one at a time"),
+        ] {
+            let cbs = callbacks(&srv, links).await;
+            let prs = invoice::wallet_invoices(cbs.len(), AMOUNT);
+            let paths: Vec<String> = cbs
+                .iter()
+                .zip(&prs)
+                .map(|(c, p)| format!("{c}{p}"))
+                .collect();
+            let before = paid_and_balance(&srv).await.0;
+            let (mut s, cpu) = measured(&srv, each(addr, conc, paths, OK)).await;
+            let ok = s.ok;
+            let mut row = Row::of(db, name, "completions/s", &mut s, cpu);
+            let took = wait_paid(&srv, before + ok).await;
+            row.note = format!("all paid {:.2} s after the last answer", took.as_secs_f64());
+            rows.push(row);
+        }
+    }
+    if wanted("race") {
+        // Races: 50 callbacks at once on each link.
+        for (links, same, name) in [
+            (
+                &race_same,
+                true,
+                "race: 100 links x 50 callbacks, same invoice",
+            ),
+            (
+                &race_different,
+                false,
+                "race: 100 links x 50 callbacks, different invoices",
+            ),
+        ] {
+            let cbs = callbacks(&srv, links).await;
+            let mut total = Sample::default();
+            let cpu0 = srv.cpu_secs();
+            let t = Instant::now();
+            for cb in &cbs {
+                let prs = invoice::wallet_invoices(if same { 1 } else { 50 }, AMOUNT);
+                let paths: Vec<String> = (0..50)
+                    .map(|i| format!("{cb}{}", prs[i % prs.len()]))
+                    .collect();
+                let s = burst(addr, &paths, ANSWERED).await;
+                total.ok += s.ok;
+                total.errors += s.errors;
+                total.latencies_us.extend(s.latencies_us);
+            }
+            total.elapsed = t.elapsed();
+            race_rows.push(Row::of(
+                db,
+                name,
+                "req/s",
+                &mut total,
+                srv.cpu_secs() - cpu0,
+            ));
+        }
+    }
+    let links = if wanted("withdraw") {
+        eight.len() + single.len()
+    } else {
+        0
+    } as u64
+        + if wanted("race") {
+            race_same.len() + race_different.len()
+        } else {
+            0
+        } as u64;
     wait_paid(&srv, paid0 + links).await;
     // Exactly one payment per link: one succeeded withdrawal on each race
     // link, and the node's balance down by exactly one amount per link.
     let mut twice = 0;
-    for (id, _) in race_same.iter().chain(&race_different) {
+    for (id, _) in race_same
+        .iter()
+        .chain(&race_different)
+        .filter(|_| wanted("race"))
+    {
         let l = srv
             .api(Method::GET, &format!("/api/v1/withdraw-links/{id}"), None)
             .await;
@@ -364,33 +407,36 @@ async fn run(db: &'static str, database_url: &str, secs: u64, conns: usize) -> (
         rows.push(r);
     }
 
-    // The limiter's cost: a second instance with the default limits, the
-    // first step from 16 loopback clients.
-    let limited = Server::start(dir.path(), database_url, true, Some(&srv.token)).await;
-    let from: Vec<IpAddr> = (2..18).map(|i| IpAddr::from([127, 0, 0, i])).collect();
-    let paths: Arc<Vec<String>> = Arc::new(first_steps.iter().map(|(_, p)| p.clone()).collect());
-    let (mut s, cpu) = measured(
-        &limited,
-        timed(
-            limited.addr,
-            &from,
-            conns,
-            secs,
-            Arc::new(move |n| paths[n as usize % paths.len()].clone()),
-            WITHDRAW_REQUEST,
-        ),
-    )
-    .await;
-    let mut row = Row::of(
-        db,
-        "withdrawRequest, default limits, 16 clients",
-        "req/s",
-        &mut s,
-        cpu,
-    );
-    row.note = format!("{} refused by the limits", row.errors);
-    rows.push(row);
-    limited.stop();
+    if wanted("limits") {
+        // The limiter's cost: a second instance with the default limits, the
+        // first step from 16 loopback clients.
+        let limited = Server::start(dir.path(), database_url, true, Some(&srv.token)).await;
+        let from: Vec<IpAddr> = (2..18).map(|i| IpAddr::from([127, 0, 0, i])).collect();
+        let paths: Arc<Vec<String>> =
+            Arc::new(first_steps.iter().map(|(_, p)| p.clone()).collect());
+        let (mut s, cpu) = measured(
+            &limited,
+            timed(
+                limited.addr,
+                &from,
+                conns,
+                secs,
+                Arc::new(move |n| paths[n as usize % paths.len()].clone()),
+                WITHDRAW_REQUEST,
+            ),
+        )
+        .await;
+        let mut row = Row::of(
+            db,
+            "withdrawRequest, default limits, 16 clients",
+            "req/s",
+            &mut s,
+            cpu,
+        );
+        row.note = format!("{} refused by the limits", row.errors);
+        rows.push(row);
+        limited.stop();
+    }
 
     let flood = env_num("LOAD_EXPIRED", 0);
     if flood > 0 {

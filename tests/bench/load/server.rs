@@ -33,6 +33,9 @@ fn lnurld(dir: &Path, database_url: &str) -> Command {
         .env("LNURLD_SECRET_KEY", "33".repeat(32))
         .env("LNURLD_NODE__DEV_KEY_FILE", dir.join("dev-node.key"))
         .env("RUST_LOG", "warn");
+    if let Ok(n) = std::env::var("LOAD_DB_CONNS") {
+        c.env("LNURLD_DATABASE_MAX_CONNECTIONS", n);
+    }
     c
 }
 
