@@ -217,7 +217,7 @@ impl App {
     ) -> Result<App, StartError> {
         let config = Arc::new(config);
         let url = DbUrl::parse(&config.database_url)?;
-        let max = config.database_max_connections;
+        let max = config.pool_size();
         let u = url.clone();
         let db = tokio::task::spawn_blocking(move || match files {
             Files::Create => Db::connect(&u, max).map(Some),

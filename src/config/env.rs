@@ -78,6 +78,11 @@ pub(super) fn de_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     u32::try_from(n).map_err(|_| serde::de::Error::custom(format!("{n} is too large")))
 }
 
+/// A [`de_u32`] for a setting whose absence means "the default".
+pub(super) fn de_opt_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    de_u32(d).map(Some)
+}
+
 /// A list of strings: a TOML array, or one env var string with the items
 /// separated by commas (empty items are dropped).
 pub(super) fn de_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {

@@ -179,6 +179,24 @@ fn shutdown_grace_has_a_default_and_bounds() {
 }
 
 #[test]
+fn pool_size_follows_the_backend_unless_given() {
+    assert_eq!(load_env(&[]).unwrap().pool_size(), SQLITE_POOL_SIZE);
+    let pg = [("LNURLD_DATABASE_URL", "postgres://u@127.0.0.1/db")];
+    assert_eq!(load_env(&pg).unwrap().pool_size(), POSTGRES_POOL_SIZE);
+    assert_ne!(SQLITE_POOL_SIZE, POSTGRES_POOL_SIZE);
+    for url in ["sqlite://x.db", "postgres://u@127.0.0.1/db"] {
+        let c = load_env(&[
+            ("LNURLD_DATABASE_URL", url),
+            ("LNURLD_DATABASE_MAX_CONNECTIONS", "7"),
+        ])
+        .unwrap();
+        assert_eq!(c.pool_size(), 7, "{url}");
+    }
+    let e = load_env(&[("LNURLD_DATABASE_MAX_CONNECTIONS", "0")]).unwrap_err();
+    assert_eq!(e.key, "database_max_connections");
+}
+
+#[test]
 fn env_overrides_nested_keys_and_numbers() {
     let c = load_env(&[
         ("LNURLD_WITHDRAW__MAX_FEE_PPM", "42"),

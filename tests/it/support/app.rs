@@ -47,7 +47,7 @@ pub fn test_config(db: &TestDb, node: Node<'_>, port: u16) -> Config {
     let mut c = Config {
         public_url: format!("http://127.0.0.1:{port}"),
         database_url: db.url(),
-        database_max_connections: 8,
+        database_max_connections: Some(8),
         secret_key: Some(TEST_SECRET_KEY.into()),
         ..Config::default()
     };
