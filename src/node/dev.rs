@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bitcoin::hashes::{sha256, Hash};
-use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
+use bitcoin::secp256k1::{All, PublicKey, Secp256k1, SecretKey};
 use lightning_invoice::{Bolt11Invoice, Currency, InvoiceBuilder, PaymentSecret};
 use rand::RngCore;
 use tokio::sync::watch;
@@ -38,6 +38,9 @@ const STREAM_BATCH: i64 = 200;
 /// The embedded development node.
 pub struct DevNode {
     key: SecretKey,
+    /// Made once: a new context per invoice cost a randomisation (an
+    /// elliptic-curve multiplication) on every pay callback.
+    secp: Secp256k1<All>,
     pubkey: PublicKey,
     db: Db,
     start_balance_msat: i64,
@@ -181,10 +184,12 @@ impl DevNode {
 
     /// A dev node with a given key (tests).
     pub fn with_key(key: SecretKey, db: Db, start_balance_msat: u64) -> DevNode {
-        let pubkey = PublicKey::from_secret_key(&Secp256k1::new(), &key);
+        let secp = Secp256k1::new();
+        let pubkey = PublicKey::from_secret_key(&secp, &key);
         let (settled_tx, _) = watch::channel(0);
         DevNode {
             key,
+            secp,
             pubkey,
             db,
             start_balance_msat: to_i64(start_balance_msat),
@@ -262,7 +267,6 @@ impl LightningNode for DevNode {
             .ok_or_else(|| NodeError::Refused("amount is too large".into()))?;
         let preimage = req.preimage.unwrap_or(Preimage(random32()));
         let hash = preimage.payment_hash();
-        let secp = Secp256k1::new();
         let inv = InvoiceBuilder::new(Currency::Regtest)
             .description_hash(sha256::Hash::from_byte_array(req.description_hash))
             .payment_hash(sha256::Hash::from_byte_array(hash.0))
@@ -271,7 +275,7 @@ impl LightningNode for DevNode {
             .min_final_cltv_expiry_delta(80)
             .amount_milli_satoshis(req.amount_msat)
             .expiry_time(Duration::from_secs(req.expiry_secs as u64))
-            .build_signed(|m| secp.sign_ecdsa_recoverable(m, &self.key))
+            .build_signed(|m| self.secp.sign_ecdsa_recoverable(m, &self.key))
             .map_err(|e| NodeError::Refused(e.to_string()))?;
         let bolt11 = inv.to_string();
         let mut row = DevInvoice {
