@@ -9,6 +9,8 @@
 //! hash) or on rows, with deadlines that cover a lease (2 s in
 //! `test_config`), the payer's poll (1 s) and a tracking cycle.
 
+use std::time::{Duration, Instant};
+
 use base64::Engine;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -104,6 +106,17 @@ async fn tracked(
         (seen >= before + n && state == "in_flight").then_some(())
     })
     .await;
+}
+
+/// The moment the node has been asked at least `n` times about `hash`
+/// (seen within one poll of `eventually`).
+async fn lookups_seen(fake: &FakeLnd, hash: PaymentHash, n: usize) -> Instant {
+    eventually(
+        &format!("{n} lookups of {hash:?}"),
+        WAIT,
+        move || async move { (fake.tracks_for(hash) >= n).then(Instant::now) },
+    )
+    .await
 }
 
 /// Waits for the withdrawal of `hash` to be final and returns it.
@@ -656,7 +669,18 @@ async fn a_refused_send_whose_lookup_fails_keeps_the_use(db: TestDb) {
     let app = TestApp::start(&db, Node::Lnd(&fake)).await;
     let (pr, hash) = wallet_invoice(5_000);
     let id = claim(&app, &pr).await;
-    // The confirming lookup and two rounds of tracking, all failed.
+    // A node that cannot answer is asked again after a wait that doubles
+    // each round (0.2 s, 0.4 s, 0.8 s, 1.6 s, … at most 5 s), never in a
+    // tight loop: the first lookup and the fifth are 3 s apart. (Load only
+    // makes the gap longer.)
+    let first = lookups_seen(&fake, hash, 1).await;
+    let fifth = lookups_seen(&fake, hash, 5).await;
+    assert!(
+        fifth - first >= Duration::from_secs(2),
+        "five failed lookups within {:?}: the retries do not back off",
+        fifth - first
+    );
+    // The confirming lookup and the rounds of tracking, all failed.
     tracked(&app, &fake, (&id, hash), 0, 3).await;
     assert_eq!(events_of(&app, "withdraw.failed").await, 0);
 

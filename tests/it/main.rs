@@ -12,6 +12,7 @@ mod exactly_once;
 mod files;
 mod first_steps;
 mod health;
+mod idle;
 mod input;
 mod key_check;
 mod key_rotate;

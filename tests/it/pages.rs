@@ -599,6 +599,38 @@ async fn voucher_sheet(db: TestDb) {
     assert!(signed["expires_at"].as_str().unwrap().ends_with('Z'));
     let (code, default_ttl) = app.api(Method::POST, &url_path, None).await;
     assert_eq!(code, 201, "{default_ttl}");
+    // The default lifetime is 15 minutes, the longest a day.
+    let unix = |v: &Value| {
+        let at = v["expires_at"].as_str().expect("expires_at");
+        time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+            .expect("RFC 3339")
+            .unix_timestamp()
+    };
+    let ttl_of = |v: &Value| unix(v) - now;
+    assert!(
+        (900..900 + 120).contains(&ttl_of(&default_ttl)),
+        "{default_ttl}"
+    );
+    let (code, longest) = app
+        .api(
+            Method::POST,
+            &url_path,
+            Some(json!({"ttl_seconds": 86_400})),
+        )
+        .await;
+    assert_eq!(code, 201, "{longest}");
+    assert!(
+        (86_400..86_400 + 120).contains(&ttl_of(&longest)),
+        "{longest}"
+    );
+    let (code, _) = app
+        .api(
+            Method::POST,
+            &url_path,
+            Some(json!({"ttl_seconds": 86_401})),
+        )
+        .await;
+    assert_eq!(code, 400);
 
     // With it: one decodable QR per voucher, exactly the batch's LNURLs.
     let g = get(&app, url).await;

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use lnurld::db::models::WithdrawalState;
 use lnurld::db::types::{Msat, WithdrawLinkId, WithdrawLinkStatus};
+use lnurld::service::withdraw::links::MAX_BATCH_COUNT;
 use lnurld::service::withdraw::{LinkView, WithdrawalView};
 
 use crate::both_dbs;
@@ -103,6 +104,7 @@ both_dbs!(
     balance_check_pay_link_and_extra_params,
     a_refused_resend_never_gives_back_a_use_still_in_flight,
     a_payment_in_flight_keeps_a_live_lease,
+    new_link_limits_are_exact,
 );
 
 async fn happy_path(db: TestDb) {
@@ -919,4 +921,114 @@ async fn a_payment_in_flight_keeps_a_live_lease(db: TestDb) {
     wait_state(&app, &id, &hash.to_hex(), WithdrawalState::Succeeded).await;
     assert_eq!(fake.send_attempts(), 1);
     app.stop(true).await;
+}
+
+/// Every limit of a new link is exact: the last value allowed is taken, one
+/// past it is refused with the field named. (The text fields are checked twice, by their text
+/// rule and by the service's own count; both must agree on the edge.)
+async fn new_link_limits_are_exact(db: TestDb) {
+    let fake = FakeLnd::start().await;
+    let app = TestApp::start(&db, Node::Lnd(&fake)).await;
+    let with = |field: &str, v: Value| {
+        let mut body = json!({"min_msat": 1000, "max_msat": 1000});
+        body[field] = v;
+        body
+    };
+    let max = lnurld::service::MAX_AMOUNT_MSAT;
+    let year = 366 * 86_400_u64;
+    // (taken, refused, the field the refusal names)
+    let cases = [
+        (
+            json!({"min_msat": 1, "max_msat": 1}),
+            json!({"min_msat": 0, "max_msat": 1}),
+            "min_msat",
+        ),
+        (
+            json!({"min_msat": 7, "max_msat": 7}),
+            json!({"min_msat": 7, "max_msat": 6}),
+            "max_msat",
+        ),
+        (
+            json!({"min_msat": 1, "max_msat": max}),
+            json!({"min_msat": 1, "max_msat": max + 1}),
+            "max_msat",
+        ),
+        (with("uses", json!(1)), with("uses", json!(0)), "uses"),
+        (
+            with("uses", json!(1_000_000)),
+            with("uses", json!(1_000_001)),
+            "uses",
+        ),
+        (
+            with("wait_seconds", json!(year)),
+            with("wait_seconds", json!(year + 1)),
+            "wait_seconds",
+        ),
+        (
+            with("title", json!("t".repeat(200))),
+            with("title", json!("t".repeat(201))),
+            "title",
+        ),
+        (
+            with("description", json!("d".repeat(639))),
+            with("description", json!("d".repeat(640))),
+            "description",
+        ),
+        (
+            with("external_id", json!("x".repeat(200))),
+            with("external_id", json!("y".repeat(201))),
+            "external_id",
+        ),
+        (
+            with("external_id", json!("x")),
+            with("external_id", json!("")),
+            "external_id",
+        ),
+    ];
+    for (taken, refused, field) in cases {
+        let (status, v) = app
+            .api(Method::POST, "/api/v1/withdraw-links", Some(taken.clone()))
+            .await;
+        assert!(status.is_success(), "{taken} → {status} {v}");
+        let (status, v) = app
+            .api(
+                Method::POST,
+                "/api/v1/withdraw-links",
+                Some(refused.clone()),
+            )
+            .await;
+        assert_eq!(status, 400, "{refused} → {v}");
+        let message = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(field), "{refused} → {v}");
+    }
+    // A batch holds 1 to MAX_BATCH_COUNT vouchers.
+    let batch = |count: u32| json!({"count": count, "min_msat": 1000, "max_msat": 1000});
+    for count in [0, MAX_BATCH_COUNT + 1] {
+        let (status, v) = app
+            .api(
+                Method::POST,
+                "/api/v1/withdraw-links/batch",
+                Some(batch(count)),
+            )
+            .await;
+        assert_eq!(status, 400, "count {count} → {v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("count"),
+            "{v}"
+        );
+    }
+    let (status, v) = app
+        .api(
+            Method::POST,
+            "/api/v1/withdraw-links/batch",
+            Some(batch(MAX_BATCH_COUNT)),
+        )
+        .await;
+    assert!(
+        status.is_success(),
+        "count {MAX_BATCH_COUNT} → {status} {v}"
+    );
 }

@@ -367,3 +367,22 @@ fn count(n: i64) -> u64 {
 fn secret_shape_ok(secret: &str) -> bool {
     secret.len() == 32 && secret.bytes().all(|b| b.is_ascii_hexdigit())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::secret_shape_ok;
+
+    #[test]
+    fn only_32_hex_digits_have_the_shape_of_a_secret() {
+        assert!(secret_shape_ok("0123456789abcdefABCDEF0123456789"));
+        // Hex but short, long, or empty; the right length but not hex.
+        for s in [
+            "abc",
+            "0123456789abcdef0123456789abcdef0",
+            "",
+            "0123456789abcdef0123456789abcdeg",
+        ] {
+            assert!(!secret_shape_ok(s), "{s:?}");
+        }
+    }
+}

@@ -428,5 +428,21 @@ mod tests {
         assert_eq!(human_duration(45), "45 seconds");
         assert_eq!(human_duration(120), "2 minutes");
         assert_eq!(human_duration(7200), "2 hours");
+        // The unit changes where the count would pass 89 seconds and 90
+        // minutes, so no sentence says "90 seconds" or "90 minutes".
+        assert_eq!(human_duration(89), "89 seconds");
+        assert_eq!(human_duration(90), "2 minutes");
+        assert_eq!(human_duration(5399), "90 minutes");
+        assert_eq!(human_duration(5400), "2 hours");
+    }
+
+    #[test]
+    fn a_single_use_link_usable_now_says_only_how_to_withdraw() {
+        // No "in 0 seconds" for a link without a wait, and no "1 of 1 uses
+        // left" for a single-use link.
+        assert_eq!(
+            status_of(&link(1, 1), &[], 100).detail,
+            "Scan the code with a Lightning wallet, or open the link on this phone."
+        );
     }
 }

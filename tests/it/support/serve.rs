@@ -83,6 +83,11 @@ impl Served {
         served
     }
 
+    /// Its process id (`sh` execs lnurld, so this is lnurld's own).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// What it has logged so far (stderr and stdout).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
