@@ -134,6 +134,20 @@ fn uptime() -> String {
         .unwrap_or_default()
 }
 
+/// One timed phase on `srv` from the default loopback address, as its row.
+async fn timed_row(
+    srv: &Server,
+    db: &'static str,
+    phase: &str,
+    conns: usize,
+    secs: u64,
+    path: Arc<dyn Fn(u64) -> String + Send + Sync>,
+    check: Check,
+) -> Row {
+    let (mut s, cpu) = measured(srv, timed(srv.addr, &[], conns, secs, path, check)).await;
+    Row::of(db, phase, "req/s", &mut s, cpu)
+}
+
 /// `n` single-use withdraw links of [`AMOUNT`]: (id, path of the first step).
 async fn withdraw_links(srv: &Server, n: usize) -> Vec<(String, String)> {
     let mut out = Vec::with_capacity(n);
@@ -222,81 +236,63 @@ async fn run(db: &'static str, database_url: &str, secs: u64, conns: usize) -> (
     let race_same = withdraw_links(&srv, 100).await;
     let race_different = withdraw_links(&srv, 100).await;
 
-    let (mut s, cpu) = measured(
+    let ceiling = timed_row(
         &srv,
-        timed(
-            addr,
-            &[],
-            conns,
-            secs,
-            Arc::new(|_| "/static/app.js".into()),
-            STATIC,
-        ),
+        db,
+        "static file (ceiling)",
+        conns,
+        secs,
+        Arc::new(|_| "/static/app.js".into()),
+        STATIC,
     )
     .await;
-    let ceiling = Row::of(db, "static file (ceiling)", "req/s", &mut s, cpu);
     let ceiling_rate = ceiling.rate;
     rows.push(ceiling);
 
     if wanted("pay") {
         let path = format!("/lnurlp/{pay_id}");
-        let (mut s, cpu) = measured(
-            &srv,
-            timed(
-                addr,
-                &[],
+        rows.push(
+            timed_row(
+                &srv,
+                db,
+                "payRequest first step",
                 conns,
                 secs,
                 Arc::new(move |_| path.clone()),
                 PAY_REQUEST,
-            ),
-        )
-        .await;
-        rows.push(Row::of(db, "payRequest first step", "req/s", &mut s, cpu));
+            )
+            .await,
+        );
 
         let cb = format!("/lnurlp/{pay_id}/callback?amount=");
-        let (mut s, cpu) = measured(
-            &srv,
-            timed(
-                addr,
-                &[],
+        rows.push(
+            timed_row(
+                &srv,
+                db,
+                "pay callback (1,000 amounts)",
                 conns,
                 secs,
                 Arc::new(move |n| format!("{cb}{}", 1_000 * (1 + n % 1_000))),
                 INVOICE,
-            ),
-        )
-        .await;
-        rows.push(Row::of(
-            db,
-            "pay callback (1,000 amounts)",
-            "req/s",
-            &mut s,
-            cpu,
-        ));
+            )
+            .await,
+        );
     }
     if wanted("withdraw-first") {
         let paths: Arc<Vec<String>> =
             Arc::new(first_steps.iter().map(|(_, p)| p.clone()).collect());
-        let (mut s, cpu) = measured(
-            &srv,
-            timed(
-                addr,
-                &[],
+        rows.push(
+            timed_row(
+                &srv,
+                db,
+                "withdrawRequest first step (2,700 links)",
                 conns,
                 secs,
                 Arc::new(move |n| paths[n as usize % paths.len()].clone()),
                 WITHDRAW_REQUEST,
-            ),
-        )
-        .await;
-        rows.push(Row::of(
-            db,
-            "withdrawRequest first step (2,700 links)",
-            "req/s",
-            &mut s,
-            cpu,
-        ));
+            )
+            .await,
+        );
     }
     let mut race_rows = Vec::new();
     let (paid0, balance0) = paid_and_balance(&srv).await;
