@@ -428,8 +428,8 @@ mod tests {
         assert_eq!(human_duration(45), "45 seconds");
         assert_eq!(human_duration(120), "2 minutes");
         assert_eq!(human_duration(7200), "2 hours");
-        // The unit changes where the count would pass 89 seconds and 90
-        // minutes, so no sentence says "90 seconds" or "90 minutes".
+        // Minutes from 90 seconds on (rounded), hours from 90 minutes
+        // (5,400 s) on: just below each edge the smaller unit still shows.
         assert_eq!(human_duration(89), "89 seconds");
         assert_eq!(human_duration(90), "2 minutes");
         assert_eq!(human_duration(5399), "90 minutes");
