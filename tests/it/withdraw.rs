@@ -358,6 +358,9 @@ async fn bad_requests_change_nothing(db: TestDb) {
         json!({"min_msat": 1000, "max_msat": 1000, "expires_at": "tomorrow"}),
         json!({"min_msat": 1000, "max_msat": 1000, "bogus": 1}),
         json!({"min_msat": 1000, "max_msat": 1000, "webhook_url": "ftp://x"}),
+        // A pay_link needs both a scheme a wallet follows and a host.
+        json!({"min_msat": 1000, "max_msat": 1000, "pay_link": "ftp://x.example"}),
+        json!({"min_msat": 1000, "max_msat": 1000, "pay_link": "lnurlp:x.example"}),
     ] {
         let (status, v) = app
             .api(Method::POST, "/api/v1/withdraw-links", Some(body.clone()))
