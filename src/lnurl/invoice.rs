@@ -24,8 +24,6 @@ pub struct CheckedInvoice {
     pub amount_msat: u64,
     /// When the invoice expires, in unix seconds.
     pub expires_at: i64,
-    /// The payee's node public key, hex (compressed).
-    pub payee_pubkey: String,
     /// The invoice, trimmed, without `lightning:` and lowercase.
     pub bolt11: String,
 }
@@ -96,7 +94,6 @@ pub fn check_withdraw_invoice(
         payment_hash: *payment_hash,
         amount_msat,
         expires_at,
-        payee_pubkey: invoice.get_payee_pub_key().to_string(),
         bolt11,
     })
 }
@@ -212,12 +209,10 @@ mod tests {
 
     #[test]
     fn accepts_a_good_invoice() {
-        let (pr, pk, hash) = make(Inv::default());
+        let (pr, _, hash) = make(Inv::default());
         let c = check(&pr).unwrap();
         assert_eq!(c.amount_msat, 50_000);
         assert_eq!(c.payment_hash, hash);
-        assert_eq!(c.payee_pubkey, pk.to_string());
-        assert_eq!(c.payee_pubkey.len(), 66);
         assert_eq!(c.expires_at, NOW - 10 + 3600);
         assert_eq!(c.bolt11, pr);
     }
