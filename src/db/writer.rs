@@ -164,7 +164,10 @@ fn writer_loop(url: &DbUrl, commits: &Arc<AtomicU64>, queue: &mpsc::Receiver<Job
             None => match super::Manager::open(url, commits) {
                 Ok(c) => c,
                 Err(e) => {
-                    let why = format!("database unavailable: {e}");
+                    let why = match e {
+                        DbError::Unavailable(why) => why,
+                        e => e.to_string(),
+                    };
                     for job in waiting.drain(..) {
                         job(Err(&why)).0(Err(&why));
                     }
@@ -184,7 +187,7 @@ fn writer_loop(url: &DbUrl, commits: &Arc<AtomicU64>, queue: &mpsc::Receiver<Job
 /// (after a panic) stay in `waiting` for the next batch.
 fn run_batch(mut conn: DbConn, waiting: &mut VecDeque<Job>) -> Option<DbConn> {
     if let Err(e) = begin(&mut conn) {
-        let why = format!("database unavailable: {e}");
+        let why = format!("cannot begin the batch's transaction: {e}");
         for job in waiting.drain(..) {
             job(Err(&why)).0(Err(&why));
         }
@@ -203,8 +206,7 @@ fn run_batch(mut conn: DbConn, waiting: &mut VecDeque<Job>) -> Option<DbConn> {
                 // connection, or was already; the jobs after this one run
                 // in the next batch.
                 answers.push(answer);
-                let why = "database unavailable: a transaction of the same batch could not be \
-                           rolled back alone";
+                let why = "a transaction of the same batch could not be rolled back alone";
                 fail_all(answers, why);
                 return None;
             }
@@ -213,14 +215,14 @@ fn run_batch(mut conn: DbConn, waiting: &mut VecDeque<Job>) -> Option<DbConn> {
                 // answer was never made); dropping the connection rolls
                 // back the batch, so the ones before it are told so.
                 // Those after it run in the next batch.
-                let why = "database unavailable: a transaction of the same batch panicked";
+                let why = "a transaction of the same batch panicked";
                 fail_all(answers, why);
                 return None;
             }
         }
     }
     if !at_batch_depth(&mut conn) {
-        let why = "database unavailable: the batch's transaction was lost";
+        let why = "the batch's transaction was lost";
         fail_all(answers, why);
         return None;
     }
@@ -232,7 +234,7 @@ fn run_batch(mut conn: DbConn, waiting: &mut VecDeque<Job>) -> Option<DbConn> {
             Some(conn)
         }
         Err(e) => {
-            fail_all(answers, &format!("database commit failed: {e}"));
+            fail_all(answers, &format!("the batch's commit failed: {e}"));
             // Diesel rolled back (or marked the connection broken): either
             // way a fresh connection is the safe next step.
             None

@@ -270,9 +270,10 @@ async fn a_panic_in_a_batch_fails_only_what_it_took_with_it(db: TestDb) {
     // Every caller's answer matches what is in the database.
     assert_eq!(before.is_ok(), has_token(&pool, "before").await);
     if !db.is_postgres() {
-        assert!(
-            before.is_err(),
-            "SQLite: batched with the panic, rolled back with it"
+        let e = before.unwrap_err().to_string();
+        assert_eq!(
+            e, "database unavailable: a transaction of the same batch panicked",
+            "SQLite: batched with the panic, rolled back with it, and told why"
         );
     }
     assert!(has_token(&pool, "first").await);
@@ -320,7 +321,12 @@ async fn a_batch_whose_transaction_was_lost_commits_nothing_it_ran(db: TestDb) {
         // (On PostgreSQL each transaction has its own connection, and a
         // COMMIT after a stray ROLLBACK only warns: not the writer's case.)
         assert_eq!(loses.is_ok(), has_token(&pool, "loses").await, "{loses:?}");
-        assert!(before.is_err(), "batched with the lost transaction");
+        let e = before.unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "database unavailable: a transaction of the same batch could not be rolled back alone",
+            "batched with the lost transaction, and told why"
+        );
     }
     pool.transaction(|c| token("later").insert(c))
         .await
