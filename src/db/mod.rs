@@ -234,6 +234,14 @@ impl Manager {
     }
 }
 
+/// Whether `c` is in no transaction at all (and its transaction manager is
+/// not broken).
+fn outside_transactions(c: &mut DbConn) -> bool {
+    use diesel::connection::TransactionManager;
+    let status = <DbConn as TransactionManager<DbConn>>::transaction_manager_status_mut(c);
+    matches!(status.transaction_depth(), Ok(None))
+}
+
 /// Page cache of each pooled SQLite connection, KiB.
 pub const READER_CACHE_KIB: u32 = 256;
 
@@ -382,7 +390,16 @@ impl Db {
                 let mut conn = pool
                     .get()
                     .map_err(|e| DbError::Unavailable(e.to_string()))?;
-                f(&mut conn)
+                let done = f(&mut conn);
+                if done.is_ok() && !outside_transactions(&mut conn) {
+                    // `f` left a transaction open: nothing of it is
+                    // committed, and `has_broken` drops this connection,
+                    // which rolls it back. Its caller must not hear Ok.
+                    return Err(DbError::Unavailable(
+                        "a transaction was left open and rolled back".into(),
+                    ));
+                }
+                done
             })
             .await
             .unwrap_or_else(|| Err(DbError::Unavailable("database task failed".into())))

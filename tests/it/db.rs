@@ -14,6 +14,7 @@ both_dbs!(
     waiting_transactions_commit_together_and_fail_alone,
     a_panic_in_a_batch_fails_only_what_it_took_with_it,
     a_batch_whose_transaction_was_lost_commits_nothing_it_ran,
+    a_transaction_left_open_is_never_answered_ok,
 );
 
 async fn migrations_run_from_empty_and_are_idempotent(db: TestDb) {
@@ -136,9 +137,14 @@ fn submitted<T: Send + 'static>(
 ) -> tokio::task::JoinHandle<T> {
     let mut f = Box::pin(f);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    let pending = f.as_mut().poll(&mut cx).is_pending();
-    assert!(pending || db.is_postgres(), "answered at once");
-    tokio::spawn(f)
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Pending => tokio::spawn(f),
+        // A finished future must not be polled again: hand on its answer.
+        std::task::Poll::Ready(answer) => {
+            assert!(db.is_postgres(), "answered at once");
+            tokio::spawn(async move { answer })
+        }
+    }
 }
 
 /// A pool whose first transaction is held open until the returned sender
@@ -281,6 +287,64 @@ async fn a_panic_in_a_batch_fails_only_what_it_took_with_it(db: TestDb) {
         .await
         .unwrap();
     assert!(has_token(&pool, "later").await, "the writer goes on");
+}
+
+/// A transaction that leaves a nested transaction of its own open (a
+/// savepoint never released) would otherwise make its batch's COMMIT a mere
+/// RELEASE: every caller hears Ok and nothing is durable. It and what ran
+/// with it are told no, and what was queued behind it runs in the next
+/// batch. On PostgreSQL the connection it leaves inside a transaction is
+/// dropped (rolled back) and its caller is told no.
+async fn a_transaction_left_open_is_never_answered_ok(db: TestDb) {
+    use diesel::connection::TransactionManager;
+    let (pool, release, first) = held_pool(&db).await;
+    let before = submitted(&db, tx(&pool, |c| token("before").insert(c)));
+    let leaks = submitted(
+        &db,
+        tx(&pool, |c| {
+            token("leaks").insert(c)?;
+            <lnurld::db::DbConn as TransactionManager<_>>::begin_transaction(c)?;
+            token("leaks-inner").insert(c)
+        }),
+    );
+    let after = submitted(&db, tx(&pool, |c| token("after").insert(c)));
+    release.send(()).unwrap();
+    first.await.unwrap().unwrap();
+    let before = before.await.unwrap();
+    let leaks = leaks.await.unwrap();
+    let after = after.await.unwrap();
+    // A fresh pool reads what is really committed.
+    let url = DbUrl::parse(&db.url()).unwrap();
+    let fresh = tokio::task::spawn_blocking(move || Db::connect(&url, 1))
+        .await
+        .unwrap()
+        .unwrap();
+    for (id, answer) in [("before", &before), ("leaks", &leaks), ("after", &after)] {
+        assert_eq!(
+            answer.is_ok(),
+            has_token(&fresh, id).await,
+            "{id}: {answer:?}"
+        );
+    }
+    assert!(!has_token(&fresh, "leaks-inner").await);
+    let e = leaks.unwrap_err().to_string();
+    if db.is_postgres() {
+        assert_eq!(
+            e,
+            "database unavailable: a transaction was left open and rolled back"
+        );
+    } else {
+        assert_eq!(
+            e,
+            "database unavailable: a transaction of the same batch could not be rolled back alone"
+        );
+        assert!(before.is_err(), "batched with the one left open");
+    }
+    assert!(after.is_ok(), "queued behind it, committed: {after:?}");
+    pool.transaction(|c| token("later").insert(c))
+        .await
+        .unwrap();
+    assert!(has_token(&fresh, "later").await, "the writer goes on");
 }
 
 /// SQLite may roll back a whole transaction by itself (a full disk, an
