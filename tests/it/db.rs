@@ -15,6 +15,7 @@ both_dbs!(
     a_panic_in_a_batch_fails_only_what_it_took_with_it,
     a_batch_whose_transaction_was_lost_commits_nothing_it_ran,
     a_transaction_left_open_is_never_answered_ok,
+    the_last_pool_handle_closes_every_connection_before_it_returns,
 );
 
 async fn migrations_run_from_empty_and_are_idempotent(db: TestDb) {
@@ -396,4 +397,55 @@ async fn a_batch_whose_transaction_was_lost_commits_nothing_it_ran(db: TestDb) {
         .await
         .unwrap();
     assert!(has_token(&pool, "later").await, "the writer goes on");
+}
+
+/// Dropping the last handle of a pool closes its connections before the
+/// drop returns (the writer's and the readers' threads are joined). On
+/// SQLite the last close checkpoints the WAL into the database file and
+/// removes `-wal`: a CLI command that exits right after a write leaves the
+/// whole database in its one file (a copy of that file is then a full
+/// backup), and no thread is still closing it while the process exits.
+async fn the_last_pool_handle_closes_every_connection_before_it_returns(db: TestDb) {
+    let url = DbUrl::parse(&db.url()).unwrap();
+    let u = url.clone();
+    let pool = tokio::task::spawn_blocking(move || Db::connect(&u, 2))
+        .await
+        .unwrap()
+        .unwrap();
+    pool.migrate().await.unwrap();
+    pool.transaction(|c| token("w").insert(c)).await.unwrap();
+    assert!(has_token(&pool, "w").await);
+    if let DbUrl::Sqlite(path) = &url {
+        let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
+        assert!(wal.exists(), "WAL mode, while the pool is open");
+        tokio::task::spawn_blocking(move || drop(pool))
+            .await
+            .unwrap();
+        assert!(
+            !wal.exists(),
+            "every connection closed (the last one checkpointed) before drop returned"
+        );
+    } else {
+        use diesel::{Connection, RunQueryDsl};
+        let others = || {
+            let mut c = diesel::PgConnection::establish(&db.url()).unwrap();
+            diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "(SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid())",
+            ))
+            .get_result::<i64>(&mut c)
+            .unwrap()
+        };
+        assert!(others() > 0, "the pool's connections, while it is open");
+        tokio::task::spawn_blocking(move || drop(pool))
+            .await
+            .unwrap();
+        // The server ends a backend just after its client has gone.
+        crate::support::eventually(
+            "no connection of the pool left",
+            std::time::Duration::from_secs(10),
+            || async { (others() == 0).then_some(()) },
+        )
+        .await;
+    }
 }
