@@ -32,13 +32,30 @@ frame-ancestors 'none'";
 /// Headers for every page, QR image and static file. Set only where the
 /// handler did not set its own (static files are cacheable).
 pub fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
-        .add((header::CONTENT_SECURITY_POLICY, CSP))
-        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .add((header::REFERRER_POLICY, "no-referrer"))
-        .add((header::CACHE_CONTROL, "no-store, private"))
-        .add((header::X_FRAME_OPTIONS, "DENY"))
+    SECURITY_HEADERS
+        .into_iter()
+        .fold(DefaultHeaders::new(), |d, h| d.add(h))
 }
+
+/// [`security_headers`] on one response, where they are not set already:
+/// for pages answered before a route's middleware runs (the rate limiter's
+/// 429 page).
+pub fn add_security_headers(res: &mut HttpResponse) {
+    for (name, value) in SECURITY_HEADERS {
+        if !res.headers().contains_key(&name) {
+            res.headers_mut()
+                .insert(name, HeaderValue::from_static(value));
+        }
+    }
+}
+
+const SECURITY_HEADERS: [(header::HeaderName, &str); 5] = [
+    (header::CONTENT_SECURITY_POLICY, CSP),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::REFERRER_POLICY, "no-referrer"),
+    (header::CACHE_CONTROL, "no-store, private"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+];
 
 /// An HTML answer.
 fn html(status: StatusCode, body: String) -> HttpResponse {

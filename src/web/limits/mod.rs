@@ -273,7 +273,11 @@ impl Limits {
         let e = Error::TooManyRequests { retry_after_secs };
         Admission::Refuse(match surface {
             Surface::Wallet(route) => lud_error(svc, route, &e),
-            Surface::Page => page_error(&e),
+            Surface::Page => {
+                let mut page = page_error(&e);
+                super::html::add_security_headers(&mut page);
+                page
+            }
             Surface::Admin => ApiError(e).error_response(),
             Surface::Registration => super::error::registration_error(&e),
         })
