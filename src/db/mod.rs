@@ -234,12 +234,15 @@ impl Manager {
     }
 }
 
-/// Whether `c` is in no transaction at all (and its transaction manager is
-/// not broken).
-fn outside_transactions(c: &mut DbConn) -> bool {
+/// How many transactions deep `c` is (0: in none); `None` when its
+/// transaction manager is broken.
+fn transaction_depth(c: &mut DbConn) -> Option<u32> {
     use diesel::connection::TransactionManager;
     let status = <DbConn as TransactionManager<DbConn>>::transaction_manager_status_mut(c);
-    matches!(status.transaction_depth(), Ok(None))
+    status
+        .transaction_depth()
+        .ok()
+        .map(|d| d.map_or(0, |d| d.get()))
 }
 
 /// Page cache of each pooled SQLite connection, KiB.
@@ -391,7 +394,7 @@ impl Db {
                     .get()
                     .map_err(|e| DbError::Unavailable(e.to_string()))?;
                 let done = f(&mut conn);
-                if done.is_ok() && !outside_transactions(&mut conn) {
+                if done.is_ok() && transaction_depth(&mut conn) != Some(0) {
                     // `f` left a transaction open: nothing of it is
                     // committed, and `has_broken` drops this connection,
                     // which rolls it back. Its caller must not hear Ok.

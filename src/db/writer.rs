@@ -138,8 +138,7 @@ where
 
 /// Whether the connection is inside the batch's transaction and no deeper.
 fn at_batch_depth(c: &mut DbConn) -> bool {
-    let status = <DbConn as TransactionManager<DbConn>>::transaction_manager_status_mut(c);
-    matches!(status.transaction_depth(), Ok(Some(d)) if d.get() == 1)
+    super::transaction_depth(c) == Some(1)
 }
 
 fn writer_loop(url: &DbUrl, commits: &Arc<AtomicU64>, queue: &mpsc::Receiver<Job>) {
