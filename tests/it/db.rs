@@ -20,10 +20,7 @@ both_dbs!(
 
 async fn migrations_run_from_empty_and_are_idempotent(db: TestDb) {
     let url = DbUrl::parse(&db.url()).unwrap();
-    let pool = tokio::task::spawn_blocking(move || Db::connect(&url, 2))
-        .await
-        .unwrap()
-        .unwrap();
+    let pool = connect(&url, 2).await;
     let ran = pool.migrate().await.unwrap();
     let expected = std::fs::read_dir("migrations/sqlite").unwrap().count();
     assert_eq!(ran, expected, "every migration ran on an empty database");
@@ -37,6 +34,16 @@ async fn migrations_run_from_empty_and_are_idempotent(db: TestDb) {
             "sqlite"
         }
     );
+}
+
+/// A pool of at most `max` connections on `url` (made off the async
+/// workers: connecting blocks).
+async fn connect(url: &DbUrl, max: u32) -> Db {
+    let url = url.clone();
+    tokio::task::spawn_blocking(move || Db::connect(&url, max))
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 fn names(dir: &str) -> BTreeSet<String> {
@@ -91,12 +98,8 @@ fn token(id: &str) -> lnurld::db::models::ApiToken {
 
 async fn a_connection_that_panicked_in_a_transaction_is_not_reused(db: TestDb) {
     let url = DbUrl::parse(&db.url()).unwrap();
-    let u = url.clone();
     // One connection, so a broken one would be handed out again.
-    let pool = tokio::task::spawn_blocking(move || Db::connect(&u, 1))
-        .await
-        .unwrap()
-        .unwrap();
+    let pool = connect(&url, 1).await;
     pool.migrate().await.unwrap();
     let r: Result<(), _> = pool
         .transaction(|c| {
@@ -107,10 +110,7 @@ async fn a_connection_that_panicked_in_a_transaction_is_not_reused(db: TestDb) {
     assert!(r.is_err());
     pool.transaction(|c| token("b").insert(c)).await.unwrap();
     // Another pool sees exactly the committed row.
-    let fresh = tokio::task::spawn_blocking(move || Db::connect(&url, 1))
-        .await
-        .unwrap()
-        .unwrap();
+    let fresh = connect(&url, 1).await;
     let n = fresh
         .run(|c| {
             lnurld::db::models::ApiToken::find_active_by_hash(c, "hash-b").map(|t| t.is_some())
@@ -158,10 +158,7 @@ async fn held_pool(
     tokio::task::JoinHandle<Result<(), lnurld::db::DbError>>,
 ) {
     let url = DbUrl::parse(&db.url()).unwrap();
-    let pool = tokio::task::spawn_blocking(move || Db::connect(&url, 4))
-        .await
-        .unwrap()
-        .unwrap();
+    let pool = connect(&url, 4).await;
     pool.migrate().await.unwrap();
     let (release, held) = std::sync::mpsc::channel::<()>();
     let (started, running) = tokio::sync::oneshot::channel::<()>();
@@ -186,6 +183,31 @@ where
 {
     let pool = pool.clone();
     async move { pool.transaction(f).await }
+}
+
+type Answer<T> = Result<T, lnurld::db::DbError>;
+
+/// Three transactions queued behind [`held_pool`]'s held one, so that on
+/// SQLite they wait for the same batch: one that inserts the token
+/// "before", `middle`, and one that inserts "after". Releases the held
+/// transaction and returns the pool and the three answers.
+async fn queued_around<T, F>(db: &TestDb, middle: F) -> (Db, Answer<()>, Answer<T>, Answer<()>)
+where
+    T: Send + 'static,
+    F: FnOnce(&mut lnurld::db::DbConn) -> Answer<T> + Send + 'static,
+{
+    let (pool, release, first) = held_pool(db).await;
+    let before = submitted(db, tx(&pool, |c| token("before").insert(c)));
+    let middle = submitted(db, tx(&pool, middle));
+    let after = submitted(db, tx(&pool, |c| token("after").insert(c)));
+    release.send(()).unwrap();
+    first.await.unwrap().unwrap();
+    (
+        pool,
+        before.await.unwrap(),
+        middle.await.unwrap(),
+        after.await.unwrap(),
+    )
 }
 
 async fn has_token(pool: &Db, id: &str) -> bool {
@@ -254,26 +276,18 @@ async fn waiting_transactions_commit_together_and_fail_alone(db: TestDb) {
 /// (those callers are told it failed, and nothing of theirs is written);
 /// what was queued behind it runs in the next batch.
 async fn a_panic_in_a_batch_fails_only_what_it_took_with_it(db: TestDb) {
-    let (pool, release, first) = held_pool(&db).await;
-    let before = submitted(&db, tx(&pool, |c| token("before").insert(c)));
-    let panics = submitted(
-        &db,
-        tx(&pool, |c| -> Result<(), lnurld::db::DbError> {
-            token("panics").insert(c)?;
-            panic!("boom inside a batch");
-        }),
-    );
-    let after = submitted(&db, tx(&pool, |c| token("after").insert(c)));
-    release.send(()).unwrap();
-    first.await.unwrap().unwrap();
-    assert!(panics.await.unwrap().is_err());
+    let (pool, before, panics, after) = queued_around(&db, |c| -> Answer<()> {
+        token("panics").insert(c)?;
+        panic!("boom inside a batch");
+    })
+    .await;
+    assert!(panics.is_err());
     assert!(!has_token(&pool, "panics").await);
-    after.await.unwrap().unwrap();
+    after.unwrap();
     assert!(
         has_token(&pool, "after").await,
         "queued behind the panic, committed"
     );
-    let before = before.await.unwrap();
     // Every caller's answer matches what is in the database.
     assert_eq!(before.is_ok(), has_token(&pool, "before").await);
     if !db.is_postgres() {
@@ -298,28 +312,15 @@ async fn a_panic_in_a_batch_fails_only_what_it_took_with_it(db: TestDb) {
 /// dropped (rolled back) and its caller is told no.
 async fn a_transaction_left_open_is_never_answered_ok(db: TestDb) {
     use diesel::connection::TransactionManager;
-    let (pool, release, first) = held_pool(&db).await;
-    let before = submitted(&db, tx(&pool, |c| token("before").insert(c)));
-    let leaks = submitted(
-        &db,
-        tx(&pool, |c| {
-            token("leaks").insert(c)?;
-            <lnurld::db::DbConn as TransactionManager<_>>::begin_transaction(c)?;
-            token("leaks-inner").insert(c)
-        }),
-    );
-    let after = submitted(&db, tx(&pool, |c| token("after").insert(c)));
-    release.send(()).unwrap();
-    first.await.unwrap().unwrap();
-    let before = before.await.unwrap();
-    let leaks = leaks.await.unwrap();
-    let after = after.await.unwrap();
+    let (pool, before, leaks, after) = queued_around(&db, |c| {
+        token("leaks").insert(c)?;
+        <lnurld::db::DbConn as TransactionManager<_>>::begin_transaction(c)?;
+        token("leaks-inner").insert(c)
+    })
+    .await;
     // A fresh pool reads what is really committed.
     let url = DbUrl::parse(&db.url()).unwrap();
-    let fresh = tokio::task::spawn_blocking(move || Db::connect(&url, 1))
-        .await
-        .unwrap()
-        .unwrap();
+    let fresh = connect(&url, 1).await;
     for (id, answer) in [("before", &before), ("leaks", &leaks), ("after", &after)] {
         assert_eq!(
             answer.is_ok(),
@@ -356,22 +357,12 @@ async fn a_transaction_left_open_is_never_answered_ok(db: TestDb) {
 /// answer must match the database.
 async fn a_batch_whose_transaction_was_lost_commits_nothing_it_ran(db: TestDb) {
     use diesel::connection::SimpleConnection;
-    let (pool, release, first) = held_pool(&db).await;
-    let before = submitted(&db, tx(&pool, |c| token("before").insert(c)));
-    let loses = submitted(
-        &db,
-        tx(&pool, |c| {
-            token("loses").insert(c)?;
-            c.batch_execute("ROLLBACK")
-                .map_err(|e| lnurld::db::DbError::Unavailable(e.to_string()))
-        }),
-    );
-    let after = submitted(&db, tx(&pool, |c| token("after").insert(c)));
-    release.send(()).unwrap();
-    first.await.unwrap().unwrap();
-    let before = before.await.unwrap();
-    let loses = loses.await.unwrap();
-    let after = after.await.unwrap();
+    let (pool, before, loses, after) = queued_around(&db, |c| {
+        token("loses").insert(c)?;
+        c.batch_execute("ROLLBACK")
+            .map_err(|e| lnurld::db::DbError::Unavailable(e.to_string()))
+    })
+    .await;
     assert_eq!(
         before.is_ok(),
         has_token(&pool, "before").await,
@@ -407,11 +398,7 @@ async fn a_batch_whose_transaction_was_lost_commits_nothing_it_ran(db: TestDb) {
 /// backup), and no thread is still closing it while the process exits.
 async fn the_last_pool_handle_closes_every_connection_before_it_returns(db: TestDb) {
     let url = DbUrl::parse(&db.url()).unwrap();
-    let u = url.clone();
-    let pool = tokio::task::spawn_blocking(move || Db::connect(&u, 2))
-        .await
-        .unwrap()
-        .unwrap();
+    let pool = connect(&url, 2).await;
     pool.migrate().await.unwrap();
     pool.transaction(|c| token("w").insert(c)).await.unwrap();
     assert!(has_token(&pool, "w").await);
