@@ -96,17 +96,24 @@ async fn get_with(app: &TestApp, path_or_url: &str, bearer: Option<&str>) -> Got
     }
 }
 
-/// The headers every page, QR image and static file must carry.
-fn assert_security_headers(g: &Got, what: &str) {
-    assert_eq!(g.header("content-security-policy"), CSP, "{what}: CSP");
-    assert_eq!(g.header("x-content-type-options"), "nosniff", "{what}");
-    assert_eq!(g.header("referrer-policy"), "no-referrer", "{what}");
-    assert_eq!(g.header("x-frame-options"), "DENY", "{what}");
+/// The headers every page, QR image and static file must carry (also the
+/// rate limiter's 429 page, `limits.rs`).
+pub(crate) fn assert_security_headers(headers: &reqwest::header::HeaderMap, what: &str) {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    assert_eq!(header("content-security-policy"), CSP, "{what}: CSP");
+    assert_eq!(header("x-content-type-options"), "nosniff", "{what}");
+    assert_eq!(header("referrer-policy"), "no-referrer", "{what}");
+    assert_eq!(header("x-frame-options"), "DENY", "{what}");
 }
 
 /// Security headers plus "never stored by any cache".
 fn assert_private(g: &Got, what: &str) {
-    assert_security_headers(g, what);
+    assert_security_headers(&g.headers, what);
     let cc = g.header("cache-control");
     assert!(cc.contains("no-store"), "{what}: cache-control {cc:?}");
     assert!(!cc.contains("public"), "{what}: cache-control {cc:?}");
@@ -687,7 +694,7 @@ async fn static_files() {
         let g = get(&app, &format!("/static/{file}")).await;
         assert_eq!(g.status, 200, "{file}");
         assert_eq!(g.content_type(), content_type, "{file}");
-        assert_security_headers(&g, file);
+        assert_security_headers(&g.headers, file);
         assert!(g.text().contains(needle), "{file}");
     }
     let g = get(&app, "/static/../Cargo.toml").await;
