@@ -41,8 +41,9 @@ use crate::webhook_target::{check_bound_push_url, check_push_url, PushPolicy};
 use super::secrets::Purpose;
 
 mod payer;
+mod reply;
 
-pub use payer::ReplyError;
+pub use reply::ReplyError;
 
 /// The longest webhook URL accepted (the NDS URL with an FCM token is
 /// about 250 characters).
